@@ -1,0 +1,259 @@
+"""``personas run | sample | assign``: the command line.
+
+Exit codes: 0 done, 2 bad input or usage (one line on stderr, the fix included), 1 a bug
+(traceback kept), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+import sys
+import tempfile
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .errors import ParameterError, PersonaError
+from .params import PersonaParams
+
+NOTEBOOKS = ("01_features", "02_personas", "03_report")
+EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Reporter:
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+
+    def line(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=sys.stderr, flush=True)
+
+
+def _parameters(args: argparse.Namespace) -> PersonaParams:
+    values: dict = {}
+    if args.config:
+        values.update(_read_config(args.config))
+    for item in args.param or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ParameterError(f"-p {item!r} is not name=value; write e.g. -p max_personas=6")
+        values[name.strip()] = value
+    if args.events is not None:
+        values["events_path"] = args.events
+    if args.out is not None:
+        values["output_dir"] = args.out
+    return PersonaParams.from_mapping(values, strict=True)
+
+
+def _read_config(path: str) -> dict:
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ParameterError(f"config file {path!r} cannot be read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ParameterError(f"config file {path!r} is not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ParameterError(f"config file {path!r} should map parameter names to values")
+    return data
+
+
+def notebook_paths() -> list[Path]:
+    folder = resources.files("personas") / "notebooks"
+    return [Path(str(folder / f"{name}.ipynb")) for name in NOTEBOOKS]
+
+
+def _run_in_process(params: PersonaParams, say: _Reporter):
+    from . import pipeline
+
+    steps = (("features", pipeline.features_step), ("personas", pipeline.model_step),
+             ("report", pipeline.report_step))
+    try:
+        for i, (name, step) in enumerate(steps, 1):
+            start = time.perf_counter()
+            say.line(f"[{i}/3] {name} ...")
+            result = step(params)
+            say.line(f"[{i}/3] {name} done in {time.perf_counter() - start:.1f} s")
+    except BaseException:
+        shutil.rmtree(pipeline.stage_dir(params), ignore_errors=True)
+        raise
+    return result.run_dir
+
+
+def _run_notebooks(params: PersonaParams, say: _Reporter) -> Path:
+    """Execute the three notebooks with papermill; publish the run with the executed copies."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    from . import pipeline
+
+    target = params.run_dir().resolve()
+    params = params.replace(output_dir=str(target), publish=False)
+    values = params.to_dict()
+    stage = pipeline.stage_dir(params)
+    executed = Path(tempfile.mkdtemp(prefix=".personas-notebooks-", dir=target.parent
+                                     if target.parent.exists() else None))
+    try:
+        for i, path in enumerate(notebook_paths(), 1):
+            start = time.perf_counter()
+            say.line(f"[{i}/3] {path.stem} ...")
+            try:
+                pm.execute_notebook(str(path), str(executed / path.name), parameters=values,
+                                    progress_bar=not say.quiet, log_output=False,
+                                    kernel_name="python3", cwd=str(Path.cwd()))
+            except PapermillExecutionError as exc:
+                raise _notebook_error(exc, path.name) from None
+            say.line(f"[{i}/3] {path.stem} done in {time.perf_counter() - start:.1f} s")
+        executed.chmod(0o755)   # mkdtemp makes it private, the run folder is not
+        shutil.move(str(executed), str(stage / "notebooks"))
+        return pipeline.publish(stage, target)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(executed, ignore_errors=True)
+
+
+def _notebook_error(exc, notebook: str) -> Exception:
+    """Our own errors raised inside a notebook come back as their one clean line."""
+    from . import errors
+
+    cls = getattr(errors, exc.ename, None)
+    if isinstance(cls, type) and issubclass(cls, PersonaError):
+        return PersonaError(exc.evalue)
+    return RuntimeError(f"notebook {notebook} failed: {exc.ename}: {exc.evalue}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    say = _Reporter(args.quiet)
+    params = _parameters(args)
+    start = time.perf_counter()
+    source = params.events_path or f"the bundled sample ({params.sample_users} users)"
+    say.line(f"personas {__version__}: {source} -> {params.run_dir()}")
+    run_dir = (_run_in_process(params, say) if args.no_notebooks
+               else _run_notebooks(params, say))
+    say.line(f"done in {time.perf_counter() - start:.1f} s")
+    print(run_dir / "index.html")
+    return EXIT_OK
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .sample import write_sample
+
+    if args.users < 1:
+        raise ParameterError(f"--users {args.users} must be at least 1")
+    start = time.perf_counter()
+    events, truth = write_sample(args.out, n_users=args.users, seed=args.seed)
+    _Reporter(args.quiet).line(f"wrote {args.users:,} users in {time.perf_counter() - start:.1f} s"
+                               f" (planted personas in {truth})")
+    print(events)
+    return EXIT_OK
+
+
+def cmd_assign(args: argparse.Namespace) -> int:
+    from .events import load_events
+    from .features import compute_features, model_matrix
+    from .model import PersonaModel
+
+    import json
+
+    import pandas as pd
+
+    model = PersonaModel.load(args.model)
+    values = {"events_path": args.events}
+    for item in args.param or []:
+        name, _, value = item.partition("=")
+        values[name.strip()] = value
+    params = PersonaParams.from_mapping(values, strict=True)
+    features, _ = compute_features(load_events(params))
+    matrix, columns = model_matrix(features)
+    labels, confidence = model.predict_with_confidence(
+        pd.DataFrame(matrix, columns=columns, index=features.index))
+    names = {}
+    personas_json = Path(args.model).parent / "personas.json"
+    if personas_json.exists():
+        names = {p["id"]: p["name"] for p in json.loads(personas_json.read_text("utf-8"))}
+    out = pd.DataFrame({"user_id": features.index, "persona_id": labels,
+                        "persona": [names.get(int(l), f"persona {l}") for l in labels],
+                        "confidence": confidence.round(4)})
+    out_path = Path(args.out)
+    tmp = out_path.with_name(f".{out_path.name}.tmp")
+    if out_path.suffix == ".parquet":
+        out.to_parquet(tmp, index=False)
+    else:
+        out.to_csv(tmp, index=False)
+    tmp.replace(out_path)
+    _Reporter(args.quiet).line(f"assigned {len(out):,} users")
+    print(out_path)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="personas", description="Discover behavioural personas in event data.",
+        epilog="Run 'personas run --help' for the parameters.")
+    parser.add_argument("--version", action="version", version=f"personas {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="print only the result path")
+    common.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
+
+    run = sub.add_parser("run", parents=[common], help="find personas and write a report",
+                         description="Run the three notebooks with papermill and write a run "
+                         "folder with index.html, personas.json/csv, assignments, model/.")
+    run.add_argument("--events", metavar="PATH", help="event log (CSV, CSV.gz, Parquet, folder "
+                     "of Parquet); default: the bundled synthetic sample")
+    run.add_argument("--out", metavar="DIR", help="run folder (default reports/<name>)")
+    run.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
+                     help="set a parameter; repeatable (see the list below)")
+    run.add_argument("--config", metavar="YAML", help="parameters from a YAML file (-p wins)")
+    run.add_argument("--no-notebooks", action="store_true",
+                     help="run the steps in this process instead of through papermill")
+    run.epilog = "parameters:\n" + "\n".join(
+        f"  {f.name} (default {f.default!r}): {f.metadata['help']}"
+        for f in dataclasses.fields(PersonaParams))
+    run.formatter_class = argparse.RawDescriptionHelpFormatter
+    run.set_defaults(func=cmd_run)
+
+    sample = sub.add_parser("sample", parents=[common],
+                            help="write a synthetic event log with planted personas")
+    sample.add_argument("--users", type=int, default=5000, help="users (default 5000)")
+    sample.add_argument("--out", required=True, metavar="PATH",
+                        help="output file: .parquet, .csv or .csv.gz")
+    sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sample.set_defaults(func=cmd_sample)
+
+    assign = sub.add_parser("assign", parents=[common],
+                            help="assign users of an event log to a saved model's personas")
+    assign.add_argument("--model", required=True, metavar="DIR", help="a run's model/ folder")
+    assign.add_argument("--events", required=True, metavar="PATH", help="event log to score")
+    assign.add_argument("--out", required=True, metavar="FILE", help="output .csv or .parquet")
+    assign.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
+                        help="column mapping etc., as for run")
+    assign.set_defaults(func=cmd_assign)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except PersonaError as exc:
+        if args.debug:
+            raise
+        print(f"personas: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("personas: interrupted; nothing was published", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

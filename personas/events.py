@@ -1,0 +1,372 @@
+"""Read, map and validate the raw event log with DuckDB.
+
+:func:`load_events` turns whatever the user points at (CSV, CSV.gz, Parquet, a folder or glob of
+Parquet, or the bundled synthetic sample) into one DuckDB view, ``events``, with canonical columns:
+
+=========== ========= ==========================================================================
+column      type      meaning
+=========== ========= ==========================================================================
+user_id     VARCHAR   the user
+ts          TIMESTAMP event time, naive UTC
+event       VARCHAR   the event name as given (``'purchase'`` for order tables)
+role        VARCHAR   the role it maps to (``view``, ``cart``, ``purchase``, ... or ``other``)
+amount      DOUBLE    revenue of the event, NULL when unknown
+discount    BOOLEAN   a discount was used (NULL without a ``discount`` column)
+platform    VARCHAR   ``platform`` column when present
+category    VARCHAR   ``category`` column when present
+session_no  BIGINT    session number within the user, from 1
+=========== ========= ==========================================================================
+
+Nothing is copied into pandas: the view streams from the file, so the feature SQL runs out of core.
+Usable but dirty rows are dropped or repaired by the rules in :data:`CLEANING_RULES` and counted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import glob
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import yaml
+
+from .errors import InputError, SchemaError
+from .params import PersonaParams
+
+OPTIONAL_COLUMNS = ("discount", "platform", "category")
+
+CLEANING_RULES = {
+    "null_user": "rows without a user id are dropped",
+    "null_time": "rows without a timestamp are dropped",
+    "outside_window": "rows outside the start/end window are dropped",
+    "future": "rows later than the time of the run are dropped",
+    "negative_amount": "negative amounts are set to missing (refunds are not revenue)",
+    "duplicate": "exact duplicate rows are kept once",
+}
+
+
+@dataclass
+class EventLog:
+    """The loaded log: a DuckDB connection holding the ``events`` view, and what we learnt."""
+
+    con: duckdb.DuckDBPyConnection
+    source: str
+    has_event_column: bool
+    columns: list[str]                       # columns of the raw file
+    optional: list[str]                      # optional columns found (amount, discount, ...)
+    time_format: str                         # how timestamps were read
+    role_map: dict[str, str]                 # event name -> role, for names seen in the data
+    event_counts: dict[str, int]             # event name -> rows (after cleaning)
+    quality: dict[str, int] = field(default_factory=dict)   # rule -> rows affected
+    counts: dict[str, Any] = field(default_factory=dict)    # events, users, start, end
+    planted: Any = None      # bundled sample only: DataFrame user_id -> planted persona
+
+    @property
+    def roles(self) -> set[str]:
+        """Roles present in the data (after cleaning)."""
+        return {self.role_map[e] for e, n in self.event_counts.items() if n > 0}
+
+    @property
+    def unknown_events(self) -> list[str]:
+        return sorted(e for e, r in self.role_map.items() if r == "other")
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _source_sql(path_text: str) -> tuple[str, str]:
+    """Return (DuckDB table function call, description) for a path, or raise InputError."""
+    path = Path(path_text)
+    if any(ch in path_text for ch in "*?["):
+        if not glob.glob(path_text, recursive=True):
+            raise InputError(f"events path {path_text!r} matches no file; check the pattern",
+                             path=path_text)
+        return f"read_parquet({_literal(path_text)}, union_by_name=true)", path_text
+    if not path.exists():
+        raise InputError(f"events file {path_text!r} does not exist; check events_path",
+                         path=path_text)
+    if path.is_dir():
+        files = sorted(path.rglob("*.parquet"))
+        if not files:
+            raise InputError(f"events folder {path_text!r} holds no .parquet file; point "
+                             "events_path at a CSV or Parquet file or a folder of Parquet",
+                             path=path_text)
+        pattern = str(path / "**" / "*.parquet")
+        return f"read_parquet({_literal(pattern)}, union_by_name=true)", path_text
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        raise InputError(f"events file {path_text!r} cannot be read ({exc.strerror}); check its "
+                         "permissions", path=path_text) from None
+    if not head:
+        raise InputError(f"events file {path_text!r} is empty; export the log again",
+                         path=path_text)
+    if head[:4] == b"PAR1":
+        return f"read_parquet({_literal(path_text)})", path_text
+    if head[:2] != b"\x1f\x8b" and b"\x00" in head:
+        raise InputError(f"events file {path_text!r} is neither CSV nor Parquet (it holds binary "
+                         "data); export the log as CSV or Parquet", path=path_text)
+    return (f"read_csv({_literal(path_text)}, header=true, sample_size=20480)", path_text)
+
+
+def _open_raw(con: duckdb.DuckDBPyConnection, params: PersonaParams) -> tuple[str, Any]:
+    """Create the view ``raw`` over the input; return a description and, for the bundled
+    sample, its planted personas."""
+    if not params.events_path:
+        from .sample import make_events
+
+        frame, planted = make_events(params.sample_users, params.sample_seed)
+        con.register("raw_frame", frame)
+        con.execute("CREATE OR REPLACE TEMP VIEW raw AS SELECT * FROM raw_frame")
+        return (f"bundled synthetic sample ({params.sample_users} users, seed "
+                f"{params.sample_seed})", planted)
+    call, described = _source_sql(params.events_path)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW raw AS SELECT * FROM {call}")
+        con.execute("SELECT * FROM raw LIMIT 1").fetchall()
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0][:200]
+        raise InputError(f"events file {described!r} cannot be parsed as a table ({first}); "
+                         "export it as CSV with a header row, or as Parquet",
+                         path=described) from None
+    return described, None
+
+
+def _require_column(columns: list[str], name: str, param: str, source: str) -> None:
+    if name in columns:
+        return
+    close = difflib.get_close_matches(name, columns, n=1, cutoff=0.4)
+    lowered = {c.lower(): c for c in columns}
+    guess = lowered.get(name.lower()) or (close[0] if close else None)
+    hint = f"set {param}={guess}" if guess else f"set {param} to the column that holds it"
+    raise SchemaError(f"events file {source!r} has no {name!r} column (found: "
+                      f"{', '.join(columns[:20])}); {hint}", path=source, column=name)
+
+
+# -- typing the time and amount columns --------------------------------------------------------
+
+def _time_expression(con, column: str, dtype: str, source: str) -> tuple[str, str]:
+    """SQL turning the raw time column into a naive UTC TIMESTAMP, and a name for the format."""
+    col = _quote(column)
+    upper = dtype.upper()
+    if upper.startswith("TIMESTAMP WITH TIME ZONE") or upper == "TIMESTAMPTZ":
+        return f"timezone('UTC', {col})", "timestamp with zone"
+    if upper.startswith("TIMESTAMP") or upper == "DATE":
+        return f"CAST({col} AS TIMESTAMP)", upper.lower()
+    if upper in {"BIGINT", "INTEGER", "HUGEINT", "UBIGINT", "DOUBLE", "FLOAT", "DECIMAL",
+                 "SMALLINT", "UINTEGER"} or upper.startswith("DECIMAL"):
+        top = con.execute(f"SELECT max(abs({col})) FROM raw").fetchone()[0] or 0
+        if top > 1e14:
+            return f"make_timestamp(CAST({col} AS BIGINT))", "epoch microseconds"
+        if top > 1e11:
+            return f"epoch_ms(CAST({col} AS BIGINT))", "epoch milliseconds"
+        return f"to_timestamp(CAST({col} AS DOUBLE))::TIMESTAMPTZ AT TIME ZONE 'UTC'", \
+            "epoch seconds"
+    # text: ISO with or without zone, or a date; a zone is converted to UTC
+    text = f"trim(CAST({col} AS VARCHAR))"
+    parsed = (f"CASE WHEN regexp_matches({text}, '([+-]\\d\\d:?\\d\\d|Z)$') "
+              f"THEN timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ)) "
+              f"ELSE TRY_CAST({text} AS TIMESTAMP) END")
+    bad = con.execute(
+        f"SELECT count(*), any_value({text}) FROM raw WHERE {col} IS NOT NULL "
+        f"AND {text} <> '' AND ({parsed}) IS NULL").fetchone()
+    if bad[0]:
+        raise SchemaError(
+            f"events file {source!r}: {bad[0]:,} values in time column {column!r} are not "
+            f"timestamps (e.g. {bad[1]!r}); use ISO dates like 2024-05-01 12:30:00 or epoch "
+            "seconds", path=source, column=column)
+    return f"CASE WHEN {text} = '' THEN NULL ELSE {parsed} END", "text (ISO 8601)"
+
+
+def _amount_expression(con, column: str | None, dtype: str, source: str) -> str:
+    if column is None:
+        return "CAST(NULL AS DOUBLE)"
+    col = _quote(column)
+    if dtype.upper() == "VARCHAR":
+        text = f"nullif(trim({col}), '')"
+        bad = con.execute(f"SELECT count(*), any_value({col}) FROM raw WHERE {text} IS NOT NULL "
+                          f"AND TRY_CAST({text} AS DOUBLE) IS NULL").fetchone()
+        if bad[0]:
+            raise SchemaError(
+                f"events file {source!r}: {bad[0]:,} values in amount column {column!r} are not "
+                f"numbers (e.g. {bad[1]!r}); remove currency signs and thousands separators, or "
+                "set amount_col to another column", path=source, column=column)
+        return f"TRY_CAST({text} AS DOUBLE)"
+    return f"CAST({col} AS DOUBLE)"
+
+
+# -- event roles -------------------------------------------------------------------------------
+
+def normalise_event_name(name: str) -> str:
+    """``'Product Viewed'``, ``'productViewed'`` and ``'product-viewed'`` -> ``'product_viewed'``."""
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(name).strip())
+    return re.sub(r"[^0-9a-z]+", "_", text.lower()).strip("_")
+
+
+def load_role_vocabulary(roles_path: str = "") -> dict[str, str]:
+    """Normalised event name -> role: the packaged defaults, then roles_path on top."""
+    text = resources.files("personas").joinpath("roles.yaml").read_text(encoding="utf-8")
+    tables = [yaml.safe_load(text)]
+    if roles_path:
+        try:
+            extra = yaml.safe_load(Path(roles_path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise InputError(f"roles file {roles_path!r} cannot be read ({exc.strerror}); check "
+                             "roles_path", path=roles_path) from None
+        except yaml.YAMLError as exc:
+            raise InputError(f"roles file {roles_path!r} is not valid YAML ({exc}); it should "
+                             "map role names to lists of event names", path=roles_path) from None
+        if not isinstance(extra, dict) or not all(isinstance(v, list) for v in extra.values()):
+            raise InputError(f"roles file {roles_path!r} should map each role to a list of event "
+                             "names, e.g. 'cart: [basket_add]'", path=roles_path)
+        tables.append(extra)
+    vocab: dict[str, str] = {}
+    for table in tables:
+        for role, names in table.items():
+            for name in names:
+                vocab[normalise_event_name(name)] = str(role)
+    return vocab
+
+
+# -- the whole stage ---------------------------------------------------------------------------
+
+def load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None = None) -> EventLog:
+    """Read and validate the log named by ``params``; return it as the DuckDB view ``events``.
+
+    Raises
+    ------
+    InputError
+        The file is missing, unreadable, empty or not a table.
+    SchemaError
+        The user or time column is missing, or times or amounts do not parse.
+
+    Examples
+    --------
+    >>> log = load_events(PersonaParams(sample_users=300))
+    >>> log.counts["users"]
+    300
+    """
+    con = con if con is not None else duckdb.connect()
+    source, planted = _open_raw(con, params)
+    described = con.execute("DESCRIBE raw").fetchall()
+    types = {row[0]: row[1] for row in described}
+    columns = list(types)
+    if not columns or (len(columns) == 1 and not con.execute("SELECT count(*) FROM raw").fetchone()[0]):
+        raise InputError(f"events file {source!r} holds no columns; export it with a header row",
+                         path=source)
+    _require_column(columns, params.user_col, "user_col", source)
+    _require_column(columns, params.time_col, "time_col", source)
+    has_event = params.event_col in columns
+    if not has_event and params.event_col != "event":
+        _require_column(columns, params.event_col, "event_col", source)
+    if params.session_col:
+        _require_column(columns, params.session_col, "session_col", source)
+    amount_col = params.amount_col if params.amount_col in columns else None
+    if params.amount_col != "amount" and amount_col is None:
+        _require_column(columns, params.amount_col, "amount_col", source)
+
+    total = con.execute("SELECT count(*) FROM raw").fetchone()[0]
+    if total == 0:
+        raise InputError(f"events file {source!r} has a header but no rows; export the log "
+                         "with its events", path=source)
+
+    ts_sql, time_format = _time_expression(con, params.time_col, types[params.time_col], source)
+    amount_sql = _amount_expression(con, amount_col, types.get(amount_col or "", ""), source)
+    optional = [c for c in OPTIONAL_COLUMNS if c in columns] + (["amount"] if amount_col else [])
+    event_sql = f"CAST({_quote(params.event_col)} AS VARCHAR)" if has_event else "'purchase'"
+    discount_sql = ("TRY_CAST(discount AS BOOLEAN)" if "discount" in optional
+                    else "CAST(NULL AS BOOLEAN)")
+    platform_sql = "CAST(platform AS VARCHAR)" if "platform" in optional else "CAST(NULL AS VARCHAR)"
+    category_sql = "CAST(category AS VARCHAR)" if "category" in optional else "CAST(NULL AS VARCHAR)"
+    session_sql = (f"CAST({_quote(params.session_col)} AS VARCHAR)" if params.session_col
+                   else "CAST(NULL AS VARCHAR)")
+    con.execute(f"""
+        CREATE OR REPLACE TEMP VIEW typed AS
+        SELECT CAST({_quote(params.user_col)} AS VARCHAR) AS user_id,
+               {ts_sql} AS ts,
+               coalesce({event_sql}, '(missing)') AS event,
+               {amount_sql} AS amount,
+               {discount_sql} AS discount,
+               {platform_sql} AS platform,
+               {category_sql} AS category,
+               {session_sql} AS session_key
+        FROM raw""")
+
+    # Dirty rows: counted, then dropped or repaired by CLEANING_RULES.
+    row = con.execute("""
+        SELECT count(*) FILTER (WHERE user_id IS NULL OR trim(user_id) = ''),
+               count(*) FILTER (WHERE ts IS NULL),
+               count(*) FILTER (WHERE ts > now()::TIMESTAMP),
+               count(*) FILTER (WHERE amount < 0)
+        FROM typed""").fetchone()
+    quality = {"null_user": row[0], "null_time": row[1], "future": row[2], "negative_amount": row[3]}
+    con.execute("""
+        CREATE OR REPLACE TEMP VIEW kept AS
+        SELECT DISTINCT user_id, ts, event,
+               CASE WHEN amount < 0 THEN NULL ELSE amount END AS amount,
+               discount, platform, category, session_key
+        FROM typed
+        WHERE user_id IS NOT NULL AND trim(user_id) <> '' AND ts IS NOT NULL
+          AND ts <= now()::TIMESTAMP""")
+    kept_rows = con.execute("SELECT count(*) FROM kept").fetchone()[0]
+    dropped = quality["null_user"] + quality["null_time"] + quality["future"]
+    quality["duplicate"] = max(total - kept_rows - dropped, 0)
+
+    event_counts = dict(con.execute(
+        "SELECT event, count(*) FROM kept GROUP BY event ORDER BY 2 DESC").fetchall())
+    vocab = load_role_vocabulary(params.roles_path)
+    role_map = {name: vocab.get(normalise_event_name(name), "other") for name in event_counts}
+    if not has_event:
+        role_map = {name: "purchase" for name in event_counts}
+    con.execute("CREATE OR REPLACE TEMP TABLE role_map (event VARCHAR, role VARCHAR)")
+    if role_map:
+        con.executemany("INSERT INTO role_map VALUES (?, ?)", list(role_map.items()))
+
+    gap_seconds = params.session_gap_minutes * 60
+    if params.session_col:
+        session_sql = "dense_rank() OVER (PARTITION BY user_id ORDER BY session_key)"
+        con.execute(f"""
+            CREATE OR REPLACE TEMP VIEW events AS
+            SELECT k.user_id, k.ts, k.event, coalesce(r.role, 'other') AS role, k.amount,
+                   k.discount, k.platform, k.category, {session_sql} AS session_no
+            FROM kept k LEFT JOIN role_map r USING (event)""")
+    else:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP VIEW events AS
+            SELECT user_id, ts, event, role, amount, discount, platform, category,
+                   sum(new_session) OVER (PARTITION BY user_id ORDER BY ts, event
+                                          ROWS UNBOUNDED PRECEDING) AS session_no
+            FROM (
+                SELECT k.*, coalesce(r.role, 'other') AS role,
+                       CASE WHEN lag(k.ts) OVER (PARTITION BY k.user_id ORDER BY k.ts, k.event)
+                                 IS NULL
+                              OR epoch(k.ts - lag(k.ts) OVER (PARTITION BY k.user_id
+                                                              ORDER BY k.ts, k.event))
+                                 > {gap_seconds}
+                            THEN 1 ELSE 0 END AS new_session
+                FROM kept k LEFT JOIN role_map r USING (event))""")
+
+    stats = con.execute("SELECT count(*), count(DISTINCT user_id), min(ts), max(ts) FROM kept"
+                        ).fetchone()
+    counts = {"rows_read": total, "events": stats[0], "users": stats[1],
+              "start": str(stats[2]) if stats[2] is not None else None,
+              "end": str(stats[3]) if stats[3] is not None else None}
+    if stats[0] == 0:
+        raise InputError(f"events file {source!r} has no usable rows after cleaning "
+                         f"({', '.join(f'{k}: {v}' for k, v in quality.items() if v)}); check "
+                         "the user and time columns", path=source)
+    return EventLog(con=con, source=source, has_event_column=has_event, columns=columns,
+                    optional=optional, time_format=time_format, role_map=role_map,
+                    event_counts=event_counts, quality=quality, counts=counts, planted=planted)

@@ -1,0 +1,185 @@
+"""PersonaParams: every setting of a run, with its default, its range and its help text.
+
+One object serves the CLI (``-p name=value``), the notebooks (the cell tagged ``parameters``
+lists the same names) and Python (``personas.run(PersonaParams(...))``). Values are converted by
+the field's declared type, never guessed, and checked once in :meth:`PersonaParams.validate`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ParameterError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _help(text: str, low: float | None = None, high: float | None = None) -> dict:
+    # The text becomes the notebook's parameter comment: papermill's parser rejects ';' there.
+    return {"help": text, "low": low, "high": high}
+
+
+@dataclass
+class PersonaParams:
+    """Settings of one persona run. Each field's ``metadata['help']`` is its documentation."""
+
+    # -- input -------------------------------------------------------------------------------
+    events_path: str = field(default="", metadata=_help(
+        "event log: CSV, CSV.gz, Parquet file, folder or glob of Parquet, empty = bundled sample"))
+    user_col: str = field(default="user_id", metadata=_help("column holding the user id"))
+    time_col: str = field(default="timestamp", metadata=_help(
+        "column holding the event time (ISO text, date, datetime or epoch s/ms)"))
+    event_col: str = field(default="event", metadata=_help(
+        "column holding the event name, when absent every row is a purchase (order tables)"))
+    amount_col: str = field(default="amount", metadata=_help(
+        "column holding the revenue of an event, optional"))
+    session_col: str = field(default="", metadata=_help(
+        "column holding a session id, empty = cut sessions at session_gap_minutes of inactivity"))
+    session_gap_minutes: int = field(default=30, metadata=_help(
+        "inactivity that ends a session, in minutes", 1, 24 * 60))
+    roles_path: str = field(default="", metadata=_help(
+        "YAML file mapping event names to roles (view, cart, purchase, ...), extends the defaults"))
+    sample_users: int = field(default=5000, metadata=_help(
+        "users in the bundled synthetic sample (used when events_path is empty)", 100, 10_000_000))
+    sample_seed: int = field(default=0, metadata=_help("seed of the bundled synthetic sample", 0))
+    # -- output ------------------------------------------------------------------------------
+    output_dir: str = field(default="", metadata=_help(
+        "run folder, empty = reports/<run_name> in the project folder"))
+    run_name: str = field(default="", metadata=_help(
+        "name of the run folder under reports/, empty = 'sample' or the events file's name"))
+    title: str = field(default="Customer personas", metadata=_help("title of the HTML report"))
+    publish: bool = field(default=True, metadata=_help(
+        "move the finished run into output_dir at the end of the report step (the CLI sets "
+        "False and publishes after saving the executed notebooks)"))
+    # -- model -------------------------------------------------------------------------------
+    min_personas: int = field(default=4, metadata=_help("fewest personas to report", 2, 30))
+    max_personas: int = field(default=8, metadata=_help("most personas to report", 2, 30))
+    n_components: int = field(default=5, metadata=_help(
+        "dimensions of the UMAP embedding that is clustered", 2, 50))
+    n_neighbors: int = field(default=30, metadata=_help(
+        "UMAP neighbourhood size: larger favours the global structure", 2, 500))
+    min_cluster_size: int = field(default=0, metadata=_help(
+        "smallest group HDBSCAN calls a cluster, 0 = 0.5% of the fitted sample", 0))
+    sample_size: int = field(default=20_000, metadata=_help(
+        "users the model is fitted on, everyone else is assigned to the nearest persona", 200))
+    random_state: int = field(default=0, metadata=_help(
+        "seed of the sample draw and the UMAP layout: same seed, same personas", 0))
+
+    # ----------------------------------------------------------------------------------------
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], *, strict: bool = False) -> "PersonaParams":
+        """Build from a mapping, converting each value by the field's type.
+
+        With ``strict=False`` (a notebook passing ``globals()``), keys that are not fields are
+        ignored; with ``strict=True`` (CLI, YAML config) they are a :class:`ParameterError`.
+        """
+        known = {f.name: f for f in fields(cls)}
+        if strict:
+            for key in values:
+                if key not in known:
+                    raise ParameterError(_unknown_message(key, list(known)), name=key)
+        kwargs = {name: _convert(f, values[name]) for name, f in known.items() if name in values}
+        params = cls(**kwargs)
+        params.validate()
+        return params
+
+    def replace(self, **changes: Any) -> "PersonaParams":
+        return PersonaParams.from_mapping({**self.to_dict(), **changes}, strict=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> "PersonaParams":
+        """Check every value against its declared type and range; raise ParameterError."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            setattr(self, f.name, _convert(f, value))
+            low, high = f.metadata.get("low"), f.metadata.get("high")
+            value = getattr(self, f.name)
+            if (low is not None and value < low) or (high is not None and value > high):
+                bounds = f"{low if low is not None else '-inf'}..{high if high is not None else 'inf'}"
+                raise ParameterError(
+                    f"parameter {f.name}={value!r} is out of range; use a value in {bounds} "
+                    f"({f.metadata['help']})", name=f.name)
+        if self.max_personas < self.min_personas:
+            raise ParameterError(
+                f"parameter max_personas={self.max_personas} is below min_personas="
+                f"{self.min_personas}; raise max_personas or lower min_personas",
+                name="max_personas")
+        for name in ("user_col", "time_col"):
+            if not getattr(self, name).strip():
+                raise ParameterError(f"parameter {name} is empty; name the column to use", name=name)
+        return self
+
+    # -- where the run goes --------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The run's name: run_name, else the events file's stem, else 'sample'."""
+        if self.run_name:
+            return self.run_name
+        if not self.events_path:
+            return "sample"
+        stem = Path(self.events_path.rstrip("/*")).name
+        for suffix in (".gz", ".csv", ".parquet", ".pq"):
+            stem = stem.removesuffix(suffix)
+        return stem or "run"
+
+    def run_dir(self) -> Path:
+        """The finished run folder.
+
+        Empty ``output_dir`` means ``reports/<name>`` in the project folder: the current directory,
+        or its parent when the current directory is ``notebooks/`` (a kernel started by JupyterLab
+        runs there).
+        """
+        if self.output_dir:
+            return Path(self.output_dir)
+        here = Path.cwd()
+        root = here.parent if here.name == "notebooks" else here
+        return root / "reports" / self.name
+
+
+def _convert(f: dataclasses.Field, value: Any) -> Any:
+    kind = f.type if isinstance(f.type, type) else {"str": str, "int": int, "float": float,
+                                                    "bool": bool}[f.type]
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in _TRUE:
+                return True
+            if text in _FALSE:
+                return False
+            raise ValueError(value)
+        if kind is int:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            if isinstance(value, int):
+                return value
+            return int(str(value).strip().replace("_", ""))
+        if kind is float:
+            return float(value)
+        if value is None:
+            return ""
+        return str(value)
+    except (TypeError, ValueError):
+        raise ParameterError(
+            f"parameter {f.name}={value!r} is not a valid {kind.__name__}; "
+            f"{f.metadata['help']}", name=f.name) from None
+
+
+def _unknown_message(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown parameter {key!r}; {hint}valid names: {', '.join(known)}"

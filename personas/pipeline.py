@@ -1,0 +1,394 @@
+"""run(params) -> PersonaResult: the pipeline, as three steps the notebooks share.
+
+=================  =========================  ==============================================
+step               notebook                   writes into the staging folder
+=================  =========================  ==============================================
+features_step      01_features                features.parquet, state.json
+model_step         02_personas                model/, assignments (ids and confidence)
+report_step        03_report                  personas.json/csv, assignments.parquet/csv,
+                                              index.html, run.json; then publishes the run
+=================  =========================  ==============================================
+
+A run is built in a hidden staging folder beside its target (``.<name>.partial``) and renamed into
+place by :func:`publish` only when complete, so a failed run never leaves a half-written report
+and never destroys the previous good one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import OutputError
+from .params import PersonaParams
+
+STATE = "state.json"
+VERSIONED = ("personas", "pandas", "numpy", "duckdb", "pyarrow", "scikit-learn", "umap-learn",
+             "hdbscan", "numba", "jinja2", "papermill")
+
+
+@dataclass(frozen=True)
+class PersonaResult:
+    """What a run produced: its folder, personas and one row per user."""
+
+    params: PersonaParams
+    run_dir: Path
+    profiles: tuple
+    assignments: pd.DataFrame          # user_id, persona_id, persona, confidence
+    info: dict                         # the content of run.json
+
+
+# -- folders ---------------------------------------------------------------------------------------
+
+def stage_dir(params: PersonaParams) -> Path:
+    target = params.run_dir()
+    return target.parent / f".{target.name}.partial"
+
+
+def _read_state(stage: Path) -> dict:
+    try:
+        return json.loads((stage / STATE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise OutputError(f"no features step found in {str(stage)!r}; run 01_features (or "
+                          "features_step) first with the same output_dir") from None
+
+
+def _write_state(stage: Path, state: dict) -> None:
+    tmp = stage / (STATE + ".tmp")
+    tmp.write_text(json.dumps(state, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, stage / STATE)
+
+
+def publish(stage: Path, target: Path) -> Path:
+    """Move the finished ``stage`` folder to ``target``, replacing an older run only after."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        backup = target.parent / f".{target.name}.old-{os.getpid()}"
+        os.replace(target, backup)
+        try:
+            os.replace(stage, target)
+        except OSError:
+            os.replace(backup, target)
+            raise
+        shutil.rmtree(backup, ignore_errors=True)
+    else:
+        os.replace(stage, target)
+    return target
+
+
+def _fresh_stage(params: PersonaParams) -> Path:
+    stage = stage_dir(params)
+    try:
+        if stage.exists():
+            shutil.rmtree(stage)
+        stage.mkdir(parents=True)
+        probe = stage / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"output folder {str(params.run_dir())!r} cannot be written "
+                          f"({exc.strerror}); set output_dir to a writable folder") from None
+    return stage
+
+
+# -- provenance ------------------------------------------------------------------------------------
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def fingerprint(params: PersonaParams) -> str:
+    """A quick fingerprint of the input: size, name and the first and last MiB of each file."""
+    if not params.events_path:
+        return f"sample:users={params.sample_users}:seed={params.sample_seed}"
+    path = Path(params.events_path)
+    files = sorted(path.rglob("*.parquet")) if path.is_dir() else (
+        sorted(Path().glob(params.events_path)) if any(c in params.events_path for c in "*?[")
+        else [path])
+    digest = hashlib.sha256()
+    for file in files:
+        size = file.stat().st_size
+        digest.update(f"{file.name}:{size}".encode())
+        with open(file, "rb") as fh:
+            digest.update(fh.read(1 << 20))
+            if size > 2 << 20:
+                fh.seek(-(1 << 20), os.SEEK_END)
+                digest.update(fh.read())
+    return f"sha256:{digest.hexdigest()[:32]} ({len(files)} file{'s' * (len(files) != 1)})"
+
+
+class _Clock:
+    """Collects step timings (seconds) into ``timings``."""
+
+    def __init__(self, timings: dict):
+        self.timings = timings
+
+    def __call__(self, step: str):
+        clock = self
+
+        class _Span:
+            def __enter__(self):
+                self.start = time.perf_counter()
+
+            def __exit__(self, *exc):
+                clock.timings[step] = round(time.perf_counter() - self.start, 3)
+
+        return _Span()
+
+
+# -- step 1: load + features ---------------------------------------------------------------------
+
+def features_step(params: PersonaParams) -> pd.DataFrame:
+    """Load and validate the events, compute features; start a fresh staging folder.
+
+    Returns the feature table (one row per user). Raises InputError/SchemaError on bad input
+    (before anything is written) and OutputError when the output folder is not writable.
+    """
+    from .events import load_events
+    from .features import BY_NAME, compute_features
+    from .model import MIN_USERS
+    from .errors import TooFewUsersError
+
+    params.validate()
+    started = time.time()
+    timings: dict[str, float] = {}
+    clock = _Clock(timings)
+    with clock("load"):
+        log = load_events(params)
+    if log.counts["users"] < MIN_USERS:
+        raise TooFewUsersError(
+            f"events file {log.source!r} has {log.counts['users']} users after cleaning; persona "
+            f"discovery needs at least {MIN_USERS}; use a longer window or a larger export",
+            found=log.counts["users"], minimum=MIN_USERS, path=log.source)
+    with clock("features"):
+        features, skipped = compute_features(log)
+    stage = _fresh_stage(params)
+    features.to_parquet(stage / "features.parquet")
+    if log.planted is not None:
+        log.planted.to_parquet(stage / "planted.parquet", index=False)
+    _write_state(stage, {
+        "started": started,
+        "params": params.to_dict(),
+        "source": log.source,
+        "fingerprint": fingerprint(params),
+        "order_table": not log.has_event_column,
+        "time_format": log.time_format,
+        "counts": {"events": log.counts["events"], "users": log.counts["users"],
+                   "rows_read": log.counts["rows_read"]},
+        "window": {"start": log.counts["start"], "end": log.counts["end"]},
+        "data_quality": log.quality,
+        "event_roles": {name: {"role": log.role_map[name], "rows": int(n)}
+                        for name, n in log.event_counts.items()},
+        "unknown_events": log.unknown_events,
+        "features": {"used": [c for c in features.columns if c in BY_NAME],
+                     "skipped": skipped},
+        "timings_s": timings,
+    })
+    return features
+
+
+# -- step 2: model ---------------------------------------------------------------------------------
+
+def model_step(params: PersonaParams) -> pd.DataFrame:
+    """Fit the PersonaModel on the staged features and assign every user.
+
+    Returns the assignments so far: user_id, persona_id, confidence.
+    """
+    from .features import model_matrix
+    from .model import PersonaModel, map_2d
+
+    stage = stage_dir(params)
+    state = _read_state(stage)
+    features = pd.read_parquet(stage / "features.parquet")
+    matrix, columns = model_matrix(features)
+    X = pd.DataFrame(matrix, columns=columns, index=features.index)
+    with _Clock(state["timings_s"])("model"):
+        model = PersonaModel(n_components=params.n_components, n_neighbors=params.n_neighbors,
+                             min_personas=params.min_personas, max_personas=params.max_personas,
+                             min_cluster_size=params.min_cluster_size,
+                             sample_size=params.sample_size, random_state=params.random_state)
+        model.fit(X)
+        labels, confidence = model.predict_with_confidence(X)
+        scaled_sample = model.scaler_.transform(matrix[model.sample_index_])
+        rows, coords = map_2d(scaled_sample, model.embedding_, params.random_state)
+    model.save(stage / "model", versions=versions())
+    pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], "persona_id": model.labels_[rows]}
+                 ).to_parquet(stage / "model" / "map.parquet", index=False)
+    assignments = pd.DataFrame({"user_id": features.index.astype(str), "persona_id": labels,
+                                "confidence": confidence.round(4)})
+    assignments.to_parquet(stage / "assignments.parquet", index=False)
+    state["model"] = {**model.info_, "features": columns}
+    _write_state(stage, state)
+    return assignments
+
+
+# -- step 3: profile, name, report, publish -------------------------------------------------------
+
+def report_step(params: PersonaParams) -> PersonaResult:
+    """Profile and name the personas, write the report and exports, then publish the run."""
+    from .features import BY_NAME
+    from .profile import build_profiles, trait_table
+    from .report import render_report
+    from .results import RunSummary
+
+    stage = stage_dir(params)
+    state = _read_state(stage)
+    clock = _Clock(state["timings_s"])
+    features = pd.read_parquet(stage / "features.parquet")
+    assignments = pd.read_parquet(stage / "assignments.parquet")
+    labels = assignments["persona_id"].to_numpy()
+    catalogue = features[[c for c in features.columns if c in BY_NAME]]
+    mix = features[[c for c in features.columns if c.startswith("events_")]]
+    mix.columns = [c.removeprefix("events_") for c in mix.columns]
+    with clock("profile"):
+        profiles = build_profiles(catalogue, labels, assignments["confidence"].to_numpy(),
+                                  order_table=state["order_table"], role_counts=mix)
+        names = {p.id: p.name for p in profiles}
+        assignments["persona"] = assignments["persona_id"].map(names)
+        assignments = assignments[["user_id", "persona_id", "persona", "confidence"]]
+        agreement = _agreement(stage, assignments)
+    with clock("report"):
+        _write_exports(stage, profiles, assignments)
+        used = state["model"]["features"]
+        heat = trait_table(catalogue[used], labels).loc[[p.id for p in profiles]]
+        heat.index = [p.name for p in profiles]
+        heat.columns = [BY_NAME[c].description for c in heat.columns]
+        points = pd.read_parquet(stage / "model" / "map.parquet")
+        summary = RunSummary(
+            title=params.title, source=state["source"],
+            window_start=state["window"]["start"], window_end=state["window"]["end"],
+            users=state["counts"]["users"], events=state["counts"]["events"],
+            run_date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            personas=profiles,
+            features_used=tuple((c, BY_NAME[c].description) for c in used),
+            features_described=tuple((c, BY_NAME[c].description) for c in catalogue.columns
+                                     if c not in used),
+            features_skipped=tuple(state["features"]["skipped"].items()),
+            parameters=tuple((k, str(v)) for k, v in params.to_dict().items()),
+            model_info=state["model"],
+            quality=_quality_rows(state["data_quality"]),
+            role_map=tuple((name, v["role"], v["rows"])
+                           for name, v in state["event_roles"].items()),
+            versions=tuple(versions().items()), agreement=agreement)
+        render_report(summary, stage / "index.html", map_points=points, heatmap=heat)
+    state["timings_s"]["total"] = round(time.time() - state["started"], 3)
+    info = _run_info(params, state, profiles, agreement)
+    (stage / "run.json").write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
+    (stage / STATE).unlink()
+    run_dir = publish(stage, params.run_dir()) if params.publish else stage
+    return PersonaResult(params=params, run_dir=run_dir, profiles=profiles,
+                         assignments=assignments, info=info)
+
+
+def _agreement(stage: Path, assignments: pd.DataFrame) -> float | None:
+    """Adjusted Rand index against the planted personas (bundled sample only, noise excluded)."""
+    from sklearn.metrics import adjusted_rand_score
+
+    path = stage / "planted.parquet"
+    if not path.exists():
+        return None
+    planted = pd.read_parquet(path).rename(columns={"persona": "planted"})
+    both = planted.merge(assignments[["user_id", "persona_id"]], on="user_id")
+    both = both[both["planted"] != "noise"]
+    return round(float(adjusted_rand_score(both["planted"], both["persona_id"])), 4)
+
+
+def _quality_rows(quality: dict) -> tuple:
+    from .events import CLEANING_RULES
+
+    return tuple((rule, int(rows), CLEANING_RULES.get(rule, "")) for rule, rows in quality.items())
+
+
+def _write_exports(stage: Path, profiles: tuple, assignments: pd.DataFrame) -> None:
+    records = [_persona_record(p) for p in profiles]
+    (stage / "personas.json").write_text(json.dumps(records, indent=2), encoding="utf-8")
+    flat = []
+    for p, record in zip(profiles, records):
+        row = {k: record[k] for k in ("id", "name", "size", "share", "revenue_share",
+                                      "confidence", "description")}
+        row["traits"] = "; ".join(t.text for t in p.traits[:3])
+        for stat in (*p.stats, *p.kpis):
+            row[f"{stat.key}"] = stat.value
+            row[f"{stat.key}_overall"] = stat.overall
+            row[f"{stat.key}_lift"] = stat.lift
+        flat.append(row)
+    pd.DataFrame(flat).to_csv(stage / "personas.csv", index=False)
+    assignments.to_parquet(stage / "assignments.parquet", index=False)
+    assignments.to_csv(stage / "assignments.csv", index=False)
+
+
+def _persona_record(p) -> dict[str, Any]:
+    stats = {s.key: {"label": s.label, "value": s.value, "overall": s.overall, "lift": s.lift,
+                     "unit": s.unit, "statistic": s.statistic} for s in (*p.stats, *p.kpis)}
+    return {"id": p.id, "name": p.name, "family": p.family, "size": p.size, "share": p.share,
+            "revenue_share": p.revenue_share, "confidence": p.confidence, "stats": stats,
+            "traits": [{"feature": t.feature, "z": t.z, "text": t.text} for t in p.traits],
+            "description": p.description,
+            "plays": [{"title": x.title, "action": x.action, "kpi": x.kpi, "test": x.test}
+                      for x in p.plays],
+            "event_mix": dict(p.event_mix)}
+
+
+def _run_info(params: PersonaParams, state: dict, profiles: tuple, agreement) -> dict:
+    return {
+        "parameters": params.to_dict(),
+        "versions": versions(),
+        "input": {"source": state["source"], "fingerprint": state["fingerprint"],
+                  "time_format": state["time_format"], "order_table": state["order_table"],
+                  "window": state["window"]},
+        "counts": {**state["counts"], "personas": len(profiles)},
+        "timings_s": state["timings_s"],
+        "data_quality": {"rules": _rules_text(), "rows": state["data_quality"]},
+        "event_roles": state["event_roles"],
+        "unknown_events": state["unknown_events"],
+        "features": state["features"],
+        "model": state["model"],
+        "agreement_with_planted_ari": agreement,
+    }
+
+
+def _rules_text() -> dict:
+    from .events import CLEANING_RULES
+
+    return dict(CLEANING_RULES)
+
+
+# -- the whole run ---------------------------------------------------------------------------------
+
+def run(params: PersonaParams | None = None, **changes: Any) -> PersonaResult:
+    """Run all three steps in this process and publish the run folder.
+
+    Examples
+    --------
+    >>> result = run(PersonaParams(sample_users=2000, output_dir="/tmp/personas-doc"))
+    ... # doctest: +SKIP
+    >>> [p.name for p in result.profiles]  # doctest: +SKIP
+    ['Frequent Browser', 'Bargain Hunter', ...]
+    """
+    params = (params or PersonaParams()).replace(**changes) if changes else (params or PersonaParams())
+    params.validate()
+    try:
+        features_step(params)
+        model_step(params)
+        return report_step(params)
+    except BaseException:
+        shutil.rmtree(stage_dir(params), ignore_errors=True)
+        raise

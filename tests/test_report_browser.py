@@ -1,0 +1,130 @@
+"""The report in a real browser: headless Chromium via Playwright, fully offline.
+
+Needs Debian's Chromium at /usr/bin/chromium and the playwright package (no browser download):
+    apt-get install chromium; pip install playwright
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _load_report_fixtures():
+    """The fake RunSummary and chart data of test_report.py (one source for both test files)."""
+    spec = importlib.util.spec_from_file_location("_report_fixtures",
+                                                  Path(__file__).with_name("test_report.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("no Chromium at /usr/bin/chromium: apt-get install chromium; pip install playwright")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not importable: apt-get install chromium; pip install playwright")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def fixtures():
+    return _load_report_fixtures()
+
+
+@pytest.fixture(scope="module")
+def report(fixtures, tmp_path_factory) -> tuple[Path, object]:
+    from personas.report import render_report
+    summary = fixtures.make_summary()
+    out = render_report(summary, tmp_path_factory.mktemp("browser") / "index.html",
+                        map_points=fixtures.make_map_points(), heatmap=fixtures.make_heatmap(summary))
+    return out, summary
+
+
+def _open(browser, url: str, width: int):
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    errors: list[str] = []
+    requests: list[str] = []
+    page.on("console", lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(url, wait_until="load")
+    return page, errors, requests
+
+
+def test_report_in_chromium(browser, report, tmp_path):
+    path, summary = report
+    page, errors, requests = _open(browser, path.resolve().as_uri(), 1280)
+    try:
+        for p in summary.personas:
+            card = page.locator(f'section.persona-card[data-persona-id="{p.id}"]')
+            assert card.count() == 1
+            assert card.is_visible()
+            heading = card.locator("h3")
+            assert heading.count() == 1 and heading.is_visible()
+            assert heading.inner_text().strip() == p.name
+        # every chart is laid out with a real size
+        for box in page.locator("svg[role=img]").all():
+            size = box.bounding_box()
+            assert size and size["width"] > 150 and size["height"] > 40
+        shot = tmp_path / "report.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert shot.stat().st_size > 10_000
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1280 + 1
+    finally:
+        page.close()
+    assert errors == []
+    assert requests and all(url.startswith(("file:", "data:")) for url in requests), requests
+
+
+def test_report_at_phone_width(browser, report, tmp_path):
+    path, summary = report
+    page, errors, requests = _open(browser, path.resolve().as_uri(), 390)
+    try:
+        shot = tmp_path / "report-390.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+        for p in summary.personas:
+            card = page.locator(f'section.persona-card[data-persona-id="{p.id}"]')
+            assert card.is_visible()
+            width = card.bounding_box()["width"]
+            assert width <= 390
+    finally:
+        page.close()
+    assert errors == []
+    assert all(url.startswith(("file:", "data:")) for url in requests), requests
+
+
+def test_print_puts_each_card_on_its_own_page(browser, report):
+    path, summary = report
+    page, errors, _ = _open(browser, path.resolve().as_uri(), 1280)
+    try:
+        page.emulate_media(media="print")
+        breaks = page.evaluate(
+            "[...document.querySelectorAll('section.persona-card')]"
+            ".map(el => getComputedStyle(el).breakBefore)")
+        assert breaks == ["page"] * len(summary.personas)
+        pdf = page.pdf(format="A4")
+        assert pdf[:4] == b"%PDF" and len(pdf) > 10_000
+    finally:
+        page.close()
+    assert errors == []
