@@ -17,6 +17,7 @@ import pandas as pd
 from .events import EventLog
 
 PRIOR_WEIGHT = 5.0   # pseudo-observations pulling a user's rate towards the population's
+ROLE_PREFIX = "role_"  # columns of per-role event counts in the feature table
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,11 @@ class Feature:
     transform: str = "none"       # before scaling: "log1p" (heavy-tailed counts) or "none"
     model: bool = False           # used to find personas (the rest only describe them)
     fill: float | None = None     # model value when missing (e.g. order value of non-buyers)
+
+    @property
+    def label(self) -> str:
+        """The description without its parenthesised fine print, for cards and charts."""
+        return self.description.split(" (")[0]
 
 
 CATALOGUE: tuple[Feature, ...] = (
@@ -214,7 +220,7 @@ def available_features(log: EventLog) -> tuple[list[Feature], dict[str, str]]:
 
 def compute_features(log: EventLog) -> tuple[pd.DataFrame, dict[str, str]]:
     """One row per user (index ``user_id``), one column per supported catalogue feature, then the
-    user's event counts per role (``events_<role>``, see :func:`role_counts`).
+    user's event counts per role (``role_<role>``, see :func:`role_counts`).
 
     Returns the table and the notes on skipped features.
 
@@ -223,7 +229,7 @@ def compute_features(log: EventLog) -> tuple[pd.DataFrame, dict[str, str]]:
     >>> from personas.events import load_events
     >>> from personas.params import PersonaParams
     >>> table, skipped = compute_features(load_events(PersonaParams(sample_users=300)))
-    >>> len(table), "orders" in table.columns, "events_view" in table.columns
+    >>> len(table), "orders" in table.columns, "role_view" in table.columns
     (300, True, True)
     """
     kept, skipped = available_features(log)
@@ -234,9 +240,9 @@ def compute_features(log: EventLog) -> tuple[pd.DataFrame, dict[str, str]]:
 
 
 def role_counts(log: EventLog) -> pd.DataFrame:
-    """User x role event counts (columns ``events_<role>``): the raw event mix, for profiles."""
+    """User x role event counts (columns ``role_<role>``): the raw event mix, for profiles."""
     roles = sorted(set(log.role_map.values()))
-    columns = ", ".join(f"count(*) FILTER (WHERE role = '{r}') AS \"events_{r}\"" for r in roles)
+    columns = ", ".join(f"count(*) FILTER (WHERE role = '{r}') AS \"{ROLE_PREFIX}{r}\"" for r in roles)
     frame = log.con.execute(f"SELECT user_id, {columns} FROM events GROUP BY user_id").df()
     frame["user_id"] = frame["user_id"].astype(str)
     return frame.set_index("user_id").astype("float64")

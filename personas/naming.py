@@ -9,6 +9,7 @@ with a ``{old name: new name}`` mapping, which follows the persona, not its id.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -81,7 +82,8 @@ def load_rules(path: str | Path | None = None) -> RuleBook:
 
 
 def score_rule(rule: Rule, z: Mapping[str, float], min_z: float) -> float | None:
-    """Mean signed z over the rule's conditions, or None when a condition fails or is missing."""
+    """Stouffer-combined signed z of the rule's conditions (sum / sqrt(n), each capped at
+    :data:`Z_CAP`), or None when a condition fails or its feature is missing."""
     signed = []
     for feature, direction in rule.when:
         if feature not in z or pd.isna(z[feature]):
@@ -90,7 +92,7 @@ def score_rule(rule: Rule, z: Mapping[str, float], min_z: float) -> float | None
         if value < min_z:
             return None
         signed.append(min(value, Z_CAP))
-    return sum(signed) / len(signed) if signed else None
+    return sum(signed) / math.sqrt(len(signed)) if signed else None
 
 
 def _tag(z: Mapping[str, float], rule: Rule, book: RuleBook, taken: set[str], base: str) -> str:

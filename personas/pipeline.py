@@ -244,7 +244,7 @@ def model_step(params: PersonaParams) -> pd.DataFrame:
 
 def report_step(params: PersonaParams) -> PersonaResult:
     """Profile and name the personas, write the report and exports, then publish the run."""
-    from .features import BY_NAME
+    from .features import BY_NAME, ROLE_PREFIX
     from .profile import build_profiles, trait_table
     from .report import render_report
     from .results import RunSummary
@@ -256,8 +256,8 @@ def report_step(params: PersonaParams) -> PersonaResult:
     assignments = pd.read_parquet(stage / "assignments.parquet")
     labels = assignments["persona_id"].to_numpy()
     catalogue = features[[c for c in features.columns if c in BY_NAME]]
-    mix = features[[c for c in features.columns if c.startswith("events_")]]
-    mix.columns = [c.removeprefix("events_") for c in mix.columns]
+    mix = features[[c for c in features.columns if c.startswith(ROLE_PREFIX)]]
+    mix.columns = [c.removeprefix(ROLE_PREFIX) for c in mix.columns]
     with clock("profile"):
         profiles = build_profiles(catalogue, labels, assignments["confidence"].to_numpy(),
                                   order_table=state["order_table"], role_counts=mix)
@@ -270,7 +270,7 @@ def report_step(params: PersonaParams) -> PersonaResult:
         used = state["model"]["features"]
         heat = trait_table(catalogue[used], labels).loc[[p.id for p in profiles]]
         heat.index = [p.name for p in profiles]
-        heat.columns = [BY_NAME[c].description for c in heat.columns]
+        heat.columns = [BY_NAME[c].label for c in heat.columns]
         points = pd.read_parquet(stage / "model" / "map.parquet")
         summary = RunSummary(
             title=params.title, source=state["source"],

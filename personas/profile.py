@@ -136,11 +136,11 @@ def build_profiles(features: pd.DataFrame, labels: np.ndarray, confidence: np.nd
         order = list(naming.evidence) + [f for f in z.abs().sort_values(ascending=False).index
                                          if f not in naming.evidence]
         trait_list = tuple(
-            Trait(feature=f, label=BY_NAME[f].description, z=float(z[f]),
-                  text=_trait_text(BY_NAME[f].description, means[f], overall_means[f]))
+            Trait(feature=f, label=BY_NAME[f].label, z=float(z[f]),
+                  text=_trait_text(BY_NAME[f].label, means[f], overall_means[f]))
             for f in order[:6])
         stats = tuple(
-            _stat(f, BY_NAME[f].description, BY_NAME[f].unit, "mean", means[f], overall_means[f],
+            _stat(f, BY_NAME[f].label, BY_NAME[f].unit, "mean", means[f], overall_means[f],
                   z[f]) for f in order[:KEY_STATS])
         kpi_stats = tuple(_stat(k.key, k.label, k.unit, k.statistic, k.compute(group),
                                 overall_kpis[k.key]) for k in kpis)
@@ -154,7 +154,8 @@ def build_profiles(features: pd.DataFrame, labels: np.ndarray, confidence: np.nd
             if total:
                 mix = tuple((str(role), float(v / total))
                             for role, v in sums.sort_values(ascending=False).items() if v > 0)
-        description = (f"{names[int(pid)]}: {share:.0%} of users who {info['description']}. "
+        description = (f"{names[int(pid)]} ({share:.0%} of users): the typical member "
+                       f"{info['description']}. "
                        + " ".join(t.text.rstrip(".") + "." for t in trait_list[:2]))
         profiles.append(PersonaProfile(
             id=int(pid), name=names[int(pid)], family=info["family"], size=int(mask.sum()),
