@@ -20,7 +20,8 @@ _FALSE = {"0", "false", "no", "off"}
 
 
 def _help(text: str, low: float | None = None, high: float | None = None) -> dict:
-    # The text becomes the notebook's parameter comment: papermill's parser rejects ';' there.
+    # The text becomes the notebook's parameter comment: papermill's parser rejects '=' and ';'.
+    assert "=" not in text and ";" not in text, text
     return {"help": text, "low": low, "high": high}
 
 
@@ -30,7 +31,7 @@ class PersonaParams:
 
     # -- input -------------------------------------------------------------------------------
     events_path: str = field(default="", metadata=_help(
-        "event log: CSV, CSV.gz, Parquet file, folder or glob of Parquet, empty = bundled sample"))
+        "event log: CSV, CSV.gz, Parquet file, folder or glob of Parquet, empty means bundled sample"))
     user_col: str = field(default="user_id", metadata=_help("column holding the user id"))
     time_col: str = field(default="timestamp", metadata=_help(
         "column holding the event time (ISO text, date, datetime or epoch s/ms)"))
@@ -39,7 +40,7 @@ class PersonaParams:
     amount_col: str = field(default="amount", metadata=_help(
         "column holding the revenue of an event, optional"))
     session_col: str = field(default="", metadata=_help(
-        "column holding a session id, empty = cut sessions at session_gap_minutes of inactivity"))
+        "column holding a session id, empty means cut sessions at session_gap_minutes of inactivity"))
     session_gap_minutes: int = field(default=30, metadata=_help(
         "inactivity that ends a session, in minutes", 1, 24 * 60))
     roles_path: str = field(default="", metadata=_help(
@@ -49,9 +50,9 @@ class PersonaParams:
     sample_seed: int = field(default=0, metadata=_help("seed of the bundled synthetic sample", 0))
     # -- output ------------------------------------------------------------------------------
     output_dir: str = field(default="", metadata=_help(
-        "run folder, empty = reports/<run_name> in the project folder"))
+        "run folder, empty means reports/<run_name> in the project folder"))
     run_name: str = field(default="", metadata=_help(
-        "name of the run folder under reports/, empty = 'sample' or the events file's name"))
+        "name of the run folder under reports/, empty means 'sample' or the events file's name"))
     title: str = field(default="Customer personas", metadata=_help("title of the HTML report"))
     publish: bool = field(default=True, metadata=_help(
         "move the finished run into output_dir at the end of the report step (the CLI sets "
@@ -64,7 +65,7 @@ class PersonaParams:
     n_neighbors: int = field(default=30, metadata=_help(
         "UMAP neighbourhood size: larger favours the global structure", 2, 500))
     min_cluster_size: int = field(default=0, metadata=_help(
-        "smallest group HDBSCAN calls a cluster, 0 = 0.5% of the fitted sample", 0))
+        "smallest group HDBSCAN calls a cluster, 0 means 0.5% of the fitted sample", 0))
     sample_size: int = field(default=20_000, metadata=_help(
         "users the model is fitted on, everyone else is assigned to the nearest persona", 200))
     random_state: int = field(default=0, metadata=_help(

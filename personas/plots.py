@@ -69,3 +69,10 @@ def persona_map(points: pd.DataFrame, names: dict[int, str] | None = None) -> Fi
     ax.set(xticks=[], yticks=[], xlabel="", ylabel="")
     ax.legend(fontsize=8, markerscale=2, frameon=False)
     return fig
+
+
+def persona_table(profiles) -> pd.DataFrame:
+    """One row per persona: name, users, shares and the traits that earned the name."""
+    return pd.DataFrame([{"persona": p.name, "users": p.size, "share": round(p.share, 3),
+                          "revenue share": round(p.revenue_share, 3),
+                          "why": "; ".join(t.text for t in p.traits[:2])} for p in profiles])

@@ -1,0 +1,94 @@
+"""The notebooks: thin, parameterised, stripped, and runnable by papermill and by the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import papermill as pm
+import pytest
+
+from personas import PersonaParams
+from personas.cli import main, notebook_paths
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+FIELDS = [f.name for f in dataclasses.fields(PersonaParams)]
+RUN_FILES = {"index.html", "personas.json", "personas.csv", "assignments.parquet",
+             "assignments.csv", "features.parquet", "model", "run.json", "notebooks"}
+
+
+def test_the_three_notebooks_are_the_ones_the_cli_runs():
+    assert [p.name for p in NOTEBOOKS] == ["01_features.ipynb", "02_personas.ipynb",
+                                           "03_report.ipynb"]
+    assert [p.resolve() for p in NOTEBOOKS] == [p.resolve() for p in notebook_paths()]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_cell_lists_exactly_the_dataclass_fields(path):
+    inspected = pm.inspect_notebook(str(path))
+    assert list(inspected) == FIELDS
+    for f in dataclasses.fields(PersonaParams):
+        assert inspected[f.name]["help"] == f.metadata["help"]
+        assert inspected[f.name]["default"] == repr(f.default)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_stripped_thin_and_has_one_parameters_cell(path):
+    nb = json.loads(path.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert sum("parameters" in c["metadata"].get("tags", []) for c in code) == 1
+    assert all(not c["outputs"] and c["execution_count"] is None for c in code)
+    source = "\n".join("".join(c["source"]) for c in code)
+    assert "def " not in source and "open(" not in source and "for " not in source
+
+
+def _run_files(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir()}
+
+
+@pytest.mark.slow
+def test_papermill_notebooks_one_after_another_give_the_same_run_as_the_cli(sample_csv, tmp_path):
+    by_hand = tmp_path / "by-hand"
+    for path in NOTEBOOKS:
+        pm.execute_notebook(str(path), str(tmp_path / path.name), progress_bar=False,
+                            parameters={"events_path": str(sample_csv),
+                                        "output_dir": str(by_hand), "sample_size": 1500},
+                            kernel_name="python3")
+    assert _run_files(by_hand) == RUN_FILES - {"notebooks"}
+
+    by_cli = tmp_path / "by-cli"
+    code = main(["run", "--events", str(sample_csv), "--out", str(by_cli), "-p",
+                 "sample_size=1500", "--quiet"])
+    assert code == 0
+    assert _run_files(by_cli) == RUN_FILES
+    assert sorted(p.name for p in (by_cli / "notebooks").iterdir()) == [p.name for p in NOTEBOOKS]
+
+    hand = json.loads((by_hand / "personas.json").read_text())
+    cli = json.loads((by_cli / "personas.json").read_text())
+    assert [(p["name"], p["size"]) for p in hand] == [(p["name"], p["size"]) for p in cli]
+    run = json.loads((by_cli / "run.json").read_text())
+    assert run["counts"]["users"] == 1500
+    assert run["input"]["time_format"]
+    assert not list(tmp_path.glob(".*"))          # no staging or temp folder left behind
+
+
+@pytest.mark.slow
+def test_assign_scores_new_users_with_the_saved_model(tmp_path, capsys):
+    from personas.sample import write_sample
+
+    fit_log, _ = write_sample(tmp_path / "fit.parquet", n_users=800, seed=1)
+    new_log, _ = write_sample(tmp_path / "new.parquet", n_users=300, seed=2)
+    assert main(["run", "--no-notebooks", "--events", str(fit_log), "--out",
+                 str(tmp_path / "run"), "-q"]) == 0
+    out = tmp_path / "scored.csv"
+    assert main(["assign", "--model", str(tmp_path / "run" / "model"), "--events", str(new_log),
+                 "--out", str(out), "-q"]) == 0
+    import pandas as pd
+
+    scored = pd.read_csv(out)
+    names = {p["name"] for p in json.loads((tmp_path / "run" / "personas.json").read_text())}
+    assert len(scored) == 300 and scored["user_id"].is_unique
+    assert set(scored["persona"]) <= names
+    assert scored["confidence"].between(0, 1).all()

@@ -1,0 +1,128 @@
+"""The whole run in one process: its folder, its numbers and its agreement with planted personas."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from personas import PersonaParams, pipeline
+from personas.errors import InputError
+from personas.features import BY_NAME
+
+pytestmark = pytest.mark.slow
+
+RUN_FILES = {"index.html", "personas.json", "personas.csv", "assignments.parquet",
+             "assignments.csv", "features.parquet", "model", "run.json", "planted.parquet"}
+
+# Planted persona -> the naming families that describe it truthfully.
+FAMILIES = {"frequent_browser": {"browser"}, "loyal_big_spender": {"champion", "power"},
+            "bargain_hunter": {"deal_seeker"}, "cart_abandoner": {"cart_abandoner"},
+            "new_visitor": {"new"}, "lapsed": {"lapsed", "at_risk"}, "email_engaged": {"email"}}
+
+
+def test_run_folder_holds_every_output_and_nothing_half_written(demo_run):
+    folder = demo_run.run_dir
+    assert {p.name for p in folder.iterdir()} == RUN_FILES
+    assert not list(folder.parent.glob(".*partial"))
+    assert {"model.json", "reference.parquet", "map.parquet"} <= {p.name for p in
+                                                               (folder / "model").iterdir()}
+
+
+def test_run_json_records_counts_timings_versions_and_input(demo_run):
+    info = json.loads((demo_run.run_dir / "run.json").read_text())
+    assert info["counts"]["users"] == 3000
+    assert info["counts"]["personas"] == len(demo_run.profiles)
+    assert info["counts"]["events"] > 100_000
+    assert set(info["timings_s"]) == {"load", "features", "model", "profile", "report", "total"}
+    assert info["timings_s"]["total"] >= info["timings_s"]["model"] > 0
+    assert info["input"]["fingerprint"] == "sample:users=3000:seed=0"
+    assert {"pandas", "umap-learn", "hdbscan", "duckdb", "python"} <= set(info["versions"])
+    assert info["parameters"]["sample_users"] == 3000
+    assert info["event_roles"]["add_to_cart"]["role"] == "cart"
+
+
+def test_four_to_eight_uniquely_named_personas_cover_every_user_once(demo_run):
+    names = [p.name for p in demo_run.profiles]
+    assert 4 <= len(names) <= 8
+    assert len(set(names)) == len(names)
+    a = demo_run.assignments
+    assert a["user_id"].is_unique and len(a) == 3000
+    assert set(a["persona"]) == set(names)
+    assert a["confidence"].between(0, 1).all()
+    assert sum(p.size for p in demo_run.profiles) == 3000
+
+
+def test_personas_agree_with_the_planted_ones(demo_run):
+    info = json.loads((demo_run.run_dir / "run.json").read_text())
+    assert info["agreement_with_planted_ari"] >= 0.7
+
+
+def test_each_planted_persona_lands_mostly_in_a_persona_of_its_family(demo_run):
+    planted = pd.read_parquet(demo_run.run_dir / "planted.parquet")
+    both = planted.merge(demo_run.assignments, on="user_id")
+    family = {p.name: p.family for p in demo_run.profiles}
+    both["family"] = both["persona_y"].map(family)
+    for persona, allowed in FAMILIES.items():
+        rows = both[both["persona_x"] == persona]
+        share = rows["family"].isin(allowed).mean()
+        assert share >= 0.6, (persona, rows["persona_y"].value_counts().to_dict())
+
+
+def test_persona_stats_equal_figures_recomputed_from_the_exports(demo_run):
+    folder = demo_run.run_dir
+    personas = json.loads((folder / "personas.json").read_text())
+    features = pd.read_parquet(folder / "features.parquet")
+    assign = pd.read_parquet(folder / "assignments.parquet").set_index("user_id")
+    joined = features.join(assign)
+    for p in personas:
+        group = joined[joined["persona_id"] == p["id"]]
+        assert p["size"] == len(group)
+        assert p["share"] == pytest.approx(len(group) / len(joined))
+        assert p["revenue_share"] == pytest.approx(group["revenue"].sum() / joined["revenue"].sum())
+        for key, stat in p["stats"].items():
+            if key in BY_NAME and stat["statistic"] == "mean":
+                assert stat["value"] == pytest.approx(group[key].mean()), key
+                assert stat["overall"] == pytest.approx(joined[key].mean()), key
+        conv = p["stats"]["conversion_rate"]
+        assert conv["value"] == pytest.approx((group["orders"] > 0).mean())
+        aov = p["stats"]["avg_order_value"]
+        assert aov["value"] == pytest.approx(group["revenue"].sum() / group["orders"].sum())
+
+
+def test_report_shows_every_persona_name_and_share_from_personas_json(demo_run):
+    html = (demo_run.run_dir / "index.html").read_text()
+    for p in json.loads((demo_run.run_dir / "personas.json").read_text()):
+        assert f'data-persona-id="{p["id"]}"' in html
+        assert p["name"] in html
+        assert f'{p["share"] * 100:.1f} %' in html
+
+
+def test_personas_csv_has_one_row_per_persona(demo_run):
+    flat = pd.read_csv(demo_run.run_dir / "personas.csv")
+    assert list(flat["name"]) == [p.name for p in demo_run.profiles]
+    assert np.allclose(flat["share"], [p.share for p in demo_run.profiles])
+
+
+def test_a_failed_run_keeps_the_previous_good_run(demo_run, tmp_path):
+    target = tmp_path / "kept"
+    target.mkdir()
+    (target / "index.html").write_text("earlier report")
+    bad = PersonaParams(events_path=str(tmp_path / "missing.csv"), output_dir=str(target))
+    with pytest.raises(InputError, match="does not exist"):
+        pipeline.run(bad)
+    assert (target / "index.html").read_text() == "earlier report"
+    assert [p.name for p in tmp_path.iterdir()] == ["kept"]
+
+
+def test_publish_replaces_an_older_run_only_once_the_new_one_is_complete(tmp_path):
+    target, stage = tmp_path / "run", tmp_path / ".run.partial"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    stage.mkdir()
+    (stage / "new.txt").write_text("new")
+    pipeline.publish(stage, target)
+    assert [p.name for p in target.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]

@@ -1,0 +1,50 @@
+"""Regenerate the notebooks (parameters cell from PersonaParams). Run: .venv/bin/python tools/make_notebooks.py"""
+import dataclasses, sys
+from pathlib import Path
+
+import nbformat as nbf
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from personas.params import PersonaParams
+def params_cell():
+    lines = []
+    for f in dataclasses.fields(PersonaParams):
+        t = f.type if isinstance(f.type, str) else f.type.__name__
+        lines.append(f"{f.name}: {t} = {f.default!r}  # {f.metadata['help']}")
+    c = nbf.v4.new_code_cell("\n".join(lines)); c.metadata["tags"] = ["parameters"]; return c
+def code(s): return nbf.v4.new_code_cell(s)
+def md(s): return nbf.v4.new_markdown_cell(s)
+setup = code("from personas import PersonaParams, pipeline, plots\n\nparams = PersonaParams.from_mapping(globals())\nparams.run_dir()")
+nbs = {
+"01_features": [
+  md("# 1 · Behaviour features\n\nLoads the event log (`events_path`; empty = the bundled synthetic sample), checks it, and computes one row of behaviour features per user in DuckDB. Change a parameter in the next cell and re-run; then run `02_personas` and `03_report` with the same parameters.\n\nScheduled runs: `papermill notebooks/01_features.ipynb out.ipynb -p events_path data.parquet -p output_dir reports/x`."),
+  params_cell(), setup,
+  code("features = pipeline.features_step(params)\nfeatures.shape"),
+  md("## The feature catalogue\n\nWhat each feature means, whether the model uses it, and its median here. Features the data cannot support are absent (`present` = False), never filled with zeros."),
+  code("plots.catalogue_table(features)"),
+  md("## Distributions of the model's features\n\nOn the scale the model sees (log1p for heavy-tailed counts). Look for features that are constant, or dominated by one value."),
+  code("plots.feature_distributions(features)"),
+],
+"02_personas": [
+  md("# 2 · Personas\n\nFits the persona model (scale → UMAP → HDBSCAN → persona count control) on a sample of users and assigns everyone. Needs `01_features` run first with the same `output_dir`."),
+  params_cell(), setup,
+  code("assignments = pipeline.model_step(params)\nassignments.head()"),
+  md("## Persona sizes"),
+  code("plots.persona_sizes(assignments)"),
+  md("## The 2-D map\n\nA 2-D UMAP of the fitted sample, coloured by persona. Well-separated islands mean distinct behaviour; a persona spread over several islands may merge unlike users — try other `min_personas`/`max_personas`."),
+  code("import pandas as pd\n\npoints = pd.read_parquet(pipeline.stage_dir(params) / 'model' / 'map.parquet')\nplots.persona_map(points)"),
+],
+"03_report": [
+  md("# 3 · Names, profiles and the report\n\nProfiles and names the personas, writes `index.html`, `personas.json/csv`, `assignments.parquet/csv` and `run.json`, and moves the finished run into `output_dir`. Needs `02_personas` first."),
+  params_cell(), setup,
+  code("result = pipeline.report_step(params)\nresult.run_dir / 'index.html'"),
+  md("## The personas"),
+  code("plots.persona_table(result.profiles)"),
+  code("plots.persona_sizes(result.assignments)"),
+],
+}
+for name, cells in nbs.items():
+    nb = nbf.v4.new_notebook(); nb.cells = cells
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nbf.write(nb, Path(__file__).resolve().parents[1] / "personas" / "notebooks" / f"{name}.ipynb")
+print("ok")
