@@ -22,6 +22,9 @@ from .params import PersonaParams
 
 NOTEBOOKS = ("01_features", "02_personas", "03_report")
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+# The kernel's own log (a TCP notice, and an "ERROR" line when papermill shuts it down after a
+# successful run) reads like a failure; errors in cells still reach us through papermill.
+KERNEL_QUIET = ["--IPKernelApp.log_level=CRITICAL"]
 
 
 class _Reporter:
@@ -105,7 +108,8 @@ def _run_notebooks(params: PersonaParams, say: _Reporter) -> Path:
             try:
                 pm.execute_notebook(str(path), str(executed / path.name), parameters=values,
                                     progress_bar=not say.quiet, log_output=False,
-                                    kernel_name="python3", cwd=str(Path.cwd()))
+                                    kernel_name="python3", cwd=str(Path.cwd()),
+                                    extra_arguments=KERNEL_QUIET)
             except PapermillExecutionError as exc:
                 raise _notebook_error(exc, path.name) from None
             say.line(f"[{i}/3] {path.stem} done in {time.perf_counter() - start:.1f} s")
