@@ -60,7 +60,8 @@ def _read_config(path: str) -> dict:
     except OSError as exc:
         raise ParameterError(f"config file {path!r} cannot be read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
-        raise ParameterError(f"config file {path!r} is not valid YAML ({exc})") from None
+        raise ParameterError(f"config file {path!r} is not valid YAML "
+                             f"({' '.join(str(exc).split())})") from None
     if not isinstance(data, dict):
         raise ParameterError(f"config file {path!r} should map parameter names to values")
     return data

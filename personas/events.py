@@ -38,6 +38,9 @@ from .errors import InputError, SchemaError
 from .params import PersonaParams
 
 OPTIONAL_COLUMNS = ("discount", "platform", "category")
+EPOCH_LIMIT = 2.5e17     # epoch microseconds of the year 9999: larger numbers are no times
+NUMERIC_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                 "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE"}
 
 CLEANING_RULES = {
     "null_user": "rows without a user id are dropped",
@@ -135,7 +138,8 @@ def _open_raw(con: duckdb.DuckDBPyConnection, params: PersonaParams) -> tuple[st
     call, described = _source_sql(params.events_path)
     try:
         con.execute(f"CREATE OR REPLACE TEMP VIEW raw AS SELECT * FROM {call}")
-        con.execute("SELECT * FROM raw LIMIT 1").fetchall()
+        # Cast to text in DuckDB: fetching a TIMESTAMPTZ as a Python object needs pytz.
+        con.execute("SELECT CAST(COLUMNS(*) AS VARCHAR) FROM raw LIMIT 1").fetchall()
     except duckdb.Error as exc:
         first = str(exc).strip().splitlines()[0][:200]
         raise InputError(f"events file {described!r} cannot be parsed as a table ({first}); "
@@ -161,12 +165,29 @@ def _time_expression(con, column: str, dtype: str, source: str) -> tuple[str, st
     """SQL turning the raw time column into a naive UTC TIMESTAMP, and a name for the format."""
     col = _quote(column)
     upper = dtype.upper()
+    if upper.startswith(("TIMESTAMP", "DATE")):
+        # 'infinity' and '-infinity' are valid values that no later date arithmetic survives
+        bad = con.execute(f"SELECT count(*), any_value(CAST({col} AS VARCHAR)) FROM raw "
+                          f"WHERE {col} IS NOT NULL AND NOT isfinite({col})").fetchone()
+        if bad[0]:
+            raise SchemaError(
+                f"events file {source!r}: {bad[0]:,} values in time column {column!r} are not "
+                f"timestamps (e.g. {bad[1]!r}); remove them or give real times",
+                path=source, column=column)
     if upper.startswith("TIMESTAMP WITH TIME ZONE") or upper == "TIMESTAMPTZ":
         return f"timezone('UTC', {col})", "timestamp with zone"
     if upper.startswith("TIMESTAMP") or upper == "DATE":
         return f"CAST({col} AS TIMESTAMP)", upper.lower()
     if upper in {"BIGINT", "INTEGER", "HUGEINT", "UBIGINT", "DOUBLE", "FLOAT", "DECIMAL",
                  "SMALLINT", "UINTEGER"} or upper.startswith("DECIMAL"):
+        bad = con.execute(
+            f"SELECT count(*), any_value({col}) FROM raw WHERE {col} IS NOT NULL "
+            f"AND NOT (abs(CAST({col} AS DOUBLE)) <= {EPOCH_LIMIT})").fetchone()
+        if bad[0]:
+            raise SchemaError(
+                f"events file {source!r}: {bad[0]:,} values in time column {column!r} are not "
+                f"timestamps (e.g. {bad[1]!r}: too large for epoch seconds, milliseconds or "
+                "microseconds)", path=source, column=column)
         top = con.execute(f"SELECT max(abs({col})) FROM raw").fetchone()[0] or 0
         if top > 1e14:
             return f"make_timestamp(CAST({col} AS BIGINT))", "epoch microseconds"
@@ -179,6 +200,8 @@ def _time_expression(con, column: str, dtype: str, source: str) -> tuple[str, st
     parsed = (f"CASE WHEN regexp_matches({text}, '([+-]\\d\\d:?\\d\\d|Z)$') "
               f"THEN timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ)) "
               f"ELSE TRY_CAST({text} AS TIMESTAMP) END")
+    # 'infinity' and '-infinity' cast to timestamps that no later date arithmetic survives
+    parsed = f"(CASE WHEN isfinite({parsed}) THEN {parsed} END)"
     bad = con.execute(
         f"SELECT count(*), any_value({text}) FROM raw WHERE {col} IS NOT NULL "
         f"AND {text} <> '' AND ({parsed}) IS NULL").fetchone()
@@ -194,9 +217,10 @@ def _amount_expression(con, column: str | None, dtype: str, source: str) -> str:
     if column is None:
         return "CAST(NULL AS DOUBLE)"
     col = _quote(column)
-    if dtype.upper() == "VARCHAR":
-        text = f"nullif(trim({col}), '')"
-        bad = con.execute(f"SELECT count(*), any_value({col}) FROM raw WHERE {text} IS NOT NULL "
+    upper = dtype.upper()
+    if upper not in NUMERIC_TYPES and not upper.startswith("DECIMAL"):
+        text = f"nullif(trim(CAST({col} AS VARCHAR)), '')"
+        bad = con.execute(f"SELECT count(*), any_value({text}) FROM raw WHERE {text} IS NOT NULL "
                           f"AND TRY_CAST({text} AS DOUBLE) IS NULL").fetchone()
         if bad[0]:
             raise SchemaError(
@@ -226,7 +250,8 @@ def load_role_vocabulary(roles_path: str = "") -> dict[str, str]:
             raise InputError(f"roles file {roles_path!r} cannot be read ({exc.strerror}); check "
                              "roles_path", path=roles_path) from None
         except yaml.YAMLError as exc:
-            raise InputError(f"roles file {roles_path!r} is not valid YAML ({exc}); it should "
+            raise InputError(f"roles file {roles_path!r} is not valid YAML "
+                             f"({' '.join(str(exc).split())}); it should "
                              "map role names to lists of event names", path=roles_path) from None
         if not isinstance(extra, dict) or not all(isinstance(v, list) for v in extra.values()):
             raise InputError(f"roles file {roles_path!r} should map each role to a list of event "
@@ -258,7 +283,23 @@ def load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None = N
     >>> log.counts["users"]
     300
     """
+    try:
+        return _load_events(params, con)
+    except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
+        # A value the reader cannot convert, past the rows it sniffed the column types from.
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = "; ".join([lines[0]] + [line for line in lines[1:]
+                                         if line.startswith("Error when converting")])
+        raise InputError(f"events file {params.events_path!r} cannot be read to the end "
+                         f"({detail[:300]}); fix that value, or export the log as Parquet",
+                         path=params.events_path) from None
+
+
+def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None) -> EventLog:
     con = con if con is not None else duckdb.connect()
+    # Times without a zone are UTC, and the view is evaluated lazily: pin the session's zone
+    # (DuckDB defaults to the machine's local zone).
+    con.execute("SET TimeZone = 'UTC'")
     source, planted = _open_raw(con, params)
     described = con.execute("DESCRIBE raw").fetchall()
     types = {row[0]: row[1] for row in described}
@@ -309,7 +350,9 @@ def load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None = N
         SELECT count(*) FILTER (WHERE user_id IS NULL OR trim(user_id) = ''),
                count(*) FILTER (WHERE ts IS NULL),
                count(*) FILTER (WHERE ts > now()::TIMESTAMP),
-               count(*) FILTER (WHERE amount < 0)
+               count(*) FILTER (WHERE amount < 0),
+               count(*) FILTER (WHERE user_id IS NULL OR trim(user_id) = '' OR ts IS NULL
+                                OR ts > now()::TIMESTAMP)
         FROM typed""").fetchone()
     quality = {"null_user": row[0], "null_time": row[1], "future": row[2], "negative_amount": row[3]}
     con.execute("""
@@ -321,7 +364,7 @@ def load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None = N
         WHERE user_id IS NOT NULL AND trim(user_id) <> '' AND ts IS NOT NULL
           AND ts <= now()::TIMESTAMP""")
     kept_rows = con.execute("SELECT count(*) FROM kept").fetchone()[0]
-    dropped = quality["null_user"] + quality["null_time"] + quality["future"]
+    dropped = row[4]   # a row can break two rules: count it once
     quality["duplicate"] = max(total - kept_rows - dropped, 0)
 
     event_counts = dict(con.execute(

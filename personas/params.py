@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -129,10 +130,12 @@ class PersonaParams:
             return self.run_name
         if not self.events_path:
             return "sample"
-        stem = Path(self.events_path.rstrip("/*")).name
+        # a glob is named after its part before the first wildcard: data/parts/*.parquet -> parts
+        text = re.split(r"[*?[]", self.events_path, maxsplit=1)[0]
+        stem = Path(text.rstrip("/")).name
         for suffix in (".gz", ".csv", ".parquet", ".pq"):
             stem = stem.removesuffix(suffix)
-        return stem or "run"
+        return stem.rstrip("_-. ") or "run"
 
     def run_dir(self) -> Path:
         """The finished run folder.

@@ -1,0 +1,594 @@
+"""Tests of personas.events.load_events: formats, time parsing, roles, sessions, cleaning, errors.
+
+Every log is a tiny hand-made table written to tmp_path; nothing here fits a model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import duckdb
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from personas.errors import InputError, SchemaError
+from personas.events import EventLog, load_events, load_role_vocabulary, normalise_event_name
+from personas.params import PersonaParams
+
+BASE = pd.DataFrame({
+    "user_id": ["u1", "u1", "u2"],
+    "timestamp": ["2024-05-01 10:00:00", "2024-05-01 10:05:00", "2024-05-02 08:00:00"],
+    "event": ["page_view", "purchase", "page_view"],
+    "amount": [None, 12.5, None],
+})
+
+
+def _csv(tmp_path, frame: pd.DataFrame, name: str = "events.csv", **kw) -> str:
+    path = tmp_path / name
+    frame.to_csv(path, index=False, **kw)
+    return str(path)
+
+
+def _write(tmp_path, text: str | bytes, name: str = "events.csv") -> str:
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def _load(path: str, **params) -> EventLog:
+    return load_events(PersonaParams(events_path=path, **params))
+
+
+def _rows(log: EventLog, columns: str = "user_id, ts, event, role, amount, session_no"):
+    return log.con.execute(f"SELECT {columns} FROM events ORDER BY user_id, ts, event").fetchall()
+
+
+def _times(log: EventLog) -> list[dt.datetime]:
+    return [r[0] for r in log.con.execute("SELECT ts FROM events ORDER BY user_id, ts").fetchall()]
+
+
+# -- file formats ------------------------------------------------------------------------------
+def _check_base(log: EventLog) -> None:
+    assert log.counts["events"] == 3
+    assert log.counts["users"] == 2
+    assert log.counts["rows_read"] == 3
+    assert log.counts["start"] == "2024-05-01 10:00:00"
+    assert log.counts["end"] == "2024-05-02 08:00:00"
+    assert log.has_event_column is True
+    assert log.role_map == {"page_view": "view", "purchase": "purchase"}
+    assert log.event_counts == {"page_view": 2, "purchase": 1}
+    assert _rows(log) == [
+        ("u1", dt.datetime(2024, 5, 1, 10, 0), "page_view", "view", None, 1),
+        ("u1", dt.datetime(2024, 5, 1, 10, 5), "purchase", "purchase", 12.5, 1),
+        ("u2", dt.datetime(2024, 5, 2, 8, 0), "page_view", "view", None, 1),
+    ]
+
+
+def test_csv(tmp_path):
+    path = _csv(tmp_path, BASE)
+    log = _load(path)
+    _check_base(log)
+    assert log.source == path
+    assert log.columns == ["user_id", "timestamp", "event", "amount"]
+    assert log.optional == ["amount"]
+
+
+def test_csv_gz(tmp_path):
+    path = _csv(tmp_path, BASE, "events.csv.gz", compression="gzip")
+    _check_base(_load(path))
+
+
+def test_parquet_file(tmp_path):
+    path = tmp_path / "events.parquet"
+    BASE.assign(timestamp=pd.to_datetime(BASE["timestamp"])).to_parquet(path, index=False)
+    log = _load(str(path))
+    _check_base(log)
+    assert log.time_format.startswith("timestamp")
+
+
+def test_parquet_with_zone_aware_timestamps(tmp_path):
+    path = tmp_path / "events.parquet"
+    zoned = pd.to_datetime(BASE["timestamp"]).dt.tz_localize("Europe/Berlin")  # UTC+2 in May
+    BASE.assign(timestamp=zoned).to_parquet(path, index=False)
+    log = _load(str(path))
+    assert log.time_format == "timestamp with zone"
+    assert _times(log) == [dt.datetime(2024, 5, 1, 8, 0), dt.datetime(2024, 5, 1, 8, 5),
+                           dt.datetime(2024, 5, 2, 6, 0)]
+
+
+def test_folder_of_parquet(tmp_path):
+    folder = tmp_path / "parts"
+    (folder / "day=2").mkdir(parents=True)
+    frame = BASE.assign(timestamp=pd.to_datetime(BASE["timestamp"]))
+    frame.iloc[:2].to_parquet(folder / "a.parquet", index=False)
+    frame.iloc[2:].to_parquet(folder / "day=2" / "b.parquet", index=False)
+    (folder / "notes.txt").write_text("not data")
+    _check_base(_load(str(folder)))
+
+
+def test_glob_of_parquet(tmp_path):
+    frame = BASE.assign(timestamp=pd.to_datetime(BASE["timestamp"]))
+    frame.iloc[:1].to_parquet(tmp_path / "part-1.parquet", index=False)
+    frame.iloc[1:].to_parquet(tmp_path / "part-2.parquet", index=False)
+    frame.to_parquet(tmp_path / "other.parquet", index=False)   # not matched by the glob
+    log = _load(str(tmp_path / "part-*.parquet"))
+    _check_base(log)
+
+
+# -- time formats ------------------------------------------------------------------------------
+def _times_of(tmp_path, values, name="t.csv") -> EventLog:
+    frame = pd.DataFrame({"user_id": [f"u{i}" for i in range(len(values))], "timestamp": values})
+    return _load(_csv(tmp_path, frame, name))
+
+
+def test_iso_without_zone(tmp_path):
+    log = _times_of(tmp_path, ["2024-05-01T12:00:00", "2024-05-02T13:30:15"])
+    assert log.time_format == "timestamp"
+    assert _times(log) == [dt.datetime(2024, 5, 1, 12), dt.datetime(2024, 5, 2, 13, 30, 15)]
+
+
+def test_iso_with_zone_is_converted_to_utc(tmp_path):
+    log = _times_of(tmp_path, ["2024-05-01T12:00:00+02:00", "2024-05-01T12:00:00-05:00"])
+    assert log.time_format == "timestamp with zone"
+    assert _times(log) == [dt.datetime(2024, 5, 1, 10), dt.datetime(2024, 5, 1, 17)]
+
+
+def test_iso_mixed_zone_and_no_zone(tmp_path):
+    log = _times_of(tmp_path, ["2024-05-01T12:00:00+02:00", "2024-05-01T12:00:00",
+                               "2024-05-01T12:00:00Z"])
+    assert _times(log) == [dt.datetime(2024, 5, 1, 10), dt.datetime(2024, 5, 1, 12),
+                           dt.datetime(2024, 5, 1, 12)]
+
+
+def test_zone_less_times_are_utc_whatever_the_session_zone(tmp_path):
+    # DuckDB's default zone is the machine's: times without a zone must not depend on it
+    path = _csv(tmp_path, pd.DataFrame({"user_id": ["a", "b"],
+                                        "timestamp": ["2024-05-01T12:00:00+02:00",
+                                                      "2024-05-01T12:00:00"]}))
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'America/New_York'")
+    log = load_events(PersonaParams(events_path=path), con=con)
+    assert _times(log) == [dt.datetime(2024, 5, 1, 10), dt.datetime(2024, 5, 1, 12)]
+
+
+def test_text_times_with_zone_in_a_text_column(tmp_path):
+    # a garbage-free text column that the reader leaves as VARCHAR (a trailing space)
+    log = _times_of(tmp_path, ["2024-05-01 12:00:00+02:00 ", "2024-05-01 09:00:00 "])
+    assert _times(log) == [dt.datetime(2024, 5, 1, 10), dt.datetime(2024, 5, 1, 9)]
+
+
+def test_dates_only(tmp_path):
+    log = _times_of(tmp_path, ["2024-05-01", "2024-05-03"])
+    assert log.time_format == "date"
+    assert _times(log) == [dt.datetime(2024, 5, 1), dt.datetime(2024, 5, 3)]
+
+
+def test_epoch_seconds(tmp_path):
+    log = _times_of(tmp_path, [1714557600, 1714564800])
+    assert log.time_format == "epoch seconds"
+    assert _times(log) == [dt.datetime(2024, 5, 1, 10), dt.datetime(2024, 5, 1, 12)]
+
+
+def test_epoch_milliseconds(tmp_path):
+    log = _times_of(tmp_path, [1714557600000, 1714564800500])
+    assert log.time_format == "epoch milliseconds"
+    assert _times(log) == [dt.datetime(2024, 5, 1, 10),
+                           dt.datetime(2024, 5, 1, 12, 0, 0, 500_000)]
+
+
+def test_epoch_too_large_is_a_schema_error(tmp_path):
+    with pytest.raises(SchemaError, match=r"1 values in time column 'timestamp' are not "
+                                          r"timestamps \(e\.g\. 1e\+20"):
+        _times_of(tmp_path, [1e20, 1714557600])
+
+
+def test_infinite_times_are_a_schema_error(tmp_path):
+    with pytest.raises(SchemaError, match=r"time column 'timestamp' are not timestamps "
+                                          r"\(e\.g\. '-infinity'\)"):
+        _times_of(tmp_path, ["-infinity", "2024-05-01"])
+
+
+# -- order tables and column mapping -----------------------------------------------------------
+def test_order_table_without_event_column(tmp_path):
+    frame = pd.DataFrame({"user_id": ["a", "a", "b"],
+                          "timestamp": ["2024-05-01", "2024-05-04", "2024-05-02"],
+                          "amount": [10.0, 20.0, 5.5]})
+    log = _load(_csv(tmp_path, frame))
+    assert log.has_event_column is False
+    assert log.role_map == {"purchase": "purchase"}
+    assert log.roles == {"purchase"}
+    assert log.unknown_events == []
+    assert _rows(log, "user_id, event, role, amount") == [
+        ("a", "purchase", "purchase", 10.0), ("a", "purchase", "purchase", 20.0),
+        ("b", "purchase", "purchase", 5.5)]
+
+
+def test_column_mapping(tmp_path):
+    frame = pd.DataFrame({"customer": ["c1", "c2"], "when": ["2024-05-01 10:00", "2024-05-02 11:00"],
+                          "action": ["view_item", "purchase"], "revenue": [None, 9.99],
+                          "amount": [100.0, 100.0]})    # ignored: amount_col points elsewhere
+    log = _load(_csv(tmp_path, frame), user_col="customer", time_col="when", event_col="action",
+                amount_col="revenue")
+    assert log.optional == ["amount"]
+    assert _rows(log, "user_id, ts, event, role, amount") == [
+        ("c1", dt.datetime(2024, 5, 1, 10), "view_item", "view", None),
+        ("c2", dt.datetime(2024, 5, 2, 11), "purchase", "purchase", 9.99)]
+
+
+def test_mapped_event_column_must_exist(tmp_path):
+    with pytest.raises(SchemaError, match=r"has no 'action' column \(found: user_id, "
+                                          r"timestamp, event, amount\); set event_col="):
+        _load(_csv(tmp_path, BASE), event_col="action")
+
+
+def test_mapped_amount_column_must_exist(tmp_path):
+    with pytest.raises(SchemaError, match=r"has no 'price' column \(found: user_id, "
+                                          r"timestamp, event, amount\); set amount_col"):
+        _load(_csv(tmp_path, BASE), amount_col="price")
+
+
+def test_optional_columns(tmp_path):
+    frame = BASE.assign(discount=["", "true", ""], platform=["app", "web", "ios"],
+                        category=["shoes", "shoes", "hats"])
+    log = _load(_csv(tmp_path, frame))
+    assert log.optional == ["discount", "platform", "category", "amount"]
+    assert _rows(log, "user_id, discount, platform, category") == [
+        ("u1", None, "app", "shoes"), ("u1", True, "web", "shoes"), ("u2", None, "ios", "hats")]
+
+
+# -- event roles -------------------------------------------------------------------------------
+def _roles_of(tmp_path, names, **params) -> EventLog:
+    frame = pd.DataFrame({"user_id": "u", "timestamp": [f"2024-05-01 10:{i:02d}:00"
+                                                        for i in range(len(names))],
+                          "event": names})
+    return _load(_csv(tmp_path, frame), **params)
+
+
+def test_ga4_names(tmp_path):
+    names = ["page_view", "view_item", "view_search_results", "add_to_cart", "remove_from_cart",
+             "begin_checkout", "add_payment_info", "purchase", "refund", "sign_up", "login",
+             "first_open", "add_to_wishlist", "select_item"]
+    log = _roles_of(tmp_path, names)
+    assert log.role_map == {
+        "page_view": "view", "view_item": "view", "view_search_results": "search",
+        "add_to_cart": "cart", "remove_from_cart": "cart_remove", "begin_checkout": "checkout",
+        "add_payment_info": "checkout", "purchase": "purchase", "refund": "refund",
+        "sign_up": "signup", "login": "login", "first_open": "app_open",
+        "add_to_wishlist": "wishlist", "select_item": "view"}
+    assert log.unknown_events == []
+
+
+def test_segment_names(tmp_path):
+    log = _roles_of(tmp_path, ["Product Viewed", "Products Searched", "Product Added",
+                               "Checkout Started", "Order Completed", "Email Opened",
+                               "Email Link Clicked", "Signed Up"])
+    assert log.role_map == {"Product Viewed": "view", "Products Searched": "search",
+                            "Product Added": "cart", "Checkout Started": "checkout",
+                            "Order Completed": "purchase", "Email Opened": "email_open",
+                            "Email Link Clicked": "email_click", "Signed Up": "signup"}
+
+
+def test_camel_case_and_separators_and_case(tmp_path):
+    log = _roles_of(tmp_path, ["addToCart", "ADD_TO_CART", "add-to-cart", "Add To Cart",
+                               "productViewed", "PAGE VIEW", "order.completed"])
+    assert set(log.role_map.values()) == {"cart", "view", "purchase"}
+    assert log.role_map["addToCart"] == log.role_map["add-to-cart"] == "cart"
+    assert log.role_map["PAGE VIEW"] == "view"
+    assert log.role_map["order.completed"] == "purchase"
+
+
+def test_unknown_events_become_other(tmp_path):
+    log = _roles_of(tmp_path, ["page_view", "hover_banner", "zz_custom", "hover_banner"])
+    assert log.role_map == {"page_view": "view", "hover_banner": "other", "zz_custom": "other"}
+    assert log.unknown_events == ["hover_banner", "zz_custom"]
+    assert log.event_counts == {"hover_banner": 2, "page_view": 1, "zz_custom": 1}
+    assert log.roles == {"view", "other"}
+    assert _rows(log, "event, role")[0] == ("page_view", "view")
+
+
+def test_missing_event_names_are_kept_as_missing(tmp_path):
+    log = _roles_of(tmp_path, ["page_view", None])
+    assert log.role_map == {"page_view": "view", "(missing)": "other"}
+
+
+def test_roles_path_extends_the_vocabulary(tmp_path):
+    roles = tmp_path / "roles.yaml"
+    roles.write_text("cart: [basket_add, Basket Plus]\nview: [pdp]\npurchase: [page_view]\n")
+    log = _roles_of(tmp_path, ["basketAdd", "basket_plus", "PDP", "add_to_cart", "page_view",
+                               "hover"], roles_path=str(roles))
+    assert log.role_map == {"basketAdd": "cart", "basket_plus": "cart", "PDP": "view",
+                            "add_to_cart": "cart", "page_view": "purchase", "hover": "other"}
+
+
+def test_roles_path_errors(tmp_path):
+    with pytest.raises(InputError, match=r"roles file '.*nope\.yaml' cannot be read"):
+        load_role_vocabulary(str(tmp_path / "nope.yaml"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("cart: [a, b\nview: [c]\n")
+    with pytest.raises(InputError, match=r"roles file '.*bad\.yaml' is not valid YAML") as info:
+        load_role_vocabulary(str(bad))
+    assert "\n" not in str(info.value)   # one line: the CLI prints it as one
+    flat = tmp_path / "flat.yaml"
+    flat.write_text("- a\n- b\n")
+    with pytest.raises(InputError, match=r"should map each role to a list of event names"):
+        load_role_vocabulary(str(flat))
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("Product Viewed", "product_viewed"),
+    ("productViewed", "product_viewed"),
+    ("product-viewed", "product_viewed"),
+    ("addToCart", "add_to_cart"),
+    ("ADD_TO_CART", "add_to_cart"),
+    ("  Order  Completed ", "order_completed"),
+    ("add--to..cart", "add_to_cart"),
+    ("view_item", "view_item"),
+    ("step2Done", "step2_done"),
+    (42, "42"),
+])
+def test_normalise_event_name(name, expected):
+    assert normalise_event_name(name) == expected
+
+
+# -- sessions ----------------------------------------------------------------------------------
+def _sessions_of(tmp_path, times, **params) -> list[tuple]:
+    frame = pd.DataFrame({"user_id": "u", "timestamp": times, "event": "page_view"})
+    log = _load(_csv(tmp_path, frame), **params)
+    return log.con.execute("SELECT ts, session_no FROM events ORDER BY ts").fetchall()
+
+
+def test_gap_of_29_minutes_stays_in_the_session(tmp_path):
+    got = _sessions_of(tmp_path, ["2024-05-01 10:00:00", "2024-05-01 10:29:00"])
+    assert [s for _, s in got] == [1, 1]
+
+
+def test_gap_of_31_minutes_starts_a_new_session(tmp_path):
+    got = _sessions_of(tmp_path, ["2024-05-01 10:00:00", "2024-05-01 10:31:00"])
+    assert [s for _, s in got] == [1, 2]
+
+
+def test_session_chain_and_custom_gap(tmp_path):
+    times = ["2024-05-01 10:00:00", "2024-05-01 10:20:00", "2024-05-01 10:40:00",
+             "2024-05-01 11:30:00", "2024-05-01 11:36:00"]
+    assert [s for _, s in _sessions_of(tmp_path, times)] == [1, 1, 1, 2, 2]
+    assert [s for _, s in _sessions_of(tmp_path, times, session_gap_minutes=5)] == [1, 2, 3, 4, 5]
+
+
+def test_sessions_are_numbered_per_user(tmp_path):
+    frame = pd.DataFrame({"user_id": ["a", "b", "a", "b"],
+                          "timestamp": ["2024-05-01 10:00", "2024-05-01 10:00",
+                                        "2024-05-01 12:00", "2024-05-01 10:10"],
+                          "event": "page_view"})
+    log = _load(_csv(tmp_path, frame))
+    assert log.con.execute("SELECT user_id, session_no FROM events ORDER BY user_id, ts"
+                           ).fetchall() == [("a", 1), ("a", 2), ("b", 1), ("b", 1)]
+
+
+def test_session_col_is_used_when_given(tmp_path):
+    frame = pd.DataFrame({"user_id": "u",
+                          "timestamp": ["2024-05-01 10:00", "2024-05-01 13:00",
+                                        "2024-05-01 13:01", "2024-05-01 13:02"],
+                          "event": "page_view", "sid": ["s1", "s1", "s2", "s3"]})
+    log = _load(_csv(tmp_path, frame), session_col="sid")
+    sessions = [s for (s,) in log.con.execute("SELECT session_no FROM events ORDER BY ts"
+                                              ).fetchall()]
+    # three hours apart yet one session; one minute apart yet two
+    assert sessions[0] == sessions[1]
+    assert len({sessions[1], sessions[2], sessions[3]}) == 3
+    assert sorted(set(sessions)) == [1, 2, 3]
+
+
+def test_session_col_must_exist(tmp_path):
+    with pytest.raises(SchemaError, match=r"has no 'visit' column .*set session_col"):
+        _load(_csv(tmp_path, BASE), session_col="visit")
+
+
+# -- dirty rows --------------------------------------------------------------------------------
+def test_dirty_rows_are_counted_and_dropped_or_repaired(tmp_path):
+    future = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30)).strftime("%Y-%m-%d %H:%M:%S")
+    frame = pd.DataFrame({
+        "user_id": ["a", None, "b", "c", "c", "c", "d", "e", "e"],
+        "timestamp": ["2024-05-01 10:00:00", "2024-05-01 10:00:00", None,
+                      "2024-05-02 10:00:00", "2024-05-02 10:00:00", "2024-05-02 10:00:00",
+                      future, "2024-05-03 09:00:00", "2024-05-03 09:00:00"],
+        "event": ["purchase"] * 9,
+        "amount": [-5.0, 3.0, 3.0, 7.0, 7.0, 7.0, 2.0, 1.0, 2.0],
+    })
+    log = _load(_csv(tmp_path, frame))
+    assert log.quality == {"null_user": 1, "null_time": 1, "future": 1, "negative_amount": 1,
+                           "duplicate": 2}
+    assert log.counts["rows_read"] == 9
+    assert log.counts["events"] == 4
+    assert log.counts["users"] == 3
+    # the refund keeps its row with a missing amount; e's two rows differ and both stay
+    assert log.con.execute("SELECT user_id, amount FROM events ORDER BY user_id, amount"
+                           ).fetchall() == [("a", None), ("c", 7.0), ("e", 1.0), ("e", 2.0)]
+
+
+def test_a_row_breaking_two_rules_is_not_counted_twice(tmp_path):
+    path = _write(tmp_path, "user_id,timestamp,event\n,,view\na,2024-01-01,view\n"
+                            "a,2024-01-01,view\n")
+    log = _load(path)
+    assert log.quality == {"null_user": 1, "null_time": 1, "future": 0, "negative_amount": 0,
+                           "duplicate": 1}
+    assert log.counts["events"] == 1
+
+
+def test_blank_user_ids_count_as_missing(tmp_path):
+    path = _write(tmp_path, 'user_id,timestamp\n"  ",2024-05-01\na,2024-05-01\n')
+    log = _load(path)
+    assert log.quality["null_user"] == 1
+    assert log.counts["users"] == 1
+
+
+def test_future_rows_use_utc_whatever_the_session_zone(tmp_path):
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    frame = pd.DataFrame({"user_id": ["a", "b", "c"],
+                          "timestamp": [(now - dt.timedelta(hours=2)).isoformat(" "),
+                                        "2024-01-01 00:00:00",
+                                        (now + dt.timedelta(hours=3)).isoformat(" ")]})
+    path = _csv(tmp_path, frame)
+    for zone in ("America/New_York", "Asia/Tokyo"):
+        con = duckdb.connect()
+        con.execute(f"SET TimeZone = '{zone}'")
+        log = load_events(PersonaParams(events_path=path), con=con)
+        assert log.quality["future"] == 1, zone
+        assert log.counts["users"] == 2, zone
+
+
+def test_nothing_usable_left(tmp_path):
+    path = _write(tmp_path, "user_id,timestamp\na,\nb,\n")
+    with pytest.raises(InputError, match=r"has no usable rows after cleaning \(null_time: 2\)"):
+        _load(path)
+
+
+# -- bad input ---------------------------------------------------------------------------------
+def test_missing_path(tmp_path):
+    path = str(tmp_path / "nope.csv")
+    with pytest.raises(InputError, match=r"events file '.*nope\.csv' does not exist") as info:
+        _load(path)
+    assert info.value.path == path
+
+
+def test_glob_matching_nothing(tmp_path):
+    with pytest.raises(InputError, match=r"events path '.*\*\.parquet' matches no file"):
+        _load(str(tmp_path / "*.parquet"))
+
+
+def test_folder_without_parquet(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "events.csv").write_text("user_id,timestamp\na,2024-01-01\n")
+    with pytest.raises(InputError, match=r"events folder '.*data' holds no \.parquet file"):
+        _load(str(tmp_path / "data"))
+
+
+def test_empty_file(tmp_path):
+    with pytest.raises(InputError, match=r"events file '.*events\.csv' is empty"):
+        _load(_write(tmp_path, ""))
+
+
+def test_binary_garbage(tmp_path):
+    path = _write(tmp_path, bytes(range(256)) * 8, "events.bin")
+    with pytest.raises(InputError, match=r"events file '.*events\.bin' is neither CSV nor "
+                                         r"Parquet \(it holds binary data\)"):
+        _load(path)
+
+
+def test_broken_parquet(tmp_path):
+    path = _write(tmp_path, b"PAR1" + b"\x01\x02" * 100, "broken.parquet")
+    with pytest.raises(InputError, match=r"events file '.*broken\.parquet' cannot be parsed as "
+                                         r"a table"):
+        _load(path)
+
+
+def test_header_only_csv(tmp_path):
+    with pytest.raises(InputError, match=r"events file '.*events\.csv' has a header but no rows"):
+        _load(_write(tmp_path, "user_id,timestamp,event\n"))
+
+
+def test_missing_user_column_lists_columns_and_suggests(tmp_path):
+    path = _write(tmp_path, "uid,timestamp,event\na,2024-05-01,view\n")
+    with pytest.raises(SchemaError, match=r"events file '.*events\.csv' has no 'user_id' column "
+                                          r"\(found: uid, timestamp, event\); set user_col=uid"
+                       ) as info:
+        _load(path)
+    assert info.value.column == "user_id"
+    assert info.value.path == path
+
+
+def test_missing_user_column_case_insensitive_suggestion(tmp_path):
+    path = _write(tmp_path, "USER_ID,timestamp\na,2024-05-01\n")
+    with pytest.raises(SchemaError, match=r"set user_col=USER_ID"):
+        _load(path)
+
+
+def test_missing_time_column_without_close_name(tmp_path):
+    path = _write(tmp_path, "user_id,zzz\na,2024-05-01\n")
+    with pytest.raises(SchemaError, match=r"has no 'timestamp' column \(found: user_id, zzz\); "
+                                          r"set time_col to the column that holds it"):
+        _load(path)
+
+
+def test_unparseable_timestamps(tmp_path):
+    path = _write(tmp_path, "user_id,timestamp\na,yesterday\nb,2024-01-01\nc,soon\n")
+    with pytest.raises(SchemaError, match=r"events file '.*events\.csv': 2 values in time column "
+                                          r"'timestamp' are not timestamps \(e\.g\. '(yesterday|"
+                                          r"soon)'\)") as info:
+        _load(path)
+    assert info.value.column == "timestamp"
+
+
+def test_non_numeric_amounts(tmp_path):
+    path = _write(tmp_path, "user_id,timestamp,amount\na,2024-01-01,$5\nb,2024-01-01,3\n"
+                            "c,2024-01-01,\n")
+    with pytest.raises(SchemaError, match=r"events file '.*events\.csv': 1 values in amount "
+                                          r"column 'amount' are not numbers \(e\.g\. '\$5'\)"
+                       ) as info:
+        _load(path)
+    assert info.value.column == "amount"
+
+
+def test_amount_column_of_dates(tmp_path):
+    path = _write(tmp_path, "user_id,timestamp,amount\na,2024-01-01,2024-01-01\n"
+                            "b,2024-01-02,2024-01-02\n")
+    with pytest.raises(SchemaError, match=r"2 values in amount column 'amount' are not numbers "
+                                          r"\(e\.g\. '2024-01-0[12]'\)"):
+        _load(path)
+
+
+def test_bad_value_past_the_sniffed_rows(tmp_path):
+    n = 25_000   # more rows than the CSV reader samples to guess the column types
+    frame = pd.DataFrame({"user_id": [f"u{i % 50}" for i in range(n)],
+                          "timestamp": "2024-05-01 10:00:00", "amount": "1.5"})
+    frame.loc[n - 1, "amount"] = "abc"
+    with pytest.raises(InputError, match=r"events file '.*events\.csv' cannot be read to the end "
+                                         r"\(.*amount.*abc"):
+        _load(_csv(tmp_path, frame))
+
+
+# -- property: any small table either loads or raises InputError ---------------------------------
+COLUMN_NAMES = ["user_id", "timestamp", "event", "amount", "discount", "platform", "category",
+                "session", "other"]
+VALUES = st.one_of(
+    st.none(),
+    st.integers(min_value=-10**15, max_value=10**15),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+    st.dates().map(str),
+    st.datetimes().map(lambda d: d.isoformat()),
+    st.sampled_from(["view", "purchase", "add_to_cart", "2024-05-01", "2024-05-01T10:00:00+02:00",
+                     "1714557600", "true", "nan", "", "-infinity", "$5"]),
+)
+
+
+@st.composite
+def small_frames(draw) -> pd.DataFrame:
+    columns = draw(st.lists(st.sampled_from(COLUMN_NAMES), min_size=1, max_size=6, unique=True))
+    n_rows = draw(st.integers(min_value=0, max_value=6))
+    return pd.DataFrame({c: draw(st.lists(VALUES, min_size=n_rows, max_size=n_rows))
+                         for c in columns})
+
+
+@pytest.fixture(scope="module")
+def property_dir(tmp_path_factory):
+    # module scope: hypothesis runs many examples in one call of the test function
+    return tmp_path_factory.mktemp("property")
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frame=small_frames())
+def test_any_small_table_loads_or_raises_input_error(property_dir, frame):
+    path = str(property_dir / "events.csv")
+    frame.to_csv(path, index=False)
+    try:
+        log = load_events(PersonaParams(events_path=path))
+    except InputError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    assert isinstance(log, EventLog)
+    assert log.counts["events"] >= 1
+    assert log.counts["events"] + sum(log.quality.values()) >= log.counts["rows_read"]

@@ -1,0 +1,365 @@
+"""Tests of personas.features: every value checked against a hand computation on a tiny log.
+
+The log (times UTC, 2024-05-01 is a Wednesday; the data ends 2024-05-10 12:00):
+
+====  ================  ==============  ======  ========
+user  time              event           amount  discount
+====  ================  ==============  ======  ========
+u1    Fri 05-10 12:00   page_view
+u2    Thu 05-02 09:00   page_view
+u2    Thu 05-02 09:10   page_view
+u2    Thu 05-02 09:15   add_to_cart
+u2    Thu 05-02 09:20   add_to_cart
+u2    Sat 05-04 03:00   page_view
+u3    Wed 05-01 09:50   page_view
+u3    Wed 05-01 09:55   add_to_cart
+u3    Wed 05-01 10:00   purchase        10      true
+u3    Fri 05-03 09:55   page_view
+u3    Fri 05-03 10:00   purchase        20      false
+u3    Thu 05-09 10:00   purchase        60      false
+u4    Sun 05-05 15:00   purchase        50      false
+====  ================  ==============  ======  ========
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from personas.events import load_events
+from personas.features import (BY_NAME, CATALOGUE, PRIOR_WEIGHT, ROLE_PREFIX,
+                               available_features, compute_features, model_matrix, role_counts)
+from personas.params import PersonaParams
+
+W = PRIOR_WEIGHT
+END = datetime(2024, 5, 10, 12, 0)
+ROWS = [
+    ("u1", "2024-05-10 12:00:00", "page_view", None, None),
+    ("u2", "2024-05-02 09:00:00", "page_view", None, None),
+    ("u2", "2024-05-02 09:10:00", "page_view", None, None),
+    ("u2", "2024-05-02 09:15:00", "add_to_cart", None, None),
+    ("u2", "2024-05-02 09:20:00", "add_to_cart", None, None),
+    ("u2", "2024-05-04 03:00:00", "page_view", None, None),
+    ("u3", "2024-05-01 09:50:00", "page_view", None, None),
+    ("u3", "2024-05-01 09:55:00", "add_to_cart", None, None),
+    ("u3", "2024-05-01 10:00:00", "purchase", 10.0, "true"),
+    ("u3", "2024-05-03 09:55:00", "page_view", None, None),
+    ("u3", "2024-05-03 10:00:00", "purchase", 20.0, "false"),
+    ("u3", "2024-05-09 10:00:00", "purchase", 60.0, "false"),
+    ("u4", "2024-05-05 15:00:00", "purchase", 50.0, "false"),
+]
+
+
+def _days(start: str, end: datetime = END) -> float:
+    return (end - datetime.fromisoformat(start)) / timedelta(days=1)
+
+
+def _log(tmp_path, rows, columns=("user_id", "timestamp", "event", "amount", "discount"),
+         **params):
+    path = tmp_path / "events.csv"
+    pd.DataFrame(rows, columns=list(columns)).to_csv(path, index=False)
+    return load_events(PersonaParams(events_path=str(path), **params))
+
+
+@pytest.fixture()
+def log(tmp_path):
+    return _log(tmp_path, ROWS)
+
+
+@pytest.fixture()
+def table(log):
+    frame, skipped = compute_features(log)
+    return frame
+
+
+# -- the table's shape ----------------------------------------------------------------------------
+def test_one_row_per_user_and_catalogue_then_role_columns(log, table):
+    kept, _ = available_features(log)
+    assert list(table.index) == ["u1", "u2", "u3", "u4"]
+    assert table.index.name == "user_id"
+    assert list(table.columns) == [f.name for f in kept] + ["role_cart", "role_purchase",
+                                                            "role_view"]
+    assert (table.dtypes == "float64").all()
+
+
+def test_skipped_features_name_what_is_missing(log):
+    kept, skipped = available_features(log)
+    assert skipped == {
+        "email_opens": "skipped: the data has no email_open events",
+        "email_click_rate": "skipped: the data has no email_open events, email_click events",
+        "app_share": "skipped: the data has no platform column",
+        "search_share": "skipped: the data has no search events",
+        "categories": "skipped: the data has no category column",
+    }
+    assert [f.name for f in kept] + list(skipped) != []
+    assert {f.name for f in kept} | set(skipped) == {f.name for f in CATALOGUE}
+    assert not {f.name for f in kept} & set(skipped)
+
+
+def test_role_count_columns(log, table):
+    # the prefix must not collide with catalogue names (events_per_session)
+    assert ROLE_PREFIX == "role_"
+    assert not any(f.name.startswith(ROLE_PREFIX) for f in CATALOGUE)
+    counts = table[["role_view", "role_cart", "role_purchase"]]
+    assert counts.loc["u1"].tolist() == [1, 0, 0]
+    assert counts.loc["u2"].tolist() == [3, 2, 0]
+    assert counts.loc["u3"].tolist() == [2, 1, 3]
+    assert counts.loc["u4"].tolist() == [0, 0, 1]
+    assert role_counts(log).sort_index().equals(
+        table[["role_cart", "role_purchase", "role_view"]])
+
+
+# -- purchase features ----------------------------------------------------------------------------
+def test_user_with_one_view_only(table):
+    u1 = table.loc["u1"]
+    assert u1["orders"] == 0
+    assert u1["revenue"] == 0
+    assert math.isnan(u1["avg_order_value"])
+    assert math.isnan(u1["days_since_purchase"])
+    assert math.isnan(u1["days_between_orders"])
+    assert u1["sessions"] == 1
+    assert u1["events_per_session"] == 1
+    assert u1["views_per_session"] == 1
+    assert u1["session_minutes"] == 0
+    assert u1["days_since_seen"] == 0
+    assert u1["days_since_first_seen"] == 0
+    assert u1["tenure_days"] == 0
+    assert u1["active_days"] == 1
+    assert math.isnan(u1["regularity"])
+
+
+def test_user_without_purchases(table):
+    u2 = table.loc["u2"]
+    assert u2["orders"] == 0
+    assert u2["revenue"] == 0
+    assert math.isnan(u2["avg_order_value"])
+    assert math.isnan(u2["days_since_purchase"])
+    assert math.isnan(u2["days_between_orders"])
+
+
+def test_user_with_three_purchases(table):
+    u3 = table.loc["u3"]
+    assert u3["orders"] == 3
+    assert u3["revenue"] == 90
+    assert u3["avg_order_value"] == pytest.approx(30)
+    assert u3["days_since_purchase"] == pytest.approx(_days("2024-05-09 10:00:00"))   # 1d 2h
+    assert u3["days_since_purchase"] == pytest.approx(26 / 24)
+    assert u3["days_between_orders"] == pytest.approx((2 + 6) / 2)
+    u4 = table.loc["u4"]
+    assert (u4["orders"], u4["revenue"], u4["avg_order_value"]) == (1, 50, 50)
+    assert math.isnan(u4["days_between_orders"])
+    assert u4["days_since_purchase"] == pytest.approx(4 + 21 / 24)
+
+
+def test_discount_share_is_smoothed_towards_the_population(table):
+    population = 1 / 4          # one discounted purchase out of four
+    assert table.loc["u3", "discount_share"] == pytest.approx((1 + W * population) / (3 + W))
+    assert table.loc["u3", "discount_share"] == pytest.approx(0.28125)
+    assert table.loc["u4", "discount_share"] == pytest.approx((0 + W * population) / (1 + W))
+    # no purchases: the population rate itself
+    assert table.loc["u1", "discount_share"] == pytest.approx(population)
+    assert table.loc["u2", "discount_share"] == pytest.approx(population)
+
+
+def test_amounts_missing_on_some_purchases_average_over_priced_ones(tmp_path):
+    rows = [("a", "2024-05-01 10:00:00", "purchase", 10.0, None),
+            ("a", "2024-05-02 10:00:00", "purchase", None, None),
+            ("a", "2024-05-03 10:00:00", "purchase", 30.0, None),
+            ("b", "2024-05-03 10:00:00", "purchase", -4.0, None)]   # a refund: set to missing
+    table, _ = compute_features(_log(tmp_path, rows))
+    assert table.loc["a", "orders"] == 3
+    assert table.loc["a", "revenue"] == 40
+    assert table.loc["a", "avg_order_value"] == pytest.approx(20)
+    assert table.loc["b", "orders"] == 1
+    assert table.loc["b", "revenue"] == 0
+    assert math.isnan(table.loc["b", "avg_order_value"])
+
+
+# -- engagement and funnel ---------------------------------------------------------------------
+def test_sessions_and_per_session_averages(table):
+    expected = {"u1": (1, 1.0, 1.0), "u2": (2, 5 / 2, 3 / 2), "u3": (3, 6 / 3, 2 / 3),
+                "u4": (1, 1.0, 0.0)}
+    for user, (sessions, events, views) in expected.items():
+        row = table.loc[user]
+        assert row["sessions"] == sessions, user
+        assert row["events_per_session"] == pytest.approx(events), user
+        assert row["views_per_session"] == pytest.approx(views), user
+
+
+def test_session_minutes_active_days_tenure_and_rate(table):
+    assert table.loc["u2", "session_minutes"] == pytest.approx((20 + 0) / 2)
+    assert table.loc["u3", "session_minutes"] == pytest.approx((10 + 5 + 0) / 3)
+    assert table.loc["u2", "active_days"] == 2
+    assert table.loc["u3", "active_days"] == 3
+    tenure = 8 + 10 / 1440     # 05-01 09:50 -> 05-09 10:00
+    assert table.loc["u3", "tenure_days"] == pytest.approx(tenure)
+    assert table.loc["u3", "sessions_per_week"] == pytest.approx(3 / (tenure / 7))
+    # under a week of activity counts as one week
+    assert table.loc["u2", "sessions_per_week"] == pytest.approx(2)
+
+
+def test_regularity_needs_three_sessions(table):
+    gaps = [2 + 5 / 1440, 6 + 5 / 1440]   # between the starts of u3's three sessions
+    assert table.loc["u3", "regularity"] == pytest.approx(statistics.stdev(gaps)
+                                                          / statistics.mean(gaps))
+    assert math.isnan(table.loc["u2", "regularity"])   # two sessions: one gap
+
+
+def test_abandoned_carts(table):
+    # u2's first session has carts and no purchase; u3's cart was bought in the same session
+    assert table["abandoned_carts"].to_dict() == {"u1": 0, "u2": 1, "u3": 0, "u4": 0}
+
+
+def test_view_to_cart_is_smoothed(table):
+    p = 3 / 6    # population: three carts per six views
+    expected = {"u1": (0, 1), "u2": (2, 3), "u3": (1, 2), "u4": (0, 0)}
+    for user, (carts, views) in expected.items():
+        assert table.loc[user, "view_to_cart"] == pytest.approx((carts + W * p) / (views + W)), user
+    assert table.loc["u2", "view_to_cart"] == pytest.approx(0.5625)
+
+
+def test_cart_to_purchase_is_smoothed(table):
+    p = 4 / 3    # population: four purchases per three carts
+    assert table.loc["u3", "cart_to_purchase"] == pytest.approx((3 + W * p) / (1 + W))
+    assert table.loc["u2", "cart_to_purchase"] == pytest.approx((0 + W * p) / (2 + W))
+
+
+def test_recency_is_relative_to_the_last_event_in_the_data(table):
+    assert table.loc["u1", "days_since_seen"] == 0
+    assert table.loc["u2", "days_since_seen"] == pytest.approx(6 + 9 / 24)
+    assert table.loc["u3", "days_since_seen"] == pytest.approx(_days("2024-05-09 10:00:00"))
+    assert table.loc["u4", "days_since_seen"] == pytest.approx(4 + 21 / 24)
+    assert table.loc["u2", "days_since_first_seen"] == pytest.approx(8 + 3 / 24)
+    assert table.loc["u3", "days_since_first_seen"] == pytest.approx(9 + 130 / 1440)
+    assert table.loc["u4", "days_since_first_seen"] == pytest.approx(4 + 21 / 24)
+
+
+# -- timing ----------------------------------------------------------------------------------------
+def test_weekend_and_night_shares(table):
+    # u2: one of five events on a Saturday at 03:00; u4: Sunday 15:00; u1, u3: weekdays by day
+    assert table["weekend_share"].to_dict() == pytest.approx(
+        {"u1": 0.0, "u2": 0.2, "u3": 0.0, "u4": 1.0})
+    assert table["night_share"].to_dict() == pytest.approx(
+        {"u1": 0.0, "u2": 0.2, "u3": 0.0, "u4": 0.0})
+
+
+def test_night_share_boundaries(tmp_path):
+    rows = [("n", f"2024-05-01 {h}", "page_view", None, None)
+            for h in ("00:00:00", "05:59:59", "06:00:00", "23:59:00")]
+    table, _ = compute_features(_log(tmp_path, rows))
+    assert table.loc["n", "night_share"] == pytest.approx(2 / 4)
+
+
+def test_recent_share(table):
+    # the data spans 05-01 09:50 .. 05-10 12:00; its last third starts 05-07 11:16:40
+    assert table["recent_share"].to_dict() == pytest.approx(
+        {"u1": 1.0, "u2": 0.0, "u3": 1 / 6, "u4": 0.0})
+
+
+def test_same_timestamp_twice(tmp_path):
+    rows = [("x", "2024-05-01 10:00:00", "page_view", None, None),
+            ("x", "2024-05-01 10:00:00", "add_to_cart", None, None),
+            ("x", "2024-05-01 10:00:00", "page_view", None, None),     # exact duplicate: once
+            ("y", "2024-05-01 10:00:00", "page_view", None, None)]
+    log = _log(tmp_path, rows)
+    assert log.quality["duplicate"] == 1
+    table, _ = compute_features(log)
+    x = table.loc["x"]
+    assert x["sessions"] == 1
+    assert x["events_per_session"] == 2
+    assert x["session_minutes"] == 0
+    assert x["tenure_days"] == 0
+    assert x["abandoned_carts"] == 1
+    assert (x["role_view"], x["role_cart"]) == (1, 1)
+    assert table.loc["y", "days_since_seen"] == 0
+    assert table.loc["y", "recent_share"] == 1.0   # a window of zero length: all of it is recent
+
+
+# -- order tables ----------------------------------------------------------------------------------
+def test_order_table_skips_funnel_and_email_features(tmp_path):
+    rows = [("a", "2024-05-01", 10.0), ("a", "2024-05-04", 20.0), ("a", "2024-05-10", 30.0),
+            ("b", "2024-05-05", 5.0)]
+    log = _log(tmp_path, rows, columns=("user_id", "timestamp", "amount"))
+    assert log.has_event_column is False
+    kept, skipped = available_features(log)
+    table, skipped_again = compute_features(log)
+    assert skipped_again == skipped
+    assert skipped["views_per_session"] == "skipped: the data has no view events"
+    assert skipped["view_to_cart"] == "skipped: the data has no view events, cart events"
+    assert skipped["cart_to_purchase"] == "skipped: the data has no cart events"
+    assert skipped["abandoned_carts"] == "skipped: the data has no cart events"
+    assert skipped["email_opens"] == "skipped: the data has no email_open events"
+    assert skipped["discount_share"] == "skipped: the data has no discount column"
+    assert skipped["search_share"] == "skipped: the data has no search events"
+    kept_names = [f.name for f in kept]
+    assert list(table.columns) == kept_names + ["role_purchase"]
+    assert {"orders", "revenue", "avg_order_value", "days_since_purchase",
+            "days_between_orders", "sessions"} <= set(kept_names)
+    assert table.loc["a", "orders"] == 3
+    assert table.loc["a", "avg_order_value"] == pytest.approx(20)
+    assert table.loc["a", "days_between_orders"] == pytest.approx((3 + 6) / 2)
+    assert table.loc["b", "days_since_purchase"] == pytest.approx(5)
+    assert table["role_purchase"].to_dict() == {"a": 3, "b": 1}
+
+
+def test_order_table_without_amount_skips_order_value(tmp_path):
+    log = _log(tmp_path, [("a", "2024-05-01"), ("b", "2024-05-02")],
+               columns=("user_id", "timestamp"))
+    kept, skipped = available_features(log)
+    assert skipped["avg_order_value"] == "skipped: the data has no amount column"
+    assert "orders" in [f.name for f in kept]
+
+
+# -- the model matrix --------------------------------------------------------------------------
+def test_model_matrix(table):
+    matrix, columns = model_matrix(table)
+    assert columns == [c for c in table.columns if c in BY_NAME and BY_NAME[c].model]
+    assert columns == ["orders", "avg_order_value", "discount_share", "sessions",
+                       "views_per_session", "days_since_seen", "view_to_cart",
+                       "cart_to_purchase", "abandoned_carts", "days_since_first_seen"]
+    assert matrix.shape == (4, len(columns))
+    assert not np.isnan(matrix).any()
+    got = pd.DataFrame(matrix, columns=columns, index=table.index)
+    # log1p features
+    assert got["orders"].tolist() == pytest.approx(np.log1p([0, 0, 3, 1]).tolist())
+    assert got["sessions"].tolist() == pytest.approx(np.log1p([1, 2, 3, 1]).tolist())
+    # avg_order_value: non-buyers take the fill 0, and log1p(0) = 0
+    assert got["avg_order_value"].tolist() == pytest.approx([0, 0, np.log1p(30), np.log1p(50)])
+    # untransformed features pass through
+    assert got["days_since_seen"].tolist() == pytest.approx(table["days_since_seen"].tolist())
+    assert got["view_to_cart"].tolist() == pytest.approx(table["view_to_cart"].tolist())
+    assert "role_view" not in columns and "revenue" not in columns
+    assert "events_per_session" not in columns   # in the catalogue, but not a model feature
+
+
+def test_model_matrix_fills_with_median_and_clips_before_log():
+    features = pd.DataFrame({"view_to_cart": [0.2, np.nan, 0.4, 0.9],
+                             "days_since_seen": [np.nan] * 4,
+                             "orders": [-1.0, 0.0, 1.0, np.nan],
+                             "revenue": [np.nan] * 4,           # not a model feature
+                             "role_view": [1.0, 2.0, 3.0, 4.0]})
+    matrix, columns = model_matrix(features)
+    assert columns == ["view_to_cart", "days_since_seen", "orders"]
+    assert matrix[:, 0].tolist() == pytest.approx([0.2, 0.4, 0.4, 0.9])   # median of the rest
+    assert matrix[:, 1].tolist() == [0.0] * 4                               # nothing to take
+    assert matrix[:, 2].tolist() == pytest.approx([0.0, 0.0, math.log(2), 0.0])
+    assert features["view_to_cart"].isna().sum() == 1                      # input untouched
+
+
+def test_custom_roles_from_roles_path_get_count_columns(tmp_path):
+    roles = tmp_path / "roles.yaml"
+    roles.write_text("\"won't buy\": [hesitate]\nquiz: [Quiz Done]\n", encoding="utf-8")
+    rows = [("a", "2024-05-01 10:00:00", "hesitate", None, None),
+            ("a", "2024-05-01 10:01:00", "quizDone", None, None),
+            ("a", "2024-05-01 10:02:00", "hesitate", None, None),
+            ("b", "2024-05-01 11:00:00", "page_view", None, None)]
+    log = _log(tmp_path, rows, roles_path=str(roles))
+    table, _ = compute_features(log)
+    assert table[["role_quiz", "role_view", "role_won't buy"]].to_dict("index") == {
+        "a": {"role_quiz": 1, "role_view": 0, "role_won't buy": 2},
+        "b": {"role_quiz": 0, "role_view": 1, "role_won't buy": 0}}
