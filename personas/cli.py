@@ -36,15 +36,22 @@ class _Reporter:
             print(text, file=sys.stderr, flush=True)
 
 
-def _parameters(args: argparse.Namespace) -> PersonaParams:
-    values: dict = {}
-    if args.config:
-        values.update(_read_config(args.config))
-    for item in args.param or []:
+def _pairs(items: Sequence[str] | None) -> dict[str, str]:
+    """``-p name=value`` items as a mapping."""
+    values = {}
+    for item in items or []:
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise ParameterError(f"-p {item!r} is not name=value; write e.g. -p max_personas=6")
         values[name.strip()] = value
+    return values
+
+
+def _parameters(args: argparse.Namespace) -> PersonaParams:
+    values: dict = {}
+    if args.config:
+        values.update(_read_config(args.config))
+    values.update(_pairs(args.param))
     if args.events is not None:
         values["events_path"] = args.events
     if args.out is not None:
@@ -70,23 +77,6 @@ def _read_config(path: str) -> dict:
 def notebook_paths() -> list[Path]:
     folder = resources.files("personas") / "notebooks"
     return [Path(str(folder / f"{name}.ipynb")) for name in NOTEBOOKS]
-
-
-def _run_in_process(params: PersonaParams, say: _Reporter):
-    from . import pipeline
-
-    steps = (("features", pipeline.features_step), ("personas", pipeline.model_step),
-             ("report", pipeline.report_step))
-    try:
-        for i, (name, step) in enumerate(steps, 1):
-            start = time.perf_counter()
-            say.line(f"[{i}/3] {name} ...")
-            result = step(params)
-            say.line(f"[{i}/3] {name} done in {time.perf_counter() - start:.1f} s")
-    except BaseException:
-        shutil.rmtree(pipeline.stage_dir(params), ignore_errors=True)
-        raise
-    return result.run_dir
 
 
 def _run_notebooks(params: PersonaParams, say: _Reporter) -> Path:
@@ -140,8 +130,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     source = params.events_path or f"the bundled sample ({params.sample_users} users)"
     say.line(f"personas {__version__}: {source} -> {params.run_dir()}")
-    run_dir = (_run_in_process(params, say) if args.no_notebooks
-               else _run_notebooks(params, say))
+    if args.no_notebooks:
+        from .pipeline import run
+
+        run_dir = run(params, progress=say.line).run_dir
+    else:
+        run_dir = _run_notebooks(params, say)
     say.line(f"done in {time.perf_counter() - start:.1f} s")
     print(run_dir / "index.html")
     return EXIT_OK
@@ -170,11 +164,8 @@ def cmd_assign(args: argparse.Namespace) -> int:
     import pandas as pd
 
     model = PersonaModel.load(args.model)
-    values = {"events_path": args.events}
-    for item in args.param or []:
-        name, _, value = item.partition("=")
-        values[name.strip()] = value
-    params = PersonaParams.from_mapping(values, strict=True)
+    params = PersonaParams.from_mapping({**_pairs(args.param), "events_path": args.events},
+                                        strict=True)
     features, _ = compute_features(load_events(params))
     matrix, columns = model_matrix(features)
     labels, confidence = model.predict_with_confidence(

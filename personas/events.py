@@ -27,6 +27,7 @@ import difflib
 import glob
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -80,11 +81,13 @@ class EventLog:
 
 # -- reading ---------------------------------------------------------------------------------------
 
-def _quote(name: str) -> str:
+def quote_name(name: str) -> str:
+    """A SQL identifier, double-quoted."""
     return '"' + name.replace('"', '""') + '"'
 
 
-def _literal(text: str) -> str:
+def quote_literal(text: str) -> str:
+    """A SQL string literal, single-quoted."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -95,7 +98,7 @@ def _source_sql(path_text: str) -> tuple[str, str]:
         if not glob.glob(path_text, recursive=True):
             raise InputError(f"events path {path_text!r} matches no file; check the pattern",
                              path=path_text)
-        return f"read_parquet({_literal(path_text)}, union_by_name=true)", path_text
+        return f"read_parquet({quote_literal(path_text)}, union_by_name=true)", path_text
     if not path.exists():
         raise InputError(f"events file {path_text!r} does not exist; check events_path",
                          path=path_text)
@@ -106,7 +109,7 @@ def _source_sql(path_text: str) -> tuple[str, str]:
                              "events_path at a CSV or Parquet file or a folder of Parquet",
                              path=path_text)
         pattern = str(path / "**" / "*.parquet")
-        return f"read_parquet({_literal(pattern)}, union_by_name=true)", path_text
+        return f"read_parquet({quote_literal(pattern)}, union_by_name=true)", path_text
     try:
         with open(path, "rb") as fh:
             head = fh.read(4096)
@@ -117,11 +120,11 @@ def _source_sql(path_text: str) -> tuple[str, str]:
         raise InputError(f"events file {path_text!r} is empty; export the log again",
                          path=path_text)
     if head[:4] == b"PAR1":
-        return f"read_parquet({_literal(path_text)})", path_text
+        return f"read_parquet({quote_literal(path_text)})", path_text
     if head[:2] != b"\x1f\x8b" and b"\x00" in head:
         raise InputError(f"events file {path_text!r} is neither CSV nor Parquet (it holds binary "
                          "data); export the log as CSV or Parquet", path=path_text)
-    return (f"read_csv({_literal(path_text)}, header=true, sample_size=20480)", path_text)
+    return (f"read_csv({quote_literal(path_text)}, header=true, sample_size=20480)", path_text)
 
 
 def _open_raw(con: duckdb.DuckDBPyConnection, params: PersonaParams) -> tuple[str, Any]:
@@ -161,33 +164,39 @@ def _require_column(columns: list[str], name: str, param: str, source: str) -> N
 
 # -- typing the time and amount columns --------------------------------------------------------
 
+def _reject_values(con, where: str, example: str, *, source: str, column: str, kind: str,
+                   what: str, why: str = "", fix: str = "") -> None:
+    """Raise SchemaError when raw rows match ``where``: how many, one example, and the fix."""
+    count, sample = con.execute(
+        f"SELECT count(*), any_value({example}) FROM raw WHERE {where}").fetchone()
+    if count:
+        raise SchemaError(
+            f"events file {source!r}: {count:,} values in {kind} column {column!r} are not "
+            f"{what} (e.g. {sample!r}{why})" + (f"; {fix}" if fix else ""),
+            path=source, column=column)
+
+
+def _is_numeric(dtype: str) -> bool:
+    return dtype in NUMERIC_TYPES or dtype.startswith("DECIMAL")
+
+
 def _time_expression(con, column: str, dtype: str, source: str) -> tuple[str, str]:
     """SQL turning the raw time column into a naive UTC TIMESTAMP, and a name for the format."""
-    col = _quote(column)
+    col = quote_name(column)
     upper = dtype.upper()
+    reject = partial(_reject_values, con, source=source, column=column, kind="time",
+                     what="timestamps")
     if upper.startswith(("TIMESTAMP", "DATE")):
         # 'infinity' and '-infinity' are valid values that no later date arithmetic survives
-        bad = con.execute(f"SELECT count(*), any_value(CAST({col} AS VARCHAR)) FROM raw "
-                          f"WHERE {col} IS NOT NULL AND NOT isfinite({col})").fetchone()
-        if bad[0]:
-            raise SchemaError(
-                f"events file {source!r}: {bad[0]:,} values in time column {column!r} are not "
-                f"timestamps (e.g. {bad[1]!r}); remove them or give real times",
-                path=source, column=column)
+        reject(f"{col} IS NOT NULL AND NOT isfinite({col})", f"CAST({col} AS VARCHAR)",
+               fix="remove them or give real times")
     if upper.startswith("TIMESTAMP WITH TIME ZONE") or upper == "TIMESTAMPTZ":
         return f"timezone('UTC', {col})", "timestamp with zone"
     if upper.startswith("TIMESTAMP") or upper == "DATE":
         return f"CAST({col} AS TIMESTAMP)", upper.lower()
-    if upper in {"BIGINT", "INTEGER", "HUGEINT", "UBIGINT", "DOUBLE", "FLOAT", "DECIMAL",
-                 "SMALLINT", "UINTEGER"} or upper.startswith("DECIMAL"):
-        bad = con.execute(
-            f"SELECT count(*), any_value({col}) FROM raw WHERE {col} IS NOT NULL "
-            f"AND NOT (abs(CAST({col} AS DOUBLE)) <= {EPOCH_LIMIT})").fetchone()
-        if bad[0]:
-            raise SchemaError(
-                f"events file {source!r}: {bad[0]:,} values in time column {column!r} are not "
-                f"timestamps (e.g. {bad[1]!r}: too large for epoch seconds, milliseconds or "
-                "microseconds)", path=source, column=column)
+    if _is_numeric(upper):
+        reject(f"{col} IS NOT NULL AND NOT (abs(CAST({col} AS DOUBLE)) <= {EPOCH_LIMIT})", col,
+               why=": too large for epoch seconds, milliseconds or microseconds")
         top = con.execute(f"SELECT max(abs({col})) FROM raw").fetchone()[0] or 0
         if top > 1e14:
             return f"make_timestamp(CAST({col} AS BIGINT))", "epoch microseconds"
@@ -202,33 +211,23 @@ def _time_expression(con, column: str, dtype: str, source: str) -> tuple[str, st
               f"ELSE TRY_CAST({text} AS TIMESTAMP) END")
     # 'infinity' and '-infinity' cast to timestamps that no later date arithmetic survives
     parsed = f"(CASE WHEN isfinite({parsed}) THEN {parsed} END)"
-    bad = con.execute(
-        f"SELECT count(*), any_value({text}) FROM raw WHERE {col} IS NOT NULL "
-        f"AND {text} <> '' AND ({parsed}) IS NULL").fetchone()
-    if bad[0]:
-        raise SchemaError(
-            f"events file {source!r}: {bad[0]:,} values in time column {column!r} are not "
-            f"timestamps (e.g. {bad[1]!r}); use ISO dates like 2024-05-01 12:30:00 or epoch "
-            "seconds", path=source, column=column)
+    reject(f"{col} IS NOT NULL AND {text} <> '' AND ({parsed}) IS NULL", text,
+           fix="use ISO dates like 2024-05-01 12:30:00 or epoch seconds")
     return f"CASE WHEN {text} = '' THEN NULL ELSE {parsed} END", "text (ISO 8601)"
 
 
 def _amount_expression(con, column: str | None, dtype: str, source: str) -> str:
     if column is None:
         return "CAST(NULL AS DOUBLE)"
-    col = _quote(column)
-    upper = dtype.upper()
-    if upper not in NUMERIC_TYPES and not upper.startswith("DECIMAL"):
-        text = f"nullif(trim(CAST({col} AS VARCHAR)), '')"
-        bad = con.execute(f"SELECT count(*), any_value({text}) FROM raw WHERE {text} IS NOT NULL "
-                          f"AND TRY_CAST({text} AS DOUBLE) IS NULL").fetchone()
-        if bad[0]:
-            raise SchemaError(
-                f"events file {source!r}: {bad[0]:,} values in amount column {column!r} are not "
-                f"numbers (e.g. {bad[1]!r}); remove currency signs and thousands separators, or "
-                "set amount_col to another column", path=source, column=column)
-        return f"TRY_CAST({text} AS DOUBLE)"
-    return f"CAST({col} AS DOUBLE)"
+    col = quote_name(column)
+    if _is_numeric(dtype.upper()):
+        return f"CAST({col} AS DOUBLE)"
+    text = f"nullif(trim(CAST({col} AS VARCHAR)), '')"
+    _reject_values(con, f"{text} IS NOT NULL AND TRY_CAST({text} AS DOUBLE) IS NULL", text,
+                   source=source, column=column, kind="amount", what="numbers",
+                   fix="remove currency signs and thousands separators, or set amount_col to "
+                       "another column")
+    return f"TRY_CAST({text} AS DOUBLE)"
 
 
 # -- event roles -------------------------------------------------------------------------------
@@ -326,16 +325,16 @@ def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None) -
     ts_sql, time_format = _time_expression(con, params.time_col, types[params.time_col], source)
     amount_sql = _amount_expression(con, amount_col, types.get(amount_col or "", ""), source)
     optional = [c for c in OPTIONAL_COLUMNS if c in columns] + (["amount"] if amount_col else [])
-    event_sql = f"CAST({_quote(params.event_col)} AS VARCHAR)" if has_event else "'purchase'"
+    event_sql = f"CAST({quote_name(params.event_col)} AS VARCHAR)" if has_event else "'purchase'"
     discount_sql = ("TRY_CAST(discount AS BOOLEAN)" if "discount" in optional
                     else "CAST(NULL AS BOOLEAN)")
     platform_sql = "CAST(platform AS VARCHAR)" if "platform" in optional else "CAST(NULL AS VARCHAR)"
     category_sql = "CAST(category AS VARCHAR)" if "category" in optional else "CAST(NULL AS VARCHAR)"
-    session_sql = (f"CAST({_quote(params.session_col)} AS VARCHAR)" if params.session_col
+    session_sql = (f"CAST({quote_name(params.session_col)} AS VARCHAR)" if params.session_col
                    else "CAST(NULL AS VARCHAR)")
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW typed AS
-        SELECT CAST({_quote(params.user_col)} AS VARCHAR) AS user_id,
+        SELECT CAST({quote_name(params.user_col)} AS VARCHAR) AS user_id,
                {ts_sql} AS ts,
                coalesce({event_sql}, '(missing)') AS event,
                {amount_sql} AS amount,

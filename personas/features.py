@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .events import EventLog, _literal, _quote
+from .events import EventLog, quote_literal, quote_name
 
 PRIOR_WEIGHT = 5.0   # pseudo-observations pulling a user's rate towards the population's
 ROLE_PREFIX = "role_"  # columns of per-role event counts in the feature table
@@ -243,8 +243,8 @@ def role_counts(log: EventLog) -> pd.DataFrame:
     """User x role event counts (columns ``role_<role>``): the raw event mix, for profiles."""
     roles = sorted(set(log.role_map.values()))
     # role names come from the user's roles_path: quote them
-    columns = ", ".join(f"count(*) FILTER (WHERE role = {_literal(r)}) AS {_quote(ROLE_PREFIX + r)}"
-                        for r in roles)
+    columns = ", ".join(f"count(*) FILTER (WHERE role = {quote_literal(r)}) "
+                        f"AS {quote_name(ROLE_PREFIX + r)}" for r in roles)
     frame = log.con.execute(f"SELECT user_id, {columns} FROM events GROUP BY user_id").df()
     frame["user_id"] = frame["user_id"].astype(str)
     return frame.set_index("user_id").astype("float64")

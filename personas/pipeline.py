@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -373,8 +373,15 @@ def _rules_text() -> dict:
 
 # -- the whole run ---------------------------------------------------------------------------------
 
-def run(params: PersonaParams | None = None, **changes: Any) -> PersonaResult:
+STEPS = (("features", features_step), ("personas", model_step), ("report", report_step))
+
+
+def run(params: PersonaParams | None = None, progress: Callable[[str], None] | None = None,
+        **changes: Any) -> PersonaResult:
     """Run all three steps in this process and publish the run folder.
+
+    ``progress``, when given, receives a line as each step starts and ends (with its time).
+    Keyword arguments change single parameters: ``run(sample_users=2000)``.
 
     Examples
     --------
@@ -383,12 +390,15 @@ def run(params: PersonaParams | None = None, **changes: Any) -> PersonaResult:
     >>> [p.name for p in result.profiles]  # doctest: +SKIP
     ['Frequent Browser', 'Bargain Hunter', ...]
     """
-    params = (params or PersonaParams()).replace(**changes) if changes else (params or PersonaParams())
-    params.validate()
+    params = (params or PersonaParams()).replace(**changes)
+    say = progress or (lambda line: None)
     try:
-        features_step(params)
-        model_step(params)
-        return report_step(params)
+        for i, (name, step) in enumerate(STEPS, 1):
+            start = time.perf_counter()
+            say(f"[{i}/{len(STEPS)}] {name} ...")
+            result = step(params)
+            say(f"[{i}/{len(STEPS)}] {name} done in {time.perf_counter() - start:.1f} s")
+        return result
     except BaseException:
         shutil.rmtree(stage_dir(params), ignore_errors=True)
         raise
