@@ -156,6 +156,22 @@ def _evidence(rule: Rule, row: pd.Series) -> tuple[str, ...]:
     return tuple(sorted(features, key=lambda f: -abs(row[f])))
 
 
+def load_renames(path: str | Path) -> dict[str, str]:
+    """A ``{current name: new name}`` mapping from a YAML file."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise InputError(f"renames file {str(path)!r} cannot be read ({exc.strerror}); check "
+                         "renames_path", path=str(path)) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"renames file {str(path)!r} is not valid YAML "
+                         f"({' '.join(str(exc).split())})", path=str(path)) from None
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise InputError(f"renames file {str(path)!r} should map persona names to new names, "
+                         "e.g. 'Frequent Browser: Researchers'", path=str(path))
+    return {str(k): v for k, v in data.items()}
+
+
 def apply_renames(names: dict[int, str], renames: Mapping[str, str]) -> dict[int, str]:
     """Rename by current name (``{"Frequent Browser": "Researchers"}``); keep names unique."""
     out = {pid: renames.get(name, name) for pid, name in names.items()}

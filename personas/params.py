@@ -49,6 +49,11 @@ class PersonaParams:
     sample_users: int = field(default=5000, metadata=_help(
         "users in the bundled synthetic sample (used when events_path is empty)", 100, 10_000_000))
     sample_seed: int = field(default=0, metadata=_help("seed of the bundled synthetic sample", 0))
+    # -- naming ------------------------------------------------------------------------------
+    rules_path: str = field(default="", metadata=_help(
+        "YAML rule table that replaces the packaged naming rules (same format as rules.yaml)"))
+    renames_path: str = field(default="", metadata=_help(
+        "YAML mapping of persona names to the names you want, applied after naming"))
     # -- output ------------------------------------------------------------------------------
     output_dir: str = field(default="", metadata=_help(
         "run folder, empty means reports/<run_name> in the project folder"))

@@ -245,6 +245,7 @@ def model_step(params: PersonaParams) -> pd.DataFrame:
 def report_step(params: PersonaParams) -> PersonaResult:
     """Profile and name the personas, write the report and exports, then publish the run."""
     from .features import BY_NAME, ROLE_PREFIX
+    from .naming import load_renames, load_rules
     from .profile import build_profiles, trait_table
     from .report import render_report
     from .results import RunSummary
@@ -259,8 +260,11 @@ def report_step(params: PersonaParams) -> PersonaResult:
     mix = features[[c for c in features.columns if c.startswith(ROLE_PREFIX)]]
     mix.columns = [c.removeprefix(ROLE_PREFIX) for c in mix.columns]
     with clock("profile"):
+        renames = load_renames(params.renames_path) if params.renames_path else {}
         profiles = build_profiles(catalogue, labels, assignments["confidence"].to_numpy(),
-                                  order_table=state["order_table"], role_counts=mix)
+                                  order_table=state["order_table"], role_counts=mix,
+                                  rules=load_rules(params.rules_path or None), renames=renames)
+        unused_renames = sorted(set(renames) - {p.default_name for p in profiles})
         names = {p.id: p.name for p in profiles}
         assignments["persona"] = assignments["persona_id"].map(names)
         assignments = assignments[["user_id", "persona_id", "persona", "confidence"]]
@@ -291,6 +295,7 @@ def report_step(params: PersonaParams) -> PersonaResult:
         render_report(summary, stage / "index.html", map_points=points, heatmap=heat)
     state["timings_s"]["total"] = round(time.time() - state["started"], 3)
     info = _run_info(params, state, profiles, agreement)
+    info["renames_unused"] = unused_renames     # names in renames_path no persona had
     (stage / "run.json").write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
     (stage / STATE).unlink()
     run_dir = publish(stage, params.run_dir()) if params.publish else stage
@@ -338,7 +343,8 @@ def _write_exports(stage: Path, profiles: tuple, assignments: pd.DataFrame) -> N
 def _persona_record(p) -> dict[str, Any]:
     stats = {s.key: {"label": s.label, "value": s.value, "overall": s.overall, "lift": s.lift,
                      "unit": s.unit, "statistic": s.statistic} for s in (*p.stats, *p.kpis)}
-    return {"id": p.id, "name": p.name, "family": p.family, "size": p.size, "share": p.share,
+    return {"id": p.id, "name": p.name, "default_name": p.default_name, "family": p.family,
+            "size": p.size, "share": p.share,
             "revenue_share": p.revenue_share, "confidence": p.confidence, "stats": stats,
             "traits": [{"feature": t.feature, "z": t.z, "text": t.text} for t in p.traits],
             "description": p.description,

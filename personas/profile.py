@@ -163,5 +163,5 @@ def build_profiles(features: pd.DataFrame, labels: np.ndarray, confidence: np.nd
             kpis=kpi_stats, description=description,
             plays=tuple(Play(**p) for p in info["plays"]), event_mix=mix,
             confidence=float(np.mean(confidence[mask])) if mask.any() else 0.0,
-            rule=naming.rule.name if naming.rule else ""))
+            rule=naming.rule.name if naming.rule else "", default_name=naming.name))
     return tuple(profiles)

@@ -60,6 +60,7 @@ class PersonaProfile:
     event_mix: tuple[tuple[str, float], ...] = ()   # role -> share of the persona's events
     confidence: float = 1.0          # mean assignment confidence of its users
     rule: str = ""                   # naming rule that won
+    default_name: str = ""           # the name the rules gave, before renames_path
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -107,3 +107,18 @@ def test_trait_table_is_the_standardised_difference_of_means():
     assert z.loc[0, "discount_share"] == pytest.approx(-1.0)
     counts = pd.DataFrame({"orders": [0.0, 0.0, np.e - 1, np.e - 1]})   # log1p -> 0, 0, 1, 1
     assert trait_table(counts, np.array([0, 0, 1, 1])).loc[1, "orders"] == pytest.approx(1.0)
+
+
+def test_renames_file_is_read_and_a_bad_one_is_a_clear_error(tmp_path):
+    from personas.naming import load_renames
+
+    good = tmp_path / "renames.yaml"
+    good.write_text("Frequent Browser: Researchers\n'Cart Abandoner · App': Mobile carts\n")
+    assert load_renames(good) == {"Frequent Browser": "Researchers",
+                                  "Cart Abandoner · App": "Mobile carts"}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(InputError, match="should map persona names to new names"):
+        load_renames(bad)
+    with pytest.raises(InputError, match="cannot be read"):
+        load_renames(tmp_path / "missing.yaml")

@@ -126,3 +126,34 @@ def test_publish_replaces_an_older_run_only_once_the_new_one_is_complete(tmp_pat
     pipeline.publish(stage, target)
     assert [p.name for p in target.iterdir()] == ["new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_renames_follow_the_persona_and_unused_ones_are_reported(tmp_path):
+    small = dict(sample_users=400, sample_size=400)
+    first = pipeline.run(PersonaParams(**small, output_dir=str(tmp_path / "a")))
+    old = first.profiles[0].name
+    renames = tmp_path / "renames.yaml"
+    renames.write_text(f"'{old}': Our Researchers\nNo Such Persona: Nobody\n")
+    second = pipeline.run(PersonaParams(**small, output_dir=str(tmp_path / "b"),
+                                        renames_path=str(renames)))
+    top = second.profiles[0]
+    assert (top.name, top.default_name, top.size) == ("Our Researchers", old,
+                                                       first.profiles[0].size)
+    assert [p.name for p in second.profiles[1:]] == [p.name for p in first.profiles[1:]]
+    info = json.loads((second.run_dir / "run.json").read_text())
+    assert info["renames_unused"] == ["No Such Persona"]
+    exported = json.loads((second.run_dir / "personas.json").read_text())
+    assert exported[0]["name"] == "Our Researchers" and exported[0]["default_name"] == old
+    assert (second.assignments["persona"] == "Our Researchers").sum() == top.size
+
+
+def test_a_rules_file_replaces_the_packaged_names(tmp_path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: Big Buyer\n    family: buyer\n"
+                     "    when: {orders: high}\n")
+    result = pipeline.run(PersonaParams(sample_users=400, sample_size=400,
+                                        output_dir=str(tmp_path / "run"), rules_path=str(rules)))
+    names = [p.name for p in result.profiles]
+    assert "Big Buyer" in names
+    assert all(n.split(" · ")[0].rstrip(" 0123456789") in {"Big Buyer", "Everyday Customer"}
+               for n in names), names
