@@ -40,6 +40,19 @@ MIN_SAMPLES = 10         # HDBSCAN density smoothing: small, so clusters come ou
 SILHOUETTE_POINTS = 3000 # sample rows scoring each candidate persona count
 
 
+def require_users(found: int, source: str | None = None) -> None:
+    """Raise TooFewUsersError below :data:`MIN_USERS` users (naming the file when known)."""
+    if found >= MIN_USERS:
+        return
+    if source is None:
+        message = (f"found {found} users; persona discovery needs at least {MIN_USERS} (use a "
+                   "longer window or a larger export)")
+    else:
+        message = (f"events file {source!r} has {found} users after cleaning; persona "
+                   f"discovery needs at least {MIN_USERS}; use a longer window or a larger export")
+    raise TooFewUsersError(message, found=found, minimum=MIN_USERS, path=source)
+
+
 def draw_sample(n_rows: int, size: int, rng: np.random.RandomState) -> np.ndarray:
     """Sorted row indices of a uniform sample of ``size`` rows (all rows when fewer)."""
     if n_rows <= size:
@@ -204,10 +217,7 @@ class PersonaModel(ClusterMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         X = self._as_matrix(X, fitting=True)
-        if len(X) < MIN_USERS:
-            raise TooFewUsersError(
-                f"found {len(X)} users; persona discovery needs at least {MIN_USERS} (use a "
-                "longer window or a larger export)", found=len(X), minimum=MIN_USERS)
+        require_users(len(X))
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(0, 2**31 - 1))
         self.scaler_ = StandardScaler().fit(X)

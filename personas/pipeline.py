@@ -28,7 +28,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import pandas as pd
 
 from .errors import OutputError
@@ -164,8 +163,7 @@ def features_step(params: PersonaParams) -> pd.DataFrame:
     """
     from .events import load_events
     from .features import BY_NAME, compute_features
-    from .model import MIN_USERS
-    from .errors import TooFewUsersError
+    from .model import require_users
 
     params.validate()
     started = time.time()
@@ -173,11 +171,7 @@ def features_step(params: PersonaParams) -> pd.DataFrame:
     clock = _Clock(timings)
     with clock("load"):
         log = load_events(params)
-    if log.counts["users"] < MIN_USERS:
-        raise TooFewUsersError(
-            f"events file {log.source!r} has {log.counts['users']} users after cleaning; persona "
-            f"discovery needs at least {MIN_USERS}; use a longer window or a larger export",
-            found=log.counts["users"], minimum=MIN_USERS, path=log.source)
+    require_users(log.counts["users"], log.source)
     with clock("features"):
         features, skipped = compute_features(log)
     stage = _fresh_stage(params)
@@ -294,8 +288,7 @@ def report_step(params: PersonaParams) -> PersonaResult:
             versions=tuple(versions().items()), agreement=agreement)
         render_report(summary, stage / "index.html", map_points=points, heatmap=heat)
     state["timings_s"]["total"] = round(time.time() - state["started"], 3)
-    info = _run_info(params, state, profiles, agreement)
-    info["renames_unused"] = unused_renames     # names in renames_path no persona had
+    info = _run_info(params, state, profiles, agreement, unused_renames)
     (stage / "run.json").write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
     (stage / STATE).unlink()
     run_dir = publish(stage, params.run_dir()) if params.publish else stage
@@ -353,7 +346,10 @@ def _persona_record(p) -> dict[str, Any]:
             "event_mix": dict(p.event_mix)}
 
 
-def _run_info(params: PersonaParams, state: dict, profiles: tuple, agreement) -> dict:
+def _run_info(params: PersonaParams, state: dict, profiles: tuple, agreement,
+              unused_renames: list[str]) -> dict:
+    from .events import CLEANING_RULES
+
     return {
         "parameters": params.to_dict(),
         "versions": versions(),
@@ -362,19 +358,14 @@ def _run_info(params: PersonaParams, state: dict, profiles: tuple, agreement) ->
                   "window": state["window"]},
         "counts": {**state["counts"], "personas": len(profiles)},
         "timings_s": state["timings_s"],
-        "data_quality": {"rules": _rules_text(), "rows": state["data_quality"]},
+        "data_quality": {"rules": dict(CLEANING_RULES), "rows": state["data_quality"]},
         "event_roles": state["event_roles"],
         "unknown_events": state["unknown_events"],
         "features": state["features"],
         "model": state["model"],
         "agreement_with_planted_ari": agreement,
+        "renames_unused": unused_renames,     # names in renames_path that no persona had
     }
-
-
-def _rules_text() -> dict:
-    from .events import CLEANING_RULES
-
-    return dict(CLEANING_RULES)
 
 
 # -- the whole run ---------------------------------------------------------------------------------
