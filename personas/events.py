@@ -14,11 +14,14 @@ amount      DOUBLE    revenue of the event, NULL when unknown
 discount    BOOLEAN   a discount was used (NULL without a ``discount`` column)
 platform    VARCHAR   ``platform`` column when present
 category    VARCHAR   ``category`` column when present
-session_no  BIGINT    session number within the user, from 1
+session_no  BIGINT    session number within the user, from 1, in the order the sessions start
 =========== ========= ==========================================================================
 
 Nothing is copied into pandas: the view streams from the file, so the feature SQL runs out of core.
-Usable but dirty rows are dropped or repaired by the rules in :data:`CLEANING_RULES` and counted.
+Usable but dirty rows are dropped or repaired by the rules in :data:`CLEANING_RULES` and counted;
+rows outside the ``start``/``end`` window are dropped and counted the same way. The log also
+carries the reference date that recency features count to (``reference_date``, else its last
+event).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import difflib
 import glob
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from importlib import resources
 from pathlib import Path
@@ -35,13 +39,30 @@ from typing import Any
 import duckdb
 import yaml
 
-from .errors import InputError, SchemaError
+from .errors import InputError, ParameterError, SchemaError
 from .params import PersonaParams
 
 OPTIONAL_COLUMNS = ("discount", "platform", "category")
+# DuckDB may use this much memory for the event table and the feature queries; beyond it, it
+# spills to a temporary folder instead (its own default is 80 % of the machine's memory, which a
+# 140M-row log would take). 3 GB keeps a 1M-user run under the 4 GB the features may use.
+DUCKDB_MEMORY_LIMIT = "3GB"
 EPOCH_LIMIT = 2.5e17     # epoch microseconds of the year 9999: larger numbers are no times
 NUMERIC_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                  "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE"}
+
+# Names a column often has in exports, per parameter: suggested when the mapped column is missing.
+COLUMN_ALIASES = {
+    "user_col": ("user_id", "uid", "userid", "user", "customer_id", "customer", "client_id",
+                 "visitor_id", "member_id", "account_id", "anonymous_id", "distinct_id",
+                 "user_pseudo_id"),
+    "time_col": ("timestamp", "ts", "time", "datetime", "date", "event_time", "event_timestamp",
+                 "event_date", "created_at", "occurred_at", "received_at", "order_date"),
+    "event_col": ("event", "event_name", "event_type", "action", "activity"),
+    "amount_col": ("amount", "revenue", "value", "price", "total", "sales", "order_value"),
+    "session_col": ("session_id", "session", "ga_session_id", "visit_id", "session_key"),
+}
+SIMILARITY_CUTOFF = 0.75   # difflib ratio a misspelt column name must reach to be suggested
 
 CLEANING_RULES = {
     "null_user": "rows without a user id are dropped",
@@ -49,6 +70,8 @@ CLEANING_RULES = {
     "outside_window": "rows outside the start/end window are dropped",
     "future": "rows later than the time of the run are dropped",
     "negative_amount": "negative amounts are set to missing (refunds are not revenue)",
+    "missing_amount": "purchases without a usable amount are kept as orders of unknown value "
+                      "(revenue and order value use the priced ones)",
     "duplicate": "exact duplicate rows are kept once",
 }
 
@@ -67,6 +90,9 @@ class EventLog:
     event_counts: dict[str, int]             # event name -> rows (after cleaning)
     quality: dict[str, int] = field(default_factory=dict)   # rule -> rows affected
     counts: dict[str, Any] = field(default_factory=dict)    # events, users, start, end
+    window: dict[str, str | None] = field(default_factory=dict)   # start/end applied, None = open
+    reference: datetime | None = None        # the instant "days since ..." features count to
+    reference_from: str = ""                 # where it came from: the parameter or the data
     planted: Any = None      # bundled sample only: DataFrame user_id -> planted persona
 
     @property
@@ -127,9 +153,9 @@ def _source_sql(path_text: str) -> tuple[str, str]:
     return (f"read_csv({quote_literal(path_text)}, header=true, sample_size=20480)", path_text)
 
 
-def _open_raw(con: duckdb.DuckDBPyConnection, params: PersonaParams) -> tuple[str, Any]:
-    """Create the view ``raw`` over the input; return a description and, for the bundled
-    sample, its planted personas."""
+def _open_raw(con: duckdb.DuckDBPyConnection, params: PersonaParams) -> tuple[str, Any, bool]:
+    """Create the view ``raw`` over the input; return a description, for the bundled sample its
+    planted personas, and whether the file is text (CSV), where typed times were ISO text."""
     if not params.events_path:
         from .sample import make_events
 
@@ -137,7 +163,7 @@ def _open_raw(con: duckdb.DuckDBPyConnection, params: PersonaParams) -> tuple[st
         con.register("raw_frame", frame)
         con.execute("CREATE OR REPLACE TEMP VIEW raw AS SELECT * FROM raw_frame")
         return (f"bundled synthetic sample ({params.sample_users} users, seed "
-                f"{params.sample_seed})", planted)
+                f"{params.sample_seed})", planted, False)
     call, described = _source_sql(params.events_path)
     try:
         con.execute(f"CREATE OR REPLACE TEMP VIEW raw AS SELECT * FROM {call}")
@@ -148,15 +174,37 @@ def _open_raw(con: duckdb.DuckDBPyConnection, params: PersonaParams) -> tuple[st
         raise InputError(f"events file {described!r} cannot be parsed as a table ({first}); "
                          "export it as CSV with a header row, or as Parquet",
                          path=described) from None
-    return described, None
+    return described, None, call.startswith("read_csv")
+
+
+def _squash(name: str) -> str:
+    """``'User-ID'``, ``'user_id'`` and ``'UserId'`` -> ``'userid'``: names compared loosely."""
+    return re.sub(r"[^0-9a-z]", "", str(name).lower())
+
+
+def suggest_column(name: str, param: str, columns: list[str]) -> str | None:
+    """The existing column most likely meant for ``param``, or None when none is plausible.
+
+    In order: the same name up to case and separators; a name such columns commonly have
+    (:data:`COLUMN_ALIASES`); a close spelling (difflib ratio at least
+    :data:`SIMILARITY_CUTOFF`). A loose cutoff would suggest ``amount`` for a missing ``action``,
+    which sends the user the wrong way; no suggestion is better than that.
+    """
+    squashed = {_squash(c): c for c in reversed(columns)}   # first column wins on a tie
+    if _squash(name) in squashed:
+        return squashed[_squash(name)]
+    for alias in COLUMN_ALIASES.get(param, ()):
+        if _squash(alias) in squashed:
+            return squashed[_squash(alias)]
+    close = difflib.get_close_matches(_squash(name), list(squashed), n=1,
+                                      cutoff=SIMILARITY_CUTOFF)
+    return squashed[close[0]] if close else None
 
 
 def _require_column(columns: list[str], name: str, param: str, source: str) -> None:
     if name in columns:
         return
-    close = difflib.get_close_matches(name, columns, n=1, cutoff=0.4)
-    lowered = {c.lower(): c for c in columns}
-    guess = lowered.get(name.lower()) or (close[0] if close else None)
+    guess = suggest_column(name, param, columns)
     hint = f"set {param}={guess}" if guess else f"set {param} to the column that holds it"
     raise SchemaError(f"events file {source!r} has no {name!r} column (found: "
                       f"{', '.join(columns[:20])}); {hint}", path=source, column=name)
@@ -180,8 +228,11 @@ def _is_numeric(dtype: str) -> bool:
     return dtype in NUMERIC_TYPES or dtype.startswith("DECIMAL")
 
 
-def _time_expression(con, column: str, dtype: str, source: str) -> tuple[str, str]:
-    """SQL turning the raw time column into a naive UTC TIMESTAMP, and a name for the format."""
+def _time_expression(con, column: str, dtype: str, source: str,
+                     from_text: bool = False) -> tuple[str, str]:
+    """SQL turning the raw time column into a naive UTC TIMESTAMP, and a name for the form the
+    times were given in (run.json records it: a wrong guess, e.g. epoch seconds read as
+    milliseconds, shows there first). ``from_text``: a CSV whose times the reader typed itself."""
     col = quote_name(column)
     upper = dtype.upper()
     reject = partial(_reject_values, con, source=source, column=column, kind="time",
@@ -191,9 +242,12 @@ def _time_expression(con, column: str, dtype: str, source: str) -> tuple[str, st
         reject(f"{col} IS NOT NULL AND NOT isfinite({col})", f"CAST({col} AS VARCHAR)",
                fix="remove them or give real times")
     if upper.startswith("TIMESTAMP WITH TIME ZONE") or upper == "TIMESTAMPTZ":
-        return f"timezone('UTC', {col})", "timestamp with zone"
-    if upper.startswith("TIMESTAMP") or upper == "DATE":
-        return f"CAST({col} AS TIMESTAMP)", upper.lower()
+        return (f"timezone('UTC', {col})",
+                "ISO text with zone" if from_text else "datetime with zone")
+    if upper.startswith("TIMESTAMP"):
+        return f"CAST({col} AS TIMESTAMP)", "ISO text" if from_text else "datetime"
+    if upper == "DATE":
+        return f"CAST({col} AS TIMESTAMP)", "ISO date" if from_text else "date"
     if _is_numeric(upper):
         reject(f"{col} IS NOT NULL AND NOT (abs(CAST({col} AS DOUBLE)) <= {EPOCH_LIMIT})", col,
                why=": too large for epoch seconds, milliseconds or microseconds")
@@ -213,7 +267,7 @@ def _time_expression(con, column: str, dtype: str, source: str) -> tuple[str, st
     parsed = f"(CASE WHEN isfinite({parsed}) THEN {parsed} END)"
     reject(f"{col} IS NOT NULL AND {text} <> '' AND ({parsed}) IS NULL", text,
            fix="use ISO dates like 2024-05-01 12:30:00 or epoch seconds")
-    return f"CASE WHEN {text} = '' THEN NULL ELSE {parsed} END", "text (ISO 8601)"
+    return f"CASE WHEN {text} = '' THEN NULL ELSE {parsed} END", "ISO text"
 
 
 def _amount_expression(con, column: str | None, dtype: str, source: str) -> str:
@@ -272,9 +326,12 @@ def load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None = N
     Raises
     ------
     InputError
-        The file is missing, unreadable, empty or not a table.
+        The file is missing, unreadable, empty or not a table, or the start/end window leaves no
+        events.
     SchemaError
         The user or time column is missing, or times or amounts do not parse.
+    ParameterError
+        ``reference_date`` lies before the last event kept.
 
     Examples
     --------
@@ -294,12 +351,31 @@ def load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None = N
                          path=params.events_path) from None
 
 
+def connect() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that spills to a private temporary folder past its memory limit.
+
+    DuckDB creates the folder when it first spills and removes it when the connection closes.
+    Its terminal progress bar is off: the pipeline reports progress a step at a time.
+    """
+    import tempfile
+    import uuid
+
+    spill = Path(tempfile.gettempdir()) / f"personas-duckdb-{uuid.uuid4().hex[:12]}"
+    con = duckdb.connect(config={"memory_limit": DUCKDB_MEMORY_LIMIT,
+                                 "temp_directory": str(spill)})
+    try:
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:   # in a Jupyter kernel without ipywidgets DuckDB shows no bar anyway
+        pass
+    return con
+
+
 def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None) -> EventLog:
-    con = con if con is not None else duckdb.connect()
+    con = con if con is not None else connect()
     # Times without a zone are UTC, and the view is evaluated lazily: pin the session's zone
     # (DuckDB defaults to the machine's local zone).
     con.execute("SET TimeZone = 'UTC'")
-    source, planted = _open_raw(con, params)
+    source, planted, from_text = _open_raw(con, params)
     described = con.execute("DESCRIBE raw").fetchall()
     types = {row[0]: row[1] for row in described}
     columns = list(types)
@@ -322,7 +398,8 @@ def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None) -
         raise InputError(f"events file {source!r} has a header but no rows; export the log "
                          "with its events", path=source)
 
-    ts_sql, time_format = _time_expression(con, params.time_col, types[params.time_col], source)
+    ts_sql, time_format = _time_expression(con, params.time_col, types[params.time_col], source,
+                                           from_text)
     amount_sql = _amount_expression(con, amount_col, types.get(amount_col or "", ""), source)
     optional = [c for c in OPTIONAL_COLUMNS if c in columns] + (["amount"] if amount_col else [])
     event_sql = f"CAST({quote_name(params.event_col)} AS VARCHAR)" if has_event else "'purchase'"
@@ -344,49 +421,35 @@ def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None) -
                {session_sql} AS session_key
         FROM raw""")
 
-    # Dirty rows: counted, then dropped or repaired by CLEANING_RULES.
-    row = con.execute("""
-        SELECT count(*) FILTER (WHERE user_id IS NULL OR trim(user_id) = ''),
-               count(*) FILTER (WHERE ts IS NULL),
-               count(*) FILTER (WHERE ts > now()::TIMESTAMP),
-               count(*) FILTER (WHERE amount < 0),
-               count(*) FILTER (WHERE user_id IS NULL OR trim(user_id) = '' OR ts IS NULL
-                                OR ts > now()::TIMESTAMP)
-        FROM typed""").fetchone()
-    quality = {"null_user": row[0], "null_time": row[1], "future": row[2], "negative_amount": row[3]}
-    con.execute("""
-        CREATE OR REPLACE TEMP VIEW kept AS
-        SELECT DISTINCT user_id, ts, event,
-               CASE WHEN amount < 0 THEN NULL ELSE amount END AS amount,
-               discount, platform, category, session_key
-        FROM typed
-        WHERE user_id IS NOT NULL AND trim(user_id) <> '' AND ts IS NOT NULL
-          AND ts <= now()::TIMESTAMP""")
-    kept_rows = con.execute("SELECT count(*) FROM kept").fetchone()[0]
-    dropped = row[4]   # a row can break two rules: count it once
-    quality["duplicate"] = max(total - kept_rows - dropped, 0)
+    quality, dropped, usable_span = _keep_clean_rows(con, params, source)
 
-    event_counts = dict(con.execute(
-        "SELECT event, count(*) FROM kept GROUP BY event ORDER BY 2 DESC").fetchall())
+    # Roles are looked up by event name, so the names come first: one cheap pass over a
+    # single column, before the one expensive step (dedupe, sort, sessions) below.
+    names = [row[0] for row in con.execute("SELECT DISTINCT event FROM typed").fetchall()]
     vocab = load_role_vocabulary(params.roles_path)
-    role_map = {name: vocab.get(normalise_event_name(name), "other") for name in event_counts}
+    role_map = {name: vocab.get(normalise_event_name(name), "other") for name in names}
     if not has_event:
-        role_map = {name: "purchase" for name in event_counts}
+        role_map = {name: "purchase" for name in names}
     con.execute("CREATE OR REPLACE TEMP TABLE role_map (event VARCHAR, role VARCHAR)")
     if role_map:
         con.executemany("INSERT INTO role_map VALUES (?, ?)", list(role_map.items()))
 
     gap_seconds = params.session_gap_minutes * 60
     if params.session_col:
-        session_sql = "dense_rank() OVER (PARTITION BY user_id ORDER BY session_key)"
-        con.execute(f"""
-            CREATE OR REPLACE TEMP VIEW events AS
-            SELECT k.user_id, k.ts, k.event, coalesce(r.role, 'other') AS role, k.amount,
-                   k.discount, k.platform, k.category, {session_sql} AS session_no
-            FROM kept k LEFT JOIN role_map r USING (event)""")
+        # Number the given sessions by when they start, not by how their ids sort as text
+        # ('s10' < 's9'): features such as the gaps between sessions read them in this order.
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE events AS
+            SELECT user_id, ts, event, role, amount, discount, platform, category,
+                   dense_rank() OVER (PARTITION BY user_id ORDER BY session_start, session_key)
+                       AS session_no
+            FROM (
+                SELECT k.*, coalesce(r.role, 'other') AS role,
+                       min(k.ts) OVER (PARTITION BY k.user_id, k.session_key) AS session_start
+                FROM kept k LEFT JOIN role_map r USING (event))""")
     else:
         con.execute(f"""
-            CREATE OR REPLACE TEMP VIEW events AS
+            CREATE OR REPLACE TEMP TABLE events AS
             SELECT user_id, ts, event, role, amount, discount, platform, category,
                    sum(new_session) OVER (PARTITION BY user_id ORDER BY ts, event
                                           ROWS UNBOUNDED PRECEDING) AS session_no
@@ -400,15 +463,110 @@ def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None) -
                             THEN 1 ELSE 0 END AS new_session
                 FROM kept k LEFT JOIN role_map r USING (event))""")
 
-    stats = con.execute("SELECT count(*), count(DISTINCT user_id), min(ts), max(ts) FROM kept"
+    # from here on everything reads the materialised table, never the file again
+    per_event = con.execute("SELECT event, count(*), count(*) FILTER (WHERE amount IS NULL) "
+                            "FROM events GROUP BY event ORDER BY 2 DESC, 1").fetchall()
+    event_counts = {name: rows for name, rows, _ in per_event}
+    role_map = {name: role_map[name] for name in event_counts}
+    stats = con.execute("SELECT count(*), count(DISTINCT user_id), min(ts), max(ts) FROM events"
                         ).fetchone()
+    quality["duplicate"] = max(total - stats[0] - dropped, 0)
+    # unpriced purchases come with the per-event counts, at no extra pass over a large file;
+    # without an amount column no purchase has a value: that is the data's shape, not dirt
+    quality["missing_amount"] = sum(unpriced for name, _, unpriced in per_event
+                                    if amount_col and role_map[name] == "purchase")
+    quality = {rule: quality[rule] for rule in CLEANING_RULES}   # run.json lists them in this order
     counts = {"rows_read": total, "events": stats[0], "users": stats[1],
               "start": str(stats[2]) if stats[2] is not None else None,
               "end": str(stats[3]) if stats[3] is not None else None}
+    if stats[0] == 0 and usable_span[0] is not None:
+        raise _empty_window_error(params, source, *usable_span)
     if stats[0] == 0:
         raise InputError(f"events file {source!r} has no usable rows after cleaning "
                          f"({', '.join(f'{k}: {v}' for k, v in quality.items() if v)}); check "
                          "the user and time columns", path=source)
+    reference = _reference_time(params, stats[3])
+    first, last = params.time_window()
     return EventLog(con=con, source=source, has_event_column=has_event, columns=columns,
                     optional=optional, time_format=time_format, role_map=role_map,
-                    event_counts=event_counts, quality=quality, counts=counts, planted=planted)
+                    event_counts=event_counts, quality=quality, counts=counts, planted=planted,
+                    window={"start": _text(first), "end": _text(last)}, reference=reference,
+                    reference_from="reference_date" if params.reference_date.strip()
+                    else "last event used")
+
+
+# -- dirty rows --------------------------------------------------------------------------------
+
+USABLE_SQL = ("user_id IS NOT NULL AND trim(user_id) <> '' AND ts IS NOT NULL "
+              "AND ts <= now()::TIMESTAMP")
+
+
+def _keep_clean_rows(con, params: PersonaParams, source: str
+                     ) -> tuple[dict[str, int], int, tuple]:
+    """Create the view ``kept`` (view ``typed`` less the rows CLEANING_RULES drop, negative
+    amounts repaired). Returns the rows each rule touched, the rows dropped (a row breaking two
+    rules counts under both but is dropped once, so duplicates are what the drops leave
+    unexplained) and the first and last usable time, ignoring the window.
+    """
+    first, last = params.time_window()
+    inside = _inside_window_sql(first, last)
+    row = con.execute(f"""
+        SELECT count(*) FILTER (WHERE user_id IS NULL OR trim(user_id) = ''),
+               count(*) FILTER (WHERE ts IS NULL),
+               count(*) FILTER (WHERE ts IS NOT NULL AND NOT ({inside})),
+               count(*) FILTER (WHERE ts > now()::TIMESTAMP),
+               count(*) FILTER (WHERE amount < 0),
+               count(*) FILTER (WHERE NOT ({USABLE_SQL} AND {inside})),
+               min(ts) FILTER (WHERE {USABLE_SQL}), max(ts) FILTER (WHERE {USABLE_SQL})
+        FROM typed""").fetchone()
+    quality = dict(zip(("null_user", "null_time", "outside_window", "future", "negative_amount"),
+                       row[:5]))
+    con.execute(f"""
+        CREATE OR REPLACE TEMP VIEW kept AS
+        SELECT DISTINCT user_id, ts, event,
+               CASE WHEN amount < 0 THEN NULL ELSE amount END AS amount,
+               discount, platform, category, session_key
+        FROM typed
+        WHERE {USABLE_SQL} AND {inside}""")
+    return quality, row[5], (row[6], row[7])
+
+
+# -- the date window and the reference date ------------------------------------------------------
+
+def _text(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat(" ")
+
+
+def _inside_window_sql(first: datetime | None, last: datetime | None) -> str:
+    """SQL condition on ``ts`` for rows inside the start/end window (both ends inclusive)."""
+    conditions = [f"ts >= TIMESTAMP {quote_literal(_text(first))}"] if first else []
+    if last is not None:
+        conditions.append(f"ts <= TIMESTAMP {quote_literal(_text(last))}")
+    return " AND ".join(conditions) or "TRUE"
+
+
+def _empty_window_error(params: PersonaParams, source: str, data_first, data_last) -> InputError:
+    """The window missed every usable row: say which bounds were set and where the data lies,
+    so the user can tell a typo in the year from a file that covers another period."""
+    bounds = " and ".join(f"{name}={getattr(params, name)!r}" for name in ("start", "end")
+                          if getattr(params, name).strip())
+    return InputError(f"events file {source!r} has no events inside the window {bounds}; its "
+                      f"usable events run from {data_first} to {data_last}, so move start/end "
+                      "into that range or leave them empty", path=source)
+
+
+def _reference_time(params: PersonaParams, last_event: datetime) -> datetime:
+    """The instant recency counts to: reference_date, else the last event used.
+
+    A reference before the last event would give that event a negative "days since", which no
+    feature or persona name can mean, so it is refused rather than clipped.
+    """
+    reference = params.reference_time()
+    if reference is None:
+        return last_event
+    if reference < last_event:
+        raise ParameterError(
+            f"parameter reference_date={params.reference_date!r} is before the last event used "
+            f"({last_event}); set it to that time or later, set end to stop the data before it, "
+            "or leave it empty", name="reference_date")
+    return reference

@@ -1,10 +1,16 @@
 """Tests of the command line's error contract: exit code 2, one line on stderr, nothing written.
 
 Every bad-input run uses ``run --no-notebooks``: the errors happen before the model is fitted, so
-no test here fits UMAP.
+no test here fits UMAP, apart from the one ``slow`` run of the dirty-but-usable log that
+docs/robustness.md documents.
 """
 
 from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -229,3 +235,85 @@ def test_sample_needs_a_user(capsys, tmp_path):
     assert code == 2
     assert captured.err.splitlines() == ["personas: error: --users 0 must be at least 1"]
     assert list(tmp_path.iterdir()) == []
+
+
+# -- docs/robustness.md stays true -----------------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _robustness_tool():
+    """tools/robustness.py, whose CASES the document was generated from."""
+    spec = importlib.util.spec_from_file_location("robustness", ROOT / "tools" / "robustness.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module      # dataclasses look their module up while being built
+    spec.loader.exec_module(module)
+    return module
+
+
+TOOL = _robustness_tool()
+STALE = "docs/robustness.md is stale: re-run .venv/bin/python tools/robustness.py"
+
+
+def _documented(case) -> str:
+    """The document's section on ``case``."""
+    text = TOOL.DOC.read_text(encoding="utf-8")
+    heads = [part for part in text.split("\n### ") if part.split("\n", 1)[0].endswith(
+        f". {case.title}")]
+    if case.usable:
+        return text.split("## Dirty but usable rows", 1)[-1]
+    assert len(heads) == 1, f"{case.title!r} is not in docs/robustness.md; {STALE}"
+    return heads[0]
+
+
+def _try(case, tmp_path, monkeypatch, capsys):
+    """Run a documented case in-process, in a folder of its own, as the tool runs it."""
+    folder = tmp_path / "case"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+
+    def run(case, folder):
+        code = main([*TOOL.COMMAND, *case.args])
+        return code, capsys.readouterr().err
+
+    return TOOL.try_case(case, folder, run)
+
+
+@pytest.mark.parametrize("case", [c for c in TOOL.CASES if not c.usable], ids=lambda c: c.title)
+def test_each_documented_bad_input_still_gives_its_documented_exit_code_and_line(
+        case, tmp_path, monkeypatch, capsys):
+    if case.unprivileged and os.geteuid() == 0:
+        pytest.skip("root reads any file; tools/robustness.py runs this case as an ordinary user")
+    section = _documented(case)
+    outcome = _try(case, tmp_path, monkeypatch, capsys)
+    assert outcome.exit_code == case.exit_code == EXIT_USAGE
+    assert f"Exit code **{case.exit_code}**; written: nothing." in section, STALE
+    assert outcome.written == []
+    error = outcome.stderr.splitlines()[-1]
+    assert error.startswith("personas: error: ")
+    assert f"\n{error}\n" in section, STALE
+
+
+def test_the_document_covers_every_case_and_nothing_else():
+    text = TOOL.DOC.read_text(encoding="utf-8")
+    titles = [line.split(". ", 1)[1] for line in text.splitlines() if line.startswith("### ")]
+    assert titles == [c.title for c in TOOL.CASES if not c.usable], STALE
+    assert "## Dirty but usable rows" in text
+
+
+@pytest.mark.slow
+def test_the_documented_dirty_log_runs_and_counts_each_rule(tmp_path, monkeypatch, capsys):
+    (case,) = [c for c in TOOL.CASES if c.usable]
+    outcome = _try(case, tmp_path, monkeypatch, capsys)
+    assert outcome.exit_code == 0, outcome.stderr
+    assert outcome.written == ["run"]
+    info = outcome.run_json
+    assert info["data_quality"]["rows"] == case.quality == {
+        "null_user": 3, "null_time": 4, "outside_window": 6, "future": 2,
+        "negative_amount": 2, "missing_amount": 5, "duplicate": 5}
+    assert info["input"]["window_applied"] == {"start": "2024-01-01 00:00:00", "end": None}
+    assert info["input"]["reference_date"] == {"value": info["input"]["window"]["end"],
+                                               "from": "last event used"}
+    assert info["input"]["time_format"] == "ISO text"
+    for rule, rows in case.quality.items():
+        assert f"| `{rule}` | {rows} |" in _documented(case), STALE
+

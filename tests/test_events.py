@@ -6,14 +6,16 @@ Every log is a tiny hand-made table written to tmp_path; nothing here fits a mod
 from __future__ import annotations
 
 import datetime as dt
+import json
 import duckdb
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from personas.errors import InputError, SchemaError
-from personas.events import EventLog, load_events, load_role_vocabulary, normalise_event_name
+from personas.errors import InputError, ParameterError, SchemaError
+from personas.events import (EventLog, load_events, load_role_vocabulary, normalise_event_name,
+                             suggest_column)
 from personas.params import PersonaParams
 
 BASE = pd.DataFrame({
@@ -87,7 +89,7 @@ def test_parquet_file(tmp_path):
     BASE.assign(timestamp=pd.to_datetime(BASE["timestamp"])).to_parquet(path, index=False)
     log = _load(str(path))
     _check_base(log)
-    assert log.time_format.startswith("timestamp")
+    assert log.time_format == "datetime"
 
 
 def test_parquet_with_zone_aware_timestamps(tmp_path):
@@ -95,7 +97,7 @@ def test_parquet_with_zone_aware_timestamps(tmp_path):
     zoned = pd.to_datetime(BASE["timestamp"]).dt.tz_localize("Europe/Berlin")  # UTC+2 in May
     BASE.assign(timestamp=zoned).to_parquet(path, index=False)
     log = _load(str(path))
-    assert log.time_format == "timestamp with zone"
+    assert log.time_format == "datetime with zone"
     assert _times(log) == [dt.datetime(2024, 5, 1, 8, 0), dt.datetime(2024, 5, 1, 8, 5),
                            dt.datetime(2024, 5, 2, 6, 0)]
 
@@ -127,13 +129,13 @@ def _times_of(tmp_path, values, name="t.csv") -> EventLog:
 
 def test_iso_without_zone(tmp_path):
     log = _times_of(tmp_path, ["2024-05-01T12:00:00", "2024-05-02T13:30:15"])
-    assert log.time_format == "timestamp"
+    assert log.time_format == "ISO text"
     assert _times(log) == [dt.datetime(2024, 5, 1, 12), dt.datetime(2024, 5, 2, 13, 30, 15)]
 
 
 def test_iso_with_zone_is_converted_to_utc(tmp_path):
     log = _times_of(tmp_path, ["2024-05-01T12:00:00+02:00", "2024-05-01T12:00:00-05:00"])
-    assert log.time_format == "timestamp with zone"
+    assert log.time_format == "ISO text with zone"
     assert _times(log) == [dt.datetime(2024, 5, 1, 10), dt.datetime(2024, 5, 1, 17)]
 
 
@@ -163,7 +165,7 @@ def test_text_times_with_zone_in_a_text_column(tmp_path):
 
 def test_dates_only(tmp_path):
     log = _times_of(tmp_path, ["2024-05-01", "2024-05-03"])
-    assert log.time_format == "date"
+    assert log.time_format == "ISO date"
     assert _times(log) == [dt.datetime(2024, 5, 1), dt.datetime(2024, 5, 3)]
 
 
@@ -387,6 +389,157 @@ def test_session_col_must_exist(tmp_path):
         _load(_csv(tmp_path, BASE), session_col="visit")
 
 
+def test_session_col_is_numbered_in_time_order_not_text_order(tmp_path):
+    # as text 's10' < 's2' < 's9'; in time s9 comes first, then s10, then s2
+    frame = pd.DataFrame({"user_id": ["u", "u", "u", "u", "v", "v"],
+                          "timestamp": ["2024-05-01 10:00", "2024-05-01 10:05", "2024-05-01 12:00",
+                                        "2024-05-01 15:00", "2024-05-02 09:00", "2024-05-01 09:00"],
+                          "event": "page_view",
+                          "sid": ["s9", "s9", "s10", "s2", "a", "b"]})
+    log = _load(_csv(tmp_path, frame), session_col="sid")
+    assert log.con.execute("SELECT user_id, strftime(ts, '%d %H:%M'), session_no FROM events "
+                           "ORDER BY user_id, ts").fetchall() == [
+        ("u", "01 10:00", 1), ("u", "01 10:05", 1), ("u", "01 12:00", 2), ("u", "01 15:00", 3),
+        ("v", "01 09:00", 1), ("v", "02 09:00", 2)]
+
+
+# -- date window and reference date --------------------------------------------------------------
+WINDOW = pd.DataFrame({
+    "user_id": ["a", "a", "a", "b", "b", "c"],
+    "timestamp": ["2024-04-30 23:59:59", "2024-05-01 00:00:00", "2024-05-31 23:59:59",
+                  "2024-05-15 12:00:00", "2024-06-01 00:00:00", "2024-07-01 08:00:00"],
+    "event": "page_view",
+})
+
+
+def test_window_of_dates_keeps_the_whole_end_day_and_counts_the_rest(tmp_path):
+    log = _load(_csv(tmp_path, WINDOW), start="2024-05-01", end="2024-05-31")
+    assert _times(log) == [dt.datetime(2024, 5, 1), dt.datetime(2024, 5, 31, 23, 59, 59),
+                           dt.datetime(2024, 5, 15, 12)]
+    # one row a second before start, one at the midnight after end, one in July
+    assert log.quality["outside_window"] == 3
+    assert sum(log.quality.values()) == 3
+    assert log.counts == {"rows_read": 6, "events": 3, "users": 2,
+                          "start": "2024-05-01 00:00:00", "end": "2024-05-31 23:59:59"}
+    assert log.window == {"start": "2024-05-01 00:00:00", "end": "2024-05-31 23:59:59.999999"}
+
+
+def test_window_of_times_is_exact_to_the_second(tmp_path):
+    log = _load(_csv(tmp_path, WINDOW), start="2024-04-30T23:59:59", end="2024-05-31 23:59:58")
+    assert _times(log) == [dt.datetime(2024, 4, 30, 23, 59, 59), dt.datetime(2024, 5, 1),
+                           dt.datetime(2024, 5, 15, 12)]
+    assert log.quality["outside_window"] == 3
+    assert log.window == {"start": "2024-04-30 23:59:59", "end": "2024-05-31 23:59:58"}
+
+
+def test_window_bounds_with_a_zone_are_converted_to_utc(tmp_path):
+    # 02:00 at UTC+2 is midnight UTC: the 2024-05-01 00:00 row is the first one kept
+    log = _load(_csv(tmp_path, WINDOW), start="2024-05-01T02:00:00+02:00")
+    assert _times(log)[0] == dt.datetime(2024, 5, 1)
+    assert log.quality["outside_window"] == 1
+    assert log.window == {"start": "2024-05-01 00:00:00", "end": None}
+
+
+def test_window_on_epoch_times(tmp_path):
+    frame = pd.DataFrame({"user_id": ["a", "b", "c"],
+                          "timestamp": [1714557600, 1714644000, 1714730400]})  # May 1, 2, 3 10:00
+    log = _load(_csv(tmp_path, frame), end="2024-05-02")
+    assert _times(log) == [dt.datetime(2024, 5, 1, 10), dt.datetime(2024, 5, 2, 10)]
+    assert log.quality["outside_window"] == 1
+
+
+def test_only_future_and_window_rules_apply_to_rows_with_times(tmp_path):
+    # a row without a time is a null_time, never also outside the window
+    path = _write(tmp_path, "user_id,timestamp\na,\nb,2024-05-02\nc,2024-06-02\n")
+    log = _load(path, end="2024-05-31")
+    assert log.quality["null_time"] == 1
+    assert log.quality["outside_window"] == 1
+    assert log.counts["events"] == 1
+
+
+def test_window_that_leaves_no_rows_names_the_bounds_and_the_data_span(tmp_path):
+    path = _csv(tmp_path, WINDOW)
+    with pytest.raises(InputError, match=r"events file '.*events\.csv' has no events inside the "
+                                         r"window start='2023-01-01' and end='2023-12-31'; its "
+                                         r"usable events run from 2024-04-30 23:59:59 to "
+                                         r"2024-07-01 08:00:00, so move start/end") as info:
+        _load(path, start="2023-01-01", end="2023-12-31")
+    assert info.value.path == path
+    with pytest.raises(InputError, match=r"inside the window start='2025-01-01'; its usable"):
+        _load(path, start="2025-01-01")
+
+
+def test_reference_defaults_to_the_last_event_kept(tmp_path):
+    log = _load(_csv(tmp_path, WINDOW), end="2024-06-15")
+    assert log.reference == dt.datetime(2024, 6, 1)     # the July row is outside the window
+    assert log.reference_from == "last event used"
+
+
+def test_reference_date_given(tmp_path):
+    log = _load(_csv(tmp_path, WINDOW), reference_date="2024-07-02")
+    assert log.reference == dt.datetime(2024, 7, 2)
+    assert log.reference_from == "reference_date"
+
+
+def test_reference_date_before_the_last_event_is_a_parameter_error(tmp_path):
+    path = _csv(tmp_path, WINDOW)
+    # a date alone is its midnight, 8 hours before the last event
+    with pytest.raises(ParameterError, match=r"parameter reference_date='2024-07-01' is before "
+                                             r"the last event used \(2024-07-01 08:00:00\); set "
+                                             r"it to that time or later") as info:
+        _load(path, reference_date="2024-07-01")
+    assert info.value.name == "reference_date"
+    # once the window ends earlier, the same date is valid
+    assert _load(path, reference_date="2024-07-01", end="2024-06-30").reference == \
+        dt.datetime(2024, 7, 1)
+
+
+def test_window_and_reference_reach_run_json(tmp_path):
+    from personas.pipeline import _run_info, features_step, stage_dir
+
+    frame = pd.DataFrame({"user_id": [f"u{i:02d}" for i in range(60)] * 2,
+                          "timestamp": ["2024-05-01 10:00"] * 60 + ["2024-06-01 10:00"] * 60,
+                          "event": "page_view"})
+    params = PersonaParams(events_path=_csv(tmp_path, frame), output_dir=str(tmp_path / "run"),
+                           end="2024-05-31", reference_date="2024-06-01")
+    features = features_step(params)
+    # the June rows are outside the window; May 1 10:00 to June 1 00:00 is 30 days 14 hours
+    assert features["days_since_seen"].tolist() == pytest.approx([30 + 14 / 24] * 60)
+    state = json.loads((stage_dir(params) / "state.json").read_text())
+    info = _run_info(params, {**state, "model": {}}, (), None, [])["input"]
+    assert info["time_format"] == "ISO text"
+    assert info["window"] == {"start": "2024-05-01 10:00:00", "end": "2024-05-01 10:00:00"}
+    assert info["window_applied"] == {"start": None, "end": "2024-05-31 23:59:59.999999"}
+    assert info["reference_date"] == {"value": "2024-06-01 00:00:00", "from": "reference_date"}
+    assert state["data_quality"]["outside_window"] == 60
+
+
+# -- column suggestions --------------------------------------------------------------------------
+@pytest.mark.parametrize("missing, param, columns, expected", [
+    ("action", "event_col", ["user_id", "timestamp", "amount"], None),  # was 'amount' (0.4)
+    ("amount", "amount_col", ["user_id", "timestamp", "action"], None),
+    ("user_id", "user_col", ["ts", "User-ID"], "User-ID"),             # case and separators
+    ("user_id", "user_col", ["ts", "UserId"], "UserId"),
+    ("timestamp", "time_col", ["user_id", "timestmp"], "timestmp"),    # a typo
+    ("user_id", "user_col", ["ts", "customer_id"], "customer_id"),     # a usual name for it
+    ("user_id", "user_col", ["uid", "ts"], "uid"),
+    ("timestamp", "time_col", ["user_id", "event_time"], "event_time"),
+    ("event", "event_col", ["user_id", "event_name"], "event_name"),
+    ("user_id", "user_col", ["ts", "event", "amount"], None),
+    ("visit", "session_col", ["user_id", "vest"], None),               # ratio 0.67: too far
+])
+def test_suggest_column(missing, param, columns, expected):
+    assert suggest_column(missing, param, columns) == expected
+
+
+def test_missing_mapped_column_without_plausible_name_lists_what_exists(tmp_path):
+    path = _write(tmp_path, "user_id,timestamp,amount\na,2024-05-01,3\n")
+    with pytest.raises(SchemaError) as info:
+        _load(path, event_col="action")
+    assert str(info.value) == (f"events file {path!r} has no 'action' column (found: user_id, "
+                               "timestamp, amount); set event_col to the column that holds it")
+
+
 # -- dirty rows --------------------------------------------------------------------------------
 def test_dirty_rows_are_counted_and_dropped_or_repaired(tmp_path):
     future = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30)).strftime("%Y-%m-%d %H:%M:%S")
@@ -399,8 +552,9 @@ def test_dirty_rows_are_counted_and_dropped_or_repaired(tmp_path):
         "amount": [-5.0, 3.0, 3.0, 7.0, 7.0, 7.0, 2.0, 1.0, 2.0],
     })
     log = _load(_csv(tmp_path, frame))
-    assert log.quality == {"null_user": 1, "null_time": 1, "future": 1, "negative_amount": 1,
-                           "duplicate": 2}
+    # a's refund is kept as a purchase of unknown value: the one missing amount
+    assert log.quality == {"null_user": 1, "null_time": 1, "outside_window": 0, "future": 1,
+                           "negative_amount": 1, "missing_amount": 1, "duplicate": 2}
     assert log.counts["rows_read"] == 9
     assert log.counts["events"] == 4
     assert log.counts["users"] == 3
@@ -413,8 +567,8 @@ def test_a_row_breaking_two_rules_is_not_counted_twice(tmp_path):
     path = _write(tmp_path, "user_id,timestamp,event\n,,view\na,2024-01-01,view\n"
                             "a,2024-01-01,view\n")
     log = _load(path)
-    assert log.quality == {"null_user": 1, "null_time": 1, "future": 0, "negative_amount": 0,
-                           "duplicate": 1}
+    assert log.quality == {"null_user": 1, "null_time": 1, "outside_window": 0, "future": 0,
+                           "negative_amount": 0, "missing_amount": 0, "duplicate": 1}
     assert log.counts["events"] == 1
 
 

@@ -239,6 +239,29 @@ def test_recency_is_relative_to_the_last_event_in_the_data(table):
     assert table.loc["u4", "days_since_first_seen"] == pytest.approx(4 + 21 / 24)
 
 
+def test_reference_date_moves_every_days_since_feature_and_nothing_else(tmp_path, table):
+    # the data ends 05-10 12:00; reference 05-12 (its midnight) is 1.5 days later
+    moved, _ = compute_features(_log(tmp_path, ROWS, reference_date="2024-05-12"))
+    # by hand, from the table in the module docstring to 2024-05-12 00:00
+    assert moved.loc["u1", "days_since_seen"] == pytest.approx(1.5)
+    assert moved.loc["u2", "days_since_seen"] == pytest.approx(7 + 21 / 24)       # from 05-04 03:00
+    assert moved.loc["u3", "days_since_purchase"] == pytest.approx(2 + 14 / 24)   # from 05-09 10:00
+    assert moved.loc["u4", "days_since_purchase"] == pytest.approx(6 + 9 / 24)    # from 05-05 15:00
+    assert moved.loc["u3", "days_since_first_seen"] == pytest.approx(10 + 14 / 24 + 10 / 1440)
+    recency = ["days_since_purchase", "days_since_seen", "days_since_first_seen"]
+    shift = (moved[recency] - table[recency]).to_numpy().ravel()
+    shift = shift[~np.isnan(shift)]      # u1 and u2 never bought: no days_since_purchase
+    assert shift == pytest.approx(np.full(10, 1.5))
+    others = [c for c in table.columns if c not in recency]
+    pd.testing.assert_frame_equal(moved[others], table[others])   # recent_share, tenure, ...
+
+
+def test_reference_date_with_a_zone(tmp_path):
+    # 02:00 at UTC+2 is 05-11 00:00 UTC: u1's last event (05-10 12:00) is half a day before
+    moved, _ = compute_features(_log(tmp_path, ROWS, reference_date="2024-05-11T02:00:00+02:00"))
+    assert moved.loc["u1", "days_since_seen"] == pytest.approx(0.5)
+
+
 # -- timing ----------------------------------------------------------------------------------------
 def test_weekend_and_night_shares(table):
     # u2: one of five events on a Saturday at 03:00; u4: Sunday 15:00; u1, u3: weekdays by day

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,54 @@ def test_min_equal_max_is_allowed():
 def test_empty_user_column_is_rejected():
     with pytest.raises(ParameterError, match=r"parameter user_col is empty"):
         PersonaParams(user_col="  ").validate()
+
+
+# -- date window and reference date ------------------------------------------------------------
+def test_no_dates_means_no_window_and_the_last_event():
+    params = PersonaParams().validate()
+    assert params.time_window() == (None, None)
+    assert params.reference_time() is None
+
+
+def test_dates_and_times_become_naive_utc_instants():
+    params = PersonaParams(start="2024-05-01", end="2024-05-31",
+                           reference_date="2024-06-01").validate()
+    assert params.time_window() == (datetime(2024, 5, 1), datetime(2024, 5, 31, 23, 59, 59, 999999))
+    assert params.reference_time() == datetime(2024, 6, 1)     # a date alone: its midnight
+    params = PersonaParams(start=" 2024-05-01T08:30 ", end="2024-05-31 18:00:00+02:00",
+                           reference_date="2024-06-01T00:00:00Z").validate()
+    assert params.time_window() == (datetime(2024, 5, 1, 8, 30), datetime(2024, 5, 31, 16))
+    assert params.reference_time() == datetime(2024, 6, 1)
+
+
+def test_start_equal_to_end_day_is_one_whole_day():
+    first, last = PersonaParams(start="2024-05-01", end="2024-05-01").validate().time_window()
+    assert last - first == timedelta(days=1, microseconds=-1)
+
+
+@pytest.mark.parametrize("name, value", [("start", "2024-13-01"), ("end", "31/05/2024"),
+                                         ("reference_date", "yesterday"), ("start", "2024-5-1")])
+def test_unparsable_date_names_the_parameter(name, value):
+    with pytest.raises(ParameterError, match=rf"^parameter {name}='{value}' is not an ISO date "
+                                             r"or time; write it like 2024-05-31 or "
+                                             r"2024-05-31T18:00:00, or leave it empty$") as info:
+        PersonaParams.from_mapping({name: value})
+    assert info.value.name == name
+
+
+def test_start_after_end():
+    with pytest.raises(ParameterError, match=r"^parameter start='2024-06-01' is after "
+                                             r"end='2024-05-31'; swap them or leave one empty$"
+                       ) as info:
+        PersonaParams(start="2024-06-01", end="2024-05-31").validate()
+    assert info.value.name == "start"
+
+
+def test_reference_before_start():
+    with pytest.raises(ParameterError, match=r"^parameter reference_date='2024-04-30' is before "
+                                             r"start='2024-05-01'; recency is counted") as info:
+        PersonaParams(start="2024-05-01", reference_date="2024-04-30").validate()
+    assert info.value.name == "reference_date"
 
 
 # -- unknown names ----------------------------------------------------------------------------

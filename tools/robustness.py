@@ -1,0 +1,315 @@
+"""Try every bad input that issue 5 names on the real command line; write docs/robustness.md.
+
+    .venv/bin/python tools/robustness.py
+
+Each case writes its input into a folder of its own, runs ``personas run --no-notebooks`` there
+(as a separate process, the way a user would) and records the command, the exit code, the exact
+stderr and whether anything was written. The document is generated from those runs so that it
+cannot drift from what the program does; ``tests/test_cli_errors.py`` imports :data:`CASES` from
+here and fails when a case no longer exits as documented or its error line is no longer the one
+in the document (then re-run this script).
+
+Bad inputs fail before the model is fitted, so they take a second or two each. The dirty-but-usable
+rows are all put into one small log and run once, end to end (about half a minute, most of it
+numba compiling UMAP once).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "robustness.md"
+PERSONAS = ROOT / ".venv" / "bin" / "personas"
+COMMAND = ("run", "--no-notebooks")          # every case runs `personas run --no-notebooks ...`
+NOBODY = 65534                               # uid/gid of the unprivileged user for one case
+
+
+# -- inputs ----------------------------------------------------------------------------------------
+
+def shop(n_users: int = 60) -> pd.DataFrame:
+    """A clean little log: each user views a page and buys, on a day of May 2024."""
+    users = [f"u{i:03d}" for i in range(n_users)]
+    return pd.DataFrame({
+        "user_id": [u for u in users for _ in range(2)],
+        "timestamp": [f"2024-05-{1 + i % 30:02d} {hour}:00:00" for i in range(n_users)
+                      for hour in (10, 11)],
+        "event": ["page_view", "purchase"] * n_users,
+        "amount": [None, 20.0] * n_users,
+    })
+
+
+def _csv(frame: pd.DataFrame, name: str = "events.csv") -> Callable[[Path], None]:
+    return lambda folder: frame.to_csv(folder / name, index=False)
+
+
+def _bytes(data: bytes, name: str = "events.csv") -> Callable[[Path], None]:
+    return lambda folder: (folder / name).write_bytes(data)
+
+
+def _unreadable(folder: Path) -> None:
+    shop().to_csv(folder / "events.csv", index=False)
+    (folder / "events.csv").chmod(0)
+
+
+def _nothing(folder: Path) -> None:
+    """No input file at all."""
+
+
+def _with_bad_times() -> pd.DataFrame:
+    frame = shop()
+    frame.loc[[3, 8], "timestamp"] = ["last tuesday", "31/05/2024"]
+    return frame
+
+
+def _with_bad_amount() -> pd.DataFrame:
+    frame = shop().astype({"amount": object})
+    frame.loc[5, "amount"] = "€12,50"
+    return frame
+
+
+DIRTY_COUNTS = {"null_user": 3, "null_time": 4, "outside_window": 6, "future": 2,
+                "negative_amount": 2, "missing_amount": 5, "duplicate": 5}
+
+
+def dirty_log(n_users: int = 400, seed: int = 5) -> pd.DataFrame:
+    """A planted sample (events in 2024) with known numbers of every kind of dirty row.
+
+    The counts are :data:`DIRTY_COUNTS`; missing amounts include the two negative ones, which the
+    cleaning sets to missing. The run uses ``-p start=2024-01-01``, so the rows put in 2023 are
+    the ones outside the window.
+    """
+    from personas.sample import make_events
+
+    base, _ = make_events(n_users, seed)
+    base = base.drop_duplicates(ignore_index=True)
+    buys = base.index[base["event"] == "purchase"]
+    # the rules below count only what we add: the sample itself must be clean
+    assert base["amount"][buys].notna().all() and (base["amount"][buys] > 0).all()
+    assert base["timestamp"].min() >= pd.Timestamp("2024-01-01")
+    dirty = base.copy()
+    dirty.loc[buys[:2], "amount"] *= -1                                    # refunds
+    dirty.loc[buys[2:5], "amount"] = float("nan")                         # unpriced purchases
+    some = base.iloc[10:16].reset_index(drop=True)
+    extra = [
+        some.iloc[:3].assign(user_id=None),                                # no user id
+        some.iloc[:4].assign(timestamp=pd.NaT),                            # no time
+        some.iloc[:6].assign(timestamp=pd.Timestamp("2023-06-15 12:00")),  # before start
+        some.iloc[:2].assign(timestamp=pd.Timestamp("2099-01-01 09:00")),  # in the future
+        base.loc[base.index.difference(buys[:5])[-5:]],                    # exact duplicates
+    ]
+    return pd.concat([dirty, *extra], ignore_index=True)
+
+
+# -- the cases -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Case:
+    """One input tried on the command line, and the exit code it must give."""
+
+    title: str                        # the input, in the words of issue 5
+    given: str                        # what the case folder holds
+    args: tuple[str, ...]             # after `personas run --no-notebooks`
+    write: Callable[[Path], None] = _nothing
+    exit_code: int = 2
+    quality: dict = field(default_factory=dict)   # usable input: rows run.json counts per rule
+    unprivileged: bool = False        # root reads any file: run as an ordinary user
+
+    @property
+    def usable(self) -> bool:
+        return self.exit_code == 0
+
+    @property
+    def command(self) -> str:
+        return " ".join(["personas", *COMMAND, *self.args])
+
+
+EVENTS = ("--events", "events.csv", "--out", "run")
+CASES: tuple[Case, ...] = (
+    Case("missing path", "nothing", EVENTS),
+    Case("unreadable file", "`events.csv` without read permission (mode 000)", EVENTS,
+         _unreadable, unprivileged=True),
+    Case("binary file", "`events.csv` holding 4 KiB of binary bytes",
+         EVENTS, _bytes(bytes(range(256)) * 16)),
+    Case("garbage that looks like Parquet", "`events.parquet`: the Parquet magic bytes, then "
+         "garbage", ("--events", "events.parquet", "--out", "run"),
+         _bytes(b"PAR1" + b"\x13\x37" * 500, "events.parquet")),
+    Case("empty file", "`events.csv` of zero bytes", EVENTS, _bytes(b"")),
+    Case("header only", "`events.csv` with a header row and nothing else", EVENTS,
+         _bytes(b"user_id,timestamp,event,amount\n")),
+    Case("user column missing", "60 users; the user column is called `uid`", EVENTS,
+         _csv(shop().rename(columns={"user_id": "uid"}))),
+    Case("time column missing", "60 users; the time column is called `when`", EVENTS,
+         _csv(shop().rename(columns={"timestamp": "when"}))),
+    Case("mapped column missing, no plausible name", "60 users; columns `user_id`, `timestamp`, "
+         "`amount`, and `event_col` names `action`", (*EVENTS, "-p", "event_col=action"),
+         _csv(shop().drop(columns="event"))),
+    Case("unparsable timestamps", "60 users; two times are `last tuesday` and `31/05/2024`",
+         EVENTS, _csv(_with_bad_times())),
+    Case("non-numeric amounts", "60 users; one amount is `€12,50`", EVENTS,
+         _csv(_with_bad_amount())),
+    Case("too few users", "5 users", EVENTS, _csv(shop(5))),
+    Case("unknown -p parameter", "60 users", (*EVENTS, "-p", "max_persona=6"), _csv(shop())),
+    Case("value of the wrong type", "60 users", (*EVENTS, "-p", "max_personas=six"),
+         _csv(shop())),
+    Case("value out of range", "60 users", (*EVENTS, "-p", "min_personas=1"), _csv(shop())),
+    Case("-p without a value", "60 users", (*EVENTS, "-p", "max_personas"), _csv(shop())),
+    Case("unwritable output path", "60 users",
+         ("--events", "events.csv", "--out", "/proc/personas/run"), _csv(shop())),
+    Case("unparsable start", "60 users", (*EVENTS, "-p", "start=2024-13-01"), _csv(shop())),
+    Case("start after end", "60 users",
+         (*EVENTS, "-p", "start=2024-06-01", "-p", "end=2024-05-01"), _csv(shop())),
+    Case("window that leaves no events", "60 users, events in May 2024",
+         (*EVENTS, "-p", "start=2023-01-01", "-p", "end=2023-12-31"), _csv(shop())),
+    Case("unparsable reference_date", "60 users", (*EVENTS, "-p", "reference_date=yesterday"),
+         _csv(shop())),
+    Case("reference_date before the last event", "60 users, the last event on 2024-05-30",
+         (*EVENTS, "-p", "reference_date=2024-05-01"), _csv(shop())),
+    Case("dirty but usable rows", "a planted sample of 400 users in 2024 with 3 rows without "
+         "a user id, 4 without a time, 6 in 2023 (before `start`), 2 in 2099, 2 negative and 3 "
+         "missing purchase amounts, and 5 exact duplicate rows",
+         (*EVENTS, "-p", "start=2024-01-01", "-p", "sample_size=400"),
+         lambda folder: dirty_log().to_csv(folder / "events.csv", index=False),
+         exit_code=0, quality=DIRTY_COUNTS),
+)
+
+
+# -- running them ----------------------------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    exit_code: int
+    stderr: str
+    written: list[str]        # names that appeared in the case folder, besides the input
+    run_json: dict | None     # usable input: the run's run.json
+
+
+def try_case(case: Case, folder: Path, run: Callable[[Case, Path], tuple[int, str]]) -> Outcome:
+    """Write the case's input into ``folder``, run it with ``run`` and see what it left."""
+    case.write(folder)
+    before = {p.name for p in folder.iterdir()}
+    code, stderr = run(case, folder)
+    written = sorted({p.name for p in folder.iterdir()} - before)
+    run_json = folder / "run" / "run.json"
+    info = json.loads(run_json.read_text(encoding="utf-8")) if run_json.is_file() else None
+    return Outcome(code, stderr, written, info)
+
+
+def run_process(case: Case, folder: Path) -> tuple[int, str]:
+    """The real command, as its own process, in the case folder."""
+    prefix: list[str] = []
+    if case.unprivileged and os.geteuid() == 0:
+        for path in (folder.parent, folder):
+            path.chmod(0o755)      # the ordinary user must reach the folder to be refused the file
+        prefix = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    done = subprocess.run([*prefix, str(PERSONAS), *COMMAND, *case.args], cwd=folder,
+                          capture_output=True, text=True, timeout=600)
+    return done.returncode, done.stderr
+
+
+# -- the document ----------------------------------------------------------------------------------
+
+HEAD = """# Robustness: what bad input gets
+
+Generated by `.venv/bin/python tools/robustness.py` from real runs; do not edit by hand.
+`tests/test_cli_errors.py` checks that every case below still exits with the code shown and
+prints the error line shown.
+
+Each case ran in an empty folder holding only its input, as `personas run --no-notebooks ...`
+(`personas` is `.venv/bin/personas`; `--no-notebooks` runs the same steps without papermill,
+and the notebooks path stops with the same message). The contract for bad input: exit code 2, one
+`personas: error:` line that names the file, column or parameter and says what to do, no
+traceback (`--debug` shows one), and no output folder. Progress lines before the error show how
+far the run got.
+
+"""
+
+USABLE_INTRO = """## Dirty but usable rows
+
+These are not errors: each kind is dropped or repaired by a stated rule, counted, and listed under
+`data_quality` in `run.json` and in the report's data-quality table. All kinds were put into one
+log and run once, end to end.
+
+"""
+
+
+def _fence(text: str, kind: str = "text") -> str:
+    return f"```{kind}\n{text.rstrip()}\n```\n"
+
+
+def _bad_section(number: int, case: Case, outcome: Outcome) -> str:
+    written = ", ".join(outcome.written) or "nothing"
+    note = (" Run as an ordinary user: root may read any file, so a root run reads it."
+            if case.unprivileged else "")
+    return (f"### {number}. {case.title}\n\nInput: {case.given}.{note}\n\n"
+            + _fence(f"$ {case.command}", "console")
+            + f"\nExit code **{outcome.exit_code}**; written: {written}. Stderr:\n\n"
+            + _fence(outcome.stderr or "(nothing)") + "\n")
+
+
+def _usable_section(case: Case, outcome: Outcome) -> str:
+    from personas.events import CLEANING_RULES
+
+    info = outcome.run_json or {}
+    rows = info.get("data_quality", {}).get("rows", {})
+    table = ["| rule | rows | what happens |", "|---|---:|---|"]
+    table += [f"| `{rule}` | {rows.get(rule, '—')} | {text} |"
+              for rule, text in CLEANING_RULES.items()]
+    summary = {key: info.get(key) for key in ("counts",)}
+    summary["input"] = {k: v for k, v in info.get("input", {}).items()
+                        if k in ("time_format", "window", "window_applied", "reference_date")}
+    return (USABLE_INTRO + f"Input: {case.given}.\n\n" + _fence(f"$ {case.command}", "console")
+            + f"\nExit code **{outcome.exit_code}**. Stderr (timings vary from run to run):\n\n"
+            + _fence(outcome.stderr) + "\nThe rows each rule touched, from `run.json` "
+            "(`data_quality.rows`); a row breaking two rules counts under both and is dropped "
+            "once:\n\n" + "\n".join(table) + "\n\nand what `run.json` records about the input:\n\n"
+            + _fence(json.dumps(summary, indent=2), "json"))
+
+
+def render(results: list[tuple[Case, Outcome]]) -> str:
+    bad = [(c, o) for c, o in results if not c.usable]
+    summary = ["| # | bad input | exit code | written |", "|---:|---|---:|---|"]
+    summary += [f"| {i} | {c.title} | {o.exit_code} | {', '.join(o.written) or 'nothing'} |"
+                for i, (c, o) in enumerate(bad, 1)]
+    parts = [HEAD, "\n".join(summary), "\n\n## Bad input\n\n"]
+    parts += [_bad_section(i, c, o) for i, (c, o) in enumerate(bad, 1)]
+    parts += [_usable_section(c, o) for c, o in results if c.usable]
+    return "".join(parts)
+
+
+def main() -> int:
+    if not PERSONAS.exists():
+        print(f"{PERSONAS} not found; run `make setup` first", file=sys.stderr)
+        return 1
+    results, wrong = [], []
+    with tempfile.TemporaryDirectory(prefix="personas-robustness-") as tmp:
+        for i, case in enumerate(CASES, 1):
+            folder = Path(tmp) / f"case-{i:02d}"
+            folder.mkdir()
+            outcome = try_case(case, folder, run_process)
+            print(f"{outcome.exit_code:>3}  {case.title}", file=sys.stderr)
+            results.append((case, outcome))
+            if outcome.exit_code != case.exit_code:
+                wrong.append(f"{case.title}: exit code {outcome.exit_code}, expected "
+                             f"{case.exit_code}")
+            elif case.quality and outcome.run_json["data_quality"]["rows"] != case.quality:
+                wrong.append(f"{case.title}: counted {outcome.run_json['data_quality']['rows']}"
+                             f", expected {case.quality}")
+    DOC.write_text(render(results), encoding="utf-8")
+    print(DOC, file=sys.stderr)
+    for line in wrong:
+        print(f"unexpected: {line}", file=sys.stderr)
+    return 1 if wrong else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
