@@ -48,8 +48,9 @@ CATALOGUE: tuple[Feature, ...] = (
             "spends more", ("purchase",), "log1p"),
     Feature("avg_order_value", "purchase", "Average revenue per purchase (empty for non-buyers)",
             "currency", "buys bigger baskets", ("purchase", "column:amount"), "log1p", True, 0.0),
-    Feature("days_since_purchase", "purchase", "Days from the last purchase to the end of the "
-            "data (empty for non-buyers)", "days", "bought longer ago", ("purchase",)),
+    Feature("days_since_purchase", "purchase", "Days from the last purchase to the reference "
+            "date (the last event unless reference_date is set, empty for non-buyers)", "days",
+            "bought longer ago", ("purchase",)),
     Feature("days_between_orders", "purchase", "Average days between consecutive purchases "
             "(empty below two purchases)", "days", "buys less often", ("purchase",)),
     Feature("discount_share", "purchase", "Share of purchases made with a discount (smoothed)",
@@ -67,14 +68,14 @@ CATALOGUE: tuple[Feature, ...] = (
             "stays longer per visit", (), "log1p"),
     Feature("sessions_per_week", "engagement", "Sessions per week between first and last visit",
             "sessions/week", "visits more regularly", (), "log1p"),
-    Feature("days_since_seen", "engagement", "Days from the last activity to the end of the data",
+    Feature("days_since_seen", "engagement", "Days from the last activity to the reference date",
             "days", "has been away longer", (), "none", True),
     Feature("email_opens", "engagement", "Marketing e-mails opened", "opens",
             "opens more e-mails", ("email_open",), "log1p", True),
     Feature("email_click_rate", "engagement", "Clicks per e-mail opened (smoothed)", "share",
             "clicks more of the e-mails opened", ("email_open", "email_click"), "none", True),
     Feature("app_share", "engagement", "Share of activity in the app (platform column)", "share",
-            "uses the app more", ("column:platform",)),
+            "uses the app more", ("column:platform",), "none", True),
     # funnel
     Feature("view_to_cart", "funnel", "Add-to-carts per product view (smoothed)", "share",
             "adds to cart more of what is viewed", ("view", "cart"), "none", True),
@@ -83,7 +84,7 @@ CATALOGUE: tuple[Feature, ...] = (
     Feature("abandoned_carts", "funnel", "Sessions with an add-to-cart and no purchase",
             "sessions", "abandons more carts", ("cart",), "log1p", True),
     Feature("search_share", "funnel", "Share of events that are searches (smoothed)", "share",
-            "searches more", ("search",)),
+            "searches more", ("search",), "none", True),
     # timing
     Feature("weekend_share", "timing", "Share of activity on Saturdays and Sundays", "share",
             "is more of a weekend visitor", ()),
@@ -94,8 +95,8 @@ CATALOGUE: tuple[Feature, ...] = (
     # lifecycle
     Feature("tenure_days", "lifecycle", "Days from first to last activity", "days",
             "has been a customer longer", ()),
-    Feature("days_since_first_seen", "lifecycle", "Days from the first activity to the end of "
-            "the data", "days", "arrived longer ago", (), "none", True),
+    Feature("days_since_first_seen", "lifecycle", "Days from the first activity to the "
+            "reference date", "days", "arrived longer ago", (), "none", True),
     Feature("recent_share", "lifecycle", "Share of the user's activity in the last third of the "
             "data window (1/3 = steady)", "share", "is more active lately", ()),
     # breadth
@@ -111,9 +112,12 @@ def _rate(k: str, n: str, prior: str) -> str:
     return f"(({k}) + {PRIOR_WEIGHT} * {prior}) / (({n}) + {PRIOR_WEIGHT})"
 
 
+# t0..t1 is the data's own span (for recent_share); t_ref is the "today" every "days since ..."
+# feature counts to: the bound $reference (EventLog.reference), or the last event when NULL.
 FEATURE_SQL = f"""
-WITH ev AS MATERIALIZED (SELECT * FROM events),
-bounds AS (SELECT min(ts) AS t0, max(ts) AS t1 FROM ev),
+WITH ev AS NOT MATERIALIZED (SELECT * FROM events),  -- a table already: read it in place
+bounds AS (SELECT min(ts) AS t0, max(ts) AS t1,
+                  coalesce(CAST($reference AS TIMESTAMP), max(ts)) AS t_ref FROM ev),
 sess AS (
     SELECT user_id, session_no, min(ts) AS s_start, max(ts) AS s_end,
            bool_or(role = 'cart') AS has_cart, bool_or(role = 'purchase') AS has_purchase
@@ -169,7 +173,7 @@ SELECT u.user_id,
        u.n_orders AS orders,
        coalesce(u.revenue, 0) AS revenue,
        CASE WHEN u.n_priced > 0 THEN u.revenue / u.n_priced END AS avg_order_value,
-       epoch(b.t1 - u.last_purchase) / 86400 AS days_since_purchase,
+       epoch(b.t_ref - u.last_purchase) / 86400 AS days_since_purchase,
        o.days_between_orders,
        {_rate('u.n_discounted', 'u.n_orders', 'pop.p_discount')} AS discount_share,
        s.sessions,
@@ -178,7 +182,7 @@ SELECT u.user_id,
        u.n_views / s.sessions AS views_per_session,
        s.session_minutes,
        s.sessions / greatest(epoch(u.last_ts - u.first_ts) / 86400 / 7, 1) AS sessions_per_week,
-       epoch(b.t1 - u.last_ts) / 86400 AS days_since_seen,
+       epoch(b.t_ref - u.last_ts) / 86400 AS days_since_seen,
        u.n_opens AS email_opens,
        {_rate('u.n_clicks', 'u.n_opens', 'pop.p_click')} AS email_click_rate,
        u.app_share,
@@ -190,7 +194,7 @@ SELECT u.user_id,
        u.night_share,
        g.regularity,
        epoch(u.last_ts - u.first_ts) / 86400 AS tenure_days,
-       epoch(b.t1 - u.first_ts) / 86400 AS days_since_first_seen,
+       epoch(b.t_ref - u.first_ts) / 86400 AS days_since_first_seen,
        u.recent_share,
        u.categories
 FROM u
@@ -233,7 +237,7 @@ def compute_features(log: EventLog) -> tuple[pd.DataFrame, dict[str, str]]:
     (300, True, True)
     """
     kept, skipped = available_features(log)
-    frame = log.con.execute(FEATURE_SQL).df()
+    frame = log.con.execute(FEATURE_SQL, {"reference": log.reference}).df()
     frame["user_id"] = frame["user_id"].astype(str)
     frame = frame.set_index("user_id")[[f.name for f in kept]].astype("float64")
     return frame.join(role_counts(log)), skipped

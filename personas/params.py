@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import re
 from dataclasses import dataclass, field, fields
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -46,6 +47,15 @@ class PersonaParams:
         "inactivity that ends a session, in minutes", 1, 24 * 60))
     roles_path: str = field(default="", metadata=_help(
         "YAML file mapping event names to roles (view, cart, purchase, ...), extends the defaults"))
+    start: str = field(default="", metadata=_help(
+        "first date or time of events to use (ISO like 2024-01-31 or 2024-01-31T08:00), "
+        "empty means from the first event"))
+    end: str = field(default="", metadata=_help(
+        "last date or time of events to use, a date alone includes its whole day, "
+        "empty means up to the last event"))
+    reference_date: str = field(default="", metadata=_help(
+        "the 'today' that recency features (days since ...) count to, a date alone means "
+        "its midnight, empty means the last event used"))
     sample_users: int = field(default=5000, metadata=_help(
         "users in the bundled synthetic sample (used when events_path is empty)", 100, 10_000_000))
     sample_seed: int = field(default=0, metadata=_help("seed of the bundled synthetic sample", 0))
@@ -63,6 +73,9 @@ class PersonaParams:
     publish: bool = field(default=True, metadata=_help(
         "move the finished run into output_dir at the end of the report step (the CLI sets "
         "False and publishes after saving the executed notebooks)"))
+    compare_to: str = field(default="", metadata=_help(
+        "folder of an earlier run whose personas the report compares with, empty means no "
+        "comparison"))
     # -- model -------------------------------------------------------------------------------
     min_personas: int = field(default=4, metadata=_help("fewest personas to report", 2, 30))
     max_personas: int = field(default=8, metadata=_help("most personas to report", 2, 30))
@@ -72,8 +85,9 @@ class PersonaParams:
         "UMAP neighbourhood size: larger favours the global structure", 2, 500))
     min_cluster_size: int = field(default=0, metadata=_help(
         "smallest group HDBSCAN calls a cluster, 0 means 0.5% of the fitted sample", 0))
-    sample_size: int = field(default=20_000, metadata=_help(
-        "users the model is fitted on, everyone else is assigned to the nearest persona", 200))
+    sample_size: int = field(default=5_000, metadata=_help(
+        "users the model is fitted on, everyone else is assigned to the nearest persona "
+        "(5000 agreed with 10000 and 20000 on planted data, see docs/model.md)", 200))
     random_state: int = field(default=0, metadata=_help(
         "seed of the sample draw and the UMAP layout: same seed, same personas", 0))
 
@@ -125,7 +139,49 @@ class PersonaParams:
         for name in ("user_col", "time_col"):
             if not getattr(self, name).strip():
                 raise ParameterError(f"parameter {name} is empty; name the column to use", name=name)
+        self._check_dates()
+        self._check_compare_to()
         return self
+
+    def _check_compare_to(self) -> None:
+        """An earlier run must hold personas.json: checked here, so a typo fails before any work."""
+        if not self.compare_to:
+            return
+        folder = Path(self.compare_to)
+        if not (folder / "personas.json").is_file():
+            raise compare_to_error(self.compare_to, f"no such folder ({folder.resolve()})"
+                                   if not folder.is_dir() else "the folder has no personas.json")
+
+    def _check_dates(self) -> None:
+        """Parse start, end and reference_date once here, so a typo fails before any loading."""
+        first, last = self.time_window()
+        reference = self.reference_time()
+        if first is not None and last is not None and first > last:
+            raise ParameterError(
+                f"parameter start={self.start!r} is after end={self.end!r}; swap them or leave "
+                "one empty", name="start")
+        if reference is not None and first is not None and reference < first:
+            raise ParameterError(
+                f"parameter reference_date={self.reference_date!r} is before start="
+                f"{self.start!r}; recency is counted to a date on or after the last event used, "
+                "so set a later reference_date or leave it empty", name="reference_date")
+
+    # -- the date window and the reference date ------------------------------------------------
+    def time_window(self) -> tuple[datetime | None, datetime | None]:
+        """(first, last) instant of the events to keep, naive UTC, both inclusive; None = open.
+
+        An ``end`` given as a date alone keeps that whole day: its last instant is 23:59:59.999999
+        (DuckDB timestamps count microseconds, so nothing of that day falls outside).
+        """
+        first = parse_instant("start", self.start)
+        last = parse_instant("end", self.end)
+        if last is not None and _is_date_only(self.end):
+            last += timedelta(days=1, microseconds=-1)
+        return first, last
+
+    def reference_time(self) -> datetime | None:
+        """The instant "days since ..." features count to, naive UTC; None = the last event."""
+        return parse_instant("reference_date", self.reference_date)
 
     # -- where the run goes --------------------------------------------------------------------
     @property
@@ -186,6 +242,43 @@ def _convert(f: dataclasses.Field, value: Any) -> Any:
         raise ParameterError(
             f"parameter {f.name}={value!r} is not a valid {kind.__name__}; "
             f"{f.metadata['help']}", name=f.name) from None
+
+
+def _is_date_only(text: str) -> bool:
+    try:
+        date.fromisoformat(text.strip())
+    except ValueError:
+        return False
+    return True
+
+
+def parse_instant(name: str, text: str) -> datetime | None:
+    """ISO date or date-time text -> naive UTC datetime (the form the loaded events use).
+
+    Empty text is None (no bound). A date alone is its midnight; a zone offset is converted to UTC
+    and a time without one is taken as UTC, the same rules as the events' own timestamps. Raises
+    ParameterError naming the parameter, so the user learns which of the dates to fix.
+    """
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ParameterError(
+            f"parameter {name}={text!r} is not an ISO date or time; write it like 2024-05-31 "
+            "or 2024-05-31T18:00:00, or leave it empty", name=name) from None
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def compare_to_error(value: str, why: str) -> ParameterError:
+    """The one message for a compare_to that is not an earlier run (also used by the report)."""
+    return ParameterError(
+        f"parameter compare_to={str(value)!r}: {why}; set compare_to to the folder of an earlier "
+        "run (the one holding its index.html and personas.json), or leave it empty for no "
+        "comparison", name="compare_to")
 
 
 def _unknown_message(key: str, known: list[str]) -> str:

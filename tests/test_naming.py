@@ -98,6 +98,9 @@ def test_a_broken_rules_file_is_a_clear_error(tmp_path):
     path.write_text("rules:\n  - when: {orders: high}\n")
     with pytest.raises(InputError, match="not a valid rule table"):
         load_rules(path)
+    path.write_text("switch_margin: wide\nrules:\n  - name: Heavy\n    when: {orders: high}\n")
+    with pytest.raises(InputError, match="switch_margin are numbers"):
+        load_rules(path)
 
 
 def test_trait_table_is_the_standardised_difference_of_means():
@@ -122,3 +125,115 @@ def test_renames_file_is_read_and_a_bad_one_is_a_clear_error(tmp_path):
         load_renames(bad)
     with pytest.raises(InputError, match="cannot be read"):
         load_renames(tmp_path / "missing.yaml")
+
+
+def test_a_second_choice_rule_must_fit_almost_as_well_or_the_best_rule_is_tagged():
+    # 0 and 1 both fit One-time Buyer best; 1's other free rule (Occasional Buyer) fits far worse,
+    # so 1 stays a One-time Buyer, told apart by its strongest other trait.
+    once = dict(active_days=-1.9, tenure_days=-1.8, cart_to_purchase=0.6, days_since_seen=1.1)
+    t = traits({0: base(**once), 1: base(**once, sessions=-0.8, orders=-0.4, weekend_share=0.9)})
+    names = {pid: n.name for pid, n in name_personas(t, order_table=False).items()}
+    assert names == {0: "One-time Buyer", 1: "One-time Buyer · Weekend"}
+    # a second rule within the margin is taken instead: gone-quiet buyers that fit Lapsed a
+    # little better than At-Risk Customer become At-Risk Customers once Lapsed is taken
+    t = traits({0: base(days_since_seen=2.4, recent_share=-1.4),
+                1: base(days_since_seen=1.2, recent_share=-1.0, orders=0.7)})
+    names = {pid: n.name for pid, n in name_personas(t, order_table=False).items()}
+    assert names == {0: "Lapsed", 1: "At-Risk Customer"}
+
+
+# -- planted personas, both casts ------------------------------------------------------------------
+
+def family_of(name: str) -> str:
+    """The naming family of a (possibly tagged or numbered) persona name."""
+    from personas.naming import FALLBACK
+
+    base_name = name.split(" · ")[0].rstrip(" 0123456789")
+    rules = {r.name: r.family for r in (*BOOK.rules, FALLBACK)}
+    return rules[base_name]
+
+
+def planted_features(tmp_path, n_users: int, seed: int, mix: str):
+    """Features of a planted log and each user's planted persona, aligned."""
+    from personas import PersonaParams
+    from personas.events import load_events
+    from personas.features import BY_NAME, compute_features
+    from personas.sample import write_sample
+
+    events, truth = write_sample(tmp_path / f"{mix}.parquet", n_users=n_users, seed=seed, mix=mix)
+    features, _ = compute_features(load_events(PersonaParams(events_path=str(events))))
+    planted = pd.read_csv(truth, dtype=str).set_index("user_id")["persona"]
+    return features[[c for c in features.columns if c in BY_NAME]], planted.reindex(features.index)
+
+
+@pytest.mark.parametrize("mix", ["default", "holdout"])
+def test_planted_groups_named_directly_get_a_name_of_their_family(tmp_path, mix):
+    """The rules alone, without the model: each planted group (noise left out) is named as a
+    persona, and the name must belong to its family -- on the default cast and the held-out one."""
+    from personas.sample import FAMILIES, MIXES
+
+    features, planted = planted_features(tmp_path, 1500, 11, mix)
+    keep = (planted != "noise").to_numpy()
+    keys = [k for k in MIXES[mix] if k != "noise"]
+    codes = planted[keep].map({k: i for i, k in enumerate(keys)}).to_numpy()
+    named = name_personas(trait_table(features[keep], codes), order_table=False)
+    names = {keys[i]: n.name for i, n in named.items()}
+    assert len(set(names.values())) == len(keys)
+    wrong = {k: n for k, n in names.items() if family_of(n) not in FAMILIES[k]}
+    assert not wrong, names
+
+
+@pytest.fixture(scope="module")
+def holdout_run(tmp_path_factory):
+    """One in-process run on 3,000 users of the held-out cast (other planted personas)."""
+    from personas import PersonaParams, pipeline
+    from personas.sample import write_sample
+
+    folder = tmp_path_factory.mktemp("holdout")
+    events, truth = write_sample(folder / "shop.parquet", n_users=3000, seed=0, mix="holdout")
+    result = pipeline.run(PersonaParams(events_path=str(events), output_dir=str(folder / "run"),
+                                        random_state=0))
+    planted = pd.read_csv(truth, dtype=str)
+    return result, planted.merge(result.assignments, on="user_id", validate="one_to_one")
+
+
+@pytest.mark.slow
+def test_holdout_personas_have_unique_names_from_the_rule_table(holdout_run):
+    result, _ = holdout_run
+    names = [p.name for p in result.profiles]
+    assert len(set(names)) == len(names) >= 4
+    assert all(family_of(p.name) == p.family for p in result.profiles)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("planted", ["app_first", "one_time_buyer", "power_user", "at_risk",
+                                     "deal_seeker", "window_shopper"])
+def test_holdout_planted_persona_lands_mostly_in_a_persona_of_its_family(holdout_run, planted):
+    from personas.sample import FAMILIES
+
+    _, both = holdout_run
+    users = both[both["persona_x"] == planted]
+    share = users["persona_y"].map(family_of).isin(FAMILIES[planted]).mean()
+    assert len(users) >= 250
+    assert share > 0.5, users["persona_y"].value_counts().to_dict()
+
+
+@pytest.mark.slow
+def test_an_order_table_run_gets_only_rfm_names(tmp_path):
+    """A real run on transactions only (no event column): RFM names, never browsing or cart."""
+    from personas import PersonaParams, pipeline
+    from personas.sample import make_events
+
+    events, _ = make_events(2500, seed=5)
+    orders = events.loc[events["event"] == "purchase", ["user_id", "timestamp", "amount"]]
+    path = tmp_path / "orders.csv"
+    orders.to_csv(path, index=False)
+    result = pipeline.run(PersonaParams(events_path=str(path), output_dir=str(tmp_path / "run"),
+                                        random_state=0))
+    assert result.info["input"]["order_table"] is True
+    names = [p.name for p in result.profiles]
+    assert len(names) >= 4 and len(set(names)) == len(names)
+    rfm = {r.name for r in BOOK.rules if r.data in ("orders", "any")} | {"Everyday Customer"}
+    assert {n.split(" · ")[0].rstrip(" 0123456789") for n in names} <= rfm, names
+    assert not any(word in n for n in names for word in
+                   ("Browser", "Cart", "Shopper", "Email", "E-mail", "App", "Visitor"))
