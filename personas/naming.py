@@ -2,9 +2,12 @@
 
 Names come from the personas' traits (standardised differences against all users), never from the
 model. All personas are named together so every name is used once: the best-scoring
-(persona, rule) pairs are taken first; a persona whose fitting rules are all taken gets its best rule
-with a tag from its strongest other trait ("Frequent Browser · App"). Analysts rename afterwards
-with a ``{old name: new name}`` mapping, which follows the persona, not its id.
+(persona, rule) pairs are taken first. A persona whose best rule another persona took (with a
+better fit) moves to its next free rule only when that one fits almost as well (within the rule
+table's ``switch_margin``); otherwise it keeps its best rule with a tag from its strongest other
+trait ("Frequent Browser · App"), so a name never turns into a clearly worse description just to
+be different. Analysts rename afterwards with a ``{old name: new name}`` mapping, which follows
+the persona, not its id.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class RuleBook:
     rules: tuple[Rule, ...]
     tags: dict[str, dict[str, str]]
     min_z: float
+    switch_margin: float = 0.5        # see the module docstring; on the score's (z) scale
 
 
 @dataclass(frozen=True)
@@ -74,11 +78,15 @@ def load_rules(path: str | Path | None = None) -> RuleBook:
                  description=str(r.get("description", "")),
                  plays=tuple(r.get("plays", ())))
             for r in raw["rules"])
-    except (yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
+        book = RuleBook(rules=rules, tags=dict(raw.get("tags", {})),
+                        min_z=float(raw.get("min_z", 0.3)),
+                        switch_margin=float(raw.get("switch_margin", 0.5)))
+    except (yaml.YAMLError, KeyError, TypeError, AttributeError, ValueError) as exc:
         raise InputError(f"rules file {str(path or 'rules.yaml')!r} is not a valid rule table "
                          f"({exc.__class__.__name__}: {exc}); each rule needs a name and a "
-                         "'when' mapping of feature: high|low", path=str(path)) from None
-    return RuleBook(rules=rules, tags=dict(raw.get("tags", {})), min_z=float(raw.get("min_z", 0.3)))
+                         "'when' mapping of feature: high|low, and min_z and switch_margin "
+                         "are numbers", path=str(path)) from None
+    return book
 
 
 def score_rule(rule: Rule, z: Mapping[str, float], min_z: float) -> float | None:
@@ -128,10 +136,15 @@ def name_personas(traits: pd.DataFrame, *, order_table: bool, book: RuleBook | N
             if score is not None:
                 candidates.append((score, int(pid), rule))
     candidates.sort(key=lambda c: (-c[0], c[1], c[2].name))
+    best = {}
+    for score, pid, _ in candidates:
+        best.setdefault(pid, score)
     result: dict[int, Naming] = {}
     used_rules: set[str] = set()
     for score, pid, rule in candidates:
         if pid in result or rule.name in used_rules:
+            continue
+        if score < best[pid] - book.switch_margin:   # a clearly worse fit: tag the best instead
             continue
         result[pid] = Naming(rule.name, rule, score, _evidence(rule, traits.loc[pid]))
         used_rules.add(rule.name)

@@ -22,6 +22,14 @@ class Stat:
     unit: str                # "share", "currency", "days", "orders", ...
     statistic: str           # "mean", "median" or "share of users" -- what value and overall are
     z: float = 0.0           # standardised difference of the persona's mean (0 for KPIs)
+    # Both centres of the feature behind the figure, so a skewed one can be read either way.
+    # ``basis`` names the one that value, overall and lift use ("" when the figure is a share or a
+    # ratio with no median/mean pair); the rule that picks it is profile.stat_basis.
+    basis: str = ""          # "median" | "mean" | ""
+    median: float | None = None          # the persona's median
+    mean: float | None = None            # the persona's mean
+    overall_median: float | None = None  # median over all users
+    overall_mean: float | None = None    # mean over all users
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,10 @@
 :func:`make_events` draws a year of GA4-style events (``page_view``, ``view_item``, ``search``,
 ``add_to_cart``, ``begin_checkout``, ``purchase``, ``email_open``, ``email_click``) for users of
 the personas in :data:`PERSONAS`; :func:`write_sample` saves such a log and its truth to disk.
+``mix="holdout"`` draws a second, different cast (:data:`HOLDOUT_PERSONAS`: app-first users,
+one-time buyers, power users, at-risk customers, deal seekers, window shoppers), kept apart so
+naming rules can be checked on personas they were not written against. :data:`FAMILIES` says
+which naming families describe each planted persona truthfully.
 
 How a log is drawn, all vectorised with one ``np.random.default_rng(seed)``:
 
@@ -33,7 +37,7 @@ import pandas as pd
 
 from .errors import ParameterError
 
-__all__ = ["PERSONAS", "make_events", "write_sample"]
+__all__ = ["FAMILIES", "HOLDOUT_PERSONAS", "MIXES", "PERSONAS", "make_events", "write_sample"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,72 @@ _NOISE_SHARE = 0.10
 PERSONAS: tuple[str, ...] = (*_PLANTED, "noise")
 """Planted persona keys, in a fixed order, ``'noise'`` last."""
 
+# A held-out cast, never used to write the naming rules: other personas, and the shared kinds
+# (deal seekers, browsers) at other intensities. Same fields and noise mechanism as _PLANTED.
+_HOLDOUT: dict[str, _Persona] = {
+    # most visits in the app: many short sessions, few e-mails (reached by push instead)
+    "app_first": _Persona(
+        share=0.15, first_day=(0, 200), last_day=(330, 365), sessions=3.5, spread=0.5,
+        depth=2.5, mix=(0.30, 0.55, 0.15), cart=0.15, basket=1.3, checkout=0.30, buy=0.06,
+        aov=50, discount=0.30, emails=0.3, click=0.15, email_buy=0.02, app=0.96, weekend=0.15),
+    # one site visit that ends in an order, at any time of the year, then never again
+    "one_time_buyer": _Persona(
+        share=0.16, first_day=(0, 300), last_day=(301, 365), sessions=1.0, spread=0.3,
+        depth=4.0, mix=(0.30, 0.60, 0.10), cart=0.30, basket=1.4, checkout=0.30, buy=0.85,
+        aov=70, discount=0.30, emails=0.05, click=0.10, email_buy=0.001, app=0.35,
+        weekend=0.20, max_sessions=1),
+    # here all year, many long sessions, buys a lot at ordinary prices
+    "power_user": _Persona(
+        share=0.10, first_day=(0, 60), last_day=(355, 365), sessions=7.0, spread=0.4,
+        depth=10.0, mix=(0.30, 0.55, 0.15), cart=0.35, basket=1.8, checkout=0.30, buy=0.25,
+        aov=75, discount=0.20, emails=2.0, click=0.30, email_buy=0.05, app=0.45, weekend=0.20),
+    # good regular buyers for most of the year who stopped 3 to 5 months before its end
+    "at_risk": _Persona(
+        share=0.15, first_day=(0, 90), last_day=(220, 280), sessions=2.5, spread=0.45,
+        depth=5.0, mix=(0.30, 0.55, 0.15), cart=0.25, basket=1.6, checkout=0.30, buy=0.35,
+        aov=90, discount=0.15, emails=1.2, click=0.25, email_buy=0.05, app=0.40, weekend=0.10),
+    # buys small baskets almost only with a code; visits more and mails less than bargain_hunter
+    "deal_seeker": _Persona(
+        share=0.14, first_day=(0, 150), last_day=(320, 365), sessions=2.0, spread=0.5,
+        depth=4.5, mix=(0.35, 0.45, 0.20), cart=0.30, basket=1.5, checkout=0.25, buy=0.22,
+        aov=28, discount=0.92, emails=0.6, click=0.40, email_buy=0.10, app=0.40, weekend=0.30),
+    # long sessions of product views, hardly any searches, carts or orders
+    "window_shopper": _Persona(
+        share=0.20, first_day=(0, 200), last_day=(330, 365), sessions=1.5, spread=0.55,
+        depth=9.0, mix=(0.30, 0.65, 0.05), cart=0.03, basket=1.1, checkout=0.10, buy=0.004,
+        aov=60, discount=0.30, emails=0.6, click=0.08, email_buy=0.003, app=0.35,
+        weekend=0.35),
+}
+
+HOLDOUT_PERSONAS: tuple[str, ...] = (*_HOLDOUT, "noise")
+"""Planted persona keys of ``mix="holdout"``, in a fixed order, ``'noise'`` last."""
+
+MIXES: dict[str, tuple[str, ...]] = {"default": PERSONAS, "holdout": HOLDOUT_PERSONAS}
+"""Persona keys of every mix :func:`make_events` can draw."""
+
+_TABLES: dict[str, tuple[dict[str, _Persona], float]] = {
+    "default": (_PLANTED, _NOISE_SHARE), "holdout": (_HOLDOUT, 0.10)}
+
+FAMILIES: dict[str, frozenset[str]] = {
+    # default mix
+    "frequent_browser": frozenset({"browser"}),
+    "loyal_big_spender": frozenset({"champion", "power"}),
+    "bargain_hunter": frozenset({"deal_seeker"}),
+    "cart_abandoner": frozenset({"cart_abandoner"}),
+    "new_visitor": frozenset({"new"}),
+    "lapsed": frozenset({"lapsed", "at_risk"}),
+    "email_engaged": frozenset({"email"}),
+    # holdout mix
+    "app_first": frozenset({"app"}),
+    "one_time_buyer": frozenset({"one_time"}),
+    "power_user": frozenset({"power"}),
+    "at_risk": frozenset({"at_risk", "lapsed"}),
+    "deal_seeker": frozenset({"deal_seeker"}),
+    "window_shopper": frozenset({"browser"}),
+}
+"""Planted persona -> the naming-rule families (``family`` in rules.yaml) that describe it
+truthfully. Recency neighbours (lapsed / at risk) accept each other; noise has no family."""
+
 _WINDOW_DAYS = 365
 _DAY_S = 86_400
 _SESSION_GAP_S = 31 * 60      # least silence between two sessions of one user
@@ -135,8 +205,8 @@ _EMAIL_HOURS = (0.5, 0.3, 0.2, 0.2, 0.2, 0.4, 1.5, 3.5, 5.0, 4.5, 3.5, 3.0,
 # ---------------------------------------------------------------------------------------------
 # public API
 # ---------------------------------------------------------------------------------------------
-def make_events(n_users: int = 5000, seed: int = 0,
-                end: str = "2024-12-31") -> tuple[pd.DataFrame, pd.DataFrame]:
+def make_events(n_users: int = 5000, seed: int = 0, end: str = "2024-12-31",
+                mix: str = "default") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Draw a synthetic e-commerce event log with planted personas.
 
     Parameters
@@ -147,6 +217,8 @@ def make_events(n_users: int = 5000, seed: int = 0,
         Seed of the only random generator used: same ``(n_users, seed, end)``, same frames.
     end : str, default "2024-12-31"
         Last day of the log; events lie in the 365 days ending with it (naive UTC).
+    mix : {"default", "holdout"}, default "default"
+        Which cast of planted personas to draw: :data:`PERSONAS` or :data:`HOLDOUT_PERSONAS`.
 
     Returns
     -------
@@ -158,7 +230,7 @@ def make_events(n_users: int = 5000, seed: int = 0,
         ``platform`` ("web" or "app", constant within a session). There is no session id:
         sessions are the runs of a user's events without a 30-minute gap.
     truth : pandas.DataFrame
-        One row per user: ``user_id`` and ``persona`` (one of :data:`PERSONAS`).
+        One row per user: ``user_id`` and ``persona`` (one of ``MIXES[mix]``).
 
     Examples
     --------
@@ -169,11 +241,12 @@ def make_events(n_users: int = 5000, seed: int = 0,
     True
     """
     n_users = _check_users(n_users)
+    table, noise_share = _table_of(mix)
     rng = np.random.default_rng(seed)
     origin = (pd.Timestamp(end).normalize() + pd.Timedelta(days=1)
               - pd.Timedelta(days=_WINDOW_DAYS))
-    persona = _assign_personas(n_users, rng)
-    users = _draw_users(persona, rng)
+    persona = _assign_personas(n_users, rng, table, noise_share)
+    users = _draw_users(persona, rng, table)
     sess = _draw_sessions(users, origin.weekday(), rng)
     _draw_contents(sess, users, rng)
     steps = _draw_steps(sess["n_events"], rng)
@@ -182,13 +255,13 @@ def make_events(n_users: int = 5000, seed: int = 0,
     events = _build_events(sess, users, steps, origin, ids, rng)
     truth = pd.DataFrame({
         "user_id": pd.Series(ids, dtype=object),
-        "persona": pd.Series(np.array(PERSONAS, dtype=object)[persona], dtype=object),
+        "persona": pd.Series(np.array(MIXES[mix], dtype=object)[persona], dtype=object),
     })
     return events, truth
 
 
-def write_sample(path: str | os.PathLike, n_users: int = 5000,
-                 seed: int = 0) -> tuple[Path, Path]:
+def write_sample(path: str | os.PathLike, n_users: int = 5000, seed: int = 0,
+                 mix: str = "default") -> tuple[Path, Path]:
     """Write a synthetic event log and its ground truth.
 
     The log goes to ``path`` (Parquet for ``.parquet``, CSV for ``.csv``, gzipped CSV for
@@ -204,6 +277,8 @@ def write_sample(path: str | os.PathLike, n_users: int = 5000,
         Number of users, passed to :func:`make_events`.
     seed : int, default 0
         Seed, passed to :func:`make_events`.
+    mix : {"default", "holdout"}, default "default"
+        Cast of planted personas, passed to :func:`make_events`.
 
     Returns
     -------
@@ -221,7 +296,7 @@ def write_sample(path: str | os.PathLike, n_users: int = 5000,
     path = Path(path)
     fmt, stem = _format_of(path)
     n_users = _check_users(n_users)
-    events, truth = make_events(n_users, seed)
+    events, truth = make_events(n_users, seed, mix=mix)
     truth_path = path.with_name(f"{stem}.truth.csv")
     path.parent.mkdir(parents=True, exist_ok=True)
     temps: list[Path] = []
@@ -252,9 +327,18 @@ def _check_users(n_users: int) -> int:
     return int(n_users)
 
 
-def _assign_personas(n_users: int, rng: np.random.Generator) -> np.ndarray:
+def _table_of(mix: str) -> tuple[dict[str, _Persona], float]:
+    """The persona table and noise share of a mix name."""
+    if mix not in _TABLES:
+        raise ParameterError(f"mix={mix!r} is not a planted-persona mix; use one of "
+                             f"{', '.join(_TABLES)}", name="mix")
+    return _TABLES[mix]
+
+
+def _assign_personas(n_users: int, rng: np.random.Generator, table: dict[str, _Persona],
+                     noise_share: float) -> np.ndarray:
     """Persona index per user: exact shares (largest remainder), in random order."""
-    shares = np.array([p.share for p in _PLANTED.values()] + [_NOISE_SHARE])
+    shares = np.array([p.share for p in table.values()] + [noise_share])
     raw = shares / shares.sum() * n_users
     counts = np.floor(raw).astype(np.int64)
     counts[np.argsort(counts - raw, kind="stable")[: n_users - counts.sum()]] += 1
@@ -267,9 +351,10 @@ def _logit_jitter(p: np.ndarray, sd: np.ndarray, rng: np.random.Generator) -> np
     return 1.0 / (1.0 + np.exp(-logit))
 
 
-def _draw_users(persona: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _draw_users(persona: np.ndarray, rng: np.random.Generator,
+                table: dict[str, _Persona]) -> dict[str, np.ndarray]:
     """Per-user parameters (arrays indexed by user)."""
-    rows = list(_PLANTED.values())
+    rows = list(table.values())
     noise = persona == len(rows)
     n_noise = int(noise.sum())
 

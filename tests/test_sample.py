@@ -287,3 +287,103 @@ def test_write_sample_leaves_nothing_on_failure(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         write_sample(tmp_path / "shop.csv", n_users=10)
     assert list(tmp_path.iterdir()) == []
+
+
+# -- the held-out cast ------------------------------------------------------------------------
+from personas.sample import FAMILIES, HOLDOUT_PERSONAS, MIXES  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def holdout() -> pd.DataFrame:
+    events, truth = make_events(1200, seed=SEED, end=END, mix="holdout")
+    return events.merge(truth, on="user_id", how="left", validate="many_to_one")
+
+
+def test_mix_default_is_the_default_sample(sample):
+    events, truth = make_events(N_USERS, seed=SEED, end=END, mix="default")
+    pd.testing.assert_frame_equal(events, sample[0])
+    pd.testing.assert_frame_equal(truth, sample[1])
+
+
+def test_unknown_mix_is_rejected():
+    with pytest.raises(ValueError, match="not a planted-persona mix"):
+        make_events(10, mix="other")
+
+
+def test_holdout_cast_is_other_personas_in_the_same_truth_format(holdout):
+    assert set(HOLDOUT_PERSONAS) == {"app_first", "one_time_buyer", "power_user", "at_risk",
+                                     "deal_seeker", "window_shopper", "noise"}
+    assert not (set(HOLDOUT_PERSONAS) - {"noise"}) & set(PERSONAS)
+    assert MIXES == {"default": PERSONAS, "holdout": HOLDOUT_PERSONAS}
+    events, truth = make_events(300, seed=1, mix="holdout")
+    assert list(truth.columns) == ["user_id", "persona"] and truth["user_id"].is_unique
+    assert list(events.columns) == ["user_id", "timestamp", "event", "amount", "discount",
+                                    "category", "platform"]
+    shares = holdout.groupby("persona")["user_id"].nunique() / holdout["user_id"].nunique()
+    assert shares["window_shopper"] == pytest.approx(0.20, abs=0.01)
+    assert shares["power_user"] == pytest.approx(0.10, abs=0.01)
+
+
+def test_every_planted_persona_has_naming_families():
+    planted = (set(PERSONAS) | set(HOLDOUT_PERSONAS)) - {"noise"}
+    assert set(FAMILIES) == planted
+    assert all(FAMILIES[k] for k in planted)
+
+
+def _per_user(frame: pd.DataFrame, event: str) -> pd.Series:
+    """Events of one kind per user, zero for users without any, indexed by user."""
+    counts = frame[frame["event"] == event].groupby("user_id").size()
+    return counts.reindex(frame["user_id"].unique(), fill_value=0)
+
+
+def test_holdout_personas_behave_as_planted(holdout):
+    by = holdout.groupby("persona")
+    app = by["platform"].apply(lambda p: (p == "app").mean())
+    assert app["app_first"] > 0.85 and app.drop(["app_first", "noise"]).max() < 0.5
+
+    once = holdout[holdout["persona"] == "one_time_buyer"]
+    orders = _per_user(once, "purchase")
+    assert orders.max() <= 1 and (orders == 1).mean() > 0.7
+    site = once[once["event"] != "email_open"]
+    assert (site.groupby("user_id")["timestamp"].agg(lambda t: t.max() - t.min())
+            < pd.Timedelta(hours=2)).mean() > 0.9                         # one visit
+
+    per_user = by.size() / by["user_id"].nunique()
+    assert per_user.idxmax() == "power_user"
+    last = holdout[holdout["persona"] == "at_risk"].groupby("user_id")["timestamp"].max()
+    assert (last < WINDOW_END - pd.Timedelta(days=80)).all()
+    assert (last > WINDOW_START + pd.Timedelta(days=200)).mean() > 0.9
+
+    bought = holdout[holdout["event"] == "purchase"]
+    discount = bought.groupby("persona")["discount"].agg(["mean", "size"])
+    others = discount.drop(["deal_seeker", "noise"])
+    assert discount.loc["deal_seeker", "mean"] > 0.8
+    assert others.loc[others["size"] >= 50, "mean"].max() < 0.45    # enough orders to tell
+    shopper = holdout[holdout["persona"] == "window_shopper"]
+    kinds = shopper["event"].value_counts(normalize=True)
+    assert kinds["view_item"] > 0.5 and kinds.get("search", 0) < 0.1
+    assert _per_user(shopper, "purchase").mean() < 0.2
+
+
+@pytest.mark.parametrize("mix", ["holdout", "default"])
+def test_cli_sample_mix_writes_that_cast(capsys, tmp_path, mix):
+    from personas.cli import main
+
+    out = tmp_path / "shop.csv"
+    assert main(["sample", "-q", "--users", "300", "--seed", "3", "--mix", mix,
+                 "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    truth = pd.read_csv(tmp_path / "shop.truth.csv")
+    assert set(truth["persona"]) == set(MIXES[mix])        # 300 users: every persona drawn
+    expected = make_events(300, seed=3, mix=mix)[1]
+    assert list(truth["persona"]) == list(expected["persona"])
+
+
+def test_cli_sample_rejects_an_unknown_mix(capsys, tmp_path):
+    from personas.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sample", "--mix", "other", "--out", str(tmp_path / "s.csv")])
+    assert exit_info.value.code == 2
+    assert "argument --mix: invalid choice: 'other'" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
