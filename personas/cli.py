@@ -147,7 +147,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.users < 1:
         raise ParameterError(f"--users {args.users} must be at least 1")
     start = time.perf_counter()
-    events, truth = write_sample(args.out, n_users=args.users, seed=args.seed)
+    events, truth = write_sample(args.out, n_users=args.users, seed=args.seed, mix=args.mix)
     _Reporter(args.quiet).line(f"wrote {args.users:,} users in {time.perf_counter() - start:.1f} s"
                                f" (planted personas in {truth})")
     print(events)
@@ -190,6 +190,8 @@ def cmd_assign(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .sample import MIXES
+
     parser = argparse.ArgumentParser(
         prog="personas", description="Discover behavioural personas in event data.",
         epilog="Run 'personas run --help' for the parameters.")
@@ -223,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", required=True, metavar="PATH",
                         help="output file: .parquet, .csv or .csv.gz")
     sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sample.add_argument("--mix", choices=tuple(MIXES), default="default",
+                        help="cast of planted personas: default, or holdout (other personas, "
+                        "to check naming on data it was not written against; default: default)")
     sample.set_defaults(func=cmd_sample)
 
     assign = sub.add_parser("assign", parents=[common],

@@ -187,7 +187,9 @@ def features_step(params: PersonaParams) -> pd.DataFrame:
         "time_format": log.time_format,
         "counts": {"events": log.counts["events"], "users": log.counts["users"],
                    "rows_read": log.counts["rows_read"]},
-        "window": {"start": log.counts["start"], "end": log.counts["end"]},
+        "window": {"start": log.counts["start"], "end": log.counts["end"]},   # events kept
+        "window_applied": log.window,            # the start/end filter, None = open
+        "reference_date": {"value": str(log.reference), "from": log.reference_from},
         "data_quality": log.quality,
         "event_roles": {name: {"role": log.role_map[name], "rows": int(n)}
                         for name, n in log.event_counts.items()},
@@ -242,10 +244,13 @@ def report_step(params: PersonaParams) -> PersonaResult:
     from .naming import load_renames, load_rules
     from .profile import build_profiles, trait_table
     from .report import render_report
+    from .report.compare import compare_runs, read_previous_run
     from .results import RunSummary
 
     stage = stage_dir(params)
     state = _read_state(stage)
+    # read the earlier run first: a bad compare_to fails before this step writes anything
+    previous = read_previous_run(params.compare_to) if params.compare_to else None
     clock = _Clock(state["timings_s"])
     features = pd.read_parquet(stage / "features.parquet")
     assignments = pd.read_parquet(stage / "assignments.parquet")
@@ -255,9 +260,11 @@ def report_step(params: PersonaParams) -> PersonaResult:
     mix.columns = [c.removeprefix(ROLE_PREFIX) for c in mix.columns]
     with clock("profile"):
         renames = load_renames(params.renames_path) if params.renames_path else {}
+        traits = trait_table(catalogue, labels)     # names, cards and the heatmap all use it
         profiles = build_profiles(catalogue, labels, assignments["confidence"].to_numpy(),
                                   order_table=state["order_table"], role_counts=mix,
-                                  rules=load_rules(params.rules_path or None), renames=renames)
+                                  rules=load_rules(params.rules_path or None), renames=renames,
+                                  traits=traits)
         unused_renames = sorted(set(renames) - {p.default_name for p in profiles})
         names = {p.id: p.name for p in profiles}
         assignments["persona"] = assignments["persona_id"].map(names)
@@ -265,8 +272,10 @@ def report_step(params: PersonaParams) -> PersonaResult:
         agreement = _agreement(stage, assignments)
     with clock("report"):
         _write_exports(stage, profiles, assignments)
+        comparison = (compare_runs(json.loads((stage / "personas.json").read_text("utf-8")),
+                                   previous) if previous else None)
         used = state["model"]["features"]
-        heat = trait_table(catalogue[used], labels).loc[[p.id for p in profiles]]
+        heat = traits.loc[[p.id for p in profiles], used]
         heat.index = [p.name for p in profiles]
         heat.columns = [BY_NAME[c].label for c in heat.columns]
         points = pd.read_parquet(stage / "model" / "map.parquet")
@@ -286,9 +295,12 @@ def report_step(params: PersonaParams) -> PersonaResult:
             role_map=tuple((name, v["role"], v["rows"])
                            for name, v in state["event_roles"].items()),
             versions=tuple(versions().items()), agreement=agreement)
-        render_report(summary, stage / "index.html", map_points=points, heatmap=heat)
+        render_report(summary, stage / "index.html", map_points=points, heatmap=heat,
+                      comparison=comparison, export_header=list(
+                          pd.read_csv(stage / "personas.csv", nrows=0).columns))
     state["timings_s"]["total"] = round(time.time() - state["started"], 3)
     info = _run_info(params, state, profiles, agreement, unused_renames)
+    info["comparison"] = comparison.to_dict() if comparison else None
     (stage / "run.json").write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
     (stage / STATE).unlink()
     run_dir = publish(stage, params.run_dir()) if params.publish else stage
@@ -323,22 +335,37 @@ def _write_exports(stage: Path, profiles: tuple, assignments: pd.DataFrame) -> N
         row = {k: record[k] for k in ("id", "name", "size", "share", "revenue_share",
                                       "confidence", "description")}
         row["traits"] = "; ".join(t.text for t in p.traits[:3])
-        for stat in (*p.stats, *p.kpis):
-            row[f"{stat.key}"] = stat.value
-            row[f"{stat.key}_overall"] = stat.overall
-            row[f"{stat.key}_lift"] = stat.lift
+        for key, stat in record["stats"].items():     # the JSON's figures, one group per key
+            row[key] = stat["value"]
+            row[f"{key}_overall"] = stat["overall"]
+            row[f"{key}_lift"] = stat["lift"]
+            if stat["basis"]:
+                row.update({f"{key}_{field}": stat[field] for field in CENTRES})
         flat.append(row)
     pd.DataFrame(flat).to_csv(stage / "personas.csv", index=False)
     assignments.to_parquet(stage / "assignments.parquet", index=False)
     assignments.to_csv(stage / "assignments.csv", index=False)
 
 
+CENTRES = ("basis", "median", "mean", "overall_median", "overall_mean")
+
+
+def _stat_record(s) -> dict[str, Any]:
+    """One figure for JSON: headline (value, overall, lift on ``basis``) plus both centres."""
+    return {"label": s.label, "value": s.value, "overall": s.overall, "lift": s.lift,
+            "unit": s.unit, "statistic": s.statistic,
+            **{field: getattr(s, field) for field in CENTRES}}
+
+
 def _persona_record(p) -> dict[str, Any]:
-    stats = {s.key: {"label": s.label, "value": s.value, "overall": s.overall, "lift": s.lift,
-                     "unit": s.unit, "statistic": s.statistic} for s in (*p.stats, *p.kpis)}
+    # "stats" maps key -> figure for key stats and KPIs alike; where a KPI shares a feature's
+    # key (avg_order_value, days_since_seen) the KPI's definition is the one kept there, so
+    # "key_stats" lists the card's behaviour stats in full, in card order.
+    stats = {s.key: _stat_record(s) for s in (*p.stats, *p.kpis)}
     return {"id": p.id, "name": p.name, "default_name": p.default_name, "family": p.family,
             "size": p.size, "share": p.share,
             "revenue_share": p.revenue_share, "confidence": p.confidence, "stats": stats,
+            "key_stats": [{"key": s.key, **_stat_record(s)} for s in p.stats],
             "traits": [{"feature": t.feature, "z": t.z, "text": t.text} for t in p.traits],
             "description": p.description,
             "plays": [{"title": x.title, "action": x.action, "kpi": x.kpi, "test": x.test}
@@ -355,7 +382,8 @@ def _run_info(params: PersonaParams, state: dict, profiles: tuple, agreement,
         "versions": versions(),
         "input": {"source": state["source"], "fingerprint": state["fingerprint"],
                   "time_format": state["time_format"], "order_table": state["order_table"],
-                  "window": state["window"]},
+                  "window": state["window"], "window_applied": state["window_applied"],
+                  "reference_date": state["reference_date"]},
         "counts": {**state["counts"], "personas": len(profiles)},
         "timings_s": state["timings_s"],
         "data_quality": {"rules": dict(CLEANING_RULES), "rows": state["data_quality"]},

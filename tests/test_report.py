@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -232,7 +233,8 @@ def test_lift_arrows(tree, summary):
 def test_methodology(tree, summary):
     section = tree.find(".//h:section[@class='methodology']", NS)
     text = _text(section)
-    assert "23 small, tight groups" in text and "3, was kept" in text
+    assert "23 small, dense groups" in text and "3, was kept" in text
+    assert "nearest persona centre" in text
     assert "8.3 % of the users" in text
     assert "Adjusted Rand index" in text and "0.84" in text
     for name, _ in summary.features_used + summary.features_described + summary.features_skipped:
@@ -437,3 +439,411 @@ def test_many_personas_get_distinct_colours(tmp_path):
     html5lib.HTMLParser(strict=True).parse(text)
     assert text.count('class="persona-card"') == 12
     assert text.count("Strongest traits") == 12   # trait chart when there is no event mix
+
+
+# --- comparison with an earlier run (parameter compare_to) ---------------------------------------
+
+def _record(pid: int, name: str, share: float, lifts: dict[str, float | None]) -> dict:
+    """A persona as personas.json holds it, with only what the comparison reads."""
+    stats = {key: {"label": key, "value": 1.0, "overall": 1.0, "lift": lift, "unit": "orders",
+                   "statistic": "mean"} for key, lift in lifts.items()}
+    return {"id": pid, "name": name, "size": round(share * 1000), "share": share, "stats": stats}
+
+
+# Lifts are powers of two, so log2 distances are small integers: by hand,
+# Basket Leaver vs Cart Abandoner: log2 differences (1, 0, -1) -> RMS sqrt(2/3) = 0.8165 <= 1.0;
+# Night Owl vs every earlier persona: at least 3 -> no match; Lapsed keeps its name.
+PREVIOUS = [
+    _record(0, "Frequent Browser", 0.30, {"a": 1, "b": 1, "c": 1}),
+    _record(1, "Cart Abandoner", 0.25, {"a": 4, "b": 0.5, "c": 1}),
+    _record(2, "Email-Engaged", 0.15, {"a": 1, "b": 8, "c": 1}),
+    _record(3, "Lapsed", 0.30, {"a": 0.25, "b": 0.25, "c": 0.25}),
+]
+CURRENT = [
+    _record(5, "Frequent Browser", 0.25, {"a": 1, "b": 1, "c": 1}),
+    _record(6, "Basket Leaver", 0.20, {"a": 2, "b": 0.5, "c": 2}),
+    _record(7, EVIL_NAME, 0.20, {"a": 64, "b": 64, "c": 64}),
+    _record(8, "Lapsed", 0.35, {"a": 0.25, "b": 0.25, "c": 0.5}),
+]
+
+
+def _write_run(folder: Path, records: list[dict], users: int | None = None) -> Path:
+    import json
+    folder.mkdir(parents=True)
+    (folder / "personas.json").write_text(json.dumps(records), encoding="utf-8")
+    if users is not None:
+        (folder / "run.json").write_text(json.dumps({
+            "counts": {"users": users},
+            "input": {"window": {"start": "2023-01-01", "end": "2023-12-31"}}}), encoding="utf-8")
+    return folder
+
+
+def make_comparison(folder: Path):
+    from personas.report.compare import compare_runs, read_previous_run
+    return compare_runs(CURRENT, read_previous_run(_write_run(folder, PREVIOUS, users=4000)))
+
+
+def test_comparison_matches_by_name_then_by_profile(tmp_path):
+    c = make_comparison(tmp_path / "earlier")
+    rows = [(ch.now.name, ch.then.name if ch.then else None, ch.matched_by, ch.change_points,
+             ch.distance) for ch in c.changes]
+    assert rows == [
+        ("Frequent Browser", "Frequent Browser", "name", -5.0, 0.0),
+        ("Basket Leaver", "Cart Abandoner", "profile", -5.0, 0.8165),
+        (EVIL_NAME, None, "", None, None),
+        ("Lapsed", "Lapsed", "name", 5.0, 0.5774),   # sqrt(1/3): one lift doubled
+    ]
+    assert [p.name for p in c.appeared] == [EVIL_NAME]
+    assert [(p.name, p.share) for p in c.disappeared] == [("Email-Engaged", 0.15)]
+    assert (c.previous_users, c.previous_window) == (4000, ("2023-01-01", "2023-12-31"))
+    assert (c.count("name"), c.count("profile")) == (2, 1)
+
+
+def test_comparison_for_run_json(tmp_path):
+    import json
+    data = json.loads(json.dumps(make_comparison(tmp_path / "earlier").to_dict()))
+    assert data["previous_run"] == str(tmp_path / "earlier")
+    assert data["previous_users"] == 4000
+    assert data["personas"][1] == {
+        "id": 6, "name": "Basket Leaver", "size": 200, "share": 0.2, "previous_id": 1,
+        "previous_name": "Cart Abandoner", "previous_size": 250, "previous_share": 0.25,
+        "change_points": -5.0, "matched_by": "profile", "distance": 0.8165}
+    new = data["personas"][2]
+    assert new["previous_name"] is None and new["matched_by"] is None and new["change_points"] is None
+    assert [p["name"] for p in data["appeared"]] == [EVIL_NAME]
+    assert data["disappeared"] == [{"id": 2, "name": "Email-Engaged", "size": 150, "share": 0.15}]
+
+
+def test_profile_matching_takes_the_closest_pair_first_and_needs_shared_stats():
+    from personas.report.compare import PreviousRun, compare_runs
+    earlier = PreviousRun("earlier", (_record(0, "Old", 0.5, {"a": 4, "b": 4, "c": 4}),
+                                      _record(1, "Sparse", 0.5, {"a": 1, "b": 1})))
+    now = [_record(0, "Near", 0.3, {"a": 2, "b": 2, "c": 2}),       # distance 1.0: at the limit
+           _record(1, "Nearer", 0.3, {"a": 4, "b": 4, "c": 2}),     # distance sqrt(1/3)
+           _record(2, "Same as Sparse", 0.4, {"a": 1, "b": 1})]     # only 2 shared stats
+    c = compare_runs(now, earlier)
+    assert [(ch.now.name, ch.then.name if ch.then else None) for ch in c.changes] == [
+        ("Near", None), ("Nearer", "Old"), ("Same as Sparse", None)]
+    assert [p.name for p in c.disappeared] == ["Sparse"]
+
+
+def test_lift_profile_clips_and_skips_missing_lifts():
+    from personas.report.compare import lift_profile
+    record = _record(0, "x", 1.0, {"a": 0.0, "b": 1000.0, "c": None, "d": 2.0})
+    assert lift_profile(record) == {"a": -4.0, "b": 4.0, "d": 1.0}
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda d: d / "missing", "no such folder"),
+    (lambda d: d, "the folder has no personas.json"),
+])
+def test_bad_compare_to_is_a_parameter_error(tmp_path, make, why):
+    from personas import PersonaParams
+    from personas.errors import ParameterError
+    from personas.report.compare import read_previous_run
+    folder = make(tmp_path)
+    for attempt in (lambda: PersonaParams(compare_to=str(folder)).validate(),
+                    lambda: read_previous_run(folder)):
+        with pytest.raises(ParameterError, match=f"compare_to=.*{why}.*set compare_to to the "
+                                                 "folder of an earlier run") as caught:
+            attempt()
+        assert caught.value.name == "compare_to"
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"name": "x"}', '[{"name": "x"}]'])
+def test_unreadable_personas_json_is_a_parameter_error(tmp_path, content):
+    from personas.errors import ParameterError
+    from personas.report.compare import read_previous_run
+    (tmp_path / "personas.json").write_text(content, encoding="utf-8")
+    with pytest.raises(ParameterError, match="compare_to=.*personas.json"):
+        read_previous_run(tmp_path)
+
+
+def test_bad_compare_to_fails_before_anything_is_written(tmp_path):
+    from personas import PersonaParams, pipeline
+    from personas.errors import ParameterError
+    params = PersonaParams(sample_users=200, output_dir=str(tmp_path / "run"),
+                           compare_to=str(tmp_path / "no-such-run"))
+    with pytest.raises(ParameterError, match="compare_to"):
+        pipeline.run(params)
+    assert list(tmp_path.iterdir()) == []
+
+
+def make_summary_comparison(summary: RunSummary, folder: Path):
+    """make_summary()'s personas against an earlier run: one kept, two new, one gone."""
+    from personas.report.compare import compare_runs, read_previous_run
+    current = [_record(p.id, p.name, p.share, {}) for p in summary.personas]
+    previous = [_record(0, "Loyal Big Spender", 0.3, {}),
+                _record(1, "Gone <b>persona</b>", 0.2, {})]
+    return compare_runs(current, read_previous_run(_write_run(folder / "old <run>", previous,
+                                                              users=2500)))
+
+
+@pytest.fixture(scope="module")
+def compared_html(summary, tmp_path_factory) -> str:
+    folder = tmp_path_factory.mktemp("compare")
+    out = render_report(summary, folder / "index.html", map_points=make_map_points(),
+                        heatmap=make_heatmap(summary),
+                        comparison=make_summary_comparison(summary, folder))
+    return out.read_text(encoding="utf-8")
+
+
+def test_comparison_section_in_the_report(compared_html, summary):
+    parser = html5lib.HTMLParser(strict=True, namespaceHTMLElements=True)
+    tree = parser.parse(compared_html)
+    assert parser.errors == []
+    section = tree.find(".//h:section[@class='comparison']", NS)
+    assert _text(section.find("h:h2", NS)) == "Compared with the previous run"
+    assert "2,500 users, data from 2023-01-01 to 2023-12-31" in _text(section)
+    assert ("Of 3 personas now, 1 kept its name, 0 match an earlier persona by profile and 2 are "
+            "new; 1 earlier persona has no counterpart now.") in _text(section)
+    rows = [[_text(cell) for cell in row]
+            for row in section.findall(".//h:table/h:tbody/h:tr", NS)]
+    assert rows == [
+        ["Loyal Big Spender", "Loyal Big Spender same name", "30.0 %", "41.1 %", "+11.1 pts"],
+        [EVIL_NAME, "new persona", "–", "32.9 %", "new"],
+        ["Window Shopper", "new persona", "–", "25.9 %", "new"],
+        ["none", "Gone <b>persona</b> disappeared", "20.0 %", "–", "gone"],
+    ]
+    assert "Gone &lt;b&gt;persona&lt;/b&gt;" in compared_html and "<b>persona" not in compared_html
+    assert "old &lt;run&gt;" in compared_html
+    # between the overview and the persona cards, headings still in order
+    order = [el.get("class") for el in tree.iter(f"{{{NS['h']}}}section")]
+    assert order.index("overview") < order.index("comparison") < order.index("personas")
+
+
+def test_no_comparison_section_without_compare_to(html):
+    assert 'class="comparison"' not in html and "Compared with the previous run" not in html
+
+
+def test_points_filter():
+    from personas.report.render import points
+    assert points(1.84) == "+1.8 pts"
+    assert points(-0.4) == "−0.4 pts"
+    assert points(0.01) == "0.0 pts"
+    assert points(None) == "–"
+
+
+# --- exports explained, and a report that does not grow with users --------------------------------
+
+def _export_columns(tree, file: str) -> list[str]:
+    table = tree.find(f".//h:table[@data-file='{file}']", NS)
+    names = []
+    for row in table.findall("h:tbody/h:tr", NS):
+        names += [_text(code) for code in row.find("h:th", NS).findall("h:code", NS)]
+    return names
+
+
+def test_exports_are_explained_column_by_column(tree, summary):
+    assert _export_columns(tree, "assignments.csv") == ["user_id", "persona_id", "persona",
+                                                        "confidence"]
+    keys = list(dict.fromkeys(s.key for p in summary.personas for s in (*p.stats, *p.kpis)))
+    assert _export_columns(tree, "personas.csv") == [
+        "id", "name", "size", "share", "revenue_share", "confidence", "description", "traits",
+        *[c for k in keys for c in (k, f"{k}_overall", f"{k}_lift")]]
+    section = tree.find(".//h:section[@class='export']", NS)
+    text = _text(section)
+    assert "(2,999 rows)" in text
+    assert "matching user_id to the tool's customer or external id" in text
+    assert len(section.findall(".//h:ol[@class='import-steps']/h:li", NS)) == 3
+
+
+def test_export_guide_follows_the_real_header(summary):
+    from personas.report.render import export_columns
+    header = ["id", "name", "orders", "orders_overall", "orders_lift", "orders_basis",
+              "orders_median", "orders_mean", "orders_overall_median", "orders_overall_mean",
+              "conversion_rate", "conversion_rate_overall", "conversion_rate_lift", "segment_code"]
+    rows = export_columns(summary, header)
+    assert [r.columns for r in rows] == [
+        ("id",), ("name",), tuple(header[2:10]), tuple(header[10:13]), ("segment_code",)]
+    assert rows[2].meaning == ("Orders per user (mean): a key stat, empty for a persona whose "
+                               "card does not show it.")
+    assert [c for c, _ in rows[2].parts] == list(rows[2].columns)
+    assert dict(rows[2].parts) == {
+        "orders": "the persona's figure (mean)",
+        "orders_overall": "the same figure over all users",
+        "orders_lift": "the persona's figure divided by all users' (1.5 = 50\u00a0% higher); "
+                       "empty when all users' figure is 0",
+        "orders_basis": "\u201cmedian\u201d or \u201cmean\u201d: which centre the figure, all "
+                        "users' figure and the lift use",
+        "orders_median": "the persona's median", "orders_mean": "the persona's mean",
+        "orders_overall_median": "the median over all users",
+        "orders_overall_mean": "the mean over all users"}
+    assert rows[3].meaning == "Conversion rate (share of users): a KPI, filled for every persona."
+    assert rows[3].parts[0] == ("conversion_rate", "the persona's figure (share of users)")
+    assert rows[4].meaning == "See the same field in personas.json." and rows[4].parts == ()
+
+
+def _with_centres(stat: Stat, basis: str, median: float, mean: float) -> Stat:
+    """``stat`` as the pipeline makes it: headline on ``basis``, both centres kept."""
+    value = median if basis == "median" else mean
+    return dataclasses.replace(stat, statistic=basis, basis=basis, value=value, median=median,
+                               mean=mean, overall_median=1.0, overall_mean=2.0,
+                               overall=1.0 if basis == "median" else 2.0)
+
+
+def _shared_key_summary() -> RunSummary:
+    """Two personas whose cards show avg_order_value and days_since_seen as key stats, while
+    both keys are also KPIs (as in a real run): the KPI is what personas.csv writes."""
+    aov = Stat("avg_order_value", "Average revenue per purchase", 0, 0, None, "currency", "")
+    seen = Stat("days_since_seen", "Days from the last activity to the reference date", 0, 0,
+                None, "days", "")
+    orders = Stat("orders", "Number of purchases", 0, 0, None, "orders", "")
+    kpi_aov = Stat("avg_order_value", "Average order value", 80.0, 60.0, 4 / 3, "currency",
+                   "total revenue / orders")
+    kpi_seen = Stat("days_since_seen", "Days since last activity", 0, 0, None, "days", "")
+    personas = []
+    for pid, mean_seen in ((0, 12.5), (1, 40.0)):
+        stats = (_with_centres(orders, "median", 3.0, 4.0),
+                 _with_centres(aov, "median", 55.0, 70.0),
+                 _with_centres(seen, "mean", 9.0, mean_seen))
+        kpis = (kpi_aov, _with_centres(kpi_seen, "median", 9.0, mean_seen))
+        personas.append(dataclasses.replace(make_summary().personas[pid], stats=stats,
+                                            kpis=kpis))
+    return dataclasses.replace(
+        make_summary(), personas=tuple(personas),
+        features_described=(("avg_order_value", "Average revenue per purchase (empty for "
+                             "non-buyers)"),
+                            ("days_since_seen", "Days from the last activity to the reference "
+                             "date")))
+
+
+def test_a_kpi_sharing_a_feature_key_says_which_figure_its_columns_hold():
+    from personas.report.render import export_columns
+    rows = {r.columns[0]: r for r in export_columns(_shared_key_summary())}
+    # without a header: the columns the pipeline writes, centres where the figure has a basis
+    assert rows["orders"].columns == ("orders", "orders_overall", "orders_lift", "orders_basis",
+                                      "orders_median", "orders_mean", "orders_overall_median",
+                                      "orders_overall_mean")
+    assert rows["avg_order_value"].columns == ("avg_order_value", "avg_order_value_overall",
+                                               "avg_order_value_lift")
+    assert len(rows["days_since_seen"].columns) == 8
+    assert rows["avg_order_value"].meaning == (
+        "Average order value (total revenue / orders): a KPI, filled for every persona. Not the "
+        "behaviour feature of the same name (\u201cAverage revenue per purchase\u201d), which "
+        "some cards show as a key stat, as its median: that figure is not in this file but in "
+        "personas.json, under key_stats.")
+    assert rows["days_since_seen"].meaning == (
+        "Days since last activity (median): a KPI, filled for every persona. Not the behaviour "
+        "feature of the same name (\u201cDays from the last activity to the reference "
+        "date\u201d), which some cards show as a key stat, as its mean: that figure is the "
+        "column days_since_seen_mean.")
+    assert dict(rows["days_since_seen"].parts)["days_since_seen"] == "the persona's median"
+    assert rows["orders"].meaning == ("Number of purchases (median): a key stat, empty for a "
+                                      "persona whose card does not show it.")
+
+
+def test_a_shared_key_with_no_card_showing_it_still_names_the_feature():
+    from personas.report.render import export_columns
+    summary = _shared_key_summary()
+    summary = dataclasses.replace(summary, personas=tuple(
+        dataclasses.replace(p, stats=p.stats[:1]) for p in summary.personas))
+    rows = {r.columns[0]: r for r in export_columns(summary)}
+    assert rows["avg_order_value"].meaning.endswith(
+        "Not the behaviour feature of the same name (\u201cAverage revenue per purchase\u201d).")
+
+
+def test_export_guide_renders_every_column_and_parses_strictly():
+    html = report_render.render_html(_shared_key_summary(), export_header=[
+        "id", "name", "avg_order_value", "avg_order_value_overall", "avg_order_value_lift",
+        "days_since_seen", "days_since_seen_basis", "days_since_seen_mean"])
+    parser = html5lib.HTMLParser(strict=True, namespaceHTMLElements=True)
+    tree = parser.parse(html)
+    assert parser.errors == []
+    assert _export_columns(tree, "personas.csv") == [
+        "id", "name", "avg_order_value", "avg_order_value_overall", "avg_order_value_lift",
+        "days_since_seen", "days_since_seen_basis", "days_since_seen_mean"]
+    table = tree.find(".//h:table[@data-file='personas.csv']", NS)
+    cells = {_text(r.find("h:th", NS)): r.find("h:td", NS)
+             for r in table.findall("h:tbody/h:tr", NS)}
+    seen = cells["days_since_seen, days_since_seen_basis, days_since_seen_mean"]
+    assert [_text(c) for c in seen.findall("h:code", NS)] == [
+        "days_since_seen", "days_since_seen_basis", "days_since_seen_mean"]
+    assert "days_since_seen_mean: the persona's mean" in _text(seen)
+
+
+def test_a_key_that_starts_with_another_key_keeps_its_columns():
+    from personas.report.render import _figure_of
+    keys = ["revenue", "revenue_per_user"]
+    assert _figure_of("revenue_per_user_lift", keys) == ("revenue_per_user", "lift")
+    assert _figure_of("revenue_overall", keys) == ("revenue", "overall")
+    assert _figure_of("revenue", keys) == ("revenue", "")
+    assert _figure_of("traits", keys) is None
+
+
+def test_map_points_are_sampled_down(summary):
+    from personas.report.render import MAP_POINTS, sample_points
+    many = make_map_points(50_000, seed=1)
+    drawn = sample_points(many)
+    assert len(drawn) == MAP_POINTS and drawn.index.is_monotonic_increasing
+    assert drawn.equals(sample_points(many))               # same input, same points
+    assert sample_points(many.head(10)) is not None and len(sample_points(many.head(10))) == 10
+    text = report_render.render_html(summary, map_points=many)
+    assert f"Persona map: {num(MAP_POINTS)} sampled users" in text
+    assert len(text.encode()) < 1_000_000
+
+
+@pytest.mark.slow
+def test_compare_to_in_a_whole_run(tmp_path):
+    """A renamed persona is found again by its profile; everything else by name, shares equal.
+
+    The second run replaces the first in the same folder: the earlier personas are read before
+    the new run is published over them."""
+    import json
+    from personas import PersonaParams, pipeline
+    small = dict(sample_users=400, sample_size=400)
+    first = pipeline.run(PersonaParams(**small, output_dir=str(tmp_path / "a")))
+    old = first.profiles[0].name
+    renames = tmp_path / "renames.yaml"
+    renames.write_text(f"'{old}': Our Researchers\n", encoding="utf-8")
+    second = pipeline.run(PersonaParams(**small, output_dir=str(first.run_dir),
+                                        renames_path=str(renames), compare_to=str(first.run_dir)))
+    assert second.run_dir == first.run_dir
+    comparison = json.loads((second.run_dir / "run.json").read_text())["comparison"]
+    assert comparison["previous_run"] == str(first.run_dir)
+    assert comparison["previous_users"] == 400
+    assert [(p["name"], p["previous_name"], p["matched_by"], p["change_points"])
+            for p in comparison["personas"]] == (
+        [("Our Researchers", old, "profile", 0.0)]
+        + [(p.name, p.name, "name", 0.0) for p in first.profiles[1:]])
+    assert comparison["personas"][0]["distance"] == 0.0
+    assert comparison["appeared"] == [] and comparison["disappeared"] == []
+    html = (second.run_dir / "index.html").read_text(encoding="utf-8")
+    tree = html5lib.HTMLParser(strict=True, namespaceHTMLElements=True).parse(html)
+    rows = tree.findall(".//h:section[@class='comparison']//h:tbody/h:tr", NS)
+    assert [_text(r[0]) for r in rows] == [p.name for p in second.profiles]
+    assert _text(rows[0][1]) == f"{old} similar profile"
+    # the export guide lists exactly the columns the CSV files have
+    with open(second.run_dir / "personas.csv", encoding="utf-8") as fh:
+        assert _export_columns(tree, "personas.csv") == fh.readline().strip().split(",")
+    with open(second.run_dir / "assignments.csv", encoding="utf-8") as fh:
+        assert _export_columns(tree, "assignments.csv") == fh.readline().strip().split(",")
+    # KPIs sharing a feature's key: the CSV holds what the guide says, the KPI, and the card's
+    # figure where the guide points to a column
+    table = tree.find(".//h:table[@data-file='personas.csv']", NS)
+    guide = {_text(r.find("h:th/h:code", NS)): _text(r.find("h:td", NS))
+             for r in table.findall("h:tbody/h:tr", NS)}
+    flat = pd.read_csv(second.run_dir / "personas.csv").set_index("id")
+    records = json.loads((second.run_dir / "personas.json").read_text(encoding="utf-8"))
+    for key in ("avg_order_value", "days_since_seen"):
+        assert "a KPI, filled for every persona. Not the behaviour feature of the same name" \
+            in guide[key]
+        for p in records:
+            assert flat.loc[p["id"], key] == pytest.approx(p["stats"][key]["value"])
+            for card in (s for s in p["key_stats"] if s["key"] == key):
+                column = f"{key}_{card['basis']}"
+                if f"that figure is the column {column}." in guide[key]:
+                    assert flat.loc[p["id"], column] == pytest.approx(card["value"])
+                else:
+                    assert "in personas.json, under key_stats" in guide[key]
+    assert first.info["comparison"] is None
+
+
+def test_comparison_rows_of_personas_without_a_colour_use_the_default(summary, tmp_path):
+    # make_comparison's current personas (ids 5-8) are not the summary's: no colour, no error
+    text = report_render.render_html(summary, comparison=make_comparison(tmp_path / "earlier"))
+    parser = html5lib.HTMLParser(strict=True)
+    parser.parse(text)
+    assert parser.errors == []
+    assert '<tr class="matched" data-persona-id="6"><th scope="row">' in text
+    assert "Basket Leaver" in text and "Cart Abandoner" in text

@@ -53,8 +53,10 @@ def fixtures():
 def report(fixtures, tmp_path_factory) -> tuple[Path, object]:
     from personas.report import render_report
     summary = fixtures.make_summary()
-    out = render_report(summary, tmp_path_factory.mktemp("browser") / "index.html",
-                        map_points=fixtures.make_map_points(), heatmap=fixtures.make_heatmap(summary))
+    folder = tmp_path_factory.mktemp("browser")
+    out = render_report(summary, folder / "index.html", map_points=fixtures.make_map_points(),
+                        heatmap=fixtures.make_heatmap(summary),
+                        comparison=fixtures.make_summary_comparison(summary, folder))
     return out, summary
 
 
@@ -80,6 +82,14 @@ def test_report_in_chromium(browser, report, tmp_path):
             heading = card.locator("h3")
             assert heading.count() == 1 and heading.is_visible()
             assert heading.inner_text().strip() == p.name
+        # the comparison with the earlier run: one row per current persona, one per persona gone
+        comparison = page.locator("section.comparison")
+        assert comparison.is_visible()
+        assert comparison.locator("h2").inner_text().strip() == "Compared with the previous run"
+        rows = comparison.locator("tbody tr")
+        assert rows.count() == len(summary.personas) + 1
+        assert all(rows.nth(i).is_visible() for i in range(rows.count()))
+        assert rows.nth(1).locator("th").inner_text().strip() == summary.personas[1].name
         # every chart is laid out with a real size
         for box in page.locator("svg[role=img]").all():
             size = box.bounding_box()

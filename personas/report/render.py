@@ -22,10 +22,12 @@ from markupsafe import Markup
 
 from ..results import RunSummary, Stat
 from . import charts
+from .compare import Comparison
 
 DASH = "\u2013"          # shown for a missing figure
 MINUS = "\u2212"         # typographic minus for signed figures
 SIMILAR = 0.05           # |lift - 1| below this reads as "similar to all users"
+MAP_POINTS = 3000        # most users drawn on the persona map: keeps the HTML small at any scale
 
 
 # --- filters -------------------------------------------------------------------------------------
@@ -132,6 +134,14 @@ def measure(x: float | None, unit: str) -> str:
     return num(x)
 
 
+def points(x: float | None) -> str:
+    """Change in percentage points: 1.84 -> "+1.8 pts"; -0.4 -> "−0.4 pts"; 0.01 -> "0.0 pts"."""
+    if _missing(x):
+        return DASH
+    v = round(float(x), 1)
+    return "0.0 pts" if v == 0 else f"{v:+.1f} pts".replace("-", MINUS)
+
+
 def direction(stat: Stat) -> str:
     """"up", "down" or "same": the persona's figure against all users (by lift, else by value)."""
     if stat.lift is not None and not _missing(stat.lift):
@@ -169,7 +179,7 @@ def info(value: Any) -> str:
 FILTERS = {
     "pct": pct, "num": num, "lift": lift, "money": money, "days": days, "minutes": minutes,
     "zscore": zscore, "measure": measure, "direction": direction, "humanize": humanize,
-    "info": info,
+    "info": info, "points": points,
 }
 
 
@@ -274,23 +284,219 @@ def build_charts(summary: RunSummary, colours: Mapping[int, str],
     return overview, cards
 
 
+def sample_points(points: pd.DataFrame | None, limit: int = MAP_POINTS) -> pd.DataFrame | None:
+    """At most ``limit`` map points, drawn with a fixed seed (same input, same report).
+
+    The map is the only part of the report whose input can grow with the users; capping it here
+    keeps the file size and render time flat however many points a caller passes.
+    """
+    if points is None or len(points) <= limit:
+        return points
+    return points.sample(n=limit, random_state=0).sort_index()
+
+
+# --- the export explanation ----------------------------------------------------------------------
+
+# personas.csv: the columns every persona row has, then one group of columns per figure.
+PERSONA_COLUMNS = {
+    "id": "The persona's number, the persona_id of assignments.csv.",
+    "name": "The persona's name.",
+    "size": "Users in the persona.",
+    "share": "Share of all users in the persona.",
+    "revenue_share": "Share of all revenue that the persona's users brought.",
+    "confidence": "Mean confidence of the persona's users (see assignments.csv).",
+    "description": "The description shown on the persona's card.",
+    "traits": "The three traits under \u201cWhy this name\u201d on the persona's card, separated "
+              "by semicolons.",
+}
+# A figure's columns are its key plus these suffixes ("" is the key itself), in the order the
+# pipeline writes them: the headline three always, the centres where the figure is a median or a
+# mean (the stat's ``basis`` is set).
+HEADLINE_SUFFIXES = ("", "overall", "lift")
+CENTRE_SUFFIXES = ("basis", "median", "mean", "overall_median", "overall_mean")
+
+
+@dataclass(frozen=True)
+class ExportColumns:
+    """One row of the report's personas.csv guide: one or more columns and what they hold."""
+
+    columns: tuple[str, ...]
+    meaning: str                              # the column, or the figure a group belongs to
+    parts: tuple[tuple[str, str], ...] = ()   # a group's columns, each with what it holds
+
+
+def _figure_of(column: str, keys: list[str]) -> tuple[str, str] | None:
+    """(key, suffix) when ``column`` belongs to a key figure; the longest key wins, so a key that
+    starts with another key ("revenue_per_user" after "revenue") is not split wrongly."""
+    for key in sorted(keys, key=len, reverse=True):
+        if column == key:
+            return key, ""
+        if column.startswith(key + "_"):
+            return key, column[len(key) + 1:]
+    return None
+
+
+@dataclass(frozen=True)
+class _Figure:
+    """What personas.csv holds under one key: the KPI where there is one (as in personas.json,
+    a KPI wins over a key stat of the same key), else the key stat of the persona cards."""
+
+    key: str
+    stat: Stat                       # the figure written (one persona's; labels agree)
+    kpi: bool
+    bases: tuple[str, ...]           # the centres its rows use: ("median",), ("mean",) or ()
+    card: Stat | None = None         # a key stat sharing a KPI's key, when a card shows one
+    card_is_centre: bool = False     # that card figure equals the KPI's column key_<card basis>
+    feature: str = ""                # description of a behaviour feature sharing a KPI's key
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    return (_missing(a) and _missing(b)) or (not _missing(a) and not _missing(b)
+                                             and math.isclose(float(a), float(b)))
+
+
+def _figures(summary: RunSummary) -> dict[str, _Figure]:
+    """Every key personas.csv has a group of columns for, in the order it writes them."""
+    features = dict((*summary.features_used, *summary.features_described))
+    kpis: dict[str, Stat] = {}
+    cards: dict[str, Stat] = {}
+    bases: dict[str, set[str]] = {}
+    order: dict[str, None] = {}
+    card_is_centre: dict[str, bool] = {}
+    for p in summary.personas:
+        mine = {s.key: s for s in p.kpis}
+        for stat in (*p.stats, *p.kpis):
+            order.setdefault(stat.key)
+        for stat in p.stats:
+            cards.setdefault(stat.key, stat)
+            kpi = mine.get(stat.key)
+            if kpi is None:
+                bases.setdefault(stat.key, set()).add(stat.basis)
+            elif stat.basis:        # is the card's figure one of the KPI's centre columns?
+                card_is_centre[stat.key] = card_is_centre.get(stat.key, True) and bool(
+                    kpi.basis) and _same(stat.value, getattr(kpi, stat.basis))
+        for stat in p.kpis:
+            kpis[stat.key] = stat
+            bases.setdefault(stat.key, set()).add(stat.basis)
+    figures = {}
+    for key in order:
+        kpi = kpis.get(key)
+        card = cards.get(key) if kpi is not None else None
+        figures[key] = _Figure(
+            key, kpi or cards[key], kpi is not None, tuple(sorted(b for b in bases[key] if b)),
+            card, card_is_centre.get(key, False) if card is not None else False,
+            features.get(key, "") if kpi is not None else "")
+    return figures
+
+
+def export_columns(summary: RunSummary, header: list[str] | None = None
+                   ) -> tuple[ExportColumns, ...]:
+    """The report's guide to personas.csv, one row per fixed column or per key figure.
+
+    ``header`` is the file's real header (the pipeline passes it), so the guide lists exactly the
+    columns the file has, whatever columns a later version adds. Without it (a report rendered
+    on its own), the guide lists the columns the pipeline would write for these personas: the
+    fixed ones, then per figure key, key_overall and key_lift, and where the figure is a median
+    or a mean also key_basis, key_median, key_mean, key_overall_median and key_overall_mean.
+    """
+    figures = _figures(summary)
+    if header is None:
+        header = list(PERSONA_COLUMNS) + [
+            f"{key}_{suffix}".rstrip("_") for key, figure in figures.items()
+            for suffix in HEADLINE_SUFFIXES + (CENTRE_SUFFIXES if figure.bases else ())]
+    # Columns in header order; a figure's columns are gathered at its first column.
+    order: list[str | tuple[str]] = []          # a column name, or (figure key,)
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for column in header:
+        found = None if column in PERSONA_COLUMNS else _figure_of(column, list(figures))
+        if found is None:
+            order.append(column)
+            continue
+        key, suffix = found
+        if key not in groups:
+            groups[key] = []
+            order.append((key,))
+        groups[key].append((column, suffix))
+    return tuple(_figure_row(figures[item[0]], groups[item[0]]) if isinstance(item, tuple)
+                 else ExportColumns((item,), PERSONA_COLUMNS.get(
+                     item, "See the same field in personas.json."))
+                 for item in order)
+
+
+def _figure_row(figure: _Figure, columns: list[tuple[str, str]]) -> ExportColumns:
+    stat = figure.stat
+    what = f"{stat.label} ({' or '.join(figure.bases) or stat.statistic})"
+    if not figure.kpi:
+        meaning = f"{what}: a key stat, empty for a persona whose card does not show it."
+    else:
+        meaning = f"{what}: a KPI, filled for every persona." + _shared_key(figure)
+    parts = tuple((column, _column_text(suffix, figure)) for column, suffix in columns)
+    return ExportColumns(tuple(c for c, _ in columns), meaning, parts)
+
+
+def _shared_key(figure: _Figure) -> str:
+    """For a KPI whose key is also a behaviour feature's (avg_order_value, days_since_seen):
+    which of the two figures the columns hold, and where the other one is."""
+    card = figure.card
+    name = card.label if card is not None else figure.feature.split(" (")[0]
+    if not name:
+        return ""
+    text = f" Not the behaviour feature of the same name (\u201c{name}\u201d)"
+    if card is None or not card.basis:
+        return text + "."
+    text += f", which some cards show as a key stat, as its {card.basis}: that figure is "
+    if figure.card_is_centre:
+        return text + f"the column {figure.key}_{card.basis}."
+    return text + "not in this file but in personas.json, under key_stats."
+
+
+def _column_text(suffix: str, figure: _Figure) -> str:
+    """What the column ``key_<suffix>`` of ``figure`` holds, in words."""
+    bases = figure.bases
+    centre = " or ".join(bases)          # "median", "mean", "mean or median" or ""
+    if suffix == "":
+        return (f"the persona's {centre}" if centre
+                else f"the persona's figure ({figure.stat.statistic})")
+    if suffix == "overall":
+        return f"the {centre} over all users" if centre else "the same figure over all users"
+    if suffix == "lift":
+        return ("the persona's figure divided by all users' (1.5 = 50\u00a0% higher); empty when "
+                "all users' figure is 0")
+    if suffix == "basis":
+        words = " or ".join(f"\u201c{b}\u201d" for b in bases or ("median", "mean"))
+        return f"{words}: which centre the figure, all users' figure and the lift use"
+    centres = {"median": "the persona's median", "mean": "the persona's mean",
+               "overall_median": "the median over all users",
+               "overall_mean": "the mean over all users"}
+    return centres.get(suffix, "see the same figure in personas.json")
+
+
 # --- rendering -----------------------------------------------------------------------------------
 
 def render_html(summary: RunSummary, *, map_points: pd.DataFrame | None = None,
-                heatmap: pd.DataFrame | None = None) -> str:
-    """The report as an HTML string."""
+                heatmap: pd.DataFrame | None = None,
+                comparison: Comparison | None = None,
+                export_header: list[str] | None = None) -> str:
+    """The report as an HTML string (see :func:`render_report` for the arguments)."""
     colours = charts.persona_colours([p.id for p in summary.personas])
-    overview, cards = build_charts(summary, colours, map_points, heatmap)
+    overview, cards = build_charts(summary, colours, sample_points(map_points), heatmap)
     template = make_environment().get_template("report.html.j2")
-    return template.render(summary=summary, colours=colours, overview=overview, cards=cards)
+    return template.render(summary=summary, colours=colours, overview=overview, cards=cards,
+                           comparison=comparison,
+                           export_columns=export_columns(summary, export_header))
 
 
 def render_report(summary: RunSummary, out_path: str | Path, *,
                   map_points: pd.DataFrame | None = None,
-                  heatmap: pd.DataFrame | None = None) -> Path:
-    """Render index.html. map_points: columns x, y, persona_id (a sample of users, ≤ 3000 rows) for
-    the 2-D persona map; heatmap: index = persona names (in persona order), columns = feature
-    labels, values = standardised differences (z) of each persona vs all users. Writes atomically
+                  heatmap: pd.DataFrame | None = None,
+                  comparison: Comparison | None = None,
+                  export_header: list[str] | None = None) -> Path:
+    """Render index.html. map_points: columns x, y, persona_id for the 2-D persona map (a sample
+    of users; more than MAP_POINTS rows are sampled down); heatmap: index = persona names (in
+    persona order), columns = feature labels, values = standardised differences (z) of each
+    persona vs all users; comparison: this run against an earlier one (see
+    :mod:`personas.report.compare`), shown as its own section; export_header: the header of the
+    run's personas.csv, explained column by column (see :func:`export_columns`). Writes atomically
     (temp file + os.replace). Returns out_path.
 
     When ``out_path`` is an existing folder, the report is written as ``index.html`` inside it.
@@ -298,7 +504,8 @@ def render_report(summary: RunSummary, out_path: str | Path, *,
     out_path = Path(out_path)
     if out_path.is_dir():
         out_path = out_path / "index.html"
-    html = render_html(summary, map_points=map_points, heatmap=heatmap)
+    html = render_html(summary, map_points=map_points, heatmap=heatmap, comparison=comparison,
+                       export_header=export_header)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
     try:
@@ -317,4 +524,5 @@ def render_report(summary: RunSummary, out_path: str | Path, *,
     return out_path
 
 
-__all__ = ["render_report", "render_html", "make_environment", "FILTERS", "Chart", "trusted_svg"]
+__all__ = ["render_report", "render_html", "make_environment", "FILTERS", "Chart", "trusted_svg",
+           "export_columns", "sample_points"]
