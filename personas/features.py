@@ -239,7 +239,9 @@ def compute_features(log: EventLog) -> tuple[pd.DataFrame, dict[str, str]]:
     kept, skipped = available_features(log)
     frame = log.con.execute(FEATURE_SQL, {"reference": log.reference}).df()
     frame["user_id"] = frame["user_id"].astype(str)
-    frame = frame.set_index("user_id")[[f.name for f in kept]].astype("float64")
+    # DuckDB's multi-threaded sums may differ in the last bits from run to run; 9 decimals keep
+    # every meaningful digit and make the same input give the same features, hence personas
+    frame = frame.set_index("user_id")[[f.name for f in kept]].astype("float64").round(9)
     return frame.join(role_counts(log)), skipped
 
 
