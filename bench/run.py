@@ -40,6 +40,10 @@ DATA = ROOT / "bench" / "data"
 RESULTS = ROOT / "bench" / "results"
 BIN = Path(sys.executable).parent
 STEPS = ("load", "features", "model", "profile", "report", "total")
+# docs/benchmarks.md: what follows this line is written by hand (or by other bench scripts) and
+# kept when this script rewrites the file
+KEEP_MARKER = "<!-- kept by bench/run.py: everything below this line is kept when it rewrites this file -->"
+NAIVE_MAX_USERS = 200_000   # above this the naive approach (UMAP on every user) takes hours
 
 
 @dataclass
@@ -70,17 +74,17 @@ def ensure_sample(users: int) -> tuple[Path, Path]:
     return events, truth
 
 
-def approaches(users: int, events: Path, truth: Path) -> list[Approach]:
-    """The three commands compared at one size."""
+def approaches(users: int, events: Path, truth: Path, naive_max: int) -> list[Approach]:
+    """The commands compared at one size (the naive one only up to ``naive_max`` users)."""
     def personas(folder: str, *extra: str) -> Approach:
         out = RESULTS / folder
         name = " ".join(["personas run", *extra])
         return Approach(name, [str(BIN / "personas"), "run", "--events", str(events),
                                "--out", str(out), "--quiet", *extra], out_dir=out)
 
-    return [
-        Approach("naive", [sys.executable, str(ROOT / "bench" / "naive.py"),
-                           "--events", str(events), "--truth", str(truth)]),
+    naive = Approach("naive", [sys.executable, str(ROOT / "bench" / "naive.py"),
+                               "--events", str(events), "--truth", str(truth)])
+    return ([naive] if users <= naive_max else []) + [
         personas(f"run-{users}"),
         personas(f"run-{users}-no-notebooks", "--no-notebooks"),
     ]
@@ -127,10 +131,10 @@ def record(approach: Approach, stdout: str, truth: Path) -> None:
     approach.note = "every user assigned"
 
 
-def bench_size(users: int, runs: int) -> list[Approach]:
+def bench_size(users: int, runs: int, naive_max: int) -> list[Approach]:
     """Time every approach ``runs`` times at one size, interleaved."""
     events, truth = ensure_sample(users)
-    todo = approaches(users, events, truth)
+    todo = approaches(users, events, truth, naive_max)
     for i in range(runs):
         for approach in todo:
             wall, peak, stdout = timed(approach.argv)
@@ -155,16 +159,21 @@ def machine() -> str:
 
 def size_table(users: int, results: list[Approach]) -> str:
     """A markdown table of one size: every approach side by side, ratios against naive."""
-    base = results[0]
-    rows = [f"### {users:,} users", "",
+    base = results[0] if results[0].name == "naive" else None
+    rows = [f"### {users:,} users", ""]
+    if base is None:
+        rows += [f"The naive approach was not run at this size: it runs UMAP on every user, "
+                 f"and above {NAIVE_MAX_USERS:,} users that takes hours on this machine.", ""]
+    rows += [
             "| approach | wall min (s) | wall median (s) | × naive (median) | peak RSS, max of runs (MiB) "
             "| × naive | ARI vs planted | groups | note |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for a in results:
         wall, peak = statistics.median(a.walls), max(a.peaks_mb)
-        rows.append(f"| {a.name} | {min(a.walls):.1f} | {wall:.1f} "
-                    f"| {wall / statistics.median(base.walls):.2f} | {peak:.0f} "
-                    f"| {peak / max(base.peaks_mb):.2f} | {a.ari} | {a.clusters} | {a.note} |")
+        ratio_wall = f"{wall / statistics.median(base.walls):.2f}" if base else "–"
+        ratio_peak = f"{peak / max(base.peaks_mb):.2f}" if base else "–"
+        rows.append(f"| {a.name} | {min(a.walls):.1f} | {wall:.1f} | {ratio_wall} | {peak:.0f} "
+                    f"| {ratio_peak} | {a.ari} | {a.clusters} | {a.note} |")
     rows += ["", "Per-step `timings_s` from `run.json` (last run of each):", "",
              "| run | " + " | ".join(STEPS) + " |", "|---|" + "---:|" * len(STEPS)]
     rows += [f"| {a.name} | " + " | ".join(f"{a.timings[s]}" for s in STEPS) + " |"
@@ -226,7 +235,15 @@ then times, each under `/usr/bin/time -v`:
 - The machine is shared; with few runs, min and median are both given. A wide gap between them
   says the machine was noisy.
 """
-    path.write_text(text, encoding="utf-8")
+    path.write_text(text + "\n" + KEEP_MARKER + kept_tail(path), encoding="utf-8")
+
+
+def kept_tail(path: Path) -> str:
+    """What follows KEEP_MARKER in the current file (empty when there is no marker)."""
+    if not path.exists():
+        return "\n"
+    old = path.read_text(encoding="utf-8")
+    return old.split(KEEP_MARKER, 1)[1] if KEEP_MARKER in old else "\n"
 
 
 def main() -> None:
@@ -234,10 +251,13 @@ def main() -> None:
     parser.add_argument("--users", type=int, nargs="+", default=[20000],
                         help="sample sizes (default 20000)")
     parser.add_argument("--runs", type=int, default=2, help="runs per command (default 2)")
+    parser.add_argument("--naive-max-users", type=int, default=NAIVE_MAX_USERS,
+                        help=f"largest size the naive approach runs at (default {NAIVE_MAX_USERS})")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md",
                         help="markdown report (default docs/benchmarks.md)")
     args = parser.parse_args()
-    tables = [size_table(users, bench_size(users, args.runs)) for users in args.users]
+    tables = [size_table(users, bench_size(users, args.runs, args.naive_max_users))
+              for users in args.users]
     write_report(args.out, tables, sys.argv[1:], args.runs)
     print(f"wrote {args.out}")
 
