@@ -20,11 +20,14 @@ Fitting, step by step (measurements on planted samples are in docs/model.md):
 4. Each candidate is refined by k-means in the scaled feature space, started from its own
    centres. The merged groups are right in the large but their edges are inherited from
    whichever small groups happened to be joined; the refinement moves every fitted user,
-   noise included, to its nearest persona centre. Without it, two seeds agreed only at
-   ARI 0.84 on the 100k planted sample; with it, above 0.9.
+   noise included, to its nearest persona centre. On the 100k planted sample it raised the
+   lowest agreement between seeds from 0.86 to 0.92 (docs/model.md, ablations).
 5. The count whose refined personas have the best silhouette, measured on the users HDBSCAN
-   found in dense groups, wins. The noise users sit between personas and lower every
-   candidate's score alike; leaving them out of the score makes the true count stand out.
+   found in dense groups, wins (ties to 3 decimals go to fewer personas). The noise users sit
+   between personas and blur every candidate alike; leaving them out of the score raised the
+   mean ARI against planted personas from 0.87 to 0.90 at 100k. The scores of neighbouring
+   counts are still close (0.002-0.01 apart), so on smaller samples different seeds can settle
+   on different counts: this choice is where the model's remaining instability lives.
 """
 
 from __future__ import annotations
