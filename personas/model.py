@@ -32,6 +32,7 @@ Fitting, step by step (measurements on planted samples are in docs/model.md):
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
 from pathlib import Path
@@ -78,13 +79,15 @@ UMAP_MODULES = ("umap.umap_", "umap.layouts", "umap.spectral", "umap.utils", "um
                 "pynndescent.sparse", "pynndescent.rp_trees", "pynndescent.pynndescent_")
 
 
+@functools.cache
 def cache_numba_compilation() -> int:
     """Turn on numba's on-disk cache for umap-learn's and pynndescent's compiled functions.
 
     Most of them are compiled without ``cache=True``, so every fresh process (each notebook kernel,
     each CLI run) compiled them again: ~10 s here for a small fit. With the cache, the compiled
     machine code is written once (beside the module, or in numba's user cache folder when that is
-    read-only) and loaded afterwards. Returns the number of functions switched over.
+    read-only) and loaded afterwards. Done once per process (every fit embeds twice: the model
+    and the map). Returns the number of functions switched over.
     """
     import importlib
 
