@@ -113,7 +113,9 @@ def pandas_features(events: pd.DataFrame) -> pd.DataFrame:
         has_cart=("is_cart", "any"), has_purchase=("is_purchase", "any"))
     sess["minutes"] = (sess["end"] - sess["start"]).dt.total_seconds() / 60
     sess["abandoned"] = sess["has_cart"] & ~sess["has_purchase"]
-    sess["gap_days"] = sess.groupby("user_id")["start"].diff().dt.total_seconds() / DAY_S
+    # idle time: from the end of the previous session to this one's start
+    previous_end = sess.groupby("user_id")["end"].shift()
+    sess["gap_days"] = (sess["start"] - previous_end).dt.total_seconds() / DAY_S
     s = sess.groupby("user_id").agg(
         sessions=("start", "size"), session_minutes=("minutes", "mean"),
         abandoned_carts=("abandoned", "sum"), gap_mean=("gap_days", "mean"),

@@ -43,6 +43,7 @@ from .errors import InputError, ParameterError, SchemaError
 from .params import PersonaParams
 
 OPTIONAL_COLUMNS = ("discount", "platform", "category")
+APP_PLATFORMS = ("app", "ios", "android", "mobile_app")   # platform values that mean the app
 # DuckDB may use this much memory for the event table and the feature queries; beyond it, it
 # spills to a temporary folder instead (its own default is 80 % of the machine's memory, which a
 # 140M-row log would take). 3 GB keeps a 1M-user run under the 4 GB the features may use.
@@ -94,6 +95,7 @@ class EventLog:
     reference: datetime | None = None        # the instant "days since ..." features count to
     reference_from: str = ""                 # where it came from: the parameter or the data
     planted: Any = None      # bundled sample only: DataFrame user_id -> planted persona
+    session_col: str = ""    # the sessions are given in this column ("" = split by a gap)
 
     @property
     def roles(self) -> set[str]:
@@ -422,54 +424,19 @@ def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None) -
         FROM raw""")
 
     quality, dropped, usable_span = _keep_clean_rows(con, params, source)
-
-    # Roles are looked up by event name, so the names come first: one cheap pass over a
-    # single column, before the one expensive step (dedupe, sort, sessions) below.
-    names = [row[0] for row in con.execute("SELECT DISTINCT event FROM typed").fetchall()]
-    vocab = load_role_vocabulary(params.roles_path)
-    role_map = {name: vocab.get(normalise_event_name(name), "other") for name in names}
-    if not has_event:
-        role_map = {name: "purchase" for name in names}
-    con.execute("CREATE OR REPLACE TEMP TABLE role_map (event VARCHAR, role VARCHAR)")
-    if role_map:
-        con.executemany("INSERT INTO role_map VALUES (?, ?)", list(role_map.items()))
-
-    gap_seconds = params.session_gap_minutes * 60
-    if params.session_col:
-        # Number the given sessions by when they start, not by how their ids sort as text
-        # ('s10' < 's9'): features such as the gaps between sessions read them in this order.
-        con.execute("""
-            CREATE OR REPLACE TEMP TABLE events AS
-            SELECT user_id, ts, event, role, amount, discount, platform, category,
-                   dense_rank() OVER (PARTITION BY user_id ORDER BY session_start, session_key)
-                       AS session_no
-            FROM (
-                SELECT k.*, coalesce(r.role, 'other') AS role,
-                       min(k.ts) OVER (PARTITION BY k.user_id, k.session_key) AS session_start
-                FROM kept k LEFT JOIN role_map r USING (event))""")
-    else:
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE events AS
-            SELECT user_id, ts, event, role, amount, discount, platform, category,
-                   sum(new_session) OVER (PARTITION BY user_id ORDER BY ts, event
-                                          ROWS UNBOUNDED PRECEDING) AS session_no
-            FROM (
-                SELECT k.*, coalesce(r.role, 'other') AS role,
-                       CASE WHEN lag(k.ts) OVER (PARTITION BY k.user_id ORDER BY k.ts, k.event)
-                                 IS NULL
-                              OR epoch(k.ts - lag(k.ts) OVER (PARTITION BY k.user_id
-                                                              ORDER BY k.ts, k.event))
-                                 > {gap_seconds}
-                            THEN 1 ELSE 0 END AS new_session
-                FROM kept k LEFT JOIN role_map r USING (event))""")
+    role_map = _code_names(con, params.roles_path, has_event)
+    _sort_rows(con, params)
 
     # from here on everything reads the materialised table, never the file again
-    per_event = con.execute("SELECT event, count(*), count(*) FILTER (WHERE amount IS NULL) "
-                            "FROM events GROUP BY event ORDER BY 2 DESC, 1").fetchall()
+    per_event = con.execute("""
+        SELECT e.event, c.n, c.unpriced
+        FROM (SELECT code, count(*) AS n, count(*) FILTER (WHERE amount IS NULL) AS unpriced
+              FROM event_rows GROUP BY code) c JOIN event_names e USING (code)
+        ORDER BY c.n DESC, e.event""").fetchall()
     event_counts = {name: rows for name, rows, _ in per_event}
     role_map = {name: role_map[name] for name in event_counts}
-    stats = con.execute("SELECT count(*), count(DISTINCT user_id), min(ts), max(ts) FROM events"
-                        ).fetchone()
+    stats = con.execute("SELECT count(*), (SELECT count(*) FROM users), min(ts), max(ts) "
+                        "FROM event_rows").fetchone()
     quality["duplicate"] = max(total - stats[0] - dropped, 0)
     # unpriced purchases come with the per-event counts, at no extra pass over a large file;
     # without an amount column no purchase has a value: that is the data's shape, not dirt
@@ -490,9 +457,123 @@ def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None) -
     return EventLog(con=con, source=source, has_event_column=has_event, columns=columns,
                     optional=optional, time_format=time_format, role_map=role_map,
                     event_counts=event_counts, quality=quality, counts=counts, planted=planted,
+                    session_col=params.session_col,
                     window={"start": _text(first), "end": _text(last)}, reference=reference,
                     reference_from="reference_date" if params.reference_date.strip()
                     else "last event used")
+
+
+# -- codes and the one sort ---------------------------------------------------------------------
+
+def _code_names(con, roles_path: str, has_event: bool) -> dict[str, str]:
+    """Give every user, event name, platform and category of ``kept`` a small integer code, in
+    tables ``users (uid, user_id)``, ``event_names (code, event, role)``, ``platforms (pcode,
+    platform, is_app)`` and ``categories (ccode, category)``; return event name -> role.
+
+    One pass over the log finds all four. Codes follow the text order, so sorting by ``uid``
+    sorts by ``user_id``. With codes, the sort in :func:`_sort_rows` moves narrow fixed-width
+    rows instead of strings: at 140M events that is what decides whether it spills to disk.
+    """
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE distinct_names AS
+        SELECT user_id, event, platform, category, GROUPING(user_id) AS no_user,
+               GROUPING(event) AS no_event, GROUPING(platform) AS no_platform,
+               GROUPING(category) AS no_category
+        FROM kept GROUP BY GROUPING SETS ((user_id), (event), (platform), (category))""")
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE users AS
+        SELECT CAST(row_number() OVER (ORDER BY user_id) AS UINTEGER) AS uid, user_id
+        FROM distinct_names WHERE no_user = 0""")
+    names = [row[0] for row in con.execute(
+        "SELECT event FROM distinct_names WHERE no_event = 0 ORDER BY event").fetchall()]
+    vocab = load_role_vocabulary(roles_path)
+    role_map = {name: vocab.get(normalise_event_name(name), "other") if has_event else "purchase"
+                for name in names}
+    con.execute("CREATE OR REPLACE TEMP TABLE event_names "
+                "(code UINTEGER, event VARCHAR, role VARCHAR)")
+    if role_map:
+        con.executemany("INSERT INTO event_names VALUES (?, ?, ?)",
+                        [(code, name, role) for code, (name, role)
+                         in enumerate(role_map.items(), 1)])
+    app = ", ".join(quote_literal(name) for name in APP_PLATFORMS)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE platforms AS
+        SELECT CAST(row_number() OVER (ORDER BY platform) AS UINTEGER) AS pcode, platform,
+               lower(trim(platform)) IN ({app}) AS is_app
+        FROM distinct_names WHERE no_platform = 0 AND platform IS NOT NULL""")
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE categories AS
+        SELECT CAST(row_number() OVER (ORDER BY category) AS UINTEGER) AS ccode, category
+        FROM distinct_names
+        WHERE no_category = 0 AND category IS NOT NULL""")
+    con.execute("DROP TABLE distinct_names")
+    return role_map
+
+
+def _sort_rows(con, params: PersonaParams) -> None:
+    """Create the table ``event_rows``: ``kept`` coded, sorted once per user by time, with exact
+    duplicates dropped and the marks the features need read off the same sort.
+
+    =========== ====================================================================
+    new_session the row starts a session: the user's first event, or more than
+                ``session_gap_minutes`` after the previous one
+    idle_us     on such a row (not the first), microseconds since the previous event:
+                the idle time between two sessions
+    new_day     the row is the user's first event of its calendar day
+    =========== ====================================================================
+
+    Identical rows sort next to each other (every column is in the sort key), so a row equal
+    to the one before it is a duplicate. Sessions are told apart by these marks, not numbered:
+    numbering them would take a second sort of every event. With ``session_col`` the given
+    sessions are kept as ``session_key`` and the features group by it instead.
+    """
+    payload = ["code", "amount", "discount", "pcode", "ccode"]
+    if params.session_col:
+        payload.append("session_key")
+    gap_us = int(params.session_gap_minutes * 60 * 1_000_000)
+    previous = ", ".join(f"lag({c}) OVER w AS prev_{c}" for c in payload)
+    same = " AND ".join(["prev_ts = ts"] + [f"prev_{c} IS NOT DISTINCT FROM {c}"
+                                            for c in payload])
+    con.execute(f"""
+        CREATE OR REPLACE TABLE event_rows AS
+        WITH coded AS (
+            SELECT u.uid, k.ts, e.code, k.amount, k.discount, p.pcode, c.ccode,
+                   k.session_key
+            FROM kept k JOIN users u USING (user_id) JOIN event_names e USING (event)
+                 LEFT JOIN platforms p USING (platform) LEFT JOIN categories c USING (category)),
+        marked AS (
+            SELECT *, lag(ts) OVER w AS prev_ts, {previous}
+            FROM coded
+            WINDOW w AS (PARTITION BY uid ORDER BY ts, {", ".join(payload)}))
+        SELECT uid, ts, {", ".join(payload)},
+               prev_ts IS NULL OR epoch_us(ts) - epoch_us(prev_ts) > {gap_us} AS new_session,
+               CASE WHEN epoch_us(ts) - epoch_us(prev_ts) > {gap_us}
+                    THEN epoch_us(ts) - epoch_us(prev_ts) END AS idle_us,
+               prev_ts IS NULL OR CAST(ts AS DATE) <> CAST(prev_ts AS DATE) AS new_day
+        FROM marked
+        WHERE NOT coalesce({same}, FALSE)""")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW events AS {_events_view_sql(params)}")
+
+
+def _events_view_sql(params: PersonaParams) -> str:
+    """The documented ``events`` view (module docstring) over ``event_rows``, decoded.
+
+    It is for people exploring the log in SQL and for tests; the features read ``event_rows``.
+    Session numbers are computed when the view is read.
+    """
+    if params.session_col:
+        numbered = ("SELECT *, dense_rank() OVER (PARTITION BY uid ORDER BY session_start, "
+                    "session_key) AS session_no FROM (SELECT *, min(ts) OVER (PARTITION BY uid, "
+                    "session_key) AS session_start FROM event_rows)")
+    else:
+        numbered = ("SELECT *, sum(CAST(new_session AS BIGINT)) OVER (PARTITION BY uid ORDER BY "
+                    "ts, new_session DESC ROWS UNBOUNDED PRECEDING) AS session_no FROM event_rows")
+    return f"""
+        SELECT u.user_id, r.ts, e.event, e.role, r.amount, r.discount, p.platform, c.category,
+               r.session_no
+        FROM ({numbered}) r
+             JOIN users u USING (uid) JOIN event_names e USING (code)
+             LEFT JOIN platforms p USING (pcode) LEFT JOIN categories c USING (ccode)"""
 
 
 # -- dirty rows --------------------------------------------------------------------------------
@@ -504,7 +585,7 @@ USABLE_SQL = ("user_id IS NOT NULL AND trim(user_id) <> '' AND ts IS NOT NULL "
 def _keep_clean_rows(con, params: PersonaParams, source: str
                      ) -> tuple[dict[str, int], int, tuple]:
     """Create the view ``kept`` (view ``typed`` less the rows CLEANING_RULES drop, negative
-    amounts repaired). Returns the rows each rule touched, the rows dropped (a row breaking two
+    amounts repaired; duplicates are still in it, :func:`_sort_rows` drops them). Returns the rows each rule touched, the rows dropped (a row breaking two
     rules counts under both but is dropped once, so duplicates are what the drops leave
     unexplained) and the first and last usable time, ignoring the window.
     """
@@ -523,7 +604,7 @@ def _keep_clean_rows(con, params: PersonaParams, source: str
                        row[:5]))
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW kept AS
-        SELECT DISTINCT user_id, ts, event,
+        SELECT user_id, ts, event,
                CASE WHEN amount < 0 THEN NULL ELSE amount END AS amount,
                discount, platform, category, session_key
         FROM typed

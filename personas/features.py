@@ -1,7 +1,8 @@
 """Events -> one row of behaviour features per user, in DuckDB SQL, plus the feature catalogue.
 
-The SQL runs on the ``events`` view made by :func:`personas.events.load_events`, so it streams from
-the file and holds no per-user Python loop. Rates are smoothed towards the population rate with
+The SQL runs on the ``event_rows`` table made by :func:`personas.events.load_events` (the log
+sorted once, coded, with session and day marks), in DuckDB, which spills past its memory limit;
+there is no per-user Python loop. Rates are smoothed towards the population rate with
 :data:`PRIOR_WEIGHT` pseudo-observations, so a user with one view and one cart is not "100 %".
 Every feature is described in :data:`CATALOGUE`; one whose inputs the data lacks is skipped with a
 note, never filled with zeros that would look like behaviour.
@@ -90,8 +91,9 @@ CATALOGUE: tuple[Feature, ...] = (
             "is more of a weekend visitor", ()),
     Feature("night_share", "timing", "Share of activity between midnight and 6 am (UTC)", "share",
             "is more active at night", ()),
-    Feature("regularity", "timing", "Spread of the gaps between sessions (coefficient of "
-            "variation; empty below three sessions)", "ratio", "visits more irregularly", ()),
+    Feature("regularity", "timing", "Spread of the idle time between sessions (coefficient "
+            "of variation of the gaps from one session's end to the next one's start; empty "
+            "below three sessions)", "ratio", "visits more irregularly", ()),
     # lifecycle
     Feature("tenure_days", "lifecycle", "Days from first to last activity", "days",
             "has been a customer longer", ()),
@@ -112,56 +114,129 @@ def _rate(k: str, n: str, prior: str) -> str:
     return f"(({k}) + {PRIOR_WEIGHT} * {prior}) / (({n}) + {PRIOR_WEIGHT})"
 
 
-# t0..t1 is the data's own span (for recent_share); t_ref is the "today" every "days since ..."
-# feature counts to: the bound $reference (EventLog.reference), or the last event when NULL.
-FEATURE_SQL = f"""
-WITH ev AS NOT MATERIALIZED (SELECT * FROM events),  -- a table already: read it in place
-bounds AS (SELECT min(ts) AS t0, max(ts) AS t1,
-                  coalesce(CAST($reference AS TIMESTAMP), max(ts)) AS t_ref FROM ev),
+def role_condition(log: EventLog, *roles: str) -> str:
+    """SQL condition on ``event_rows.code``: the event maps to one of ``roles``.
+
+    A literal list of codes, not a join: the condition is tested on every event.
+    """
+    codes = [str(code) for code, role in log.con.execute(
+        "SELECT code, role FROM event_names ORDER BY code").fetchall() if role in roles]
+    return f"code IN ({', '.join(codes)})" if codes else "FALSE"
+
+
+def _role_count_columns(log: EventLog) -> str:
+    # role names come from the user's roles_path: quote them
+    return ",\n".join(f"count(*) FILTER (WHERE {role_condition(log, r)}) "
+                      f"AS {quote_name(ROLE_PREFIX + r)}"
+                      for r in sorted(set(log.role_map.values())))
+
+
+def _session_sql(log: EventLog, given: bool) -> str:
+    """CTEs ending in ``sess_u (uid, sessions, session_minutes, regularity, abandoned_carts)``.
+
+    Sessions from a gap (no ``session_col``) are read off the marks of
+    :func:`personas.events._sort_rows`, summed per user in ``u``: a user's time in sessions is
+    their tenure less the idle time between sessions. Only abandoned carts need the rows of one
+    session together; they number the sessions over the session starts, carts and purchases
+    alone, a tenth of the log. Given sessions (``session_col``) are grouped by their key.
+    """
+    cart, purchase = role_condition(log, "cart"), role_condition(log, "purchase")
+    if given:
+        return f"""
 sess AS (
-    SELECT user_id, session_no, min(ts) AS s_start, max(ts) AS s_end,
-           bool_or(role = 'cart') AS has_cart, bool_or(role = 'purchase') AS has_purchase
-    FROM ev GROUP BY user_id, session_no),
-sess_u AS (
-    SELECT user_id, count(*) AS sessions,
-           avg(epoch(s_end - s_start)) / 60 AS session_minutes,
-           count(*) FILTER (WHERE has_cart AND NOT has_purchase) AS abandoned_carts
-    FROM sess GROUP BY user_id),
-gaps AS (
-    SELECT user_id,
-           epoch(s_start - lag(s_start) OVER (PARTITION BY user_id ORDER BY s_start)) / 86400 AS gap
+    SELECT uid, session_key, min(ts) AS s_start, max(ts) AS s_end,
+           bool_or({cart}) AS has_cart, bool_or({purchase}) AS has_purchase
+    FROM event_rows GROUP BY uid, session_key),
+idle AS (
+    SELECT *, greatest(epoch_us(s_start) - epoch_us(lag(s_end) OVER (
+               PARTITION BY uid ORDER BY s_start, session_key)), 0) / 86400e6 AS idle_days
     FROM sess),
-gap_u AS (
-    SELECT user_id, CASE WHEN count(gap) >= 2 AND avg(gap) > 0
-                         THEN stddev_samp(gap) / avg(gap) END AS regularity
-    FROM gaps WHERE gap IS NOT NULL GROUP BY user_id),
-ord AS (
-    SELECT user_id, epoch(ts - lag(ts) OVER (PARTITION BY user_id ORDER BY ts)) / 86400 AS gap
-    FROM ev WHERE role = 'purchase'),
-ord_u AS (SELECT user_id, avg(gap) AS days_between_orders FROM ord WHERE gap IS NOT NULL
-          GROUP BY user_id),
+sess_u AS (
+    SELECT uid, count(*) AS sessions,
+           avg(epoch_us(s_end) - epoch_us(s_start)) / 60e6 AS session_minutes,
+           CASE WHEN count(idle_days) >= 2 AND avg(idle_days) > 0
+                THEN stddev_samp(idle_days) / avg(idle_days) END AS regularity,
+           count(*) FILTER (WHERE has_cart AND NOT has_purchase) AS abandoned_carts
+    FROM idle GROUP BY uid)"""
+    if cart == "FALSE":
+        abandoned = "SELECT uid, 0 AS abandoned_carts FROM u"
+    else:
+        abandoned = f"""
+    SELECT uid, count(*) FILTER (WHERE has_cart AND NOT has_purchase) AS abandoned_carts
+    FROM (SELECT uid, sid, bool_or(is_cart) AS has_cart, bool_or(is_purchase) AS has_purchase
+          FROM (SELECT uid, {cart} AS is_cart, {purchase} AS is_purchase,
+                       sum(CAST(new_session AS INTEGER)) OVER (
+                           PARTITION BY uid ORDER BY ts, new_session DESC
+                           ROWS UNBOUNDED PRECEDING) AS sid
+                FROM event_rows WHERE new_session OR {cart} OR {purchase})
+          WHERE is_cart OR is_purchase
+          GROUP BY uid, sid)
+    GROUP BY uid"""
+    return f"""
+abandon AS ({abandoned}),
+sess_u AS (
+    SELECT u.uid, u.gap_sessions AS sessions,
+           (epoch_us(u.last_ts) - epoch_us(u.first_ts) - coalesce(u.idle_us, 0))
+               / u.gap_sessions / 60e6 AS session_minutes,
+           CASE WHEN u.n_idle >= 2 AND u.idle_mean > 0 THEN u.idle_sd / u.idle_mean END
+               AS regularity,
+           coalesce(a.abandoned_carts, 0) AS abandoned_carts
+    FROM u LEFT JOIN abandon a USING (uid))"""
+
+
+def _distinct_categories(log: EventLog) -> str:
+    """SQL aggregate: distinct categories of the user. Up to 64 categories, one bit each OR-ed
+    together and counted: exact, and far cheaper than a distinct count per user."""
+    top = log.con.execute("SELECT coalesce(max(ccode), 0) FROM categories").fetchone()[0]
+    if top <= 64:
+        return "coalesce(bit_count(bit_or(CAST(1 AS UBIGINT) << CAST(ccode - 1 AS UBIGINT))), 0)"
+    return "count(DISTINCT ccode)"
+
+
+def feature_sql(log: EventLog, given_sessions: bool = False) -> str:
+    """The query computing every catalogue feature and the role counts, one row per user.
+
+    It reads ``event_rows`` (:func:`personas.events.load_events`) in one pass, plus a small
+    second one for sessions; role conditions are literal code lists. Bound parameter:
+    ``$reference``, the "today" of every "days since ..." feature (NULL: the last event). The
+    data's own span t0..t1 places recent_share's last third.
+    """
+    roles = {r: role_condition(log, r) for r in
+             ("view", "search", "cart", "purchase", "email_open", "email_click")}
+    apps = [str(code) for (code,) in log.con.execute(
+        "SELECT pcode FROM platforms WHERE is_app ORDER BY pcode").fetchall()]
+    app = f"pcode IN ({', '.join(apps)})" if apps else "FALSE"
+    return f"""
+WITH bounds AS (SELECT min(ts) AS t0, max(ts) AS t1,
+                       coalesce(CAST($reference AS TIMESTAMP), max(ts)) AS t_ref
+                FROM event_rows),
 u AS (
-    SELECT user_id, count(*) AS n_events,
-           count(*) FILTER (WHERE role = 'view') AS n_views,
-           count(*) FILTER (WHERE role = 'search') AS n_searches,
-           count(*) FILTER (WHERE role = 'cart') AS n_carts,
-           count(*) FILTER (WHERE role = 'purchase') AS n_orders,
-           count(*) FILTER (WHERE role = 'email_open') AS n_opens,
-           count(*) FILTER (WHERE role = 'email_click') AS n_clicks,
-           count(*) FILTER (WHERE role = 'purchase' AND discount) AS n_discounted,
-           sum(amount) FILTER (WHERE role = 'purchase') AS revenue,
-           count(amount) FILTER (WHERE role = 'purchase') AS n_priced,
-           count(DISTINCT CAST(ts AS DATE)) AS active_days,
+    SELECT uid, count(*) AS n_events,
+           count(*) FILTER (WHERE {roles["view"]}) AS n_views,
+           count(*) FILTER (WHERE {roles["search"]}) AS n_searches,
+           count(*) FILTER (WHERE {roles["cart"]}) AS n_carts,
+           count(*) FILTER (WHERE {roles["purchase"]}) AS n_orders,
+           count(*) FILTER (WHERE {roles["email_open"]}) AS n_opens,
+           count(*) FILTER (WHERE {roles["email_click"]}) AS n_clicks,
+           count(*) FILTER (WHERE {roles["purchase"]} AND discount) AS n_discounted,
+           sum(amount) FILTER (WHERE {roles["purchase"]}) AS revenue,
+           count(amount) FILTER (WHERE {roles["purchase"]}) AS n_priced,
+           min(ts) FILTER (WHERE {roles["purchase"]}) AS first_purchase,
+           max(ts) FILTER (WHERE {roles["purchase"]}) AS last_purchase,
+           sum(CAST(new_day AS INTEGER)) AS active_days,
            min(ts) AS first_ts, max(ts) AS last_ts,
-           max(ts) FILTER (WHERE role = 'purchase') AS last_purchase,
+           sum(CAST(new_session AS INTEGER)) AS gap_sessions,
+           sum(idle_us) AS idle_us, count(idle_us) AS n_idle,
+           avg(idle_us / 86400e6) AS idle_mean, stddev_samp(idle_us / 86400e6) AS idle_sd,
            avg(CASE WHEN dayofweek(ts) IN (0, 6) THEN 1.0 ELSE 0.0 END) AS weekend_share,
            avg(CASE WHEN hour(ts) < 6 THEN 1.0 ELSE 0.0 END) AS night_share,
-           avg(CASE WHEN lower(platform) IN ('app', 'ios', 'android', 'mobile_app')
-                    THEN 1.0 ELSE 0.0 END) AS app_share,
-           count(DISTINCT category) AS categories,
+           avg(CASE WHEN {app} THEN 1.0 ELSE 0.0 END) AS app_share,
+           {_distinct_categories(log)} AS categories,
            avg(CASE WHEN ts >= (SELECT t1 - (t1 - t0) / 3 FROM bounds) THEN 1.0 ELSE 0.0 END)
-               AS recent_share
-    FROM ev GROUP BY user_id),
+               AS recent_share,
+           {_role_count_columns(log)}
+    FROM event_rows GROUP BY uid),
+{_session_sql(log, given_sessions)},
 pop AS (
     SELECT sum(n_carts) / greatest(sum(n_views), 1) AS p_view_cart,
            sum(n_orders) / greatest(sum(n_carts), 1) AS p_cart_order,
@@ -169,12 +244,14 @@ pop AS (
            sum(n_discounted) / greatest(sum(n_orders), 1) AS p_discount,
            sum(n_searches) / greatest(sum(n_events), 1) AS p_search
     FROM u)
-SELECT u.user_id,
+SELECT us.user_id,
        u.n_orders AS orders,
        coalesce(u.revenue, 0) AS revenue,
        CASE WHEN u.n_priced > 0 THEN u.revenue / u.n_priced END AS avg_order_value,
        epoch(b.t_ref - u.last_purchase) / 86400 AS days_since_purchase,
-       o.days_between_orders,
+       CASE WHEN u.n_orders >= 2
+            THEN epoch(u.last_purchase - u.first_purchase) / 86400 / (u.n_orders - 1)
+       END AS days_between_orders,
        {_rate('u.n_discounted', 'u.n_orders', 'pop.p_discount')} AS discount_share,
        s.sessions,
        u.active_days,
@@ -192,18 +269,18 @@ SELECT u.user_id,
        {_rate('u.n_searches', 'u.n_events', 'pop.p_search')} AS search_share,
        u.weekend_share,
        u.night_share,
-       g.regularity,
+       s.regularity,
        epoch(u.last_ts - u.first_ts) / 86400 AS tenure_days,
        epoch(b.t_ref - u.first_ts) / 86400 AS days_since_first_seen,
        u.recent_share,
-       u.categories
+       u.categories,
+       u.* LIKE '{ROLE_PREFIX}%'
 FROM u
-JOIN sess_u s USING (user_id)
-LEFT JOIN gap_u g USING (user_id)
-LEFT JOIN ord_u o USING (user_id)
+JOIN sess_u s USING (uid)
+JOIN users us USING (uid)
 CROSS JOIN bounds b
 CROSS JOIN pop
-ORDER BY u.user_id
+ORDER BY u.uid
 """
 
 
@@ -237,21 +314,25 @@ def compute_features(log: EventLog) -> tuple[pd.DataFrame, dict[str, str]]:
     (300, True, True)
     """
     kept, skipped = available_features(log)
-    frame = log.con.execute(FEATURE_SQL, {"reference": log.reference}).df()
+    sql = feature_sql(log, given_sessions=bool(log.session_col))
+    frame = log.con.execute(sql, {"reference": log.reference}).df()
     frame["user_id"] = frame["user_id"].astype(str)
+    frame = frame.set_index("user_id")
+    roles = [c for c in frame.columns if c.startswith(ROLE_PREFIX)]
     # DuckDB's multi-threaded sums may differ in the last bits from run to run; 9 decimals keep
     # every meaningful digit and make the same input give the same features, hence personas
-    frame = frame.set_index("user_id")[[f.name for f in kept]].astype("float64").round(9)
-    return frame.join(role_counts(log)), skipped
+    features = frame[[f.name for f in kept]].astype("float64").round(9)
+    return features.join(frame[roles].astype("float64")), skipped
 
 
 def role_counts(log: EventLog) -> pd.DataFrame:
-    """User x role event counts (columns ``role_<role>``): the raw event mix, for profiles."""
-    roles = sorted(set(log.role_map.values()))
-    # role names come from the user's roles_path: quote them
-    columns = ", ".join(f"count(*) FILTER (WHERE role = {quote_literal(r)}) "
-                        f"AS {quote_name(ROLE_PREFIX + r)}" for r in roles)
-    frame = log.con.execute(f"SELECT user_id, {columns} FROM events GROUP BY user_id").df()
+    """User x role event counts (columns ``role_<role>``): the raw event mix, for profiles.
+
+    :func:`compute_features` computes the same columns in its own pass; this is for a look at
+    the mix alone.
+    """
+    frame = log.con.execute(f"SELECT user_id, {_role_count_columns(log)} FROM event_rows "
+                            "JOIN users USING (uid) GROUP BY user_id").df()
     frame["user_id"] = frame["user_id"].astype(str)
     return frame.set_index("user_id").astype("float64")
 

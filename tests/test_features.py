@@ -204,7 +204,8 @@ def test_session_minutes_active_days_tenure_and_rate(table):
 
 
 def test_regularity_needs_three_sessions(table):
-    gaps = [2 + 5 / 1440, 6 + 5 / 1440]   # between the starts of u3's three sessions
+    # idle time between u3's three sessions: from the end of one to the start of the next
+    gaps = [2 - 5 / 1440, 6]
     assert table.loc["u3", "regularity"] == pytest.approx(statistics.stdev(gaps)
                                                           / statistics.mean(gaps))
     assert math.isnan(table.loc["u2", "regularity"])   # two sessions: one gap
@@ -301,6 +302,32 @@ def test_same_timestamp_twice(tmp_path):
     assert (x["role_view"], x["role_cart"]) == (1, 1)
     assert table.loc["y", "days_since_seen"] == 0
     assert table.loc["y", "recent_share"] == 1.0   # a window of zero length: all of it is recent
+
+
+def test_cart_sharing_its_time_with_a_session_start_belongs_to_that_session(tmp_path):
+    # "product_added" (cart) sorts after "page_view", so the view starts the 10:00 session and the
+    # cart only shares its time: it must count in the new session, not in the 08:00 one that
+    # ended in a purchase
+    rows = [("x", "2024-05-01 08:00:00", "add_to_cart", None, None),
+            ("x", "2024-05-01 08:05:00", "purchase", 10.0, None),
+            ("x", "2024-05-01 10:00:00", "page_view", None, None),
+            ("x", "2024-05-01 10:00:00", "product_added", None, None)]
+    table, _ = compute_features(_log(tmp_path, rows))
+    assert table.loc["x", "sessions"] == 2
+    assert table.loc["x", "abandoned_carts"] == 1
+
+
+@pytest.mark.parametrize("n_categories", [3, 70])
+def test_distinct_categories_below_and_above_64(tmp_path, n_categories):
+    # up to 64 categories are counted as bits, more by a distinct count: same answer
+    rows = [("x", f"2024-05-01 10:{i % 60:02d}:00", "page_view", f"c{i:03d}")
+            for i in range(n_categories)]
+    rows += [("x", "2024-05-02 10:00:00", "page_view", "c000"),      # a category seen again
+             ("y", "2024-05-01 10:00:00", "page_view", None),        # no category at all
+             ("z", "2024-05-01 10:00:00", "page_view", f"c{n_categories - 1:03d}")]
+    log = _log(tmp_path, rows, columns=("user_id", "timestamp", "event", "category"))
+    table, _ = compute_features(log)
+    assert table["categories"].to_dict() == {"x": n_categories, "y": 0, "z": 1}
 
 
 # -- order tables ----------------------------------------------------------------------------------
