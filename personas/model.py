@@ -332,8 +332,12 @@ class PersonaModel(ClusterMixin, BaseEstimator):
     def _fit_assigner(self, reference: np.ndarray, labels: np.ndarray) -> None:
         self.reference_ = reference
         self.reference_labels_ = labels
+        # brute force, not the k-d tree scikit-learn picks by itself: in ~14 dimensions the tree
+        # prunes little, and one matrix product per batch was 4x faster at 1M users (same
+        # neighbours, docs/benchmarks.md)
         self._knn = KNeighborsClassifier(
-            n_neighbors=min(ASSIGN_NEIGHBOURS, len(reference))).fit(reference, labels)
+            n_neighbors=min(ASSIGN_NEIGHBOURS, len(reference)), algorithm="brute"
+        ).fit(reference, labels)
 
     def _vote(self, scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         labels = np.empty(len(scaled), dtype=np.int64)
