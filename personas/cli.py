@@ -18,13 +18,11 @@ from typing import Sequence
 
 from . import __version__
 from .errors import ParameterError, PersonaError
+from .kernel import SharedKernel
 from .params import PersonaParams
 
 NOTEBOOKS = ("01_features", "02_personas", "03_report")
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-# The kernel's own log (a TCP notice, and an "ERROR" line when papermill shuts it down after a
-# successful run) reads like a failure; errors in cells still reach us through papermill.
-KERNEL_QUIET = ["--IPKernelApp.log_level=CRITICAL"]
 
 
 class _Reporter:
@@ -80,8 +78,8 @@ def notebook_paths() -> list[Path]:
 
 
 def _run_notebooks(params: PersonaParams, say: _Reporter) -> Path:
-    """Execute the three notebooks with papermill; publish the run with the executed copies."""
-    import papermill as pm
+    """Execute the three notebooks with papermill, one after another in one kernel; publish the
+    run with the executed copies."""
     from papermill.exceptions import PapermillExecutionError
 
     from . import pipeline
@@ -93,17 +91,16 @@ def _run_notebooks(params: PersonaParams, say: _Reporter) -> Path:
     executed = Path(tempfile.mkdtemp(prefix=".personas-notebooks-", dir=target.parent
                                      if target.parent.exists() else None))
     try:
-        for i, path in enumerate(notebook_paths(), 1):
-            start = time.perf_counter()
-            say.line(f"[{i}/3] {path.stem} ...")
-            try:
-                pm.execute_notebook(str(path), str(executed / path.name), parameters=values,
-                                    progress_bar=not say.quiet, log_output=False,
-                                    kernel_name="python3", cwd=str(Path.cwd()),
-                                    extra_arguments=KERNEL_QUIET)
-            except PapermillExecutionError as exc:
-                raise _notebook_error(exc, path.name) from None
-            say.line(f"[{i}/3] {path.stem} done in {time.perf_counter() - start:.1f} s")
+        with SharedKernel(cwd=str(Path.cwd())) as kernel:
+            for i, path in enumerate(notebook_paths(), 1):
+                start = time.perf_counter()
+                say.line(f"[{i}/3] {path.stem} ...")
+                try:
+                    kernel.execute(path, executed / path.name, parameters=values,
+                                   progress_bar=not say.quiet)
+                except PapermillExecutionError as exc:
+                    raise _notebook_error(exc, path.name) from None
+                say.line(f"[{i}/3] {path.stem} done in {time.perf_counter() - start:.1f} s")
         executed.chmod(0o755)   # mkdtemp makes it private, the run folder is not
         shutil.move(str(executed), str(stage / "notebooks"))
         return pipeline.publish(stage, target)

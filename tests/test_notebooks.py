@@ -92,3 +92,93 @@ def test_assign_scores_new_users_with_the_saved_model(tmp_path, capsys):
     assert len(scored) == 300 and scored["user_id"].is_unique
     assert set(scored["persona"]) <= names
     assert scored["confidence"].between(0, 1).all()
+
+
+def _probe_notebooks(folder: Path, pids: Path, fail_in: str = "") -> list[Path]:
+    """Three stand-ins for the real notebooks, each reporting what its kernel still holds."""
+    import nbformat
+
+    cells = {
+        "01_probe": ["from personas import PersonaParams, pipeline\n"
+                     "pipeline.stage_dir(PersonaParams.from_mapping(globals())).mkdir(parents=True)",
+                     "import os, sys, types\n"
+                     "sys.modules['_personas_probe'] = types.ModuleType('_personas_probe')\n"
+                     "leftover = 'from 01'\n"
+                     "os.chdir('/')"],
+        "02_probe": ["import os, sys\n"
+                     "assert 'leftover' not in globals() and '_personas_probe' in sys.modules\n"
+                     "os.getcwd()"],
+        "03_probe": ["import os\n"
+                     "assert 'sys' not in globals()\n"
+                     "os.getcwd()"],
+    }
+    paths = []
+    folder.mkdir(exist_ok=True)
+    for name, sources in cells.items():
+        if name == fail_in:
+            sources = [*sources, "raise ValueError('probe failed')"]
+        sources = [*sources, f"open({str(pids)!r}, 'a').write(f'{{os.getpid()}}\\n')\nos.getpid()"]
+        defaults = "\n".join(f"{f.name} = {f.default!r}" for f in dataclasses.fields(PersonaParams))
+        nb = nbformat.v4.new_notebook(cells=[
+            nbformat.v4.new_code_cell(defaults, metadata={"tags": ["parameters"]}),
+            *(nbformat.v4.new_code_cell(s) for s in sources)])
+        nb.metadata["kernelspec"] = {"name": "python3", "language": "python",
+                                     "display_name": "Python 3"}
+        paths.append(folder / f"{name}.ipynb")
+        nbformat.write(nb, paths[-1])
+    return paths
+
+
+def _pids(path: Path) -> list[int]:
+    return [int(line) for line in path.read_text().split()]
+
+
+def _gone(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.slow
+def test_run_executes_its_notebooks_in_one_kernel_with_a_fresh_namespace_each(tmp_path,
+                                                                             monkeypatch):
+    """One kernel start-up and one set of imports a run: the next notebook still has the modules
+    (``sys.modules``) but not the variables, working folder or execution counts of the one
+    before, and the kernel is gone after the run, also after a failing cell. Probe notebooks
+    stand in for the real three (the papermill test above runs those through the CLI)."""
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    cwd = str(Path.cwd())
+    pids = tmp_path / "pids"
+    probes = _probe_notebooks(tmp_path / "probes", pids)
+    monkeypatch.setattr("personas.cli.notebook_paths", lambda: probes)
+    out = tmp_path / "run"
+    assert main(["run", "--out", str(out), "-q"]) == 0
+
+    kernel = _pids(pids)
+    assert len(kernel) == 3 and len(set(kernel)) == 1 and kernel[0] != os.getpid()
+    assert _gone(kernel[0])
+    for path in probes:
+        nb = json.loads((out / "notebooks" / path.name).read_text())
+        assert nb["metadata"]["papermill"]["exception"] is None
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert [c["execution_count"] for c in code] == list(range(1, len(code) + 1))
+        shown = ["".join(c["outputs"][0]["data"]["text/plain"]) if c["outputs"] else None
+                 for c in code]
+        assert shown[-1] == str(kernel[0])
+        if path.stem != "01_probe":
+            assert shown[-2] == repr(cwd)
+
+    pids.unlink()
+    failing = _probe_notebooks(tmp_path / "failing", pids, fail_in="02_probe")
+    monkeypatch.setattr("personas.cli.notebook_paths", lambda: failing)
+    with pytest.raises(RuntimeError, match="notebook 02_probe.ipynb failed: ValueError: probe"):
+        main(["run", "--out", str(tmp_path / "failed"), "-q"])
+    kernel = _pids(pids)
+    assert len(kernel) == 1 and _gone(kernel[0])
+    assert not (tmp_path / "failed").exists() and not list(tmp_path.glob(".*"))

@@ -1,0 +1,142 @@
+"""One Jupyter kernel for all the notebooks of a run: :class:`SharedKernel`.
+
+``personas run`` executes its three notebooks with papermill. A fresh kernel per notebook would
+pay its start-up and the imports (pandas, DuckDB, scikit-learn, umap-learn with numba) three
+times; sharing one pays them once, and each notebook still starts from an empty namespace.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# The kernel's own log (a TCP notice, and an "ERROR" line when it is shut down after a
+# successful run) reads like a failure; errors in cells still reach us through papermill.
+KERNEL_QUIET = ["--IPKernelApp.log_level=CRITICAL"]
+# nbclient adds the in-memory history when it starts a kernel itself; we start ours.
+KERNEL_ARGS = [*KERNEL_QUIET, "--HistoryManager.hist_file=:memory:"]
+KERNEL_START_TIMEOUT = 60       # seconds, papermill's default start_timeout
+
+
+class SharedKernel:
+    """One IPython kernel that executes the notebooks of a run one after another.
+
+    A kernel costs seconds to start plus the imports (pandas, duckdb, sklearn, umap with numba);
+    sharing one pays that once. papermill hands extra keyword arguments through its nbclient
+    engine to ``nbclient.NotebookClient``; given ``km``, the client starts no kernel of its own
+    (ours is running) and does not shut ours down (it does not own the manager). Before every
+    notebook after the first, the kernel's namespace is reset (``reset(new_session=True)``: no
+    variable of the previous notebook survives, execution counts start again at 1) and its
+    working folder restored; imported modules stay in ``sys.modules``. Leaving the ``with`` block
+    always shuts the kernel down (after a run, a failed cell, Ctrl-C), as nbclient would.
+    """
+
+    def __init__(self, cwd: str):
+        self.cwd = cwd
+        self.km = None
+        self.notebooks = 0
+
+    def __enter__(self) -> "SharedKernel":
+        from jupyter_core.utils import run_sync
+
+        self.km = _kernel_manager(kernel_name="python3")
+        try:
+            run_sync(self._start)()
+        except BaseException:
+            self._shutdown()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._shutdown()
+
+    async def _start(self) -> None:
+        await self.km.start_kernel(extra_arguments=KERNEL_ARGS, cwd=self.cwd)
+
+    def execute(self, path: Path, output: Path, parameters: dict, progress_bar: bool):
+        """``papermill.execute_notebook`` in this kernel; returns the executed notebook."""
+        import papermill as pm
+        from jupyter_core.utils import run_sync
+
+        try:
+            if self.notebooks:
+                run_sync(self._reset)()
+            self.notebooks += 1
+            return pm.execute_notebook(str(path), str(output), parameters=parameters,
+                                       progress_bar=progress_bar, log_output=False,
+                                       kernel_name="python3", cwd=self.cwd,
+                                       start_timeout=KERNEL_START_TIMEOUT, km=self.km)
+        finally:
+            self._close_clients()    # nbclient leaves its client open when it does not own km
+
+    async def _reset(self) -> None:
+        code = (f"__import__('os').chdir({self.cwd!r})\n"
+                "get_ipython().reset(new_session=True)")
+        kc = self.km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=KERNEL_START_TIMEOUT)
+            reply = await kc.execute_interactive(code, silent=True, store_history=False,
+                                                 allow_stdin=False, output_hook=lambda msg: None)
+        finally:
+            self._close_clients()
+        content = reply["content"]
+        if content["status"] != "ok":
+            raise RuntimeError(f"resetting the notebook kernel failed: {content.get('ename')}: "
+                               f"{content.get('evalue')}")
+
+    def _close_clients(self) -> None:
+        if self.km is not None:
+            _close_clients(self.km)
+
+    def _shutdown(self) -> None:
+        from jupyter_core.utils import run_sync
+
+        km, self.km = self.km, None
+        if km is not None:
+            try:
+                run_sync(_stop_kernel)(km)
+            finally:
+                _close_clients(km)     # after: an interrupted cell's task still reads from them
+
+
+def _close_clients(km) -> None:
+    while km.clients:
+        km.clients.pop().stop_channels()
+
+
+async def _stop_kernel(km) -> None:
+    """What nbclient does with a kernel it owns (``NotebookClient._async_cleanup_kernel``, with its
+    default graceful shutdown: interrupt, ask, then terminate)."""
+    import asyncio
+
+    # Ctrl-C in a cell leaves nbclient's tasks for that cell on this loop; left running, they
+    # would see the kernel go and print a "Task exception was never retrieved ... Kernel died".
+    leftovers = [t for t in asyncio.all_tasks()
+                 if "NotebookClient." in getattr(t.get_coro(), "__qualname__", "")]
+    for task in leftovers:
+        task.cancel()
+    await asyncio.gather(*leftovers, return_exceptions=True)
+    try:
+        if await km.is_alive():
+            await km.shutdown_kernel(now=False)
+    except RuntimeError as exc:
+        if "No kernel is running!" not in str(exc):
+            raise
+    finally:
+        await km.cleanup_resources()
+
+
+def _kernel_manager(**kwargs):
+    """jupyter_client's ``AsyncKernelManager`` (the class nbclient itself would use), keeping the
+    clients it makes so that the ones nbclient leaves open can be closed."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class Manager(AsyncKernelManager):
+        def client(self, **kw):
+            kc = super().client(**kw)
+            self.clients.append(kc)
+            return kc
+
+    km = Manager(**kwargs)
+    km.clients = []
+    return km
