@@ -428,15 +428,18 @@ def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None) -
     _sort_rows(con, params)
 
     # from here on everything reads the materialised table, never the file again
-    per_event = con.execute("""
-        SELECT e.event, c.n, c.unpriced
-        FROM (SELECT code, count(*) AS n, count(*) FILTER (WHERE amount IS NULL) AS unpriced
+    by_event = con.execute("""
+        SELECT e.event, c.n, c.unpriced, c.first, c.last
+        FROM (SELECT code, count(*) AS n, count(*) FILTER (WHERE amount IS NULL) AS unpriced,
+                     min(ts) AS first, max(ts) AS last
               FROM event_rows GROUP BY code) c JOIN event_names e USING (code)
         ORDER BY c.n DESC, e.event""").fetchall()
+    per_event = [row[:3] for row in by_event]
     event_counts = {name: rows for name, rows, _ in per_event}
     role_map = {name: role_map[name] for name in event_counts}
-    stats = con.execute("SELECT count(*), (SELECT count(*) FROM users), min(ts), max(ts) "
-                        "FROM event_rows").fetchone()
+    users = con.execute("SELECT count(*) FROM users").fetchone()[0]
+    stats = (sum(event_counts.values()), users, min((row[3] for row in by_event), default=None),
+             max((row[4] for row in by_event), default=None))
     quality["duplicate"] = max(total - stats[0] - dropped, 0)
     # unpriced purchases come with the per-event counts, at no extra pass over a large file;
     # without an amount column no purchase has a value: that is the data's shape, not dirt
