@@ -10,9 +10,10 @@ interleaved (pandas, duckdb, pandas, duckdb, ...) ``--runs`` times per size:
 * ``pandas``  :func:`pandas_features`: ``pd.read_parquet`` of the whole log, sort, cut sessions at
   30 minutes of silence, ``groupby``. Rates are plain ratios (DuckDB smooths them towards the
   population rate), nothing is cleaned or validated.
-* ``duckdb``  ``personas.events.load_events`` (read, clean, map roles, sort, sessions; one
-  materialised table) then ``personas.features.compute_features`` (FEATURE_SQL + role counts),
-  exactly what ``personas run`` does in its load and features steps.
+* ``duckdb``  ``personas.events.load_events`` (read, clean, code, one sort with duplicates dropped
+  and sessions marked; one materialised table) then ``personas.features.compute_features``
+  (``feature_sql``: features and role counts in one query), exactly what ``personas run`` does
+  in its load and features steps.
 
 Each process prints one JSON line with its own split (pandas: read / features, duckdb: load /
 features), so the feature step alone and load + features are both reported. Pandas is skipped at
@@ -147,6 +148,10 @@ def pandas_features(events: pd.DataFrame) -> pd.DataFrame:
     f["search_share"] = u["n_searches"] / u["n_events"]
     f["weekend_share"] = u["weekend_share"]
     f["night_share"] = u["night_share"]
+    # busiest calendar month's share of active days (plain: personas smooths it)
+    active = ev.drop_duplicates(["user_id", "day"])
+    month_days = active.groupby(["user_id", active["day"].dt.month]).size()
+    f["peak_month_share"] = month_days.groupby(level=0).max() / u["active_days"]
     f["regularity"] = (u["gap_std"] / u["gap_mean"]).where((u["gap_count"] >= 2)
                                                            & (u["gap_mean"] > 0))
     f["tenure_days"] = span_days
@@ -202,7 +207,7 @@ SMOOTHED = {"discount_share": "role_purchase", "email_click_rate": "role_email_o
 
 
 def smoothed_like_duckdb(table: pd.DataFrame, name: str) -> np.ndarray:
-    """pandas' plain rate ``name`` smoothed as FEATURE_SQL does: (k + w p) / (n + w)."""
+    """pandas' plain rate ``name`` smoothed as feature_sql does: (k + w p) / (n + w)."""
     from personas.features import PRIOR_WEIGHT
 
     counts = table.assign(events=table.filter(like="role_").sum(axis=1))
@@ -423,7 +428,7 @@ def write_report(path: Path, tables: list[str], check: dict | None, check_users:
                       "absolute difference between DuckDB's value and pandas', over users where "
                       "both have one. The smoothed rates differ by design (pandas' are plain "
                       "ratios, empty where the denominator is 0); the last column smooths "
-                      "pandas' counts the way `FEATURE_SQL` does, (k + 5 p) / (n + 5) with p the "
+                      "pandas' counts the way `feature_sql` does, (k + 5 p) / (n + 5) with p the "
                       "population rate, to show that smoothing is the whole difference.\n\n"
                       + check_table(check))
     text = f"""# The feature step: DuckDB SQL against pandas

@@ -19,6 +19,8 @@ from .events import EventLog, quote_literal, quote_name
 
 PRIOR_WEIGHT = 5.0   # pseudo-observations pulling a user's rate towards the population's
 ROLE_PREFIX = "role_"  # columns of per-role event counts in the feature table
+YEAR_NEED = "window:52 weeks"   # a feature needing a log that spans every calendar month
+YEAR_DAYS = 364                 # 52 weeks: the sample's Jan 2 .. Dec 31 is a year of data
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,9 @@ CATALOGUE: tuple[Feature, ...] = (
             "is more of a weekend visitor", ()),
     Feature("night_share", "timing", "Share of activity between midnight and 6 am (UTC)", "share",
             "is more active at night", ()),
+    Feature("peak_month_share", "timing", "Share of the user's active days in their busiest "
+            "calendar month (smoothed toward an even spread, 1/12; needs 52 weeks of data)",
+            "share", "is more seasonal", (YEAR_NEED,)),
     Feature("regularity", "timing", "Spread of the idle time between sessions (coefficient "
             "of variation of the gaps from one session's end to the next one's start; empty "
             "below three sessions)", "ratio", "visits more irregularly", ()),
@@ -193,6 +198,24 @@ def _distinct_categories(log: EventLog) -> str:
     return "count(DISTINCT ccode)"
 
 
+def _month_day_counts(log: EventLog) -> str:
+    """Aggregates ``days_m1 .. days_m12``: the user's active days in each calendar month."""
+    if not covers_year(log):
+        return ""
+    return "".join(f"count(*) FILTER (WHERE new_day AND month(ts) = {m}) AS days_m{m}, "
+                   for m in range(1, 13))
+
+
+def _peak_month_share(log: EventLog) -> str:
+    """Days in the busiest month over active days, smoothed with PRIOR_WEIGHT days spread evenly
+    over the twelve months: one active day reads about 0.24, not 100 % seasonal."""
+    if not covers_year(log):
+        return "CAST(NULL AS DOUBLE)"
+    busiest = ", ".join(f"u.days_m{m}" for m in range(1, 13))
+    return (f"(greatest({busiest}) + {PRIOR_WEIGHT} / 12) / "
+            f"(u.active_days + {PRIOR_WEIGHT})")
+
+
 def feature_sql(log: EventLog, given_sessions: bool = False) -> str:
     """The query computing every catalogue feature and the role counts, one row per user.
 
@@ -232,6 +255,7 @@ u AS (
            avg(CASE WHEN hour(ts) < 6 THEN 1.0 ELSE 0.0 END) AS night_share,
            avg(CASE WHEN {app} THEN 1.0 ELSE 0.0 END) AS app_share,
            {_distinct_categories(log)} AS categories,
+           {_month_day_counts(log)}
            avg(CASE WHEN ts >= (SELECT t1 - (t1 - t0) / 3 FROM bounds) THEN 1.0 ELSE 0.0 END)
                AS recent_share,
            {_role_count_columns(log)}
@@ -269,6 +293,7 @@ SELECT us.user_id,
        {_rate('u.n_searches', 'u.n_events', 'pop.p_search')} AS search_share,
        u.weekend_share,
        u.night_share,
+       {_peak_month_share(log)} AS peak_month_share,
        s.regularity,
        epoch(u.last_ts - u.first_ts) / 86400 AS tenure_days,
        epoch(b.t_ref - u.first_ts) / 86400 AS days_since_first_seen,
@@ -287,16 +312,30 @@ ORDER BY u.uid
 def available_features(log: EventLog) -> tuple[list[Feature], dict[str, str]]:
     """The catalogue entries this log can support, and a note for each skipped one."""
     have = set(log.roles) | {f"column:{c}" for c in log.optional}
+    if covers_year(log):
+        have.add(YEAR_NEED)
     kept, skipped = [], {}
     for feature in CATALOGUE:
         missing = [need for need in feature.needs if need not in have]
-        if missing:
+        if YEAR_NEED in missing:
+            skipped[feature.name] = (f"skipped: the data covers less than 52 weeks "
+                                     f"({log.counts.get('start')} to {log.counts.get('end')})")
+        elif missing:
             what = ", ".join(m.replace("column:", "") + (" column" if m.startswith("column:")
                                                          else " events") for m in missing)
             skipped[feature.name] = f"skipped: the data has no {what}"
         else:
             kept.append(feature)
     return kept, skipped
+
+
+def covers_year(log: EventLog) -> bool:
+    """The events kept span 52 weeks: every calendar month had its chance, so a user's busiest
+    month says something about season rather than about when the export started."""
+    start, end = log.counts.get("start"), log.counts.get("end")
+    if not start or not end:
+        return False
+    return (pd.Timestamp(end) - pd.Timestamp(start)) >= pd.Timedelta(days=YEAR_DAYS)
 
 
 def compute_features(log: EventLog) -> tuple[pd.DataFrame, dict[str, str]]:

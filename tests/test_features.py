@@ -95,6 +95,8 @@ def test_skipped_features_name_what_is_missing(log):
         "app_share": "skipped: the data has no platform column",
         "search_share": "skipped: the data has no search events",
         "categories": "skipped: the data has no category column",
+        "peak_month_share": "skipped: the data covers less than 52 weeks "
+                            "(2024-05-01 09:50:00 to 2024-05-10 12:00:00)",
     }
     assert [f.name for f in kept] + list(skipped) != []
     assert {f.name for f in kept} | set(skipped) == {f.name for f in CATALOGUE}
@@ -328,6 +330,28 @@ def test_distinct_categories_below_and_above_64(tmp_path, n_categories):
     log = _log(tmp_path, rows, columns=("user_id", "timestamp", "event", "category"))
     table, _ = compute_features(log)
     assert table["categories"].to_dict() == {"x": n_categories, "y": 0, "z": 1}
+
+
+def test_peak_month_share_needs_a_year_and_is_smoothed(tmp_path):
+    rows = [("a", f"2024-12-0{d} 10:00:00", "page_view") for d in range(1, 6)]     # December
+    rows += [("b", f"2024-{m:02d}-15 10:00:00", "page_view") for m in range(1, 13)]  # every month
+    rows += [("c", "2024-06-10 10:00:00", "page_view"), ("c", "2024-06-10 18:00:00", "page_view"),
+             ("z", "2024-01-01 00:00:00", "page_view"), ("z", "2024-12-31 00:00:00", "page_view")]
+    log = _log(tmp_path, rows, columns=("user_id", "timestamp", "event"))
+    table, skipped = compute_features(log)
+    assert "peak_month_share" not in skipped
+    w = PRIOR_WEIGHT
+    assert table["peak_month_share"].to_dict() == pytest.approx({
+        "a": (5 + w / 12) / (5 + w),      # all five days in one month: seasonal
+        "b": (1 + w / 12) / (12 + w),     # one day a month: as even as it gets
+        "c": (1 + w / 12) / (1 + w),      # two events, one day
+        "z": (1 + w / 12) / (2 + w)})
+    # under 52 weeks the busiest month says when the export started, not the season
+    short = _log(tmp_path, rows[:12], columns=("user_id", "timestamp", "event"))
+    table, skipped = compute_features(short)
+    assert "peak_month_share" not in table.columns
+    assert skipped["peak_month_share"] == ("skipped: the data covers less than 52 weeks "
+                                           "(2024-01-15 10:00:00 to 2024-12-05 10:00:00)")
 
 
 # -- order tables ----------------------------------------------------------------------------------
