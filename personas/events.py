@@ -14,6 +14,7 @@ amount      DOUBLE    revenue of the event, NULL when unknown
 discount    BOOLEAN   a discount was used (NULL without a ``discount`` column)
 platform    VARCHAR   ``platform`` column when present
 category    VARCHAR   ``category`` column when present
+product     VARCHAR   ``product`` column when present (a product id or name)
 session_no  BIGINT    session number within the user, from 1, in the order the sessions start
 =========== ========= ==========================================================================
 
@@ -42,7 +43,7 @@ import yaml
 from .errors import InputError, ParameterError, SchemaError
 from .params import PersonaParams
 
-OPTIONAL_COLUMNS = ("discount", "platform", "category")
+OPTIONAL_COLUMNS = ("discount", "platform", "category", "product")
 APP_PLATFORMS = ("app", "ios", "android", "mobile_app")   # platform values that mean the app
 # DuckDB may use this much memory for the event table and the feature queries; beyond it, it
 # spills to a temporary folder instead (its own default is 80 % of the machine's memory, which a
@@ -409,6 +410,7 @@ def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None) -
                     else "CAST(NULL AS BOOLEAN)")
     platform_sql = "CAST(platform AS VARCHAR)" if "platform" in optional else "CAST(NULL AS VARCHAR)"
     category_sql = "CAST(category AS VARCHAR)" if "category" in optional else "CAST(NULL AS VARCHAR)"
+    product_sql = "CAST(product AS VARCHAR)" if "product" in optional else "CAST(NULL AS VARCHAR)"
     session_sql = (f"CAST({quote_name(params.session_col)} AS VARCHAR)" if params.session_col
                    else "CAST(NULL AS VARCHAR)")
     con.execute(f"""
@@ -420,6 +422,7 @@ def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None) -
                {discount_sql} AS discount,
                {platform_sql} AS platform,
                {category_sql} AS category,
+               {product_sql} AS product,
                {session_sql} AS session_key
         FROM raw""")
 
@@ -469,20 +472,22 @@ def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None) -
 # -- codes and the one sort ---------------------------------------------------------------------
 
 def _code_names(con, roles_path: str, has_event: bool) -> dict[str, str]:
-    """Give every user, event name, platform and category of ``kept`` a small integer code, in
-    tables ``users (uid, user_id)``, ``event_names (code, event, role)``, ``platforms (pcode,
-    platform, is_app)`` and ``categories (ccode, category)``; return event name -> role.
+    """Give every user, event name, platform, category and product of ``kept`` a small integer
+    code, in tables ``users (uid, user_id)``, ``event_names (code, event, role)``, ``platforms
+    (pcode, platform, is_app)``, ``categories (ccode, category)`` and ``products (prcode,
+    product)``; return event name -> role.
 
-    One pass over the log finds all four. Codes follow the text order, so sorting by ``uid``
+    One pass over the log finds all five. Codes follow the text order, so sorting by ``uid``
     sorts by ``user_id``. With codes, the sort in :func:`_sort_rows` moves narrow fixed-width
     rows instead of strings: at 140M events that is what decides whether it spills to disk.
     """
     con.execute("""
         CREATE OR REPLACE TEMP TABLE distinct_names AS
-        SELECT user_id, event, platform, category, GROUPING(user_id) AS no_user,
+        SELECT user_id, event, platform, category, product, GROUPING(user_id) AS no_user,
                GROUPING(event) AS no_event, GROUPING(platform) AS no_platform,
-               GROUPING(category) AS no_category
-        FROM kept GROUP BY GROUPING SETS ((user_id), (event), (platform), (category))""")
+               GROUPING(category) AS no_category, GROUPING(product) AS no_product
+        FROM kept
+        GROUP BY GROUPING SETS ((user_id), (event), (platform), (category), (product))""")
     con.execute("""
         CREATE OR REPLACE TEMP TABLE users AS
         SELECT CAST(row_number() OVER (ORDER BY user_id) AS UINTEGER) AS uid, user_id
@@ -509,6 +514,11 @@ def _code_names(con, roles_path: str, has_event: bool) -> dict[str, str]:
         SELECT CAST(row_number() OVER (ORDER BY category) AS UINTEGER) AS ccode, category
         FROM distinct_names
         WHERE no_category = 0 AND category IS NOT NULL""")
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE products AS
+        SELECT CAST(row_number() OVER (ORDER BY product) AS UINTEGER) AS prcode, product
+        FROM distinct_names
+        WHERE no_product = 0 AND product IS NOT NULL""")
     con.execute("DROP TABLE distinct_names")
     return role_map
 
@@ -530,7 +540,7 @@ def _sort_rows(con, params: PersonaParams) -> None:
     numbering them would take a second sort of every event. With ``session_col`` the given
     sessions are kept as ``session_key`` and the features group by it instead.
     """
-    payload = ["code", "amount", "discount", "pcode", "ccode"]
+    payload = ["code", "amount", "discount", "pcode", "ccode", "prcode"]
     if params.session_col:
         payload.append("session_key")
     gap_us = int(params.session_gap_minutes * 60 * 1_000_000)
@@ -540,10 +550,11 @@ def _sort_rows(con, params: PersonaParams) -> None:
     con.execute(f"""
         CREATE OR REPLACE TABLE event_rows AS
         WITH coded AS (
-            SELECT u.uid, k.ts, e.code, k.amount, k.discount, p.pcode, c.ccode,
+            SELECT u.uid, k.ts, e.code, k.amount, k.discount, p.pcode, c.ccode, pr.prcode,
                    k.session_key
             FROM kept k JOIN users u USING (user_id) JOIN event_names e USING (event)
-                 LEFT JOIN platforms p USING (platform) LEFT JOIN categories c USING (category)),
+                 LEFT JOIN platforms p USING (platform) LEFT JOIN categories c USING (category)
+                 LEFT JOIN products pr USING (product)),
         marked AS (
             SELECT *, lag(ts) OVER w AS prev_ts, {previous}
             FROM coded
@@ -573,10 +584,11 @@ def _events_view_sql(params: PersonaParams) -> str:
                     "ts, new_session DESC ROWS UNBOUNDED PRECEDING) AS session_no FROM event_rows")
     return f"""
         SELECT u.user_id, r.ts, e.event, e.role, r.amount, r.discount, p.platform, c.category,
-               r.session_no
+               pr.product, r.session_no
         FROM ({numbered}) r
              JOIN users u USING (uid) JOIN event_names e USING (code)
-             LEFT JOIN platforms p USING (pcode) LEFT JOIN categories c USING (ccode)"""
+             LEFT JOIN platforms p USING (pcode) LEFT JOIN categories c USING (ccode)
+             LEFT JOIN products pr USING (prcode)"""
 
 
 # -- dirty rows --------------------------------------------------------------------------------
@@ -609,7 +621,7 @@ def _keep_clean_rows(con, params: PersonaParams, source: str
         CREATE OR REPLACE TEMP VIEW kept AS
         SELECT user_id, ts, event,
                CASE WHEN amount < 0 THEN NULL ELSE amount END AS amount,
-               discount, platform, category, session_key
+               discount, platform, category, product, session_key
         FROM typed
         WHERE {USABLE_SQL} AND {inside}""")
     return quality, row[5], (row[6], row[7])

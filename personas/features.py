@@ -109,6 +109,8 @@ CATALOGUE: tuple[Feature, ...] = (
     # breadth
     Feature("categories", "breadth", "Distinct product categories touched", "categories",
             "explores more categories", ("column:category",), "log1p"),
+    Feature("products", "breadth", "Distinct products touched", "products",
+            "explores more products", ("column:product",), "log1p"),
 )
 
 BY_NAME = {f.name: f for f in CATALOGUE}
@@ -189,13 +191,14 @@ sess_u AS (
     FROM u LEFT JOIN abandon a USING (uid))"""
 
 
-def _distinct_categories(log: EventLog) -> str:
-    """SQL aggregate: distinct categories of the user. Up to 64 categories, one bit each OR-ed
-    together and counted: exact, and far cheaper than a distinct count per user."""
-    top = log.con.execute("SELECT coalesce(max(ccode), 0) FROM categories").fetchone()[0]
+def _distinct(log: EventLog, table: str, code: str) -> str:
+    """SQL aggregate: distinct values (categories, products) the user touched. Up to 64 values,
+    one bit each OR-ed together and counted: exact, and far cheaper than a distinct count per
+    user, which is what larger catalogues get."""
+    top = log.con.execute(f"SELECT coalesce(max({code}), 0) FROM {table}").fetchone()[0]
     if top <= 64:
-        return "coalesce(bit_count(bit_or(CAST(1 AS UBIGINT) << CAST(ccode - 1 AS UBIGINT))), 0)"
-    return "count(DISTINCT ccode)"
+        return f"coalesce(bit_count(bit_or(CAST(1 AS UBIGINT) << CAST({code} - 1 AS UBIGINT))), 0)"
+    return f"count(DISTINCT {code})"
 
 
 def _month_day_counts(log: EventLog) -> str:
@@ -254,7 +257,8 @@ u AS (
            avg(CASE WHEN dayofweek(ts) IN (0, 6) THEN 1.0 ELSE 0.0 END) AS weekend_share,
            avg(CASE WHEN hour(ts) < 6 THEN 1.0 ELSE 0.0 END) AS night_share,
            avg(CASE WHEN {app} THEN 1.0 ELSE 0.0 END) AS app_share,
-           {_distinct_categories(log)} AS categories,
+           {_distinct(log, "categories", "ccode")} AS categories,
+           {_distinct(log, "products", "prcode")} AS products,
            {_month_day_counts(log)}
            avg(CASE WHEN ts >= (SELECT t1 - (t1 - t0) / 3 FROM bounds) THEN 1.0 ELSE 0.0 END)
                AS recent_share,
@@ -299,6 +303,7 @@ SELECT us.user_id,
        epoch(b.t_ref - u.first_ts) / 86400 AS days_since_first_seen,
        u.recent_share,
        u.categories,
+       u.products,
        u.* LIKE '{ROLE_PREFIX}%'
 FROM u
 JOIN sess_u s USING (uid)

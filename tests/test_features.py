@@ -95,6 +95,7 @@ def test_skipped_features_name_what_is_missing(log):
         "app_share": "skipped: the data has no platform column",
         "search_share": "skipped: the data has no search events",
         "categories": "skipped: the data has no category column",
+        "products": "skipped: the data has no product column",
         "peak_month_share": "skipped: the data covers less than 52 weeks "
                             "(2024-05-01 09:50:00 to 2024-05-10 12:00:00)",
     }
@@ -352,6 +353,23 @@ def test_peak_month_share_needs_a_year_and_is_smoothed(tmp_path):
     assert "peak_month_share" not in table.columns
     assert skipped["peak_month_share"] == ("skipped: the data covers less than 52 weeks "
                                            "(2024-01-15 10:00:00 to 2024-12-05 10:00:00)")
+
+
+def test_distinct_products_and_rows_differing_only_in_product(tmp_path):
+    rows = [("x", "2024-05-01 10:00:00", "page_view", "p1"),
+            ("x", "2024-05-01 10:00:00", "page_view", "p2"),   # not a duplicate: other product
+            ("x", "2024-05-01 10:05:00", "page_view", "p1"),
+            ("x", "2024-05-01 10:05:00", "page_view", "p1"),   # exact duplicate: once
+            ("y", "2024-05-01 10:00:00", "search", None)]
+    log = _log(tmp_path, rows, columns=("user_id", "timestamp", "event", "product"))
+    assert log.optional == ["product"]
+    assert log.quality["duplicate"] == 1
+    table, skipped = compute_features(log)
+    assert "products" not in skipped and "categories" in skipped
+    assert table["products"].to_dict() == {"x": 2, "y": 0}
+    assert table.loc["x", "role_view"] == 3
+    assert log.con.execute("SELECT product FROM events WHERE user_id = 'x' ORDER BY ts, product"
+                           ).fetchall() == [("p1",), ("p2",), ("p1",)]
 
 
 # -- order tables ----------------------------------------------------------------------------------
