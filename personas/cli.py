@@ -22,6 +22,9 @@ from .kernel import SharedKernel
 from .params import PersonaParams
 
 NOTEBOOKS = ("01_features", "02_personas", "03_report")
+# what the notebooks' steps import (pandas, DuckDB, scikit-learn, umap-learn, matplotlib)
+NOTEBOOK_MODULES = ("personas.pipeline", "personas.events", "personas.features",
+                    "personas.model", "personas.plots", "umap", "hdbscan")
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -80,18 +83,19 @@ def notebook_paths() -> list[Path]:
 def _run_notebooks(params: PersonaParams, say: _Reporter) -> Path:
     """Execute the three notebooks with papermill, one after another in one kernel; publish the
     run with the executed copies."""
-    from papermill.exceptions import PapermillExecutionError
-
-    from . import pipeline
-
     target = params.run_dir().resolve()
     params = params.replace(output_dir=str(target), publish=False)
     values = params.to_dict()
-    stage = pipeline.stage_dir(params)
-    executed = Path(tempfile.mkdtemp(prefix=".personas-notebooks-", dir=target.parent
-                                     if target.parent.exists() else None))
-    try:
-        with SharedKernel(cwd=str(Path.cwd())) as kernel:
+    with SharedKernel(cwd=str(Path.cwd()), preload=NOTEBOOK_MODULES) as kernel:
+        # the kernel imports the package while this process imports pandas and papermill
+        from papermill.exceptions import PapermillExecutionError
+
+        from . import pipeline
+
+        stage = pipeline.stage_dir(params)
+        executed = Path(tempfile.mkdtemp(prefix=".personas-notebooks-", dir=target.parent
+                                         if target.parent.exists() else None))
+        try:
             for i, path in enumerate(notebook_paths(), 1):
                 start = time.perf_counter()
                 say.line(f"[{i}/3] {path.stem} ...")
@@ -101,14 +105,14 @@ def _run_notebooks(params: PersonaParams, say: _Reporter) -> Path:
                 except PapermillExecutionError as exc:
                     raise _notebook_error(exc, path.name) from None
                 say.line(f"[{i}/3] {path.stem} done in {time.perf_counter() - start:.1f} s")
-        executed.chmod(0o755)   # mkdtemp makes it private, the run folder is not
-        shutil.move(str(executed), str(stage / "notebooks"))
-        return pipeline.publish(stage, target)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    finally:
-        shutil.rmtree(executed, ignore_errors=True)
+            executed.chmod(0o755)   # mkdtemp makes it private, the run folder is not
+            shutil.move(str(executed), str(stage / "notebooks"))
+            return pipeline.publish(stage, target)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+        finally:
+            shutil.rmtree(executed, ignore_errors=True)
 
 
 def _notebook_error(exc, notebook: str) -> Exception:

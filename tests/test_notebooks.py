@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import papermill as pm
@@ -182,3 +184,28 @@ def test_run_executes_its_notebooks_in_one_kernel_with_a_fresh_namespace_each(tm
     kernel = _pids(pids)
     assert len(kernel) == 1 and _gone(kernel[0])
     assert not (tmp_path / "failed").exists() and not list(tmp_path.glob(".*"))
+
+
+@pytest.mark.slow
+def test_shared_kernel_preloads_modules_without_binding_names(tmp_path):
+    import nbformat
+
+    from personas.kernel import SharedKernel
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import sys\n"
+                                          "print('colorsys' in sys.modules, 'colorsys' in dir())")]
+    nbformat.write(nb, tmp_path / "probe.ipynb")
+    with SharedKernel(cwd=str(tmp_path), preload=("colorsys",)) as kernel:
+        done = kernel.execute(tmp_path / "probe.ipynb", tmp_path / "out.ipynb", parameters={},
+                              progress_bar=False)
+    assert done.cells[0].outputs[0]["text"] == "True False\n"
+
+
+def test_the_command_line_does_not_import_the_model_or_pandas():
+    # `personas --version` answers at once; `personas run` leaves the heavy imports to the kernel
+    code = ("import sys, personas.cli; "
+            "print(sorted(m for m in ('pandas', 'sklearn', 'umap', 'duckdb') if m in sys.modules))")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout
+    assert shown.strip() == "[]"
