@@ -548,7 +548,7 @@ def _sort_rows(con, params: PersonaParams) -> None:
     same = " AND ".join(["prev_ts = ts"] + [f"prev_{c} IS NOT DISTINCT FROM {c}"
                                             for c in payload])
     con.execute(f"""
-        CREATE OR REPLACE TABLE event_rows AS
+        CREATE OR REPLACE TEMP TABLE event_rows AS
         WITH coded AS (
             SELECT u.uid, k.ts, e.code, k.amount, k.discount, p.pcode, c.ccode, pr.prcode,
                    k.session_key
@@ -594,26 +594,33 @@ def _events_view_sql(params: PersonaParams) -> str:
 # -- dirty rows --------------------------------------------------------------------------------
 
 USABLE_SQL = ("user_id IS NOT NULL AND trim(user_id) <> '' AND ts IS NOT NULL "
-              "AND ts <= now()::TIMESTAMP")
+              "AND ts <= {now}")
 
 
 def _keep_clean_rows(con, params: PersonaParams, source: str
                      ) -> tuple[dict[str, int], int, tuple]:
     """Create the view ``kept`` (view ``typed`` less the rows CLEANING_RULES drop, negative
-    amounts repaired; duplicates are still in it, :func:`_sort_rows` drops them). Returns the rows each rule touched, the rows dropped (a row breaking two
-    rules counts under both but is dropped once, so duplicates are what the drops leave
-    unexplained) and the first and last usable time, ignoring the window.
+    amounts repaired; duplicates are still in it, :func:`_sort_rows` drops them). Returns the
+    rows each rule touched, the rows dropped (a row breaking two rules counts under both but is
+    dropped once, so duplicates are what the drops leave unexplained) and the first and last
+    usable time, ignoring the window.
+
+    "Now" (for future rows) is read once and written into the view: ``kept`` is read by several
+    queries, and each would otherwise see its own ``now()``.
     """
     first, last = params.time_window()
     inside = _inside_window_sql(first, last)
+    now = con.execute("SELECT CAST(now() AS TIMESTAMP)").fetchone()[0]
+    now = f"TIMESTAMP {quote_literal(_text(now))}"
+    usable = USABLE_SQL.format(now=now)
     row = con.execute(f"""
         SELECT count(*) FILTER (WHERE user_id IS NULL OR trim(user_id) = ''),
                count(*) FILTER (WHERE ts IS NULL),
                count(*) FILTER (WHERE ts IS NOT NULL AND NOT ({inside})),
-               count(*) FILTER (WHERE ts > now()::TIMESTAMP),
+               count(*) FILTER (WHERE ts > {now}),
                count(*) FILTER (WHERE amount < 0),
-               count(*) FILTER (WHERE NOT ({USABLE_SQL} AND {inside})),
-               min(ts) FILTER (WHERE {USABLE_SQL}), max(ts) FILTER (WHERE {USABLE_SQL})
+               count(*) FILTER (WHERE NOT ({usable} AND {inside})),
+               min(ts) FILTER (WHERE {usable}), max(ts) FILTER (WHERE {usable})
         FROM typed""").fetchone()
     quality = dict(zip(("null_user", "null_time", "outside_window", "future", "negative_amount"),
                        row[:5]))
@@ -623,7 +630,7 @@ def _keep_clean_rows(con, params: PersonaParams, source: str
                CASE WHEN amount < 0 THEN NULL ELSE amount END AS amount,
                discount, platform, category, product, session_key
         FROM typed
-        WHERE {USABLE_SQL} AND {inside}""")
+        WHERE {usable} AND {inside}""")
     return quality, row[5], (row[6], row[7])
 
 

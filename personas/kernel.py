@@ -15,6 +15,7 @@ KERNEL_QUIET = ["--IPKernelApp.log_level=CRITICAL"]
 # nbclient adds the in-memory history when it starts a kernel itself; we start ours.
 KERNEL_ARGS = [*KERNEL_QUIET, "--HistoryManager.hist_file=:memory:"]
 KERNEL_START_TIMEOUT = 60       # seconds, papermill's default start_timeout
+PRELOAD_TIMEOUT = 600           # seconds the preload imports may take (a cold numba cache)
 
 
 class SharedKernel:
@@ -53,14 +54,19 @@ class SharedKernel:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self._shutdown()
+        if exc_type is None:
+            self._shutdown()
+            return
+        try:
+            self._shutdown()
+        except Exception:   # the error that got us here is the one to report
+            pass
 
     async def _start(self) -> None:
         await self.km.start_kernel(extra_arguments=KERNEL_ARGS, cwd=self.cwd)
         if self.preload:
-            # sent, not awaited; the kernel runs requests in order, so the first notebook's cells
-            # come after it. A blocking client (threads, no event loop of ours), closed after
-            # the first notebook.
+            # sent, not awaited here: the first execute() waits for its reply. A blocking
+            # client (threads, no event loop of ours), closed after the first notebook.
             from jupyter_client import BlockingKernelClient
 
             self._preloader = BlockingKernelClient()
@@ -75,6 +81,9 @@ class SharedKernel:
         from jupyter_core.utils import run_sync
 
         try:
+            if self._preloader is not None:
+                # wait here, not in nbclient: its 60 s start timeout would count the imports
+                self._preloader.get_shell_msg(timeout=PRELOAD_TIMEOUT)
             if self.notebooks:
                 run_sync(self._reset)()
             self.notebooks += 1
@@ -93,7 +102,8 @@ class SharedKernel:
         try:
             await kc.wait_for_ready(timeout=KERNEL_START_TIMEOUT)
             reply = await kc.execute_interactive(code, silent=True, store_history=False,
-                                                 allow_stdin=False, output_hook=lambda msg: None)
+                                                 allow_stdin=False, output_hook=lambda msg: None,
+                                                 timeout=KERNEL_START_TIMEOUT)
         finally:
             self._close_clients()
         content = reply["content"]

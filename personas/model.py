@@ -333,8 +333,8 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         self.reference_ = reference
         self.reference_labels_ = labels
         # brute force, not the k-d tree scikit-learn picks by itself: in ~14 dimensions the tree
-        # prunes little, and one matrix product per batch was 4x faster at 1M users (same
-        # neighbours, docs/benchmarks.md)
+        # prunes little, and one matrix product per batch was 4x faster at 1M users (the same
+        # neighbours, except which of equally distant ones is taken; docs/benchmarks.md)
         self._knn = KNeighborsClassifier(
             n_neighbors=min(ASSIGN_NEIGHBOURS, len(reference)), algorithm="brute"
         ).fit(reference, labels)
