@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .events import EventLog, quote_literal, quote_name
+from .events import EventLog, quote_name
 
 PRIOR_WEIGHT = 5.0   # pseudo-observations pulling a user's rate towards the population's
 ROLE_PREFIX = "role_"  # columns of per-role event counts in the feature table
@@ -145,7 +145,7 @@ def _session_sql(log: EventLog, given: bool) -> str:
     :func:`personas.events._sort_rows`, summed per user in ``u``: a user's time in sessions is
     their tenure less the idle time between sessions. Only abandoned carts need the rows of one
     session together; they number the sessions over the session starts, carts and purchases
-    alone, a tenth of the log. Given sessions (``session_col``) are grouped by their key.
+    alone, about a quarter of the log. Given sessions (``session_col``) are grouped by their key.
     """
     cart, purchase = role_condition(log, "cart"), role_condition(log, "purchase")
     if given:
@@ -219,7 +219,7 @@ def _peak_month_share(log: EventLog) -> str:
             f"(u.active_days + {PRIOR_WEIGHT})")
 
 
-def feature_sql(log: EventLog, given_sessions: bool = False) -> str:
+def feature_sql(log: EventLog) -> str:
     """The query computing every catalogue feature and the role counts, one row per user.
 
     It reads ``event_rows`` (:func:`personas.events.load_events`) in one pass, plus a small
@@ -264,7 +264,7 @@ u AS (
                AS recent_share,
            {_role_count_columns(log)}
     FROM event_rows GROUP BY uid),
-{_session_sql(log, given_sessions)},
+{_session_sql(log, given=bool(log.session_col))},
 pop AS (
     SELECT sum(n_carts) / greatest(sum(n_views), 1) AS p_view_cart,
            sum(n_orders) / greatest(sum(n_carts), 1) AS p_cart_order,
@@ -358,8 +358,7 @@ def compute_features(log: EventLog) -> tuple[pd.DataFrame, dict[str, str]]:
     (300, True, True)
     """
     kept, skipped = available_features(log)
-    sql = feature_sql(log, given_sessions=bool(log.session_col))
-    frame = log.con.execute(sql, {"reference": log.reference}).df()
+    frame = log.con.execute(feature_sql(log), {"reference": log.reference}).df()
     frame["user_id"] = frame["user_id"].astype(str)
     frame = frame.set_index("user_id")
     roles = [c for c in frame.columns if c.startswith(ROLE_PREFIX)]
