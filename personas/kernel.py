@@ -54,13 +54,11 @@ class SharedKernel:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self._shutdown()
-            return
         try:
             self._shutdown()
-        except Exception:   # the error that got us here is the one to report
-            pass
+        except Exception:
+            if exc_type is None:   # else the error that got us here is the one to report
+                raise
 
     async def _start(self) -> None:
         await self.km.start_kernel(extra_arguments=KERNEL_ARGS, cwd=self.cwd)
@@ -111,19 +109,20 @@ class SharedKernel:
             raise RuntimeError(f"resetting the notebook kernel failed: {content.get('ename')}: "
                                f"{content.get('evalue')}")
 
-    def _close_clients(self) -> None:
+    def _stop_preloader(self) -> None:
         if self._preloader is not None:
             self._preloader.stop_channels()
             self._preloader = None
+
+    def _close_clients(self) -> None:
+        self._stop_preloader()
         if self.km is not None:
             _close_clients(self.km)
 
     def _shutdown(self) -> None:
         from jupyter_core.utils import run_sync
 
-        if self._preloader is not None:
-            self._preloader.stop_channels()
-            self._preloader = None
+        self._stop_preloader()
         km, self.km = self.km, None
         if km is not None:
             try:
