@@ -10,10 +10,12 @@ interleaved (pandas, duckdb, pandas, duckdb, ...) ``--runs`` times per size:
 * ``pandas``  :func:`pandas_features`: ``pd.read_parquet`` of the whole log, sort, cut sessions at
   30 minutes of silence, ``groupby``. Rates are plain ratios (DuckDB smooths them towards the
   population rate), nothing is cleaned or validated.
-* ``duckdb``  ``personas.events.load_events`` (read, clean, code, one sort with duplicates dropped
-  and sessions marked; one materialised table) then ``personas.features.compute_features``
-  (``feature_sql``: features and role counts in one query), exactly what ``personas run`` does
-  in its load and features steps.
+* ``duckdb``  ``personas.events.load_events`` (read, clean, code, then one sort with duplicates
+  dropped and sessions marked, summed per user as it comes out of the sort into the small table
+  ``user_activity``, see ``personas.activity``) then ``personas.features.compute_features``
+  (``feature_sql``: features and role counts from those tallies), exactly what ``personas run``
+  does in its load and features steps. The features step alone is now small: most of the
+  feature work happens in the load's one pass, so compare load + features.
 
 Each process prints one JSON line with its own split (pandas: read / features, duckdb: load /
 features), so the feature step alone and load + features are both reported. Pandas is skipped at
@@ -463,11 +465,12 @@ Reproduce:
 - **Wall** is the whole process under `/usr/bin/time -v`: interpreter start-up and imports
   included. **load / read** and **features** are measured inside the process: for pandas,
   `pd.read_parquet` of every column, then everything else (sort, sessions, `groupby`); for DuckDB,
-  `load_events` (read the Parquet file, type and clean the rows, drop exact duplicates, map event
-  names to roles, sort and cut sessions into one materialised table), then `compute_features`
-  (the feature SQL, the role counts, and the result as a pandas frame of one row per user).
-- The **features step alone is not like for like**: DuckDB sorts and cuts sessions in its load
-  step, pandas in its features step. **load + features** and **wall** compare the same work, from
+  `load_events` (read the Parquet file, type and clean the rows, map event names to roles, then
+  one sort per user that drops exact duplicates and cuts sessions, summed per user as it leaves
+  the sort into the table `user_activity`), then `compute_features` (the feature SQL over those
+  tallies, the role counts, and the result as a pandas frame of one row per user).
+- The **features step alone is not like for like**: DuckDB does most of the feature work in its
+  load step's one pass, pandas in its features step. **load + features** and **wall** compare the same work, from
   the file on disk to one row per user; the ratios are pandas divided by DuckDB, medians.
 - **Peak RSS** is the process's largest resident memory. DuckDB is capped at 3 GB
   (`DUCKDB_MEMORY_LIMIT` in `personas/events.py`) and spills to a temporary folder beyond it;

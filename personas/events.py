@@ -18,7 +18,9 @@ product     VARCHAR   ``product`` column when present (a product id or name)
 session_no  BIGINT    session number within the user, from 1, in the order the sessions start
 =========== ========= ==========================================================================
 
-Nothing is copied into pandas: the view streams from the file, so the feature SQL runs out of core.
+Nothing is copied into pandas: the view streams from the file. The same load reads the log once
+more, sorted per user, and sums it per user into the table ``user_activity``
+(:mod:`personas.activity`), which the features are computed from: that pass is out of core.
 Usable but dirty rows are dropped or repaired by the rules in :data:`CLEANING_RULES` and counted;
 rows outside the ``start``/``end`` window are dropped and counted the same way. The log also
 carries the reference date that recency features count to (``reference_date``, else its last
@@ -42,6 +44,8 @@ import yaml
 
 from .errors import InputError, ParameterError, SchemaError
 from .params import PersonaParams
+from . import activity
+from .sql import quote_literal, quote_name
 
 OPTIONAL_COLUMNS = ("discount", "platform", "category", "product")
 APP_PLATFORMS = ("app", "ios", "android", "mobile_app")   # platform values that mean the app
@@ -109,16 +113,6 @@ class EventLog:
 
 
 # -- reading ---------------------------------------------------------------------------------------
-
-def quote_name(name: str) -> str:
-    """A SQL identifier, double-quoted."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(text: str) -> str:
-    """A SQL string literal, single-quoted."""
-    return "'" + text.replace("'", "''") + "'"
-
 
 def _source_sql(path_text: str) -> tuple[str, str]:
     """Return (DuckDB table function call, description) for a path, or raise InputError."""
@@ -215,16 +209,32 @@ def _require_column(columns: list[str], name: str, param: str, source: str) -> N
 
 # -- typing the time and amount columns --------------------------------------------------------
 
-def _reject_values(con, where: str, example: str, *, source: str, column: str, kind: str,
-                   what: str, why: str = "", fix: str = "") -> None:
-    """Raise SchemaError when raw rows match ``where``: how many, one example, and the fix."""
-    count, sample = con.execute(
-        f"SELECT count(*), any_value({example}) FROM raw WHERE {where}").fetchone()
+@dataclass(frozen=True)
+class ValueCheck:
+    """Raw values of a column that cannot be used: rows where ``where`` holds are refused with a
+    SchemaError giving how many, one example (``example``) and the fix."""
+
+    where: str
+    example: str
+    column: str
+    kind: str       # "time" or "amount"
+    what: str       # what the values are not: "timestamps", "numbers"
+    why: str = ""
+    fix: str = ""
+
+    def error(self, count: int, sample: Any, source: str) -> SchemaError:
+        return SchemaError(
+            f"events file {source!r}: {count:,} values in {self.kind} column {self.column!r} "
+            f"are not {self.what} (e.g. {sample!r}{self.why})"
+            + (f"; {self.fix}" if self.fix else ""), path=source, column=self.column)
+
+
+def _reject_values(con, check: ValueCheck, source: str) -> None:
+    """Raise the check's SchemaError when raw rows fail it (one pass over the file)."""
+    count, sample = con.execute(f"SELECT count(*), any_value({check.example}) FROM raw "
+                                f"WHERE {check.where}").fetchone()
     if count:
-        raise SchemaError(
-            f"events file {source!r}: {count:,} values in {kind} column {column!r} are not "
-            f"{what} (e.g. {sample!r}{why})" + (f"; {fix}" if fix else ""),
-            path=source, column=column)
+        raise check.error(count, sample, source)
 
 
 def _is_numeric(dtype: str) -> bool:
@@ -232,35 +242,46 @@ def _is_numeric(dtype: str) -> bool:
 
 
 def _time_expression(con, column: str, dtype: str, source: str,
-                     from_text: bool = False) -> tuple[str, str]:
-    """SQL turning the raw time column into a naive UTC TIMESTAMP, and a name for the form the
-    times were given in (run.json records it: a wrong guess, e.g. epoch seconds read as
-    milliseconds, shows there first). ``from_text``: a CSV whose times the reader typed itself."""
+                     from_text: bool = False) -> tuple[str, str, ValueCheck | None]:
+    """SQL turning the raw time column into a naive UTC TIMESTAMP, a name for the form the times
+    were given in (run.json records it: a wrong guess, e.g. epoch seconds read as milliseconds,
+    shows there first), and the check its raw values must pass. ``from_text``: a CSV whose times
+    the reader typed itself.
+
+    The check is not run here: :func:`_keep_clean_rows` counts its failures in the pass it makes
+    anyway, which saves a whole pass over the file (7 s of a 165M-row Parquet log, cold).
+    """
     col = quote_name(column)
     upper = dtype.upper()
-    reject = partial(_reject_values, con, source=source, column=column, kind="time",
-                     what="timestamps")
+    check = partial(ValueCheck, column=column, kind="time", what="timestamps")
     if upper.startswith(("TIMESTAMP", "DATE")):
         # 'infinity' and '-infinity' are valid values that no later date arithmetic survives
-        reject(f"{col} IS NOT NULL AND NOT isfinite({col})", f"CAST({col} AS VARCHAR)",
-               fix="remove them or give real times")
-    if upper.startswith("TIMESTAMP WITH TIME ZONE") or upper == "TIMESTAMPTZ":
-        return (f"timezone('UTC', {col})",
-                "ISO text with zone" if from_text else "datetime with zone")
-    if upper.startswith("TIMESTAMP"):
-        return f"CAST({col} AS TIMESTAMP)", "ISO text" if from_text else "datetime"
-    if upper == "DATE":
-        return f"CAST({col} AS TIMESTAMP)", "ISO date" if from_text else "date"
+        infinite = check(f"{col} IS NOT NULL AND NOT isfinite({col})", f"CAST({col} AS VARCHAR)",
+                         fix="remove them or give real times")
+        if upper.startswith("TIMESTAMP WITH TIME ZONE") or upper == "TIMESTAMPTZ":
+            return (f"timezone('UTC', {col})",
+                    "ISO text with zone" if from_text else "datetime with zone", infinite)
+        if upper.startswith("TIMESTAMP"):
+            return f"CAST({col} AS TIMESTAMP)", "ISO text" if from_text else "datetime", infinite
+        return f"CAST({col} AS TIMESTAMP)", "ISO date" if from_text else "date", infinite
     if _is_numeric(upper):
-        reject(f"{col} IS NOT NULL AND NOT (abs(CAST({col} AS DOUBLE)) <= {EPOCH_LIMIT})", col,
-               why=": too large for epoch seconds, milliseconds or microseconds")
-        top = con.execute(f"SELECT max(abs({col})) FROM raw").fetchone()[0] or 0
+        # the unit is read off the largest value, so this check runs now, in the same pass
+        too_large = check(f"{col} IS NOT NULL AND NOT (abs(CAST({col} AS DOUBLE)) <= "
+                          f"{EPOCH_LIMIT})", col,
+                          why=": too large for epoch seconds, milliseconds or microseconds")
+        count, sample, top = con.execute(
+            f"SELECT count(*) FILTER (WHERE {too_large.where}), "
+            f"any_value({col}) FILTER (WHERE {too_large.where}), max(abs({col})) "
+            "FROM raw").fetchone()
+        if count:
+            raise too_large.error(count, sample, source)
+        top = top or 0
         if top > 1e14:
-            return f"make_timestamp(CAST({col} AS BIGINT))", "epoch microseconds"
+            return f"make_timestamp(CAST({col} AS BIGINT))", "epoch microseconds", None
         if top > 1e11:
-            return f"epoch_ms(CAST({col} AS BIGINT))", "epoch milliseconds"
-        return f"to_timestamp(CAST({col} AS DOUBLE))::TIMESTAMPTZ AT TIME ZONE 'UTC'", \
-            "epoch seconds"
+            return f"epoch_ms(CAST({col} AS BIGINT))", "epoch milliseconds", None
+        return (f"to_timestamp(CAST({col} AS DOUBLE))::TIMESTAMPTZ AT TIME ZONE 'UTC'",
+                "epoch seconds", None)
     # text: ISO with or without zone, or a date; a zone is converted to UTC
     text = f"trim(CAST({col} AS VARCHAR))"
     parsed = (f"CASE WHEN regexp_matches({text}, '([+-]\\d\\d:?\\d\\d|Z)$') "
@@ -268,9 +289,9 @@ def _time_expression(con, column: str, dtype: str, source: str,
               f"ELSE TRY_CAST({text} AS TIMESTAMP) END")
     # 'infinity' and '-infinity' cast to timestamps that no later date arithmetic survives
     parsed = f"(CASE WHEN isfinite({parsed}) THEN {parsed} END)"
-    reject(f"{col} IS NOT NULL AND {text} <> '' AND ({parsed}) IS NULL", text,
-           fix="use ISO dates like 2024-05-01 12:30:00 or epoch seconds")
-    return f"CASE WHEN {text} = '' THEN NULL ELSE {parsed} END", "ISO text"
+    unparsed = check(f"{col} IS NOT NULL AND {text} <> '' AND ({parsed}) IS NULL", text,
+                     fix="use ISO dates like 2024-05-01 12:30:00 or epoch seconds")
+    return f"CASE WHEN {text} = '' THEN NULL ELSE {parsed} END", "ISO text", unparsed
 
 
 def _amount_expression(con, column: str | None, dtype: str, source: str) -> str:
@@ -280,10 +301,10 @@ def _amount_expression(con, column: str | None, dtype: str, source: str) -> str:
     if _is_numeric(dtype.upper()):
         return f"CAST({col} AS DOUBLE)"
     text = f"nullif(trim(CAST({col} AS VARCHAR)), '')"
-    _reject_values(con, f"{text} IS NOT NULL AND TRY_CAST({text} AS DOUBLE) IS NULL", text,
-                   source=source, column=column, kind="amount", what="numbers",
-                   fix="remove currency signs and thousands separators, or set amount_col to "
-                       "another column")
+    _reject_values(con, ValueCheck(
+        f"{text} IS NOT NULL AND TRY_CAST({text} AS DOUBLE) IS NULL", text, column=column,
+        kind="amount", what="numbers", fix="remove currency signs and thousands separators, or "
+                                           "set amount_col to another column"), source)
     return f"TRY_CAST({text} AS DOUBLE)"
 
 
@@ -401,8 +422,8 @@ def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None) -
         raise InputError(f"events file {source!r} has a header but no rows; export the log "
                          "with its events", path=source)
 
-    ts_sql, time_format = _time_expression(con, params.time_col, types[params.time_col], source,
-                                           from_text)
+    ts_sql, time_format, time_check = _time_expression(con, params.time_col,
+                                                       types[params.time_col], source, from_text)
     amount_sql = _amount_expression(con, amount_col, types.get(amount_col or "", ""), source)
     optional = [c for c in OPTIONAL_COLUMNS if c in columns] + (["amount"] if amount_col else [])
     event_sql = f"CAST({quote_name(params.event_col)} AS VARCHAR)" if has_event else "'purchase'"
@@ -423,42 +444,41 @@ def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None) -
                {platform_sql} AS platform,
                {category_sql} AS category,
                {product_sql} AS product,
-               {session_sql} AS session_key
+               {session_sql} AS session_key,
+               {time_check.where if time_check else "FALSE"} AS bad_time,
+               {f"CASE WHEN {time_check.where} THEN {time_check.example} END"
+                if time_check else "NULL"} AS bad_time_example
         FROM raw""")
 
-    quality, dropped, usable_span = _keep_clean_rows(con, params, source)
-    role_map = _code_names(con, params.roles_path, has_event)
-    _sort_rows(con, params)
-
-    # from here on everything reads the materialised table, never the file again
-    by_event = con.execute("""
-        SELECT e.event, c.n, c.unpriced, c.first, c.last
-        FROM (SELECT code, count(*) AS n, count(*) FILTER (WHERE amount IS NULL) AS unpriced,
-                     min(ts) AS first, max(ts) AS last
-              FROM event_rows GROUP BY code) c JOIN event_names e USING (code)
-        ORDER BY c.n DESC, e.event""").fetchall()
-    per_event = [row[:3] for row in by_event]
-    event_counts = {name: rows for name, rows, _ in per_event}
-    role_map = {name: role_map[name] for name in event_counts}
-    users = con.execute("SELECT count(*) FROM users").fetchone()[0]
-    stats = (sum(event_counts.values()), users, min((row[3] for row in by_event), default=None),
-             max((row[4] for row in by_event), default=None))
-    quality["duplicate"] = max(total - stats[0] - dropped, 0)
-    # unpriced purchases come with the per-event counts, at no extra pass over a large file;
-    # without an amount column no purchase has a value: that is the data's shape, not dirt
-    quality["missing_amount"] = sum(unpriced for name, _, unpriced in per_event
-                                    if amount_col and role_map[name] == "purchase")
-    quality = {rule: quality[rule] for rule in CLEANING_RULES}   # run.json lists them in this order
-    counts = {"rows_read": total, "events": stats[0], "users": stats[1],
-              "start": str(stats[2]) if stats[2] is not None else None,
-              "end": str(stats[3]) if stats[3] is not None else None}
-    if stats[0] == 0 and usable_span[0] is not None:
+    quality, dropped, usable_span, kept_span = _keep_clean_rows(con, params, source, time_check)
+    if total - dropped == 0 and usable_span[0] is not None:
         raise _empty_window_error(params, source, *usable_span)
-    if stats[0] == 0:
+    if total - dropped == 0:
         raise InputError(f"events file {source!r} has no usable rows after cleaning "
                          f"({', '.join(f'{k}: {v}' for k, v in quality.items() if v)}); check "
                          "the user and time columns", path=source)
-    reference = _reference_time(params, stats[3])
+    role_map = _code_names(con, params.roles_path, has_event)
+    _mark_rows(con, params)
+    start, end = kept_span
+    activity.summarise(con, gap_sessions=not params.session_col, span=kept_span,
+                       year=activity.spans_year(start, end))
+
+    # from here on everything reads the per-user tallies, never the file again
+    names = dict(con.execute("SELECT code, event FROM event_names").fetchall())
+    totals = sorted(((names[code], n, unpriced)
+                     for code, (n, unpriced) in activity.event_totals(con).items()),
+                    key=lambda row: (-row[1], row[0]))
+    event_counts = {name: n for name, n, _ in totals}
+    role_map = {name: role_map[name] for name in event_counts}
+    users, events = con.execute("SELECT count(*), sum(n_events) FROM user_activity").fetchone()
+    quality["duplicate"] = max(total - int(events) - dropped, 0)
+    # unpriced purchases come with the per-event counts, at no extra pass over a large file;
+    # without an amount column no purchase has a value: that is the data's shape, not dirt
+    quality["missing_amount"] = sum(unpriced for _, _, unpriced in totals) if amount_col else 0
+    quality = {rule: quality[rule] for rule in CLEANING_RULES}   # run.json lists them in this order
+    counts = {"rows_read": total, "events": int(events), "users": users,
+              "start": str(start), "end": str(end)}
+    reference = _reference_time(params, end)
     first, last = params.time_window()
     return EventLog(con=con, source=source, has_event_column=has_event, columns=columns,
                     optional=optional, time_format=time_format, role_map=role_map,
@@ -478,7 +498,7 @@ def _code_names(con, roles_path: str, has_event: bool) -> dict[str, str]:
     product)``; return event name -> role.
 
     One pass over the log finds all five. Codes follow the text order, so sorting by ``uid``
-    sorts by ``user_id``. With codes, the sort in :func:`_sort_rows` moves narrow fixed-width
+    sorts by ``user_id``. With codes, the sort in :func:`_mark_rows` moves narrow fixed-width
     rows instead of strings: at 165M events that took it from 68 s to 37 s here.
     """
     con.execute("""
@@ -520,9 +540,10 @@ def _code_names(con, roles_path: str, has_event: bool) -> dict[str, str]:
     return role_map
 
 
-def _sort_rows(con, params: PersonaParams) -> None:
-    """Create the table ``event_rows``: ``kept`` coded, sorted once per user by time, with exact
-    duplicates dropped and the marks the features need read off the same sort.
+def _mark_rows(con, params: PersonaParams) -> None:
+    """Create the views ``coded`` (``kept`` with codes for its names) and ``event_rows``: the
+    coded rows sorted once per user by time, with exact duplicates dropped and the marks the
+    features need read off the same sort.
 
     =========== ====================================================================
     new_session the row starts a session: the user's first event, or more than
@@ -535,7 +556,11 @@ def _sort_rows(con, params: PersonaParams) -> None:
     Identical rows sort next to each other (every column is in the sort key), so a row equal
     to the one before it is a duplicate. Sessions are told apart by these marks, not numbered:
     numbering them would take a second sort of every event. With ``session_col`` the given
-    sessions are kept as ``session_key`` and the features group by it instead.
+    sessions are kept as ``session_key``.
+
+    ``event_rows`` is a view, evaluated when read: :func:`personas.activity.summarise` reads it
+    once for everything the features need. At 165M events a table of it spilled to disk, and
+    reading it back took longer than the sort.
     """
     payload = ["code", "amount", "discount", "pcode", "ccode", "prcode"]
     if params.session_col:
@@ -544,15 +569,16 @@ def _sort_rows(con, params: PersonaParams) -> None:
     previous = ", ".join(f"lag({c}) OVER w AS prev_{c}" for c in payload)
     same = " AND ".join(["prev_ts = ts"] + [f"prev_{c} IS NOT DISTINCT FROM {c}"
                                             for c in payload])
+    con.execute("""
+        CREATE OR REPLACE TEMP VIEW coded AS
+        SELECT u.uid, k.ts, e.code, k.amount, k.discount, p.pcode, c.ccode, pr.prcode,
+               k.session_key
+        FROM kept k JOIN users u USING (user_id) JOIN event_names e USING (event)
+             LEFT JOIN platforms p USING (platform) LEFT JOIN categories c USING (category)
+             LEFT JOIN products pr USING (product)""")
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE event_rows AS
-        WITH coded AS (
-            SELECT u.uid, k.ts, e.code, k.amount, k.discount, p.pcode, c.ccode, pr.prcode,
-                   k.session_key
-            FROM kept k JOIN users u USING (user_id) JOIN event_names e USING (event)
-                 LEFT JOIN platforms p USING (platform) LEFT JOIN categories c USING (category)
-                 LEFT JOIN products pr USING (product)),
-        marked AS (
+        CREATE OR REPLACE TEMP VIEW event_rows AS
+        WITH marked AS (
             SELECT *, lag(ts) OVER w AS prev_ts, {previous}
             FROM coded
             WINDOW w AS (PARTITION BY uid ORDER BY ts, {", ".join(payload)}))
@@ -569,7 +595,8 @@ def _sort_rows(con, params: PersonaParams) -> None:
 def _events_view_sql(params: PersonaParams) -> str:
     """The documented ``events`` view (module docstring) over ``event_rows``, decoded.
 
-    It is for people exploring the log in SQL and for tests; the features read ``event_rows``.
+    It is for people exploring the log in SQL and for tests; the features read ``user_activity``
+    (:mod:`personas.activity`). Each read of the view sorts the log again.
     Session numbers are computed when the view is read.
     """
     if params.session_col:
@@ -594,16 +621,18 @@ USABLE_SQL = ("user_id IS NOT NULL AND trim(user_id) <> '' AND ts IS NOT NULL "
               "AND ts <= {now}")
 
 
-def _keep_clean_rows(con, params: PersonaParams, source: str
-                     ) -> tuple[dict[str, int], int, tuple]:
+def _keep_clean_rows(con, params: PersonaParams, source: str, time_check: ValueCheck | None
+                     ) -> tuple[dict[str, int], int, tuple, tuple]:
     """Create the view ``kept`` (view ``typed`` less the rows CLEANING_RULES drop, negative
-    amounts repaired; duplicates are still in it, :func:`_sort_rows` drops them). Returns the
+    amounts repaired; duplicates are still in it, :func:`_mark_rows` drops them). Returns the
     rows each rule touched, the rows dropped (a row breaking two rules counts under both but is
-    dropped once, so duplicates are what the drops leave unexplained) and the first and last
-    usable time, ignoring the window.
+    dropped once, so duplicates are what the drops leave unexplained), the first and last
+    usable time ignoring the window, and the first and last time kept (duplicates change
+    neither).
 
     "Now" (for future rows) is read once and written into the view: ``kept`` is read by several
-    queries, and each would otherwise see its own ``now()``.
+    queries, and each would otherwise see its own ``now()``. The same pass counts the time
+    values ``time_check`` refuses (column ``bad_time`` of ``typed``) and raises its error.
     """
     first, last = params.time_window()
     inside = _inside_window_sql(first, last)
@@ -617,8 +646,13 @@ def _keep_clean_rows(con, params: PersonaParams, source: str
                count(*) FILTER (WHERE ts > {now}),
                count(*) FILTER (WHERE amount < 0),
                count(*) FILTER (WHERE NOT ({usable} AND {inside})),
-               min(ts) FILTER (WHERE {usable}), max(ts) FILTER (WHERE {usable})
+               min(ts) FILTER (WHERE {usable}), max(ts) FILTER (WHERE {usable}),
+               count(*) FILTER (WHERE bad_time), any_value(bad_time_example),
+               min(ts) FILTER (WHERE {usable} AND {inside}),
+               max(ts) FILTER (WHERE {usable} AND {inside})
         FROM typed""").fetchone()
+    if row[8]:
+        raise time_check.error(row[8], row[9], source)
     quality = dict(zip(("null_user", "null_time", "outside_window", "future", "negative_amount"),
                        row[:5]))
     con.execute(f"""
@@ -628,7 +662,7 @@ def _keep_clean_rows(con, params: PersonaParams, source: str
                discount, platform, category, product, session_key
         FROM typed
         WHERE {usable} AND {inside}""")
-    return quality, row[5], (row[6], row[7])
+    return quality, row[5], (row[6], row[7]), (row[10], row[11])
 
 
 # -- the date window and the reference date ------------------------------------------------------

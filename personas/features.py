@@ -1,8 +1,8 @@
 """Events -> one row of behaviour features per user, in DuckDB SQL, plus the feature catalogue.
 
-The SQL runs on the ``event_rows`` table made by :func:`personas.events.load_events` (the log
-sorted once, coded, with session and day marks), in DuckDB, which spills past its memory limit;
-there is no per-user Python loop. Rates are smoothed towards the population rate with
+The SQL runs on ``user_activity``, the per-user tallies that :func:`personas.events.load_events`
+sums in one pass over the sorted log (:mod:`personas.activity`), in DuckDB, which spills past its
+memory limit; there is no per-user Python loop. Rates are smoothed towards the population rate with
 :data:`PRIOR_WEIGHT` pseudo-observations, so a user with one view and one cart is not "100 %".
 Every feature is described in :data:`CATALOGUE`; one whose inputs the data lacks is skipped with a
 note, never filled with zeros that would look like behaviour.
@@ -15,12 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .events import EventLog, quote_name
+from .activity import ROLE_PREFIX, abandoned_sql, role_codes, spans_year
+from .events import EventLog
 
 PRIOR_WEIGHT = 5.0   # pseudo-observations pulling a user's rate towards the population's
-ROLE_PREFIX = "role_"  # columns of per-role event counts in the feature table
 YEAR_NEED = "window:52 weeks"   # a feature needing a log that spans every calendar month
-YEAR_DAYS = 364                 # 52 weeks: the sample's Jan 2 .. Dec 31 is a year of data
 
 
 @dataclass(frozen=True)
@@ -122,38 +121,26 @@ def _rate(k: str, n: str, prior: str) -> str:
 
 
 def role_condition(log: EventLog, *roles: str) -> str:
-    """SQL condition on ``event_rows.code``: the event maps to one of ``roles``.
+    """SQL condition on ``code``: the event maps to one of ``roles`` (a literal code list)."""
+    return role_codes(log.con, *roles)
 
-    A literal list of codes, not a join: the condition is tested on every event.
+
+def _session_sql(log: EventLog) -> str:
+    """CTE ``sess_u (uid, sessions, session_minutes, regularity, abandoned_carts)``.
+
+    Sessions from a gap (no ``session_col``) come from the tallies of ``user_activity``: a
+    user's time in sessions is their tenure less the idle time between sessions, and abandoned
+    carts are read off the user's trail of session starts, carts and purchases. Given sessions
+    (``session_col``) are grouped by their key, over ``coded``: the log before duplicates are
+    dropped, which changes no session's start, end, carts or purchases, and needs no sort.
     """
-    codes = [str(code) for code, role in log.con.execute(
-        "SELECT code, role FROM event_names ORDER BY code").fetchall() if role in roles]
-    return f"code IN ({', '.join(codes)})" if codes else "FALSE"
-
-
-def _role_count_columns(log: EventLog) -> str:
-    # role names come from the user's roles_path: quote them
-    return ",\n".join(f"count(*) FILTER (WHERE {role_condition(log, r)}) "
-                      f"AS {quote_name(ROLE_PREFIX + r)}"
-                      for r in sorted(set(log.role_map.values())))
-
-
-def _session_sql(log: EventLog, given: bool) -> str:
-    """CTEs ending in ``sess_u (uid, sessions, session_minutes, regularity, abandoned_carts)``.
-
-    Sessions from a gap (no ``session_col``) are read off the marks of
-    :func:`personas.events._sort_rows`, summed per user in ``u``: a user's time in sessions is
-    their tenure less the idle time between sessions. Only abandoned carts need the rows of one
-    session together; they number the sessions over the session starts, carts and purchases
-    alone, about a quarter of the log. Given sessions (``session_col``) are grouped by their key.
-    """
-    cart, purchase = role_condition(log, "cart"), role_condition(log, "purchase")
-    if given:
+    if log.session_col:
+        cart, purchase = role_condition(log, "cart"), role_condition(log, "purchase")
         return f"""
 sess AS (
     SELECT uid, session_key, min(ts) AS s_start, max(ts) AS s_end,
            bool_or({cart}) AS has_cart, bool_or({purchase}) AS has_purchase
-    FROM event_rows GROUP BY uid, session_key),
+    FROM coded GROUP BY uid, session_key),
 idle AS (
     SELECT *, greatest(epoch_us(s_start) - epoch_us(lag(s_end) OVER (
                PARTITION BY uid ORDER BY s_start, session_key)), 0) / 86400e6 AS idle_days
@@ -165,48 +152,14 @@ sess_u AS (
                 THEN stddev_samp(idle_days) / avg(idle_days) END AS regularity,
            count(*) FILTER (WHERE has_cart AND NOT has_purchase) AS abandoned_carts
     FROM idle GROUP BY uid)"""
-    if cart == "FALSE":
-        abandoned = "SELECT uid, 0 AS abandoned_carts FROM u"
-    else:
-        abandoned = f"""
-    SELECT uid, count(*) FILTER (WHERE has_cart AND NOT has_purchase) AS abandoned_carts
-    FROM (SELECT uid, sid, bool_or(is_cart) AS has_cart, bool_or(is_purchase) AS has_purchase
-          FROM (SELECT uid, {cart} AS is_cart, {purchase} AS is_purchase,
-                       sum(CAST(new_session AS INTEGER)) OVER (
-                           PARTITION BY uid ORDER BY ts, new_session DESC
-                           ROWS UNBOUNDED PRECEDING) AS sid
-                FROM event_rows WHERE new_session OR {cart} OR {purchase})
-          WHERE is_cart OR is_purchase
-          GROUP BY uid, sid)
-    GROUP BY uid"""
     return f"""
-abandon AS ({abandoned}),
 sess_u AS (
-    SELECT u.uid, u.gap_sessions AS sessions,
-           (epoch_us(u.last_ts) - epoch_us(u.first_ts) - coalesce(u.idle_us, 0))
-               / u.gap_sessions / 60e6 AS session_minutes,
-           CASE WHEN u.n_idle >= 2 AND u.idle_mean > 0 THEN u.idle_sd / u.idle_mean END
-               AS regularity,
-           coalesce(a.abandoned_carts, 0) AS abandoned_carts
-    FROM u LEFT JOIN abandon a USING (uid))"""
-
-
-def _distinct(log: EventLog, table: str, code: str) -> str:
-    """SQL aggregate: distinct values (categories, products) the user touched. Up to 64 values,
-    one bit each OR-ed together and counted: exact, and far cheaper than a distinct count per
-    user, which is what larger catalogues get."""
-    top = log.con.execute(f"SELECT coalesce(max({code}), 0) FROM {table}").fetchone()[0]
-    if top <= 64:
-        return f"coalesce(bit_count(bit_or(CAST(1 AS UBIGINT) << CAST({code} - 1 AS UBIGINT))), 0)"
-    return f"count(DISTINCT {code})"
-
-
-def _month_day_counts(log: EventLog) -> str:
-    """Aggregates ``days_m1 .. days_m12``: the user's active days in each calendar month."""
-    if not covers_year(log):
-        return ""
-    return "".join(f"count(*) FILTER (WHERE new_day AND month(ts) = {m}) AS days_m{m}, "
-                   for m in range(1, 13))
+    SELECT uid, gap_sessions AS sessions,
+           (epoch_us(last_ts) - epoch_us(first_ts) - coalesce(idle_us, 0))
+               / gap_sessions / 60e6 AS session_minutes,
+           CASE WHEN n_idle >= 2 AND idle_mean > 0 THEN idle_sd / idle_mean END AS regularity,
+           {abandoned_sql("trail")} AS abandoned_carts
+    FROM user_activity)"""
 
 
 def _peak_month_share(log: EventLog) -> str:
@@ -222,61 +175,25 @@ def _peak_month_share(log: EventLog) -> str:
 def feature_sql(log: EventLog) -> str:
     """The query computing every catalogue feature and the role counts, one row per user.
 
-    It reads ``event_rows`` (:func:`personas.events.load_events`) in one pass, plus a small
-    second one for sessions; role conditions are literal code lists. Bound parameter:
-    ``$reference``, the "today" of every "days since ..." feature (NULL: the last event). The
-    data's own span t0..t1 places recent_share's last third.
+    It reads the per-user tallies ``user_activity`` (:mod:`personas.activity`), never the
+    events. Bound parameter: ``$reference``, the "today" of every "days since ..." feature
+    (NULL: the last event).
     """
-    roles = {r: role_condition(log, r) for r in
-             ("view", "search", "cart", "purchase", "email_open", "email_click")}
-    apps = [str(code) for (code,) in log.con.execute(
-        "SELECT pcode FROM platforms WHERE is_app ORDER BY pcode").fetchall()]
-    app = f"pcode IN ({', '.join(apps)})" if apps else "FALSE"
     return f"""
-WITH bounds AS (SELECT min(ts) AS t0, max(ts) AS t1,
-                       coalesce(CAST($reference AS TIMESTAMP), max(ts)) AS t_ref
-                FROM event_rows),
-u AS (
-    SELECT uid, count(*) AS n_events,
-           count(*) FILTER (WHERE {roles["view"]}) AS n_views,
-           count(*) FILTER (WHERE {roles["search"]}) AS n_searches,
-           count(*) FILTER (WHERE {roles["cart"]}) AS n_carts,
-           count(*) FILTER (WHERE {roles["purchase"]}) AS n_orders,
-           count(*) FILTER (WHERE {roles["email_open"]}) AS n_opens,
-           count(*) FILTER (WHERE {roles["email_click"]}) AS n_clicks,
-           count(*) FILTER (WHERE {roles["purchase"]} AND discount) AS n_discounted,
-           sum(amount) FILTER (WHERE {roles["purchase"]}) AS revenue,
-           count(amount) FILTER (WHERE {roles["purchase"]}) AS n_priced,
-           min(ts) FILTER (WHERE {roles["purchase"]}) AS first_purchase,
-           max(ts) FILTER (WHERE {roles["purchase"]}) AS last_purchase,
-           sum(CAST(new_day AS INTEGER)) AS active_days,
-           min(ts) AS first_ts, max(ts) AS last_ts,
-           sum(CAST(new_session AS INTEGER)) AS gap_sessions,
-           sum(idle_us) AS idle_us, count(idle_us) AS n_idle,
-           avg(idle_us / 86400e6) AS idle_mean, stddev_samp(idle_us / 86400e6) AS idle_sd,
-           avg(CASE WHEN dayofweek(ts) IN (0, 6) THEN 1.0 ELSE 0.0 END) AS weekend_share,
-           avg(CASE WHEN hour(ts) < 6 THEN 1.0 ELSE 0.0 END) AS night_share,
-           avg(CASE WHEN {app} THEN 1.0 ELSE 0.0 END) AS app_share,
-           {_distinct(log, "categories", "ccode")} AS categories,
-           {_distinct(log, "products", "prcode")} AS products,
-           {_month_day_counts(log)}
-           avg(CASE WHEN ts >= (SELECT t1 - (t1 - t0) / 3 FROM bounds) THEN 1.0 ELSE 0.0 END)
-               AS recent_share,
-           {_role_count_columns(log)}
-    FROM event_rows GROUP BY uid),
-{_session_sql(log, given=bool(log.session_col))},
+WITH {_session_sql(log).lstrip()},
 pop AS (
     SELECT sum(n_carts) / greatest(sum(n_views), 1) AS p_view_cart,
            sum(n_orders) / greatest(sum(n_carts), 1) AS p_cart_order,
            sum(n_clicks) / greatest(sum(n_opens), 1) AS p_click,
            sum(n_discounted) / greatest(sum(n_orders), 1) AS p_discount,
-           sum(n_searches) / greatest(sum(n_events), 1) AS p_search
-    FROM u)
+           sum(n_searches) / greatest(sum(n_events), 1) AS p_search,
+           coalesce(CAST($reference AS TIMESTAMP), max(last_ts)) AS t_ref
+    FROM user_activity)
 SELECT us.user_id,
        u.n_orders AS orders,
        coalesce(u.revenue, 0) AS revenue,
        CASE WHEN u.n_priced > 0 THEN u.revenue / u.n_priced END AS avg_order_value,
-       epoch(b.t_ref - u.last_purchase) / 86400 AS days_since_purchase,
+       epoch(pop.t_ref - u.last_purchase) / 86400 AS days_since_purchase,
        CASE WHEN u.n_orders >= 2
             THEN epoch(u.last_purchase - u.first_purchase) / 86400 / (u.n_orders - 1)
        END AS days_between_orders,
@@ -287,7 +204,7 @@ SELECT us.user_id,
        u.n_views / s.sessions AS views_per_session,
        s.session_minutes,
        s.sessions / greatest(epoch(u.last_ts - u.first_ts) / 86400 / 7, 1) AS sessions_per_week,
-       epoch(b.t_ref - u.last_ts) / 86400 AS days_since_seen,
+       epoch(pop.t_ref - u.last_ts) / 86400 AS days_since_seen,
        u.n_opens AS email_opens,
        {_rate('u.n_clicks', 'u.n_opens', 'pop.p_click')} AS email_click_rate,
        u.app_share,
@@ -300,15 +217,14 @@ SELECT us.user_id,
        {_peak_month_share(log)} AS peak_month_share,
        s.regularity,
        epoch(u.last_ts - u.first_ts) / 86400 AS tenure_days,
-       epoch(b.t_ref - u.first_ts) / 86400 AS days_since_first_seen,
+       epoch(pop.t_ref - u.first_ts) / 86400 AS days_since_first_seen,
        u.recent_share,
        u.categories,
        u.products,
        u.* LIKE '{ROLE_PREFIX}%'
-FROM u
+FROM user_activity u
 JOIN sess_u s USING (uid)
 JOIN users us USING (uid)
-CROSS JOIN bounds b
 CROSS JOIN pop
 ORDER BY u.uid
 """
@@ -335,12 +251,11 @@ def available_features(log: EventLog) -> tuple[list[Feature], dict[str, str]]:
 
 
 def covers_year(log: EventLog) -> bool:
-    """The events kept span 52 weeks: every calendar month had its chance, so a user's busiest
-    month says something about season rather than about when the export started."""
+    """The events kept span 52 weeks (:func:`personas.activity.spans_year`)."""
     start, end = log.counts.get("start"), log.counts.get("end")
     if not start or not end:
         return False
-    return (pd.Timestamp(end) - pd.Timestamp(start)) >= pd.Timedelta(days=YEAR_DAYS)
+    return spans_year(pd.Timestamp(start), pd.Timestamp(end))
 
 
 def compute_features(log: EventLog) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -371,11 +286,10 @@ def compute_features(log: EventLog) -> tuple[pd.DataFrame, dict[str, str]]:
 def role_counts(log: EventLog) -> pd.DataFrame:
     """User x role event counts (columns ``role_<role>``): the raw event mix, for profiles.
 
-    :func:`compute_features` computes the same columns in its own pass; this is for a look at
-    the mix alone.
+    :func:`compute_features` returns the same columns; this is for a look at the mix alone.
     """
-    frame = log.con.execute(f"SELECT user_id, {_role_count_columns(log)} FROM event_rows "
-                            "JOIN users USING (uid) GROUP BY user_id").df()
+    frame = log.con.execute(f"SELECT user_id, COLUMNS('^{ROLE_PREFIX}') FROM user_activity "
+                            "JOIN users USING (uid)").df()
     frame["user_id"] = frame["user_id"].astype(str)
     return frame.set_index("user_id").astype("float64")
 

@@ -194,6 +194,19 @@ def test_infinite_times_are_a_schema_error(tmp_path):
         _times_of(tmp_path, ["-infinity", "2024-05-01"])
 
 
+
+def test_infinite_typed_times_are_a_schema_error(tmp_path):
+    # a Parquet TIMESTAMP column can hold infinity too: refused in the cleaning pass, with the
+    # file named, before anything is written
+    path = tmp_path / "events.parquet"
+    duckdb.sql("SELECT * FROM (VALUES ('a', TIMESTAMP '2024-05-01 10:00', 'view'), "
+               "('b', TIMESTAMP 'infinity', 'view'), ('c', TIMESTAMP '2024-05-02', 'view')) "
+               "t(user_id, timestamp, event)").write_parquet(str(path))
+    with pytest.raises(SchemaError, match=r"events\.parquet'\: 1 values in time column "
+                                          r"'timestamp' are not timestamps \(e\.g\. 'infinity'\); "
+                                          r"remove them or give real times"):
+        load_events(PersonaParams(events_path=str(path)))
+
 # -- order tables and column mapping -----------------------------------------------------------
 def test_order_table_without_event_column(tmp_path):
     frame = pd.DataFrame({"user_id": ["a", "a", "b"],
@@ -562,6 +575,27 @@ def test_dirty_rows_are_counted_and_dropped_or_repaired(tmp_path):
     assert log.con.execute("SELECT user_id, amount FROM events ORDER BY user_id, amount"
                            ).fetchall() == [("a", None), ("c", 7.0), ("e", 1.0), ("e", 2.0)]
 
+
+
+@pytest.mark.parametrize("extra_names", [0, 70])
+def test_per_event_counts_after_duplicates_with_few_or_many_event_names(tmp_path, extra_names):
+    # up to 64 names are counted in a column each, more through a MAP per user: same counts
+    rows = ["user_id,timestamp,event,amount",
+            "a,2024-05-01 10:00:00,purchase,",       # unpriced purchase, twice: counted once
+            "a,2024-05-01 10:00:00,purchase,",
+            "a,2024-05-01 10:01:00,purchase,4",
+            "b,2024-05-01 11:00:00,page_view,",
+            "b,2024-05-01 11:00:00,page_view,",      # duplicate view
+            "b,2024-05-01 11:00:00,page_view,1"]     # not a duplicate: other amount
+    rows += [f"c,2024-05-02 10:{i % 60:02d}:00,custom_{i},"  for i in range(extra_names)]
+    log = _load(_write(tmp_path, "\n".join(rows) + "\n"))
+    assert log.event_counts["purchase"] == 2
+    assert log.event_counts["page_view"] == 2
+    assert sum(log.event_counts.values()) == 4 + extra_names
+    assert log.quality["duplicate"] == 2
+    assert log.quality["missing_amount"] == 1
+    if extra_names:
+        assert log.event_counts["custom_69"] == 1
 
 def test_a_row_breaking_two_rules_is_not_counted_twice(tmp_path):
     path = _write(tmp_path, "user_id,timestamp,event\n,,view\na,2024-01-01,view\n"

@@ -1,0 +1,197 @@
+"""One pass over the sorted events: a row of activity tallies per user, and the events per name.
+
+:func:`personas.events.load_events` defines ``event_rows``, the log coded, sorted per user, with
+exact duplicates dropped and sessions and days marked, as a view: sorting 165M events is most of
+the work of loading them, and at that size the sorted rows do not fit in memory. Writing them out
+and reading them back for the features cost more than sorting them again. So the sorted rows are
+read once, here, and summed per user into the table ``user_activity``; the features
+(:mod:`personas.features`) and the per-event counts are computed from it.
+
+``user_activity`` columns (one row per ``uid``):
+
+================= ===========================================================================
+n_events          events
+n_views, ...      events of role view, search, cart, purchase, email_open, email_click
+n_discounted      purchases with a discount
+revenue, n_priced sum and count of purchase amounts (unpriced purchases are orders of unknown
+                  value)
+first_purchase,   time of the first and last purchase
+last_purchase
+active_days       days with any event
+first_ts, last_ts first and last event
+gap_sessions      sessions split by a gap of ``session_gap_minutes`` (marks of ``event_rows``)
+idle_us, n_idle,  the idle time between those sessions: total (microseconds), count, mean and
+idle_mean,        standard deviation (days)
+idle_sd
+weekend_share,    shares of events on Saturdays and Sundays, between 0 and 6 am (UTC), in the
+night_share,      app (platform column), in the last third of the data window
+app_share,
+recent_share
+categories,       distinct categories and products touched
+products
+days_m1..days_m12 active days per calendar month (only when the log spans 52 weeks)
+trail             the session starts (S), carts (C) and purchases (P) in time order, for
+                  abandoned carts; NULL without cart events or with given sessions
+role_<role>       events per role, every role of the log
+by_code           events per event-name code (MAP), summed into the per-event counts
+unpriced_by_code  purchases without an amount per code (MAP)
+================= ===========================================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .sql import quote_literal, quote_name
+
+ROLE_PREFIX = "role_"   # columns of per-role event counts
+TALLIED_ROLES = ("view", "search", "cart", "purchase", "email_open", "email_click")
+BITMASK_VALUES = 64    # up to this many categories (products), distinct ones are OR-ed bits
+PER_CODE_COLUMNS = 64  # up to this many event names, each is counted in a column of its own
+YEAR_DAYS = 364        # 52 weeks: the sample's Jan 2 .. Dec 31 is a year of data
+
+
+def spans_year(start, end) -> bool:
+    """The events kept span 52 weeks: every calendar month had its chance, so a user's busiest
+    month says something about season rather than about when the export started."""
+    if start is None or end is None:
+        return False
+    return (end - start).total_seconds() >= YEAR_DAYS * 86400
+
+
+def role_codes(con, *roles: str) -> str:
+    """SQL condition on ``code``: the event maps to one of ``roles``.
+
+    A literal list of codes, not a join: the condition is tested on every event.
+    """
+    codes = [str(code) for code, role in con.execute(
+        "SELECT code, role FROM event_names ORDER BY code").fetchall() if role in roles]
+    return f"code IN ({', '.join(codes)})" if codes else "FALSE"
+
+
+def _distinct(con, table: str, code: str) -> str:
+    """Distinct values (categories, products) a user touched. Up to :data:`BITMASK_VALUES`
+    values, one bit each OR-ed together and counted: exact, and far cheaper than a distinct count
+    per user, which is what larger catalogues get."""
+    top = con.execute(f"SELECT coalesce(max({code}), 0) FROM {table}").fetchone()[0]
+    if top <= BITMASK_VALUES:
+        return f"coalesce(bit_count(bit_or(CAST(1 AS UBIGINT) << CAST({code} - 1 AS UBIGINT))), 0)"
+    return f"count(DISTINCT {code})"
+
+
+def _trail(con, gap_sessions: bool) -> str:
+    """The user's session starts, carts and purchases as a string (S, C, P) in time order.
+
+    A cart in the same instant as a session start belongs to that session: starts sort first.
+    """
+    cart, purchase = role_codes(con, "cart"), role_codes(con, "purchase")
+    if not gap_sessions or cart == "FALSE":
+        return "CAST(NULL AS VARCHAR)"
+    return (f"string_agg(CASE WHEN new_session THEN 'S' ELSE '' END || CASE WHEN {cart} THEN 'C' "
+            f"WHEN {purchase} THEN 'P' ELSE '' END, '' ORDER BY ts, new_session DESC) "
+            f"FILTER (WHERE new_session OR {cart} OR {purchase})")
+
+
+def abandoned_sql(trail: str) -> str:
+    """SQL: sessions in ``trail`` with a cart and no purchase. Each session becomes a
+    parenthesised group, and groups holding a C and no P are counted."""
+    groups = f"'(' || replace({trail}, 'S', ')(') || ')'"
+    return f"coalesce(len(regexp_extract_all({groups}, '\\([^P)]*C[^P)]*\\)')), 0)"
+
+
+def _per_code(con, purchase: str) -> str:
+    """Aggregates counting events per event-name code, and purchases without an amount.
+
+    One ``count`` per code while there are at most :data:`PER_CODE_COLUMNS` names: a
+    ``histogram`` (a MAP per user) does the same for any number but doubled the pass at 100k
+    users.
+    """
+    codes = [code for (code,) in con.execute("SELECT code FROM event_names ORDER BY code")
+             .fetchall()]
+    if len(codes) > PER_CODE_COLUMNS:
+        return ("histogram(code) AS by_code, histogram(code) FILTER (WHERE "
+                f"{purchase} AND amount IS NULL) AS unpriced_by_code")
+    buying = set(con.execute(f"SELECT code FROM event_names WHERE {purchase}").fetchall())
+    return ", ".join([f"count(*) FILTER (WHERE code = {c}) AS n_code_{c}" for c in codes]
+                     + [f"count(*) FILTER (WHERE code = {c} AND amount IS NULL) AS unpriced_code_{c}"
+                        for c in codes if (c,) in buying]) or "0 AS n_code_none"
+
+
+def summarise(con, *, gap_sessions: bool, span: tuple[Any, Any], year: bool) -> None:
+    """Create ``user_activity`` (module docstring) from ``event_rows`` in one pass.
+
+    ``span``: the first and last event kept, whose last third is "recent"; ``year``: the log
+    spans 52 weeks, so the per-month day counts are worth their cost.
+    """
+    roles = {r: role_codes(con, r) for r in TALLIED_ROLES}
+    apps = [str(code) for (code,) in con.execute(
+        "SELECT pcode FROM platforms WHERE is_app ORDER BY pcode").fetchall()]
+    app = f"pcode IN ({', '.join(apps)})" if apps else "FALSE"
+    months = "".join(f"count(*) FILTER (WHERE new_day AND month(ts) = {m}) AS days_m{m}, "
+                     for m in range(1, 13)) if year else ""
+    present = [role for (role,) in con.execute(
+        "SELECT DISTINCT role FROM event_names ORDER BY role").fetchall()]
+    # role names come from the user's roles_path: quoted
+    role_counts = "".join(f"count(*) FILTER (WHERE {role_codes(con, r)}) AS "
+                          f"{quote_name(ROLE_PREFIX + r)}, " for r in present)
+    recent = con.execute("SELECT CAST($t1 AS TIMESTAMP) - (CAST($t1 AS TIMESTAMP) - "
+                         "CAST($t0 AS TIMESTAMP)) / 3", {"t0": span[0], "t1": span[1]}).fetchone()[0]
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE user_activity AS
+        SELECT uid, count(*) AS n_events,
+               count(*) FILTER (WHERE {roles["view"]}) AS n_views,
+               count(*) FILTER (WHERE {roles["search"]}) AS n_searches,
+               count(*) FILTER (WHERE {roles["cart"]}) AS n_carts,
+               count(*) FILTER (WHERE {roles["purchase"]}) AS n_orders,
+               count(*) FILTER (WHERE {roles["email_open"]}) AS n_opens,
+               count(*) FILTER (WHERE {roles["email_click"]}) AS n_clicks,
+               count(*) FILTER (WHERE {roles["purchase"]} AND discount) AS n_discounted,
+               sum(amount) FILTER (WHERE {roles["purchase"]}) AS revenue,
+               count(amount) FILTER (WHERE {roles["purchase"]}) AS n_priced,
+               min(ts) FILTER (WHERE {roles["purchase"]}) AS first_purchase,
+               max(ts) FILTER (WHERE {roles["purchase"]}) AS last_purchase,
+               sum(CAST(new_day AS INTEGER)) AS active_days,
+               min(ts) AS first_ts, max(ts) AS last_ts,
+               sum(CAST(new_session AS INTEGER)) AS gap_sessions,
+               sum(idle_us) AS idle_us, count(idle_us) AS n_idle,
+               avg(idle_us / 86400e6) AS idle_mean, stddev_samp(idle_us / 86400e6) AS idle_sd,
+               avg(CASE WHEN dayofweek(ts) IN (0, 6) THEN 1.0 ELSE 0.0 END) AS weekend_share,
+               avg(CASE WHEN hour(ts) < 6 THEN 1.0 ELSE 0.0 END) AS night_share,
+               avg(CASE WHEN {app} THEN 1.0 ELSE 0.0 END) AS app_share,
+               avg(CASE WHEN ts >= TIMESTAMP {quote_literal(recent.isoformat(" "))} THEN 1.0 ELSE 0.0 END)
+                   AS recent_share,
+               {_distinct(con, "categories", "ccode")} AS categories,
+               {_distinct(con, "products", "prcode")} AS products,
+               {months}
+               {_trail(con, gap_sessions)} AS trail,
+               {role_counts}
+               {_per_code(con, roles["purchase"])}
+        FROM event_rows
+        GROUP BY uid""")
+
+
+def event_totals(con) -> dict[int, tuple[int, int]]:
+    """Event-name code -> (events, purchases without an amount), from ``user_activity``."""
+    columns = [name for (name,) in con.execute(
+        "SELECT column_name FROM (DESCRIBE user_activity)").fetchall()]
+    if "by_code" in columns:
+        rows = con.execute("""
+            WITH n AS (SELECT unnest(map_keys(by_code)) AS code,
+                              unnest(map_values(by_code)) AS n FROM user_activity),
+                 u AS (SELECT unnest(map_keys(unpriced_by_code)) AS code,
+                              unnest(map_values(unpriced_by_code)) AS n
+                       FROM user_activity WHERE unpriced_by_code IS NOT NULL)
+            SELECT n.code, n.n, coalesce(u.n, 0)
+            FROM (SELECT code, sum(n) AS n FROM n GROUP BY code) n
+                 LEFT JOIN (SELECT code, sum(n) AS n FROM u GROUP BY code) u USING (code)""")
+        return {code: (int(n), int(unpriced)) for code, n, unpriced in rows.fetchall()}
+    counted = [c for c in columns if c.startswith(("n_code_", "unpriced_code_"))
+               and c != "n_code_none"]
+    if not counted:
+        return {}
+    sums = con.execute(f"SELECT {', '.join(f'sum({c})' for c in counted)} "
+                       "FROM user_activity").fetchone()
+    totals = dict(zip(counted, sums))
+    return {int(c.removeprefix("n_code_")): (int(n or 0),
+                                            int(totals.get(f"unpriced_code_{c[7:]}") or 0))
+            for c, n in totals.items() if c.startswith("n_code_") and n}
