@@ -23,8 +23,9 @@ from .params import PersonaParams
 
 NOTEBOOKS = ("01_features", "02_personas", "03_report")
 # what the notebooks' steps import (pandas, DuckDB, scikit-learn, umap-learn, matplotlib)
-NOTEBOOK_MODULES = ("personas.pipeline", "personas.events", "personas.features",
-                    "personas.model", "personas.plots", "umap", "hdbscan")
+# imported by the kernel before the first notebook, and while it runs (the model's)
+NOTEBOOK_MODULES = ("personas.pipeline", "personas.events", "personas.features", "personas.plots")
+MODEL_MODULES = ("personas.model", "umap", "hdbscan")
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -86,7 +87,8 @@ def _run_notebooks(params: PersonaParams, say: _Reporter) -> Path:
     target = params.run_dir().resolve()
     params = params.replace(output_dir=str(target), publish=False)
     values = params.to_dict()
-    with SharedKernel(cwd=str(Path.cwd()), preload=NOTEBOOK_MODULES) as kernel:
+    with SharedKernel(cwd=str(Path.cwd()), preload=NOTEBOOK_MODULES,
+                      background=MODEL_MODULES) as kernel:
         # the kernel imports the package while this process imports pandas and papermill
         from papermill.exceptions import PapermillExecutionError
 

@@ -32,12 +32,16 @@ class SharedKernel:
 
     ``preload`` names modules the kernel imports as soon as it is up, without waiting for it:
     they load while this process goes on (importing papermill, say), and the first notebook's
-    imports find them loaded. Nothing is bound in the notebook's namespace.
+    imports find them loaded. ``background`` names modules that only later notebooks need (the
+    model's umap and hdbscan, about 2 s with numba's cache): the kernel imports them in a thread
+    of its own after the preload, while the first notebook runs (its DuckDB queries release the
+    interpreter lock). Nothing is bound in the notebook's namespace.
     """
 
-    def __init__(self, cwd: str, preload: tuple[str, ...] = ()):
+    def __init__(self, cwd: str, preload: tuple[str, ...] = (), background: tuple[str, ...] = ()):
         self.cwd = cwd
         self.preload = preload
+        self.background = background
         self.km = None
         self._preloader = None
         self.notebooks = 0
@@ -62,16 +66,19 @@ class SharedKernel:
 
     async def _start(self) -> None:
         await self.km.start_kernel(extra_arguments=KERNEL_ARGS, cwd=self.cwd)
-        if self.preload:
+        if self.preload or self.background:
             # sent, not awaited here: the first execute() waits for its reply. A blocking
             # client (threads, no event loop of ours), closed after the first notebook.
             from jupyter_client import BlockingKernelClient
 
+            code = f"[__import__(name) for name in {list(self.preload)!r}]"
+            if self.background:
+                code += (f"\n__import__({__name__!r}, fromlist=['_']).import_in_background("
+                         f"{list(self.background)!r})")
             self._preloader = BlockingKernelClient()
             self._preloader.load_connection_info(self.km.get_connection_info())
             self._preloader.start_channels()
-            self._preloader.execute(f"[__import__(name) for name in {list(self.preload)!r}]",
-                                    silent=True, store_history=False, allow_stdin=False)
+            self._preloader.execute(code, silent=True, store_history=False, allow_stdin=False)
 
     def execute(self, path: Path, output: Path, parameters: dict, progress_bar: bool):
         """``papermill.execute_notebook`` in this kernel; returns the executed notebook."""
@@ -129,6 +136,22 @@ class SharedKernel:
                 run_sync(_stop_kernel)(km)
             finally:
                 _close_clients(km)     # after: an interrupted cell's task still reads from them
+
+
+def import_in_background(names: list[str]) -> None:
+    """Kernel side: import ``names`` in a daemon thread. A module that fails to import is left
+    alone here: the notebook that imports it reports the error where the user sees it."""
+    import importlib
+    import threading
+
+    def load() -> None:
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except Exception:   # noqa: BLE001 - reported by the notebook's own import
+                pass
+
+    threading.Thread(target=load, name="personas-imports", daemon=True).start()
 
 
 def _close_clients(km) -> None:

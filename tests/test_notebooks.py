@@ -188,18 +188,28 @@ def test_run_executes_its_notebooks_in_one_kernel_with_a_fresh_namespace_each(tm
 
 @pytest.mark.slow
 def test_shared_kernel_preloads_modules_without_binding_names(tmp_path):
+    # preload: before the first notebook; background: in a thread of the kernel while it runs
     import nbformat
 
     from personas.kernel import SharedKernel
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("import sys\n"
-                                          "print('colorsys' in sys.modules, 'colorsys' in dir())")]
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import sys, threading, time\n"
+        "for _ in range(200):\n"      # the background thread: up to 10 s to import wave
+        "    if 'wave' in sys.modules and not any(t.name == 'personas-imports' "
+        "for t in threading.enumerate()):\n"
+        "        break\n"
+        "    time.sleep(0.05)\n"
+        "print('colorsys' in sys.modules, 'wave' in sys.modules, 'colorsys' in dir(), "
+        "'wave' in dir(), 'no_such_module_x' in sys.modules)")]
     nbformat.write(nb, tmp_path / "probe.ipynb")
-    with SharedKernel(cwd=str(tmp_path), preload=("colorsys",)) as kernel:
+    with SharedKernel(cwd=str(tmp_path), preload=("colorsys",),
+                      background=("no_such_module_x", "wave")) as kernel:
         done = kernel.execute(tmp_path / "probe.ipynb", tmp_path / "out.ipynb", parameters={},
                               progress_bar=False)
-    assert done.cells[0].outputs[0]["text"] == "True False\n"
+    # both loaded, neither bound; a module that fails to import leaves no error in the output
+    assert [out["text"] for out in done.cells[0].outputs] == ["True True False False False\n"]
 
 
 def test_the_command_line_does_not_import_the_model_or_pandas():
