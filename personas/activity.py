@@ -30,8 +30,8 @@ recent_share
 categories,       distinct categories and products touched
 products
 days_m1..days_m12 active days per calendar month (only when the log spans 52 weeks)
-trail             the session starts (S), carts (C) and purchases (P) in time order, for
-                  abandoned carts; NULL without cart events or with given sessions
+trail             the session starts, carts and purchases as numbers that sort into time
+                  order, for abandoned carts; NULL without cart events or with given sessions
 role_<role>       events per role, every role of the log
 by_code           events per event-name code (MAP), summed into the per-event counts
 unpriced_by_code  purchases without an amount per code (MAP)
@@ -80,22 +80,32 @@ def _distinct(con, table: str, code: str) -> str:
 
 
 def _trail(con, gap_sessions: bool) -> str:
-    """The user's session starts, carts and purchases as a string (S, C, P) in time order.
+    """The user's session starts, carts and purchases, one BIGINT each, in no particular order.
 
-    A cart in the same instant as a session start belongs to that session: starts sort first.
+    Each is the time in microseconds times 8, plus 4 unless the row starts a session, plus 1
+    for a cart or 2 for a purchase: sorted, they come in time order with a session start first
+    among rows of the same instant (a cart in the instant a session starts belongs to it).
+    Numbers, not text ordered as it is collected: at 1M users an ordered ``string_agg`` made the
+    whole pass take 89 s here, this list 47 s (the pass without it, 49 s; same machine, busy).
     """
     cart, purchase = role_codes(con, "cart"), role_codes(con, "purchase")
     if not gap_sessions or cart == "FALSE":
-        return "CAST(NULL AS VARCHAR)"
-    return (f"string_agg(CASE WHEN new_session THEN 'S' ELSE '' END || CASE WHEN {cart} THEN 'C' "
-            f"WHEN {purchase} THEN 'P' ELSE '' END, '' ORDER BY ts, new_session DESC) "
+        return "CAST(NULL AS BIGINT[])"
+    return (f"list(epoch_us(ts) * 8 + CASE WHEN new_session THEN 0 ELSE 4 END + CASE WHEN "
+            f"{cart} THEN 1 WHEN {purchase} THEN 2 ELSE 0 END) "
             f"FILTER (WHERE new_session OR {cart} OR {purchase})")
 
 
 def abandoned_sql(trail: str) -> str:
-    """SQL: sessions in ``trail`` with a cart and no purchase. Each session becomes a
-    parenthesised group, and groups holding a C and no P are counted."""
-    groups = f"'(' || replace({trail}, 'S', ')(') || ')'"
+    """SQL: sessions in ``trail`` (:func:`_trail`) with a cart and no purchase.
+
+    The sorted trail is spelt S (session start), C and P; each session then becomes a
+    parenthesised group, and groups holding a C and no P are counted.
+    """
+    letters = (f"array_to_string(list_transform(list_sort({trail}), lambda x: CASE WHEN "
+               "x % 8 >= 4 THEN '' ELSE 'S' END || CASE x % 4 WHEN 1 THEN 'C' WHEN 2 THEN 'P' "
+               "ELSE '' END), '')")
+    groups = f"'(' || replace({letters}, 'S', ')(') || ')'"
     return f"coalesce(len(regexp_extract_all({groups}, '\\([^P)]*C[^P)]*\\)')), 0)"
 
 
