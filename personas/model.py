@@ -21,13 +21,22 @@ Fitting, step by step (measurements on planted samples are in docs/model.md):
    centres. The merged groups are right in the large but their edges are inherited from
    whichever small groups happened to be joined; the refinement moves every fitted user,
    noise included, to its nearest persona centre. On the 100k planted sample it raised the
-   lowest agreement between seeds from 0.86 to 0.92 (docs/model.md, ablations).
-5. The count whose refined personas have the best silhouette, measured on the users HDBSCAN
-   found in dense groups, wins (ties to 3 decimals go to fewer personas). The noise users sit
-   between personas and blur every candidate alike; leaving them out of the score raised the
-   mean ARI against planted personas from 0.87 to 0.90 at 100k. The scores of neighbouring
-   counts are still close (0.002-0.01 apart), so on smaller samples different seeds can settle
-   on different counts: this choice is where the model's remaining instability lives.
+   lowest agreement between seeds from 0.86 to 0.92 (docs/model.md, ablations). A start from
+   merged groups can also lock k-means into a poor local optimum (two planted personas kept
+   together while another is cut in two), and whether it does changed from seed to seed; so
+   k-means also runs from ``REFINE_RESTARTS`` k-means++ starts and the lowest within-persona
+   spread (inertia) wins. On the 20k planted sample that lifted the 7-persona candidate's
+   silhouette by ~0.02 (and its ARI against the planted personas from 0.79 to 0.89) in three
+   seeds out of five.
+5. The count is chosen by silhouette, measured on the users HDBSCAN found in dense groups (the
+   noise users sit between personas and blur every candidate alike; leaving them out of the
+   score raised the mean ARI against planted personas from 0.87 to 0.90 at 100k). The scores
+   of neighbouring counts are close (0.001-0.01 apart), and taking the highest let different
+   seeds settle on different counts, the model's main source of instability. So the fewest
+   personas whose score is within ``COUNT_TOLERANCE`` (2) standard errors of the best wins; the
+   standard error is that of the per-user difference between the two candidates' silhouettes
+   over the same users. With both changes every one of 10 seeds chose the same count on the
+   planted samples, and the lowest agreement between seeds at 20k users rose from 0.82 to 0.95.
 """
 
 from __future__ import annotations
@@ -52,6 +61,8 @@ ASSIGN_NEIGHBOURS = 15   # neighbours voting on a user's persona
 ASSIGN_CHUNK = 100_000   # users assigned per batch, to bound memory
 MIN_SAMPLES = 10         # HDBSCAN density smoothing: small, so clusters come out small and pure
 SILHOUETTE_POINTS = 3000 # sample rows scoring each candidate persona count
+REFINE_RESTARTS = 10     # k-means++ starts tried besides the merged groups' own centres
+COUNT_TOLERANCE = 2.0    # standard errors a larger persona count must win by
 
 
 def require_users(found: int, source: str | None = None) -> None:
@@ -196,28 +207,56 @@ def merge_by_ward(features: np.ndarray, labels: np.ndarray, k: int) -> np.ndarra
 
 
 def refine(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Move every row to its nearest persona centre (k-means started from the groups' centres).
+    """Move every row to its nearest persona centre: k-means with as many personas as groups.
 
-    ``labels`` may hold -1 (noise): those rows do not shape the starting centres but are
-    assigned like everyone else. Deterministic: the start is given, so there is one run.
+    k-means runs from the groups' centres and from :data:`REFINE_RESTARTS` k-means++ starts;
+    the run with the lowest inertia wins (the groups' start when tied). ``labels`` may hold -1
+    (noise): those rows do not shape the starting centres but are assigned like everyone else.
+    Deterministic: the k-means++ starts have a fixed seed, so equal input gives equal output.
     """
     from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
 
     ids = np.unique(labels[labels >= 0])
     if len(ids) < 2:
         return np.zeros(len(features), dtype=np.int64)
     centres = np.array([features[labels == i].mean(axis=0) for i in ids])
-    fitted = KMeans(n_clusters=len(ids), init=centres, n_init=1).fit(features)
+    # one thread: the runs take ~10 ms each on a 5,000-row sample, and k-means' OpenMP threads
+    # competing with UMAP's numba threads or other work made them up to 20x slower
+    with threadpool_limits(limits=1):
+        fitted = KMeans(n_clusters=len(ids), init=centres, n_init=1).fit(features)
+        if REFINE_RESTARTS > 0 and len(features) > len(ids):
+            restarted = KMeans(n_clusters=len(ids), n_init=REFINE_RESTARTS,
+                               random_state=0).fit(features)
+            if restarted.inertia_ < fitted.inertia_:
+                fitted = restarted
     return relabel_by_size(fitted.labels_.astype(np.int64))
 
 
-def silhouette(features: np.ndarray, labels: np.ndarray, seed: int) -> float:
-    from sklearn.metrics import silhouette_score
+def silhouettes(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Silhouette of every row (all -1 when there are fewer than two labels)."""
+    from sklearn.metrics import silhouette_samples
 
     if len(np.unique(labels)) < 2:
-        return -1.0
-    return float(silhouette_score(features, labels, random_state=seed,
-                                  sample_size=min(SILHOUETTE_POINTS, len(labels))))
+        return np.full(len(labels), -1.0)
+    return silhouette_samples(features, labels)
+
+
+def choose_count(per_row: dict[int, np.ndarray]) -> tuple[int, dict[int, float]]:
+    """The fewest personas whose mean silhouette is within :data:`COUNT_TOLERANCE` standard
+    errors of the best one's, and the standard error of each count's gap to the best.
+
+    ``per_row`` maps each persona count to its silhouettes over the same rows; the standard
+    error is that of the mean per-row difference, so what the rows share cancels.
+    """
+    scores = {k: float(np.mean(v)) for k, v in per_row.items()}
+    top = max(scores, key=lambda k: (scores[k], -k))
+    errors = {}
+    for k, values in per_row.items():
+        gap = per_row[top] - values
+        errors[k] = float(np.std(gap, ddof=1) / np.sqrt(len(gap))) if len(gap) > 1 else 0.0
+    best = min(k for k in scores if scores[top] - scores[k] <= COUNT_TOLERANCE * errors[k])
+    return best, errors
 
 
 def cluster_with_count_control(embedding: np.ndarray, features: np.ndarray, clusterer,
@@ -226,9 +265,9 @@ def cluster_with_count_control(embedding: np.ndarray, features: np.ndarray, clus
 
     Returns a persona for every row of ``features`` (no -1) and what was done. Too many clusters
     are merged by Ward linkage in ``features``, one candidate per allowed count, each refined by
-    k-means; the candidate with the best silhouette over the rows HDBSCAN put in a cluster wins
-    (ties, to 3 decimals, go to the fewer personas). Too few are split along HDBSCAN's condensed
-    tree, then refined.
+    k-means; silhouette over the rows HDBSCAN put in a cluster picks the count: the fewest
+    personas within :data:`COUNT_TOLERANCE` standard errors of the best score (see
+    :func:`choose_count`). Too few are split along HDBSCAN's condensed tree, then refined.
     """
     clusterer.fit(embedding)
     raw = relabel_by_size(np.asarray(clusterer.labels_, dtype=np.int64))
@@ -239,11 +278,16 @@ def cluster_with_count_control(embedding: np.ndarray, features: np.ndarray, clus
         candidates = {k: refine(features, merge_by_ward(features, raw, k))
                       for k in range(min_k, max_k + 1)}
         judged = dense if dense.sum() > max_k else np.ones(len(raw), dtype=bool)
-        scores = {k: silhouette(features[judged], lab[judged], seed)
-                  for k, lab in candidates.items()}
-        best = max(scores, key=lambda k: (round(scores[k], 3), -k))
+        rows = np.flatnonzero(judged)
+        if len(rows) > SILHOUETTE_POINTS:   # the same rows score every candidate
+            rows = np.sort(check_random_state(seed).choice(rows, SILHOUETTE_POINTS,
+                                                           replace=False))
+        per_row = {k: silhouettes(features[rows], lab[rows]) for k, lab in candidates.items()}
+        best, errors = choose_count(per_row)
         labels = candidates[best]
-        info.update(action="merged", silhouette={str(k): round(v, 4) for k, v in scores.items()})
+        info.update(action="merged",
+                    silhouette={str(k): round(float(np.mean(v)), 4) for k, v in per_row.items()},
+                    silhouette_se={str(k): round(v, 4) for k, v in errors.items()})
     elif found >= min_k:
         labels = refine(features, raw)
         info["action"] = "kept"
