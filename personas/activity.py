@@ -79,10 +79,11 @@ def _distinct(con, table: str, code: str) -> str:
     return f"count(DISTINCT {code})"
 
 
-def _trail(con, gap_sessions: bool) -> str:
+def _trail(con, gap_sessions: bool, first: Any) -> str:
     """The user's session starts, carts and purchases, one BIGINT each, in no particular order.
 
-    Each is the time in microseconds times 8, plus 4 unless the row starts a session, plus 1
+    Each is the time in microseconds since ``first`` (the first event kept, so never negative)
+    times 8, plus 4 unless the row starts a session, plus 1
     for a cart or 2 for a purchase: sorted, they come in time order with a session start first
     among rows of the same instant (a cart in the instant a session starts belongs to it).
     Numbers, not text ordered as it is collected: at 1M users an ordered ``string_agg`` made the
@@ -91,7 +92,8 @@ def _trail(con, gap_sessions: bool) -> str:
     cart, purchase = role_codes(con, "cart"), role_codes(con, "purchase")
     if not gap_sessions or cart == "FALSE":
         return "CAST(NULL AS BIGINT[])"
-    return (f"list(epoch_us(ts) * 8 + CASE WHEN new_session THEN 0 ELSE 4 END + CASE WHEN "
+    since = f"epoch_us(ts) - epoch_us(TIMESTAMP {quote_literal(first.isoformat(' '))})"
+    return (f"list(({since}) * 8 + CASE WHEN new_session THEN 0 ELSE 4 END + CASE WHEN "
             f"{cart} THEN 1 WHEN {purchase} THEN 2 ELSE 0 END) "
             f"FILTER (WHERE new_session OR {cart} OR {purchase})")
 
@@ -173,7 +175,7 @@ def summarise(con, *, gap_sessions: bool, span: tuple[Any, Any], year: bool) -> 
                {_distinct(con, "categories", "ccode")} AS categories,
                {_distinct(con, "products", "prcode")} AS products,
                {months}
-               {_trail(con, gap_sessions)} AS trail,
+               {_trail(con, gap_sessions, span[0])} AS trail,
                {role_counts}
                {_per_code(con, roles["purchase"])}
         FROM event_rows

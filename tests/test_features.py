@@ -320,6 +320,18 @@ def test_cart_sharing_its_time_with_a_session_start_belongs_to_that_session(tmp_
     assert table.loc["x", "abandoned_carts"] == 1
 
 
+def test_abandoned_carts_before_1970(tmp_path):
+    # times before the epoch are negative microseconds: the trail counts from the first event
+    rows = [("x", "1969-12-31 08:00:00", "add_to_cart", None, None),     # abandoned
+            ("x", "1969-12-31 10:00:00", "page_view", None, None),
+            ("x", "1969-12-31 10:05:00", "add_to_cart", None, None),
+            ("x", "1969-12-31 10:06:00", "purchase", 3.0, None),
+            ("x", "1970-01-01 00:00:10", "add_to_cart", None, None)]     # abandoned
+    table, _ = compute_features(_log(tmp_path, rows))
+    assert table.loc["x", "sessions"] == 3
+    assert table.loc["x", "abandoned_carts"] == 2
+
+
 @pytest.mark.parametrize("n_categories", [3, 70])
 def test_distinct_categories_below_and_above_64(tmp_path, n_categories):
     # up to 64 categories are counted as bits, more by a distinct count: same answer
