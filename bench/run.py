@@ -221,9 +221,9 @@ then times, each under `/usr/bin/time -v`:
 - **Wall time** is the whole process, start to exit: interpreter start-up, imports and numba
   compilation of UMAP included, for both approaches, as an analyst or a scheduler would pay it.
   numba caches compiled code on disk, so after the very first run the compile cost is mostly
-  loading from cache. `personas run` (papermill) also pays three Jupyter kernel start-ups and
-  writes the executed notebooks, the HTML report and every export; the naive script writes
-  nothing.
+  loading from cache. `personas run` (papermill) also pays one Jupyter kernel start-up (its
+  three notebooks share it) and writes the executed notebooks, the HTML report and every
+  export; the naive script writes nothing.
 - **Peak RSS** is the largest single process (for papermill, the largest kernel), as
   `/usr/bin/time -v` reports it; it is not the sum over processes.
 - **ARI vs planted** is the adjusted Rand index against the planted personas in
