@@ -33,8 +33,9 @@ days_m1..days_m12 active days per calendar month (only when the log spans 52 wee
 trail             the session starts, carts and purchases as numbers that sort into time
                   order, for abandoned carts; NULL without cart events or with given sessions
 role_<role>       events per role, every role of the log
-by_code           events per event-name code (MAP), summed into the per-event counts
-unpriced_by_code  purchases without an amount per code (MAP)
+n_code_<c>,       events, and purchases without an amount, per event-name code ``c`` (up to
+unpriced_code_<c> :data:`PER_CODE_COLUMNS` names; more names give two MAP columns instead,
+                  ``by_code`` and ``unpriced_by_code``), summed into the per-event counts
 ================= ===========================================================================
 """
 
@@ -83,9 +84,9 @@ def _trail(con, gap_sessions: bool, first: Any) -> str:
     """The user's session starts, carts and purchases, one BIGINT each, in no particular order.
 
     Each is the time in microseconds since ``first`` (the first event kept, so never negative)
-    times 8, plus 4 unless the row starts a session, plus 1
-    for a cart or 2 for a purchase: sorted, they come in time order with a session start first
-    among rows of the same instant (a cart in the instant a session starts belongs to it).
+    times 8, plus 4 unless the row starts a session, plus 1 for a cart or 2 for a purchase:
+    sorted, they come in time order with a session start first among rows of the same instant
+    (a cart in the instant a session starts belongs to it).
     Numbers, not text ordered as it is collected: at 1M users an ordered ``string_agg`` made the
     whole pass take 89 s here, this list 47 s (the pass without it, 49 s; same machine, busy).
     """
@@ -123,10 +124,11 @@ def _per_code(con, purchase: str) -> str:
     if len(codes) > PER_CODE_COLUMNS:
         return ("histogram(code) AS by_code, histogram(code) FILTER (WHERE "
                 f"{purchase} AND amount IS NULL) AS unpriced_by_code")
-    buying = set(con.execute(f"SELECT code FROM event_names WHERE {purchase}").fetchall())
+    buying = {code for (code,) in con.execute(f"SELECT code FROM event_names WHERE {purchase}")
+              .fetchall()}
     return ", ".join([f"count(*) FILTER (WHERE code = {c}) AS n_code_{c}" for c in codes]
                      + [f"count(*) FILTER (WHERE code = {c} AND amount IS NULL) AS unpriced_code_{c}"
-                        for c in codes if (c,) in buying]) or "0 AS n_code_none"
+                        for c in codes if c in buying])
 
 
 def summarise(con, *, gap_sessions: bool, span: tuple[Any, Any], year: bool) -> None:
@@ -197,13 +199,9 @@ def event_totals(con) -> dict[int, tuple[int, int]]:
             FROM (SELECT code, sum(n) AS n FROM n GROUP BY code) n
                  LEFT JOIN (SELECT code, sum(n) AS n FROM u GROUP BY code) u USING (code)""")
         return {code: (int(n), int(unpriced)) for code, n, unpriced in rows.fetchall()}
-    counted = [c for c in columns if c.startswith(("n_code_", "unpriced_code_"))
-               and c != "n_code_none"]
-    if not counted:
-        return {}
-    sums = con.execute(f"SELECT {', '.join(f'sum({c})' for c in counted)} "
-                       "FROM user_activity").fetchone()
-    totals = dict(zip(counted, sums))
-    return {int(c.removeprefix("n_code_")): (int(n or 0),
-                                            int(totals.get(f"unpriced_code_{c[7:]}") or 0))
-            for c, n in totals.items() if c.startswith("n_code_") and n}
+    counted = [c for c in columns if c.startswith(("n_code_", "unpriced_code_"))]
+    sums = dict(zip(counted, con.execute(
+        f"SELECT {', '.join(f'sum({c})' for c in counted)} FROM user_activity").fetchone()))
+    codes = [int(c.removeprefix("n_code_")) for c in counted if c.startswith("n_code_")]
+    return {code: (int(sums[f"n_code_{code}"]), int(sums.get(f"unpriced_code_{code}") or 0))
+            for code in codes if sums[f"n_code_{code}"]}

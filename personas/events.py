@@ -607,7 +607,7 @@ def _pack_codes(con) -> list[list[tuple[str, str, int, int]]]:
 
     The sort of :func:`_mark_rows` moves every column it carries through memory and, at 165M
     events, through its spill files; one BIGINT in place of six columns with their null masks
-    made it about twice as fast here. Codes start at 1, so 0 stands for a missing value; a
+    took that pass from 73 s to 52 s at 1M users here. Codes start at 1, so 0 stands for a missing value; a
     column with no values takes no bits. Usually everything fits one word; a catalogue with
     millions of products and prices takes two.
     """
