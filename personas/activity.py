@@ -41,12 +41,12 @@ unpriced_code_<c> :data:`PER_CODE_COLUMNS` names; more names give two MAP column
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import date
+from typing import Any, Callable
 
 from .sql import quote_literal, quote_name
 
 ROLE_PREFIX = "role_"   # columns of per-role event counts
-TALLIED_ROLES = ("view", "search", "cart", "purchase", "email_open", "email_click")
 BITMASK_VALUES = 64    # up to this many categories (products), distinct ones are OR-ed bits
 PER_CODE_COLUMNS = 64  # up to this many event names, each is counted in a column of its own
 YEAR_DAYS = 364        # 52 weeks: the sample's Jan 2 .. Dec 31 is a year of data
@@ -112,58 +112,128 @@ def abandoned_sql(trail: str) -> str:
     return f"coalesce(len(regexp_extract_all({groups}, '\\([^P)]*C[^P)]*\\)')), 0)"
 
 
-def _per_code(con, purchase: str) -> str:
-    """Aggregates counting events per event-name code, and purchases without an amount.
+def month_bits(start, end) -> int:
+    """Bits that hold any calendar month's count of days from ``start`` to ``end``: a log of a
+    year has at most 31 days in each month (5 bits), one of three years 93 (7 bits)."""
+    import calendar
 
-    One ``count`` per code while there are at most :data:`PER_CODE_COLUMNS` names: a
-    ``histogram`` (a MAP per user) does the same for any number but doubled the pass at 100k
-    users.
+    first, last = start.date(), end.date()
+    days = [0] * 12
+    for year in range(first.year, last.year + 1):
+        for month in range(1, 13):
+            begin = max(first, date(year, month, 1))
+            finish = min(last, date(year, month, calendar.monthrange(year, month)[1]))
+            if begin <= finish:
+                days[month - 1] += (finish - begin).days + 1
+    return max(days).bit_length()
+
+
+def _month_days(span: tuple[Any, Any]) -> list[str]:
+    """Aggregates ``days_m1`` .. ``days_m12``: the user's active days per calendar month.
+
+    The twelve counts are packed into one HUGEINT, :func:`month_bits` bits each, and summed:
+    one sum over every event instead of twelve filtered counts (at 100k users those cost
+    0.3 s of aggregation here, the packed sum 0.04 s). DuckDB computes the sum once for the
+    twelve columns that read it. A log of more than ~40 years would overflow the 128 bits and
+    gets the twelve counts.
     """
-    codes = [code for (code,) in con.execute("SELECT code FROM event_names ORDER BY code")
-             .fetchall()]
-    if len(codes) > PER_CODE_COLUMNS:
-        return ("histogram(code) AS by_code, histogram(code) FILTER (WHERE "
-                f"{purchase} AND amount IS NULL) AS unpriced_by_code")
-    buying = {code for (code,) in con.execute(f"SELECT code FROM event_names WHERE {purchase}")
-              .fetchall()}
-    return ", ".join([f"count(*) FILTER (WHERE code = {c}) AS n_code_{c}" for c in codes]
-                     + [f"count(*) FILTER (WHERE code = {c} AND amount IS NULL) AS unpriced_code_{c}"
-                        for c in codes if c in buying])
+    bits = month_bits(*span)
+    if 12 * bits > 127:
+        return [f"count(*) FILTER (WHERE new_day AND month(ts) = {m}) AS days_m{m}"
+                for m in range(1, 13)]
+    packed = f"sum(CAST(1 AS HUGEINT) << ({bits} * (month(ts) - 1))) FILTER (WHERE new_day)"
+    return [f"CAST(coalesce(({packed} >> {bits * (m - 1)}) & {(1 << bits) - 1}, 0) AS BIGINT) "
+            f"AS days_m{m}" for m in range(1, 13)]
 
 
-def summarise(con, *, gap_sessions: bool, span: tuple[Any, Any], year: bool) -> None:
+def _packed_counts(codes: list[int], rows: int) -> dict[int, str]:
+    """SQL per event-name code: the user's count of its events, as an expression over sums.
+
+    No user has more events than the log has ``rows``, so a count fits ``rows.bit_length()``
+    bits, and several codes' counts fit one HUGEINT: each event adds 1 shifted to its code's
+    place, and one sum per HUGEINT counts them all. The columns that read a count each extract
+    it from that sum, which DuckDB computes once. One sum in place of a filtered count per name
+    and per role (about twenty aggregates in all) took the pass from 4.5-4.9 s to 4.1-4.3 s at
+    100k users here. Codes run from 1 without gaps (:func:`personas.events._code_names`).
+    """
+    bits = max(rows.bit_length(), 1)
+    per_word = 127 // bits           # HUGEINT is signed: its top bit stays clear
+    counts = {}
+    for i, code in enumerate(codes):
+        first = codes[i - i % per_word]
+        last = codes[min(i - i % per_word + per_word, len(codes)) - 1]
+        word = (f"sum(CASE WHEN code BETWEEN {first} AND {last} THEN "
+                f"CAST(1 AS HUGEINT) << ({bits} * (code - {first})) END)")
+        counts[code] = (f"CAST(coalesce(({word} >> {bits * (i % per_word)}) & "
+                        f"{(1 << bits) - 1}, 0) AS BIGINT)")
+    return counts
+
+
+def _event_counts(con, rows: int) -> tuple[Callable[..., str], str]:
+    """A function giving SQL for the user's events of some roles, and the per-code columns.
+
+    The counts are packed (:func:`_packed_counts`) while there are at most
+    :data:`PER_CODE_COLUMNS` event names, and each code gets a column ``n_code_<c>``, each
+    purchase code ``unpriced_code_<c>``; more names are counted with a filter per role and two
+    ``histogram`` MAPs (code -> count), which double the pass at 100k users.
+    """
+    names = con.execute("SELECT code, role FROM event_names ORDER BY code").fetchall()
+    codes = [code for code, _ in names]
+    buying = [code for code, role in names if role == "purchase"]
+    packed = _packed_counts(codes, rows) if len(codes) <= PER_CODE_COLUMNS else None
+
+    def events_of(*roles: str) -> str:
+        mine = [code for code, role in names if role in roles]
+        if not mine:
+            return "CAST(0 AS BIGINT)"
+        if packed is not None:
+            return " + ".join(packed[code] for code in mine)
+        return f"count(*) FILTER (WHERE code IN ({', '.join(map(str, mine))}))"
+
+    if packed is None:
+        purchase = f"code IN ({', '.join(map(str, buying))})" if buying else "FALSE"
+        columns = ("histogram(code) AS by_code, histogram(code) FILTER (WHERE "
+                   f"{purchase} AND amount IS NULL) AS unpriced_by_code")
+    else:
+        columns = ", ".join([f"{packed[c]} AS n_code_{c}" for c in codes]
+                            + [f"count(*) FILTER (WHERE code = {c} AND amount IS NULL) "
+                               f"AS unpriced_code_{c}" for c in buying])
+    return events_of, columns
+
+
+def summarise(con, *, gap_sessions: bool, span: tuple[Any, Any], year: bool, rows: int) -> None:
     """Create ``user_activity`` (module docstring) from ``event_rows`` in one pass.
 
     ``span``: the first and last event kept, whose last third is "recent"; ``year``: the log
-    spans 52 weeks, so the per-month day counts are worth their cost.
+    spans 52 weeks, so the per-month day counts are worth their cost; ``rows``: rows read, a
+    bound on any user's count of events.
     """
-    roles = {r: role_codes(con, r) for r in TALLIED_ROLES}
+    purchase = role_codes(con, "purchase")
+    events_of, per_code = _event_counts(con, rows)
     apps = [str(code) for (code,) in con.execute(
         "SELECT pcode FROM platforms WHERE is_app ORDER BY pcode").fetchall()]
     app = f"pcode IN ({', '.join(apps)})" if apps else "FALSE"
-    months = "".join(f"count(*) FILTER (WHERE new_day AND month(ts) = {m}) AS days_m{m}, "
-                     for m in range(1, 13)) if year else ""
+    months = "".join(f"{days}, " for days in _month_days(span)) if year else ""
     present = [role for (role,) in con.execute(
         "SELECT DISTINCT role FROM event_names ORDER BY role").fetchall()]
     # role names come from the user's roles_path: quoted
-    role_counts = "".join(f"count(*) FILTER (WHERE {role_codes(con, r)}) AS "
-                          f"{quote_name(ROLE_PREFIX + r)}, " for r in present)
+    role_counts = "".join(f"{events_of(r)} AS {quote_name(ROLE_PREFIX + r)}, " for r in present)
     recent = con.execute("SELECT CAST($t1 AS TIMESTAMP) - (CAST($t1 AS TIMESTAMP) - "
                          "CAST($t0 AS TIMESTAMP)) / 3", {"t0": span[0], "t1": span[1]}).fetchone()[0]
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE user_activity AS
         SELECT uid, count(*) AS n_events,
-               count(*) FILTER (WHERE {roles["view"]}) AS n_views,
-               count(*) FILTER (WHERE {roles["search"]}) AS n_searches,
-               count(*) FILTER (WHERE {roles["cart"]}) AS n_carts,
-               count(*) FILTER (WHERE {roles["purchase"]}) AS n_orders,
-               count(*) FILTER (WHERE {roles["email_open"]}) AS n_opens,
-               count(*) FILTER (WHERE {roles["email_click"]}) AS n_clicks,
-               count(*) FILTER (WHERE {roles["purchase"]} AND discount) AS n_discounted,
-               sum(amount) FILTER (WHERE {roles["purchase"]}) AS revenue,
-               count(amount) FILTER (WHERE {roles["purchase"]}) AS n_priced,
-               min(ts) FILTER (WHERE {roles["purchase"]}) AS first_purchase,
-               max(ts) FILTER (WHERE {roles["purchase"]}) AS last_purchase,
+               {events_of("view")} AS n_views,
+               {events_of("search")} AS n_searches,
+               {events_of("cart")} AS n_carts,
+               {events_of("purchase")} AS n_orders,
+               {events_of("email_open")} AS n_opens,
+               {events_of("email_click")} AS n_clicks,
+               count(*) FILTER (WHERE {purchase} AND discount) AS n_discounted,
+               sum(amount) FILTER (WHERE {purchase}) AS revenue,
+               count(amount) FILTER (WHERE {purchase}) AS n_priced,
+               min(ts) FILTER (WHERE {purchase}) AS first_purchase,
+               max(ts) FILTER (WHERE {purchase}) AS last_purchase,
                sum(CAST(new_day AS INTEGER)) AS active_days,
                min(ts) AS first_ts, max(ts) AS last_ts,
                sum(CAST(new_session AS INTEGER)) AS gap_sessions,
@@ -179,7 +249,7 @@ def summarise(con, *, gap_sessions: bool, span: tuple[Any, Any], year: bool) -> 
                {months}
                {_trail(con, gap_sessions, span[0])} AS trail,
                {role_counts}
-               {_per_code(con, roles["purchase"])}
+               {per_code}
         FROM event_rows
         GROUP BY uid""")
 

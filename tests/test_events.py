@@ -577,9 +577,10 @@ def test_dirty_rows_are_counted_and_dropped_or_repaired(tmp_path):
 
 
 
-@pytest.mark.parametrize("extra_names", [0, 70])
+@pytest.mark.parametrize("extra_names", [0, 40, 70])
 def test_per_event_counts_after_duplicates_with_few_or_many_event_names(tmp_path, extra_names):
-    # up to 64 names are counted in a column each, more through a MAP per user: same counts
+    # up to 64 names are counted in a column each (40 names take two packed sums: 6 bits a
+    # count, 21 counts a sum), more through a MAP per user: same counts
     rows = ["user_id,timestamp,event,amount",
             "a,2024-05-01 10:00:00,purchase,",       # unpriced purchase, twice: counted once
             "a,2024-05-01 10:00:00,purchase,",
@@ -595,7 +596,10 @@ def test_per_event_counts_after_duplicates_with_few_or_many_event_names(tmp_path
     assert log.quality["duplicate"] == 2
     assert log.quality["missing_amount"] == 1
     if extra_names:
-        assert log.event_counts["custom_69"] == 1
+        assert log.event_counts[f"custom_{extra_names - 1}"] == 1
+        roles = log.con.execute('SELECT "role_other", role_purchase FROM user_activity '
+                                "JOIN users USING (uid) WHERE user_id = 'c'").fetchone()
+        assert roles == (extra_names, 0)
 
 def test_a_row_breaking_two_rules_is_not_counted_twice(tmp_path):
     path = _write(tmp_path, "user_id,timestamp,event\n,,view\na,2024-01-01,view\n"

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from personas import activity
 from personas.events import load_events
 from personas.features import (BY_NAME, CATALOGUE, PRIOR_WEIGHT, ROLE_PREFIX,
                                available_features, compute_features, model_matrix, role_counts)
@@ -365,6 +366,31 @@ def test_peak_month_share_needs_a_year_and_is_smoothed(tmp_path):
     assert "peak_month_share" not in table.columns
     assert skipped["peak_month_share"] == ("skipped: the data covers less than 52 weeks "
                                            "(2024-01-15 10:00:00 to 2024-12-05 10:00:00)")
+
+
+@pytest.mark.parametrize(("start", "end", "bits"), [
+    ("2024-01-01", "2024-12-31", 5),      # every month once: at most 31 days
+    ("2024-01-02", "2025-01-15", 6),      # January twice: 30 + 15 days
+    ("2022-01-01", "2024-12-31", 7),      # three years: 93 days
+    ("1970-01-01", "2024-12-31", 11)])    # 55 years: too many for twelve in 128 bits
+def test_month_bits_hold_the_most_days_any_calendar_month_can_have(start, end, bits):
+    assert activity.month_bits(datetime.fromisoformat(start), datetime.fromisoformat(end)) == bits
+
+
+@pytest.mark.parametrize("first_year", [2019, 1970])
+def test_busiest_month_over_several_years_packed_or_counted(tmp_path, first_year):
+    # 2019-2024 packs the twelve monthly day counts into one number; from 1970 they overflow
+    # 128 bits and are counted one by one: the same answer either way
+    rows = [("a", f"{first_year}-03-10 10:00:00", "page_view"),
+            ("a", "2024-03-10 10:00:00", "page_view"), ("a", "2024-03-11 09:00:00", "page_view"),
+            ("a", "2024-07-01 10:00:00", "page_view"), ("a", "2024-07-01 11:00:00", "page_view"),
+            ("b", "2024-12-31 10:00:00", "page_view")]
+    table, skipped = compute_features(_log(tmp_path, rows, columns=("user_id", "timestamp",
+                                                                      "event")))
+    w = PRIOR_WEIGHT
+    assert table["peak_month_share"].to_dict() == pytest.approx({
+        "a": (3 + w / 12) / (4 + w),      # three March days (two years), one July day
+        "b": (1 + w / 12) / (1 + w)})
 
 
 def test_distinct_products_and_rows_differing_only_in_product(tmp_path):
