@@ -63,6 +63,7 @@ MIN_SAMPLES = 10         # HDBSCAN density smoothing: small, so clusters come ou
 SILHOUETTE_POINTS = 3000 # sample rows scoring each candidate persona count
 REFINE_RESTARTS = 10     # k-means++ starts tried besides the merged groups' own centres
 COUNT_TOLERANCE = 2.0    # standard errors a larger persona count must win by
+MAP_EPOCHS = 100         # UMAP rounds of the 2-D persona map (a picture, not the model)
 
 
 def require_users(found: int, source: str | None = None) -> None:
@@ -314,8 +315,10 @@ class PersonaModel(ClusterMixin, BaseEstimator):
     sample_size
         Users the model is fitted on.
     n_epochs
-        UMAP's optimisation rounds (its own default is 500 below 10,000 points; 200 gave the
-        same personas on the planted samples in 40 % of the time).
+        UMAP's optimisation rounds. Its own default is 500 below 10,000 points; on the planted
+        samples (10 seeds each) 100 gave the same persona counts, agreement with the planted
+        personas and stability across seeds as 200, in 2.2 s of fitting instead of 3.7 s; 50
+        let two seeds in five pick 8 personas instead of 7.
     reducer, clusterer
         Optional replacements for UMAP and HDBSCAN (objects with ``fit_transform`` / ``fit``,
         the clusterer exposing ``labels_`` and ``condensed_tree_``).
@@ -335,7 +338,7 @@ class PersonaModel(ClusterMixin, BaseEstimator):
     """
 
     def __init__(self, n_components=5, n_neighbors=30, min_personas=4, max_personas=8,
-                 min_cluster_size=0, sample_size=5_000, n_epochs=200, reducer=None,
+                 min_cluster_size=0, sample_size=5_000, n_epochs=100, reducer=None,
                  clusterer=None, random_state=None):
         self.n_components = n_components
         self.n_neighbors = n_neighbors
@@ -471,10 +474,12 @@ def map_2d(scaled_sample: np.ndarray, embedding: np.ndarray, seed: int, max_poin
     """Row indices (into the sample) and 2-D coordinates for the persona map.
 
     With a 2-D embedding the map is the embedding itself; otherwise a 2-D UMAP of up to
-    ``max_points`` sample rows.
+    ``max_points`` sample rows, with :data:`MAP_EPOCHS` rounds: on the 100k planted sample 100
+    drew the same picture as 200 (the same groups, apart and placed alike) in 0.6 s instead of
+    1.1 s.
     """
     rng = np.random.RandomState(seed)
     rows = draw_sample(len(scaled_sample), max_points, rng)
     if embedding.shape[1] == 2:
         return rows, embedding[rows]
-    return rows, embed(scaled_sample[rows], 2, 15, seed, n_epochs=200)
+    return rows, embed(scaled_sample[rows], 2, 15, seed, n_epochs=MAP_EPOCHS)
