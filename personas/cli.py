@@ -7,7 +7,9 @@ Exit codes: 0 done, 2 bad input or usage (one line on stderr, the fix included),
 from __future__ import annotations
 
 import argparse
+import atexit
 import dataclasses
+import gc
 import shutil
 import sys
 import tempfile
@@ -245,6 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # the interpreter's exit need not collect the objects of pandas, papermill and the rest,
+    # which the process's end frees anyway: freezing them saves ~0.3 s a run (kernel.py)
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
