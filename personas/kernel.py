@@ -16,10 +16,6 @@ KERNEL_QUIET = ["--IPKernelApp.log_level=CRITICAL"]
 KERNEL_ARGS = [*KERNEL_QUIET, "--HistoryManager.hist_file=:memory:"]
 KERNEL_START_TIMEOUT = 60       # seconds, papermill's default start_timeout
 PRELOAD_TIMEOUT = 600           # seconds the preload imports may take (a cold numba cache)
-# When it exits, the kernel's interpreter collects every object it holds, objects the process's
-# end frees anyway: with pandas, scikit-learn, umap and numba loaded that took ~0.9 s of every
-# run here. gc.freeze() in an exit handler (run before that collection) exempts them: ~0.2 s.
-FREEZE_AT_EXIT = "__import__('atexit').register(__import__('gc').freeze)"
 
 
 class SharedKernel:
@@ -47,7 +43,8 @@ class SharedKernel:
         self.preload = preload
         self.background = background
         self.km = None
-        self._preloader = None
+        self._control = None     # our own client: the preload and the resets (module docstring)
+        self._preloading = False
         self.notebooks = 0
 
     def __enter__(self) -> "SharedKernel":
@@ -71,30 +68,31 @@ class SharedKernel:
     async def _start(self) -> None:
         await self.km.start_kernel(extra_arguments=KERNEL_ARGS, cwd=self.cwd)
         # sent, not awaited here: the first execute() waits for its reply. A blocking client
-        # (threads, no event loop of ours), closed after the first notebook.
+        # (threads, no event loop of ours), open for the whole run: it also sends the resets
+        # between notebooks. Only their replies are read, on the shell channel: a client just
+        # connected misses the kernel's first IOPub messages, and waiting for its IOPub to be
+        # ready (jupyter_client's wait_for_ready) cost 0.2 s a reset.
         from jupyter_client import BlockingKernelClient
 
-        code = [FREEZE_AT_EXIT, f"[__import__(name) for name in {list(self.preload)!r}]"]
-        if self.background:
-            code.append(f"__import__({__name__!r}, fromlist=['_']).import_in_background("
-                        f"{list(self.background)!r})")
-        self._preloader = BlockingKernelClient()
-        self._preloader.load_connection_info(self.km.get_connection_info())
-        self._preloader.start_channels()
-        self._preloader.execute("\n".join(code), silent=True, store_history=False,
-                                allow_stdin=False)
+        code = (f"__import__({__name__!r}, fromlist=['_']).prepare("
+                f"{list(self.preload)!r}, {list(self.background)!r})")
+        self._control = BlockingKernelClient()
+        self._control.load_connection_info(self.km.get_connection_info())
+        self._control.start_channels()
+        self._control.execute(code, silent=True, store_history=False, allow_stdin=False)
+        self._preloading = True
 
     def execute(self, path: Path, output: Path, parameters: dict, progress_bar: bool):
         """``papermill.execute_notebook`` in this kernel; returns the executed notebook."""
         import papermill as pm
-        from jupyter_core.utils import run_sync
 
         try:
-            if self._preloader is not None:
+            if self._preloading:
                 # wait here, not in nbclient: its 60 s start timeout would count the imports
-                self._preloader.get_shell_msg(timeout=PRELOAD_TIMEOUT)
+                self._control.get_shell_msg(timeout=PRELOAD_TIMEOUT)
+                self._preloading = False
             if self.notebooks:
-                run_sync(self._reset)()
+                self._reset()
             self.notebooks += 1
             return pm.execute_notebook(str(path), str(output), parameters=parameters,
                                        progress_bar=progress_bar, log_output=False,
@@ -103,37 +101,32 @@ class SharedKernel:
         finally:
             self._close_clients()    # nbclient leaves its client open when it does not own km
 
-    async def _reset(self) -> None:
+    def _reset(self) -> None:
         code = (f"__import__('os').chdir({self.cwd!r})\n"
                 "get_ipython().reset(new_session=True)")
-        kc = self.km.client()
-        kc.start_channels()
-        try:
-            await kc.wait_for_ready(timeout=KERNEL_START_TIMEOUT)
-            reply = await kc.execute_interactive(code, silent=True, store_history=False,
-                                                 allow_stdin=False, output_hook=lambda msg: None,
-                                                 timeout=KERNEL_START_TIMEOUT)
-        finally:
-            self._close_clients()
+        sent = self._control.execute(code, silent=True, store_history=False, allow_stdin=False)
+        while True:
+            reply = self._control.get_shell_msg(timeout=KERNEL_START_TIMEOUT)
+            if reply["parent_header"].get("msg_id") == sent:
+                break
         content = reply["content"]
         if content["status"] != "ok":
             raise RuntimeError(f"resetting the notebook kernel failed: {content.get('ename')}: "
                                f"{content.get('evalue')}")
 
-    def _stop_preloader(self) -> None:
-        if self._preloader is not None:
-            self._preloader.stop_channels()
-            self._preloader = None
+    def _stop_control(self) -> None:
+        if self._control is not None:
+            self._control.stop_channels()
+            self._control = None
 
     def _close_clients(self) -> None:
-        self._stop_preloader()
         if self.km is not None:
             _close_clients(self.km)
 
     def _shutdown(self, idle: bool = False) -> None:
         from jupyter_core.utils import run_sync
 
-        self._stop_preloader()
+        self._stop_control()
         km, self.km = self.km, None
         if km is not None:
             try:
@@ -142,9 +135,42 @@ class SharedKernel:
                 _close_clients(km)     # after: an interrupted cell's task still reads from them
 
 
+def prepare(preload: list[str], background: list[str]) -> None:
+    """Kernel side, its first code: import ``preload`` now and ``background`` in a thread.
+
+    The imported modules' objects live as long as the kernel, yet every full collection of
+    the garbage collector walks them again: IPython's reset between notebooks collects
+    everything, and so does the interpreter when the kernel exits (pandas, scikit-learn, umap
+    and numba loaded: ~0.9 s of every run here). ``gc.freeze()`` after the imports, and again
+    on exit, exempts them (the kernel then exits in ~0.15 s).
+    """
+    import atexit
+    import gc
+    import importlib
+
+    atexit.register(_exit_quietly)
+    for name in preload:
+        importlib.import_module(name)
+    gc.freeze()
+    if background:
+        import_in_background(background)
+
+
+def _exit_quietly() -> None:
+    """Kernel side, on exit: freeze what is left (see :func:`prepare`), and let the teardown
+    print nothing: DuckDB's bindings report objects still alive then as leaks, which frozen
+    objects are, and nobody reads the kernel's stderr any more."""
+    import gc
+    import os
+
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    gc.freeze()
+
+
 def import_in_background(names: list[str]) -> None:
     """Kernel side: import ``names`` in a daemon thread. A module that fails to import is left
     alone here: the notebook that imports it reports the error where the user sees it."""
+    import gc
     import importlib
     import threading
 
@@ -154,6 +180,7 @@ def import_in_background(names: list[str]) -> None:
                 importlib.import_module(name)
             except Exception:   # noqa: BLE001 - reported by the notebook's own import
                 pass
+        gc.freeze()   # see prepare()
 
     threading.Thread(target=load, name="personas-imports", daemon=True).start()
 

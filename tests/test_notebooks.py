@@ -202,14 +202,34 @@ def test_shared_kernel_preloads_modules_without_binding_names(tmp_path):
         "        break\n"
         "    time.sleep(0.05)\n"
         "print('colorsys' in sys.modules, 'wave' in sys.modules, 'colorsys' in dir(), "
-        "'wave' in dir(), 'no_such_module_x' in sys.modules)")]
+        "'wave' in dir(), 'no_such_module_x' in sys.modules, "
+        "__import__('gc').get_freeze_count() > 0)")]
     nbformat.write(nb, tmp_path / "probe.ipynb")
     with SharedKernel(cwd=str(tmp_path), preload=("colorsys",),
                       background=("no_such_module_x", "wave")) as kernel:
         done = kernel.execute(tmp_path / "probe.ipynb", tmp_path / "out.ipynb", parameters={},
                               progress_bar=False)
-    # both loaded, neither bound; a module that fails to import leaves no error in the output
-    assert [out["text"] for out in done.cells[0].outputs] == ["True True False False False\n"]
+    # both loaded, neither bound; a module that fails to import leaves no error in the output;
+    # what was imported is frozen out of the garbage collector's walks
+    assert [out["text"] for out in done.cells[0].outputs] == [
+        "True True False False False True\n"]
+
+
+def test_the_command_line_freezes_its_heap_on_exit_unless_duckdb_is_loaded(monkeypatch):
+    import gc
+
+    from personas.cli import _freeze_unless_duckdb
+
+    gc.unfreeze()
+    try:
+        monkeypatch.setitem(sys.modules, "duckdb", sys.modules.get("duckdb", object()))
+        _freeze_unless_duckdb()
+        assert gc.get_freeze_count() == 0     # DuckDB would report the frozen objects as leaks
+        monkeypatch.delitem(sys.modules, "duckdb")
+        _freeze_unless_duckdb()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
 
 
 def test_the_command_line_does_not_import_the_model_or_pandas():
