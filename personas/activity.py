@@ -128,51 +128,55 @@ def month_bits(start, end) -> int:
     return max(days).bit_length()
 
 
-def _month_days(span: tuple[Any, Any]) -> list[str]:
-    """Aggregates ``days_m1`` .. ``days_m12``: the user's active days per calendar month.
+def _packed_counts(slot: str, slots: int, bits: int, where: str) -> list[str]:
+    """SQL for a user's count of events in each slot ``0 .. slots - 1``, all from one sum.
 
-    The twelve counts are packed into one HUGEINT, :func:`month_bits` bits each, and summed:
-    one sum over every event instead of twelve filtered counts (at 100k users those cost
-    0.3 s of aggregation here, the packed sum 0.04 s). DuckDB computes the sum once for the
-    twelve columns that read it. A log of more than ~40 years would overflow the 128 bits and
-    gets the twelve counts.
+    ``slot`` is SQL giving an event's slot, ``where`` which events count. Each such event adds
+    1 shifted ``bits * slot`` places to one HUGEINT sum, so ``slots * bits`` must stay within
+    127 bits (HUGEINT is signed) and no count may reach ``2 ** bits``. The columns each take
+    their count out of that sum, which DuckDB computes once. One sum in place of a filtered
+    count per slot: with forty such counts (per month, event name and role) the per-user pass
+    took 4.5-4.9 s at 100k users here, with the sums 4.1-4.3 s.
     """
+    word = f"sum(CASE WHEN {where} THEN CAST(1 AS HUGEINT) << ({bits} * ({slot})) END)"
+    return [f"CAST(coalesce(({word} >> {bits * i}) & {(1 << bits) - 1}, 0) AS BIGINT)"
+            for i in range(slots)]
+
+
+def _month_days(span: tuple[Any, Any]) -> list[str]:
+    """Aggregates ``days_m1`` .. ``days_m12``: the user's active days per calendar month,
+    packed (:func:`_packed_counts`) in :func:`month_bits` bits each. A log of more than 33
+    years needs more than 10 bits a month and gets twelve filtered counts."""
     bits = month_bits(*span)
     if 12 * bits > 127:
         return [f"count(*) FILTER (WHERE new_day AND month(ts) = {m}) AS days_m{m}"
                 for m in range(1, 13)]
-    packed = f"sum(CAST(1 AS HUGEINT) << ({bits} * (month(ts) - 1))) FILTER (WHERE new_day)"
-    return [f"CAST(coalesce(({packed} >> {bits * (m - 1)}) & {(1 << bits) - 1}, 0) AS BIGINT) "
-            f"AS days_m{m}" for m in range(1, 13)]
+    return [f"{days} AS days_m{m}" for m, days in
+            enumerate(_packed_counts("month(ts) - 1", 12, bits, "new_day"), 1)]
 
 
-def _packed_counts(codes: list[int], rows: int) -> dict[int, str]:
-    """SQL per event-name code: the user's count of its events, as an expression over sums.
+def _code_counts(codes: list[int], rows: int) -> dict[int, str]:
+    """SQL per event-name code: the user's count of its events, packed (:func:`_packed_counts`).
 
     No user has more events than the log has ``rows``, so a count fits ``rows.bit_length()``
-    bits, and several codes' counts fit one HUGEINT: each event adds 1 shifted to its code's
-    place, and one sum per HUGEINT counts them all. The columns that read a count each extract
-    it from that sum, which DuckDB computes once. One sum in place of a filtered count per name
-    and per role (about twenty aggregates in all) took the pass from 4.5-4.9 s to 4.1-4.3 s at
-    100k users here. Codes run from 1 without gaps (:func:`personas.events._code_names`).
+    bits: five codes share a sum at 100k users. Codes run from 1 without gaps
+    (:func:`personas.events._code_names`).
     """
     bits = max(rows.bit_length(), 1)
-    per_word = 127 // bits           # HUGEINT is signed: its top bit stays clear
+    per_word = 127 // bits
     counts = {}
-    for i, code in enumerate(codes):
-        first = codes[i - i % per_word]
-        last = codes[min(i - i % per_word + per_word, len(codes)) - 1]
-        word = (f"sum(CASE WHEN code BETWEEN {first} AND {last} THEN "
-                f"CAST(1 AS HUGEINT) << ({bits} * (code - {first})) END)")
-        counts[code] = (f"CAST(coalesce(({word} >> {bits * (i % per_word)}) & "
-                        f"{(1 << bits) - 1}, 0) AS BIGINT)")
+    for start in range(0, len(codes), per_word):
+        chunk = codes[start:start + per_word]
+        counted = _packed_counts(f"code - {chunk[0]}", len(chunk), bits,
+                                 f"code BETWEEN {chunk[0]} AND {chunk[-1]}")
+        counts.update(zip(chunk, counted))
     return counts
 
 
 def _event_counts(con, rows: int) -> tuple[Callable[..., str], str]:
     """A function giving SQL for the user's events of some roles, and the per-code columns.
 
-    The counts are packed (:func:`_packed_counts`) while there are at most
+    The counts are packed (:func:`_code_counts`) while there are at most
     :data:`PER_CODE_COLUMNS` event names, and each code gets a column ``n_code_<c>``, each
     purchase code ``unpriced_code_<c>``; more names are counted with a filter per role and two
     ``histogram`` MAPs (code -> count), which double the pass at 100k users.
@@ -180,7 +184,7 @@ def _event_counts(con, rows: int) -> tuple[Callable[..., str], str]:
     names = con.execute("SELECT code, role FROM event_names ORDER BY code").fetchall()
     codes = [code for code, _ in names]
     buying = [code for code, role in names if role == "purchase"]
-    packed = _packed_counts(codes, rows) if len(codes) <= PER_CODE_COLUMNS else None
+    packed = _code_counts(codes, rows) if len(codes) <= PER_CODE_COLUMNS else None
 
     def events_of(*roles: str) -> str:
         mine = [code for code, role in names if role in roles]
