@@ -43,8 +43,8 @@ class SharedKernel:
         self.preload = preload
         self.background = background
         self.km = None
-        self._control = None     # our own client: the preload and the resets (module docstring)
-        self._preloading = False
+        self._control = None     # our own client: the preload and the resets (see _start)
+        self._preload_id = None  # the preload's request, until its reply is read
         self.notebooks = 0
 
     def __enter__(self) -> "SharedKernel":
@@ -79,18 +79,18 @@ class SharedKernel:
         self._control = BlockingKernelClient()
         self._control.load_connection_info(self.km.get_connection_info())
         self._control.start_channels()
-        self._control.execute(code, silent=True, store_history=False, allow_stdin=False)
-        self._preloading = True
+        self._preload_id = self._control.execute(code, silent=True, store_history=False,
+                                                 allow_stdin=False)
 
     def execute(self, path: Path, output: Path, parameters: dict, progress_bar: bool):
         """``papermill.execute_notebook`` in this kernel; returns the executed notebook."""
         import papermill as pm
 
         try:
-            if self._preloading:
+            if self._preload_id is not None:
                 # wait here, not in nbclient: its 60 s start timeout would count the imports
-                self._control.get_shell_msg(timeout=PRELOAD_TIMEOUT)
-                self._preloading = False
+                self._reply(self._preload_id, PRELOAD_TIMEOUT)
+                self._preload_id = None
             if self.notebooks:
                 self._reset()
             self.notebooks += 1
@@ -105,14 +105,17 @@ class SharedKernel:
         code = (f"__import__('os').chdir({self.cwd!r})\n"
                 "get_ipython().reset(new_session=True)")
         sent = self._control.execute(code, silent=True, store_history=False, allow_stdin=False)
-        while True:
-            reply = self._control.get_shell_msg(timeout=KERNEL_START_TIMEOUT)
-            if reply["parent_header"].get("msg_id") == sent:
-                break
-        content = reply["content"]
+        content = self._reply(sent, KERNEL_START_TIMEOUT)["content"]
         if content["status"] != "ok":
             raise RuntimeError(f"resetting the notebook kernel failed: {content.get('ename')}: "
                                f"{content.get('evalue')}")
+
+    def _reply(self, msg_id: str, timeout: float) -> dict:
+        """The kernel's reply to our client's request ``msg_id``."""
+        while True:
+            reply = self._control.get_shell_msg(timeout=timeout)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return reply
 
     def _stop_control(self) -> None:
         if self._control is not None:
