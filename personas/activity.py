@@ -192,12 +192,11 @@ def _event_counts(con, rows: int) -> tuple[Callable[..., str], str]:
             return "CAST(0 AS BIGINT)"
         if packed is not None:
             return " + ".join(packed[code] for code in mine)
-        return f"count(*) FILTER (WHERE code IN ({', '.join(map(str, mine))}))"
+        return f"count(*) FILTER (WHERE {role_codes(con, *roles)})"
 
     if packed is None:
-        purchase = f"code IN ({', '.join(map(str, buying))})" if buying else "FALSE"
         columns = ("histogram(code) AS by_code, histogram(code) FILTER (WHERE "
-                   f"{purchase} AND amount IS NULL) AS unpriced_by_code")
+                   f"{role_codes(con, 'purchase')} AND amount IS NULL) AS unpriced_by_code")
     else:
         columns = ", ".join([f"{packed[c]} AS n_code_{c}" for c in codes]
                             + [f"count(*) FILTER (WHERE code = {c} AND amount IS NULL) "
