@@ -673,6 +673,8 @@ def _events_view_sql(params: PersonaParams) -> str:
 
 # -- dirty rows --------------------------------------------------------------------------------
 
+# the rules a row can break, as bits (:func:`_keep_clean_rows`)
+NULL_USER, NULL_TIME, OUTSIDE, FUTURE, NEGATIVE, BAD_TIME = 1, 2, 4, 8, 16, 32
 USABLE_SQL = ("user_id IS NOT NULL AND trim(user_id) <> '' AND ts IS NOT NULL "
               "AND ts <= {now}")
 
@@ -695,22 +697,31 @@ def _keep_clean_rows(con, params: PersonaParams, source: str, time_check: ValueC
     now = con.execute("SELECT CAST(now() AS TIMESTAMP)").fetchone()[0]
     now = f"TIMESTAMP {quote_literal(_text(now))}"
     usable = USABLE_SQL.format(now=now)
-    row = con.execute(f"""
-        SELECT count(*) FILTER (WHERE user_id IS NULL OR trim(user_id) = ''),
-               count(*) FILTER (WHERE ts IS NULL),
-               count(*) FILTER (WHERE ts IS NOT NULL AND NOT ({inside})),
-               count(*) FILTER (WHERE ts > {now}),
-               count(*) FILTER (WHERE amount < 0),
-               count(*) FILTER (WHERE NOT ({usable} AND {inside})),
-               min(ts) FILTER (WHERE {usable}), max(ts) FILTER (WHERE {usable}),
-               count(*) FILTER (WHERE bad_time), any_value(bad_time_example),
-               min(ts) FILTER (WHERE {usable} AND {inside}),
-               max(ts) FILTER (WHERE {usable} AND {inside})
-        FROM typed""").fetchone()
-    if row[8]:
-        raise time_check.error(row[8], row[9], source)
-    quality = dict(zip(("null_user", "null_time", "outside_window", "future", "negative_amount"),
-                       row[:5]))
+    # Each row is tallied under the set of rules it breaks (a bit each), with its times: a
+    # handful of groups, which the counts are read off. One grouped count in place of a
+    # filtered count per rule: 0.27 s instead of 0.5 s at 16.5M rows here.
+    broken = " + ".join(f"CASE WHEN {condition} THEN {bit} ELSE 0 END" for bit, condition in (
+        (NULL_USER, "user_id IS NULL OR trim(user_id) = ''"), (NULL_TIME, "ts IS NULL"),
+        (OUTSIDE, f"ts IS NOT NULL AND NOT ({inside})"), (FUTURE, f"ts > {now}"),
+        (NEGATIVE, "amount < 0"), (BAD_TIME, "bad_time")))
+    groups = con.execute(f"""
+        SELECT {broken} AS broken, count(*), min(ts), max(ts), any_value(bad_time_example)
+        FROM typed GROUP BY ALL""").fetchall()
+
+    def rows(bit: int) -> int:
+        return sum(n for broken, n, *_ in groups if broken & bit)
+
+    def span(unless: int) -> tuple:   # first and last time of the rows breaking none of these
+        times = [(t0, t1) for broken, _, t0, t1, _ in groups if not broken & unless]
+        return (min(t0 for t0, _ in times), max(t1 for _, t1 in times)) if times else (None, None)
+
+    if rows(BAD_TIME):
+        raise time_check.error(rows(BAD_TIME), next(example for broken, *_, example in groups
+                                                     if broken & BAD_TIME), source)
+    quality = {rule: rows(bit) for rule, bit in (
+        ("null_user", NULL_USER), ("null_time", NULL_TIME), ("outside_window", OUTSIDE),
+        ("future", FUTURE), ("negative_amount", NEGATIVE))}
+    unusable = NULL_USER | NULL_TIME | FUTURE
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW kept AS
         SELECT user_id, ts, event,
@@ -718,7 +729,7 @@ def _keep_clean_rows(con, params: PersonaParams, source: str, time_check: ValueC
                discount, platform, category, product, session_key
         FROM typed
         WHERE {usable} AND {inside}""")
-    return quality, row[5], (row[6], row[7]), (row[10], row[11])
+    return quality, rows(unusable | OUTSIDE), span(unusable), span(unusable | OUTSIDE)
 
 
 # -- the date window and the reference date ------------------------------------------------------
