@@ -199,7 +199,7 @@ def _event_counts(con, rows: int) -> tuple[Callable[..., str], str]:
                    f"{role_codes(con, 'purchase')} AND amount IS NULL) AS unpriced_by_code")
     else:
         columns = ", ".join([f"{packed[c]} AS n_code_{c}" for c in codes]
-                            + [f"count(*) FILTER (WHERE code = {c} AND amount IS NULL) "
+                            + [f"count(CASE WHEN code = {c} AND amount IS NULL THEN 1 END) "
                                f"AS unpriced_code_{c}" for c in buying])
     return events_of, columns
 
@@ -232,20 +232,22 @@ def summarise(con, *, gap_sessions: bool, span: tuple[Any, Any], year: bool, row
                {events_of("purchase")} AS n_orders,
                {events_of("email_open")} AS n_opens,
                {events_of("email_click")} AS n_clicks,
-               count(*) FILTER (WHERE {purchase} AND discount) AS n_discounted,
-               sum(amount) FILTER (WHERE {purchase}) AS revenue,
-               count(amount) FILTER (WHERE {purchase}) AS n_priced,
-               min(ts) FILTER (WHERE {purchase}) AS first_purchase,
-               max(ts) FILTER (WHERE {purchase}) AS last_purchase,
-               sum(CAST(new_day AS INTEGER)) AS active_days,
+               count(CASE WHEN {purchase} AND discount THEN 1 END) AS n_discounted,
+               sum(CASE WHEN {purchase} THEN amount END) AS revenue,
+               count(CASE WHEN {purchase} THEN amount END) AS n_priced,
+               min(CASE WHEN {purchase} THEN ts END) AS first_purchase,
+               max(CASE WHEN {purchase} THEN ts END) AS last_purchase,
+               count_if(new_day) AS active_days,
                min(ts) AS first_ts, max(ts) AS last_ts,
-               sum(CAST(new_session AS INTEGER)) AS gap_sessions,
-               sum(idle_us) AS idle_us, count(idle_us) AS n_idle,
-               avg(idle_us / 86400e6) AS idle_mean, stddev_samp(idle_us / 86400e6) AS idle_sd,
-               avg(CASE WHEN dayofweek(ts) IN (0, 6) THEN 1.0 ELSE 0.0 END) AS weekend_share,
-               avg(CASE WHEN hour(ts) < 6 THEN 1.0 ELSE 0.0 END) AS night_share,
-               avg(CASE WHEN {app} THEN 1.0 ELSE 0.0 END) AS app_share,
-               avg(CASE WHEN ts >= TIMESTAMP {quote_literal(recent.isoformat(" "))} THEN 1.0 ELSE 0.0 END)
+               count_if(new_session) AS gap_sessions,
+               sum(idle_us) AS idle_us, count_if(new_session) - 1 AS n_idle,
+               CASE WHEN count_if(new_session) > 1
+                    THEN sum(idle_us) / 86400e6 / (count_if(new_session) - 1) END AS idle_mean,
+               stddev_samp(idle_us / 86400e6) AS idle_sd,
+               count_if(dayofweek(ts) IN (0, 6)) / count(*) AS weekend_share,
+               count_if(hour(ts) < 6) / count(*) AS night_share,
+               count_if({app}) / count(*) AS app_share,
+               count_if(ts >= TIMESTAMP {quote_literal(recent.isoformat(" "))}) / count(*)
                    AS recent_share,
                {_distinct(con, "categories", "ccode")} AS categories,
                {_distinct(con, "products", "prcode")} AS products,
