@@ -321,6 +321,18 @@ def test_cart_sharing_its_time_with_a_session_start_belongs_to_that_session(tmp_
     assert table.loc["x", "abandoned_carts"] == 1
 
 
+def test_abandoned_carts_counts_sessions_with_a_cart_and_no_purchase(tmp_path):
+    rows = [("x", "2024-05-01 08:00:00", "purchase", 10.0, None),
+            ("x", "2024-05-01 08:05:00", "add_to_cart", None, None),   # after a purchase: kept
+            ("x", "2024-05-01 10:00:00", "add_to_cart", None, None),   # abandoned, counted once
+            ("x", "2024-05-01 10:01:00", "add_to_cart", None, None),
+            ("x", "2024-05-01 12:00:00", "page_view", None, None),     # no cart
+            ("x", "2024-05-01 14:00:00", "add_to_cart", None, None)]   # the last session: abandoned
+    table, _ = compute_features(_log(tmp_path, rows))
+    assert table.loc["x", "sessions"] == 4
+    assert table.loc["x", "abandoned_carts"] == 2
+
+
 def test_abandoned_carts_before_1970(tmp_path):
     # times before the epoch are negative microseconds: the trail counts from the first event
     rows = [("x", "1969-12-31 08:00:00", "add_to_cart", None, None),     # abandoned
