@@ -461,7 +461,7 @@ def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None) -
     _mark_rows(con, params)
     start, end = kept_span
     activity.summarise(con, gap_sessions=not params.session_col, span=kept_span,
-                       year=activity.spans_year(start, end), rows=total)
+                       year=activity.spans_year(start, end))
 
     # from here on everything reads the per-user tallies, never the file again
     names = dict(con.execute("SELECT code, event FROM event_names").fetchall())

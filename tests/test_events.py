@@ -579,8 +579,7 @@ def test_dirty_rows_are_counted_and_dropped_or_repaired(tmp_path):
 
 @pytest.mark.parametrize("extra_names", [0, 40, 70])
 def test_per_event_counts_after_duplicates_with_few_or_many_event_names(tmp_path, extra_names):
-    # up to 64 names are counted in a column each (40 names take two packed sums: 6 bits a
-    # count, 21 counts a sum), more through a MAP per user: same counts
+    # up to 64 names are counted in a column each, more through a MAP per user: same counts
     rows = ["user_id,timestamp,event,amount",
             "a,2024-05-01 10:00:00,purchase,",       # unpriced purchase, twice: counted once
             "a,2024-05-01 10:00:00,purchase,",
