@@ -783,3 +783,29 @@ def test_any_small_table_loads_or_raises_input_error(property_dir, frame):
     assert isinstance(log, EventLog)
     assert log.counts["events"] >= 1
     assert log.counts["events"] + sum(log.quality.values()) >= log.counts["rows_read"]
+
+
+def test_codes_spread_over_several_sort_words_give_the_same_log(tmp_path, monkeypatch):
+    # every column's code packs into one BIGINT here; squeezed to 4 bits a word, the six take
+    # four words, and duplicates, amounts and the decoded events must come out the same
+    from personas import events
+
+    rows = ["user_id,timestamp,event,amount,discount,platform,category,product",
+            "a,2024-05-01 10:00:00,purchase,12.5,true,app,shoes,p1",
+            "a,2024-05-01 10:00:00,purchase,12.5,true,app,shoes,p1",    # exact duplicate
+            "a,2024-05-01 10:00:00,purchase,12.5,true,app,shoes,p2",    # differs in product only
+            "a,2024-05-01 10:05:00,page_view,,,web,bags,p3",
+            "b,2024-05-02 09:00:00,purchase,7,false,web,hats,p4",
+            "b,2024-05-02 09:00:00,purchase,8,false,web,hats,p4"]       # differs in amount only
+    path = _write(tmp_path, "\n".join(rows) + "\n")
+    query = ("SELECT user_id, ts, event, amount, discount, platform, category, product "
+             "FROM events ORDER BY ALL")
+    wide = _load(path)
+    assert len(events._pack_codes(wide.con)) == 1
+    monkeypatch.setattr(events, "WORD_BITS", 4)
+    narrow = _load(path)
+    assert len(events._pack_codes(narrow.con)) == 4
+    assert narrow.con.execute(query).fetchall() == wide.con.execute(query).fetchall()
+    assert narrow.quality["duplicate"] == wide.quality["duplicate"] == 1
+    assert narrow.counts["events"] == 5
+    assert narrow.con.execute("SELECT sum(revenue) FROM user_activity").fetchone()[0] == 40.0
