@@ -109,9 +109,9 @@ def abandoned_sql(trail: str) -> str:
     a regular expression took 0.5 s.
     """
     walk = (f"list_reduce(list_sort({trail}), lambda tally, x: CASE WHEN x % 8 < 4 "
-            "THEN (tally // 4 + CAST(tally % 4 = 1 AS BIGINT)) * 4 + x % 4 "
+            "THEN ((tally // 4) + CAST(tally % 4 = 1 AS BIGINT)) * 4 + x % 4 "
             "ELSE tally | x % 4 END, CAST(0 AS BIGINT))")
-    return f"coalesce((SELECT t // 4 + CAST(t % 4 = 1 AS BIGINT) FROM (SELECT {walk} AS t)), 0)"
+    return f"coalesce((SELECT (t // 4) + CAST(t % 4 = 1 AS BIGINT) FROM (SELECT {walk} AS t)), 0)"
 
 
 def month_bits(start, end) -> int:
