@@ -17,8 +17,11 @@ import pandas as pd
 
 from .activity import ROLE_PREFIX, abandoned_sql, role_codes, spans_year
 from .events import EventLog
+from .sql import quote_name
 
 PRIOR_WEIGHT = 5.0   # pseudo-observations pulling a user's rate towards the population's
+EVENT_PREFIX = "event:"   # per-user counts of the most frequent events no role covers
+TOP_UNKNOWN_EVENTS = 5    # how many such events get a column of their own
 YEAR_NEED = "window:52 weeks"   # a feature needing a log that spans every calendar month
 
 
@@ -50,6 +53,9 @@ CATALOGUE: tuple[Feature, ...] = (
             "spends more", ("purchase",), "log1p"),
     Feature("avg_order_value", "purchase", "Average revenue per purchase (empty for non-buyers)",
             "currency", "buys bigger baskets", ("purchase", "column:amount"), "log1p", True, 0.0),
+    Feature("items_per_order", "purchase", "Average items per purchase (quantity column; "
+            "empty for non-buyers)", "items", "buys more items at once",
+            ("purchase", "column:quantity"), "log1p"),
     Feature("days_since_purchase", "purchase", "Days from the last purchase to the reference "
             "date (the last event unless reference_date is set, empty for non-buyers)", "days",
             "bought longer ago", ("purchase",)),
@@ -70,10 +76,19 @@ CATALOGUE: tuple[Feature, ...] = (
             "stays longer per visit", (), "log1p"),
     Feature("sessions_per_week", "engagement", "Sessions per week between first and last visit",
             "sessions/week", "visits more regularly", (), "log1p"),
+    Feature("active_weeks", "engagement", "Distinct calendar weeks (Monday to Sunday) with any "
+            "activity", "weeks", "is active in more weeks", (), "log1p"),
+    Feature("sessions_per_active_week", "engagement", "Sessions per calendar week with any "
+            "activity", "sessions/week", "visits more often in the weeks they come", (),
+            "log1p"),
     Feature("days_since_seen", "engagement", "Days from the last activity to the reference date",
             "days", "has been away longer", (), "none", True),
     Feature("email_opens", "engagement", "Marketing e-mails opened", "opens",
             "opens more e-mails", ("email_open",), "log1p", True),
+    Feature("email_open_rate", "engagement", "Opens per marketing e-mail sent (smoothed)",
+            "share", "opens more of the e-mails sent", ("email_send", "email_open")),
+    Feature("email_clicks", "engagement", "Marketing e-mail links clicked", "clicks",
+            "clicks more e-mails", ("email_click",), "log1p"),
     Feature("email_click_rate", "engagement", "Clicks per e-mail opened (smoothed)", "share",
             "clicks more of the e-mails opened", ("email_open", "email_click"), "none", True),
     Feature("app_share", "engagement", "Share of activity in the app (platform column)", "share",
@@ -172,8 +187,33 @@ def _peak_month_share(log: EventLog) -> str:
             f"(u.active_days + {PRIOR_WEIGHT})")
 
 
+def top_unknown_events(log: EventLog) -> list[str]:
+    """The :data:`TOP_UNKNOWN_EVENTS` most frequent event names that map to no role (``other``),
+    most frequent first: they get count columns ``event:<name>`` beside the role counts, so the
+    event mix shows what the unmapped activity is."""
+    unknown = [(-n, name) for name, n in log.event_counts.items()
+               if log.role_map.get(name) == "other" and n > 0]
+    return [name for _, name in sorted(unknown)[:TOP_UNKNOWN_EVENTS]]
+
+
+def _unknown_event_columns(log: EventLog) -> str:
+    """SQL columns ``event:<name>`` of :func:`top_unknown_events`, from the per-code counts of
+    ``user_activity`` (a column per code, or the ``by_code`` MAP with many names)."""
+    names = top_unknown_events(log)
+    if not names:
+        return ""
+    codes = dict(log.con.execute("SELECT event, code FROM event_names").fetchall())
+    columns = {name for (name,) in log.con.execute(
+        "SELECT column_name FROM (DESCRIBE user_activity)").fetchall()}
+    counts = [f"u.n_code_{codes[n]}" if f"n_code_{codes[n]}" in columns
+              else f"coalesce(u.by_code[{codes[n]}], 0)" for n in names]
+    return "".join(f",\n       {count} AS {quote_name(EVENT_PREFIX + name)}"
+                   for count, name in zip(counts, names))
+
+
 def feature_sql(log: EventLog) -> str:
-    """The query computing every catalogue feature and the role counts, one row per user.
+    """The query computing every catalogue feature, the role counts and the counts of the top
+    unknown events, one row per user.
 
     It reads the per-user tallies ``user_activity`` (:mod:`personas.activity`), never the
     events. Bound parameter: ``$reference``, the "today" of every "days since ..." feature
@@ -185,6 +225,7 @@ pop AS (
     SELECT sum(n_carts) / greatest(sum(n_views), 1) AS p_view_cart,
            sum(n_orders) / greatest(sum(n_carts), 1) AS p_cart_order,
            sum(n_clicks) / greatest(sum(n_opens), 1) AS p_click,
+           sum(n_opens) / greatest(sum(n_sends), 1) AS p_open,
            sum(n_discounted) / greatest(sum(n_orders), 1) AS p_discount,
            sum(n_searches) / greatest(sum(n_events), 1) AS p_search,
            coalesce(CAST($reference AS TIMESTAMP), max(last_ts)) AS t_ref
@@ -193,6 +234,7 @@ SELECT us.user_id,
        u.n_orders AS orders,
        coalesce(u.revenue, 0) AS revenue,
        CASE WHEN u.n_priced > 0 THEN u.revenue / u.n_priced END AS avg_order_value,
+       CASE WHEN u.n_counted > 0 THEN u.items / u.n_counted END AS items_per_order,
        epoch(pop.t_ref - u.last_purchase) / 86400 AS days_since_purchase,
        CASE WHEN u.n_orders >= 2
             THEN epoch(u.last_purchase - u.first_purchase) / 86400 / (u.n_orders - 1)
@@ -204,8 +246,12 @@ SELECT us.user_id,
        u.n_views / s.sessions AS views_per_session,
        s.session_minutes,
        s.sessions / greatest(epoch(u.last_ts - u.first_ts) / 86400 / 7, 1) AS sessions_per_week,
+       u.active_weeks,
+       s.sessions / u.active_weeks AS sessions_per_active_week,
        epoch(pop.t_ref - u.last_ts) / 86400 AS days_since_seen,
        u.n_opens AS email_opens,
+       {_rate('u.n_opens', 'u.n_sends', 'pop.p_open')} AS email_open_rate,
+       u.n_clicks AS email_clicks,
        {_rate('u.n_clicks', 'u.n_opens', 'pop.p_click')} AS email_click_rate,
        u.app_share,
        {_rate('u.n_carts', 'u.n_views', 'pop.p_view_cart')} AS view_to_cart,
@@ -221,7 +267,7 @@ SELECT us.user_id,
        u.recent_share,
        u.categories,
        u.products,
-       u.* LIKE '{ROLE_PREFIX}%'
+       u.* LIKE '{ROLE_PREFIX}%'{_unknown_event_columns(log)}
 FROM user_activity u
 JOIN sess_u s USING (uid)
 JOIN users us USING (uid)
@@ -260,7 +306,8 @@ def covers_year(log: EventLog) -> bool:
 
 def compute_features(log: EventLog) -> tuple[pd.DataFrame, dict[str, str]]:
     """One row per user (index ``user_id``), one column per supported catalogue feature, then the
-    user's event counts per role (``role_<role>``, see :func:`role_counts`).
+    user's event counts per role (``role_<role>``, see :func:`role_counts`), then their counts of
+    the most frequent events no role covers (``event:<name>``, :func:`top_unknown_events`).
 
     Returns the table and the notes on skipped features.
 
@@ -276,11 +323,24 @@ def compute_features(log: EventLog) -> tuple[pd.DataFrame, dict[str, str]]:
     frame = log.con.execute(feature_sql(log), {"reference": log.reference}).df()
     frame["user_id"] = frame["user_id"].astype(str)
     frame = frame.set_index("user_id")
-    roles = [c for c in frame.columns if c.startswith(ROLE_PREFIX)]
+    counts = [c for c in frame.columns if c.startswith((ROLE_PREFIX, EVENT_PREFIX))]
     # DuckDB's multi-threaded sums may differ in the last bits from run to run; 9 decimals keep
     # every meaningful digit and make the same input give the same features, hence personas
     features = frame[[f.name for f in kept]].astype("float64").round(9)
-    return features.join(frame[roles].astype("float64")), skipped
+    return features.join(frame[counts].astype("float64")), skipped
+
+
+def event_mix_counts(features: pd.DataFrame) -> pd.DataFrame:
+    """User x kind of event counts for the event mix: one column per role (``view``, ...), with
+    the top unknown events (``event:<name>`` columns of :func:`compute_features`) taken out of
+    ``other`` into columns of their own, so the mix says which unmapped events they were."""
+    mix = features[[c for c in features.columns if c.startswith(ROLE_PREFIX)]]
+    mix.columns = [c.removeprefix(ROLE_PREFIX) for c in mix.columns]
+    unknown = features[[c for c in features.columns if c.startswith(EVENT_PREFIX)]]
+    if unknown.columns.empty:
+        return mix
+    mix = mix.assign(other=mix["other"] - unknown.sum(axis=1))
+    return pd.concat([mix, unknown], axis=1)
 
 
 def role_counts(log: EventLog) -> pd.DataFrame:

@@ -240,7 +240,7 @@ def model_step(params: PersonaParams) -> pd.DataFrame:
 
 def report_step(params: PersonaParams) -> PersonaResult:
     """Profile and name the personas, write the report and exports, then publish the run."""
-    from .features import BY_NAME, ROLE_PREFIX
+    from .features import BY_NAME, event_mix_counts
     from .naming import load_renames, load_rules
     from .profile import build_profiles, trait_table
     from .report import render_report
@@ -256,8 +256,7 @@ def report_step(params: PersonaParams) -> PersonaResult:
     assignments = pd.read_parquet(stage / "assignments.parquet")
     labels = assignments["persona_id"].to_numpy()
     catalogue = features[[c for c in features.columns if c in BY_NAME]]
-    mix = features[[c for c in features.columns if c.startswith(ROLE_PREFIX)]]
-    mix.columns = [c.removeprefix(ROLE_PREFIX) for c in mix.columns]
+    mix = event_mix_counts(features)
     with clock("profile"):
         renames = load_renames(params.renames_path) if params.renames_path else {}
         traits = trait_table(catalogue, labels)     # names, cards and the heatmap all use it

@@ -309,7 +309,7 @@ def test_the_documented_dirty_log_runs_and_counts_each_rule(tmp_path, monkeypatc
     info = outcome.run_json
     assert info["data_quality"]["rows"] == case.quality == {
         "null_user": 3, "null_time": 4, "outside_window": 6, "future": 2,
-        "negative_amount": 2, "missing_amount": 5, "duplicate": 5}
+        "negative_amount": 2, "negative_quantity": 2, "missing_amount": 5, "duplicate": 5}
     assert info["input"]["window_applied"] == {"start": "2024-01-01 00:00:00", "end": None}
     assert info["input"]["reference_date"] == {"value": info["input"]["window"]["end"],
                                                "from": "last event used"}

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+import re
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -567,7 +571,8 @@ def test_dirty_rows_are_counted_and_dropped_or_repaired(tmp_path):
     log = _load(_csv(tmp_path, frame))
     # a's refund is kept as a purchase of unknown value: the one missing amount
     assert log.quality == {"null_user": 1, "null_time": 1, "outside_window": 0, "future": 1,
-                           "negative_amount": 1, "missing_amount": 1, "duplicate": 2}
+                           "negative_amount": 1, "negative_quantity": 0, "missing_amount": 1,
+                           "duplicate": 2}
     assert log.counts["rows_read"] == 9
     assert log.counts["events"] == 4
     assert log.counts["users"] == 3
@@ -605,7 +610,8 @@ def test_a_row_breaking_two_rules_is_not_counted_twice(tmp_path):
                             "a,2024-01-01,view\n")
     log = _load(path)
     assert log.quality == {"null_user": 1, "null_time": 1, "outside_window": 0, "future": 0,
-                           "negative_amount": 0, "missing_amount": 0, "duplicate": 1}
+                           "negative_amount": 0, "negative_quantity": 0, "missing_amount": 0,
+                           "duplicate": 1}
     assert log.counts["events"] == 1
 
 
@@ -723,6 +729,22 @@ def test_non_numeric_amounts(tmp_path):
     assert info.value.column == "amount"
 
 
+@pytest.mark.parametrize(("times", "example", "form"), [
+    ("1704067200000\n-62135600000000", "-62135600000000", "epoch milliseconds"),   # year 0
+    ("2024-01-01\n0000-06-01", "0001-06-01 (BC)", "ISO date"),   # as DuckDB writes year 0
+    ("2024-01-01 10:00\n10000-01-01 10:00", "10000-01-01 10:00:00", "ISO text"),
+])
+def test_times_outside_the_years_1_to_9999_are_refused(tmp_path, times, example, form):
+    # DuckDB holds them, Python's datetime (and so the report) does not
+    first, second = times.split("\n")
+    path = _write(tmp_path, f"user_id,timestamp\na,{first}\nb,{second}\n")
+    with pytest.raises(SchemaError, match=re.escape(
+            f"1 values in time column 'timestamp' are not timestamps (e.g. '{example}' read as "
+            f"{form}: outside the years 1 to 9999); remove or correct them")) as info:
+        _load(path)
+    assert info.value.column == "timestamp"
+
+
 def test_amount_column_of_dates(tmp_path):
     path = _write(tmp_path, "user_id,timestamp,amount\na,2024-01-01,2024-01-01\n"
                             "b,2024-01-02,2024-01-02\n")
@@ -786,8 +808,9 @@ def test_any_small_table_loads_or_raises_input_error(property_dir, frame):
 
 
 def test_codes_spread_over_several_sort_words_give_the_same_log(tmp_path, monkeypatch):
-    # every column's code packs into one BIGINT here; squeezed to 4 bits a word, the six take
-    # four words, and duplicates, amounts and the decoded events must come out the same
+    # every column's code packs into one BIGINT here; squeezed to 4 bits a word, they take
+    # five (the amount, in cents, 11 bits alone), and duplicates, amounts and the decoded events
+    # must come out the same
     from personas import events
 
     rows = ["user_id,timestamp,event,amount,discount,platform,category,product",
@@ -804,8 +827,44 @@ def test_codes_spread_over_several_sort_words_give_the_same_log(tmp_path, monkey
     assert len(events._pack_codes(wide.con)) == 1
     monkeypatch.setattr(events, "WORD_BITS", 4)
     narrow = _load(path)
-    assert len(events._pack_codes(narrow.con)) == 4
+    assert len(events._pack_codes(narrow.con)) == 5
     assert narrow.con.execute(query).fetchall() == wide.con.execute(query).fetchall()
     assert narrow.quality["duplicate"] == wide.quality["duplicate"] == 1
     assert narrow.counts["events"] == 5
     assert narrow.con.execute("SELECT sum(revenue) FROM user_activity").fetchone()[0] == 40.0
+
+
+@pytest.mark.parametrize(("amounts", "coded_as"), [
+    ((12.5, 7.0, 0.0), "cents"),
+    ((3.0, 4.0, 4000.0), "whole"),
+    ((0.1 + 0.2, 0.3, 7.0), "table"),          # 0.30000000000000004 is no whole cent
+    ((2.0 ** 40, 1.0, 2.0), "table"),          # too large to scale
+    ((float("nan"), 1.0, 2.0), "table"),
+])
+def test_amounts_and_quantities_come_back_exactly_however_they_are_coded(tmp_path, amounts,
+                                                                         coded_as):
+    from personas import events
+
+    first, second, third = amounts
+    columns = {
+        "user_id": ["a", "a", "a", "a", "b"],
+        "timestamp": ["2024-05-01 10:00:00"] * 4 + ["2024-05-02 10:00:00"],
+        "event": ["purchase"] * 5,
+        "amount": [first, first, second, third, None],   # a's first two rows are duplicates
+        "quantity": [second, second, first, third, 1.0],
+    }
+    path = tmp_path / "events.parquet"
+    # pyarrow, not pandas: pandas would store NaN as a missing value, and None as NaN
+    pq.write_table(pa.table(columns), path)
+    log = _load(str(path))
+    amount, _ = events._value_codings(log.con)
+    mode = ("table" if amount.encode_join else "cents" if "* 100)" in amount.encode
+            else "whole")
+    assert mode == coded_as
+    assert log.quality["duplicate"] == 1
+    got = log.con.execute("SELECT amount, quantity FROM events WHERE user_id = 'a'").fetchall()
+    # repr: exact digits, and NaN equal to itself
+    assert sorted((repr(a), repr(q)) for a, q in got) == sorted(
+        (repr(a), repr(q)) for a, q in [(first, second), (second, first), (third, third)])
+    revenue = log.con.execute("SELECT sum(revenue) FROM user_activity").fetchone()[0]
+    assert repr(revenue) == repr(first + second + third)

@@ -33,8 +33,10 @@ import pytest
 
 from personas import activity
 from personas.events import load_events
-from personas.features import (BY_NAME, CATALOGUE, PRIOR_WEIGHT, ROLE_PREFIX,
-                               available_features, compute_features, model_matrix, role_counts)
+from personas.errors import SchemaError
+from personas.features import (BY_NAME, CATALOGUE, PRIOR_WEIGHT, ROLE_PREFIX, TOP_UNKNOWN_EVENTS,
+                               available_features, compute_features, event_mix_counts,
+                               model_matrix, role_counts)
 from personas.params import PersonaParams
 
 W = PRIOR_WEIGHT
@@ -91,7 +93,10 @@ def test_one_row_per_user_and_catalogue_then_role_columns(log, table):
 def test_skipped_features_name_what_is_missing(log):
     kept, skipped = available_features(log)
     assert skipped == {
+        "items_per_order": "skipped: the data has no quantity column",
         "email_opens": "skipped: the data has no email_open events",
+        "email_open_rate": "skipped: the data has no email_send events, email_open events",
+        "email_clicks": "skipped: the data has no email_click events",
         "email_click_rate": "skipped: the data has no email_open events, email_click events",
         "app_share": "skipped: the data has no platform column",
         "search_share": "skipped: the data has no search events",
@@ -205,6 +210,64 @@ def test_session_minutes_active_days_tenure_and_rate(table):
     assert table.loc["u3", "sessions_per_week"] == pytest.approx(3 / (tenure / 7))
     # under a week of activity counts as one week
     assert table.loc["u2", "sessions_per_week"] == pytest.approx(2)
+
+
+def test_active_weeks_and_sessions_per_active_week(table):
+    # weeks run Monday to Sunday: 04-29..05-05 and 05-06..05-12
+    # u1: Fri 05-10; u2: Thu 05-02 and Sat 05-04, two sessions; u3: Wed 05-01, Fri 05-03 and
+    # Thu 05-09, three sessions; u4: Sun 05-05
+    assert table["active_weeks"].to_dict() == {"u1": 1, "u2": 1, "u3": 2, "u4": 1}
+    assert table["sessions_per_active_week"].to_dict() == pytest.approx(
+        {"u1": 1.0, "u2": 2.0, "u3": 1.5, "u4": 1.0})
+
+
+def test_active_weeks_at_week_and_year_boundaries(tmp_path):
+    rows = [("a", "2024-05-05 23:50:00", "page_view"),   # Sunday ...
+            ("a", "2024-05-06 00:10:00", "page_view"),   # ... then Monday: one session, 2 weeks
+            ("b", "2024-12-30 10:00:00", "page_view"),   # Monday ...
+            ("b", "2025-01-05 22:00:00", "page_view"),   # ... and the Sunday of the same week
+            ("c", "2024-05-01 10:00:00", "page_view"),   # the same day twice, then 13 days on
+            ("c", "2024-05-01 18:00:00", "page_view"),
+            ("c", "2024-05-14 10:00:00", "page_view")]
+    table, _ = compute_features(_log(tmp_path, rows, columns=("user_id", "timestamp", "event")))
+    assert table["active_weeks"].to_dict() == {"a": 2, "b": 1, "c": 2}
+    assert table["sessions"].to_dict() == {"a": 1, "b": 2, "c": 3}
+    assert table["sessions_per_active_week"].to_dict() == pytest.approx(
+        {"a": 0.5, "b": 2.0, "c": 1.5})
+
+
+def test_weeks_weekends_and_nights_before_1970(tmp_path):
+    # counted from the Monday before the first event: no negative division anywhere
+    rows = [("a", "1969-12-28 03:00:00", "page_view"),    # Sunday night
+            ("a", "1969-12-29 23:00:00", "page_view"),    # Monday evening, a new week
+            ("a", "1970-01-04 05:59:59", "page_view")]    # Sunday, the same week, at night
+    table, _ = compute_features(_log(tmp_path, rows, columns=("user_id", "timestamp", "event")))
+    assert table.loc["a", "active_weeks"] == 2
+    assert table.loc["a", "active_days"] == 3
+    assert table.loc["a", "weekend_share"] == pytest.approx(2 / 3)
+    assert table.loc["a", "night_share"] == pytest.approx(2 / 3)
+
+
+def test_email_counts_and_rates(tmp_path):
+    rows = [("a", "2024-05-01 08:00:00", "email_sent"),
+            ("a", "2024-05-02 08:00:00", "email_sent"),
+            ("a", "2024-05-03 08:00:00", "email_sent"),
+            ("a", "2024-05-03 09:00:00", "Email Opened"),
+            ("a", "2024-05-03 09:01:00", "email_click"),
+            ("a", "2024-05-03 09:02:00", "email_click"),
+            ("b", "2024-05-01 08:00:00", "email_delivered"),
+            ("c", "2024-05-01 08:00:00", "page_view")]
+    log = _log(tmp_path, rows, columns=("user_id", "timestamp", "event"))
+    assert log.role_map["email_sent"] == log.role_map["email_delivered"] == "email_send"
+    table, skipped = compute_features(log)
+    assert not {"email_opens", "email_open_rate", "email_clicks", "email_click_rate"} & set(skipped)
+    assert table["email_opens"].to_dict() == {"a": 1, "b": 0, "c": 0}
+    assert table["email_clicks"].to_dict() == {"a": 2, "b": 0, "c": 0}
+    p_open = 1 / 4          # one open per four e-mails sent
+    assert table["email_open_rate"].to_dict() == pytest.approx({
+        "a": (1 + W * p_open) / (3 + W), "b": (0 + W * p_open) / (1 + W), "c": p_open})
+    p_click = 2 / 1         # two clicks per open
+    assert table.loc["a", "email_click_rate"] == pytest.approx((2 + W * p_click) / (1 + W))
 
 
 def test_regularity_needs_three_sessions(table):
@@ -420,6 +483,72 @@ def test_distinct_products_and_rows_differing_only_in_product(tmp_path):
     assert table.loc["x", "role_view"] == 3
     assert log.con.execute("SELECT product FROM events WHERE user_id = 'x' ORDER BY ts, product"
                            ).fetchall() == [("p1",), ("p2",), ("p1",)]
+
+
+def test_items_per_order_from_the_quantity_column(tmp_path):
+    rows = [("a", "2024-05-01 10:00:00", "purchase", 10.0, 2),
+            ("a", "2024-05-02 10:00:00", "purchase", 10.0, 5),
+            ("a", "2024-05-03 10:00:00", "purchase", 10.0, None),    # unknown: not averaged
+            ("a", "2024-05-03 10:05:00", "add_to_cart", None, 9),    # not a purchase
+            ("b", "2024-05-03 10:00:00", "purchase", 5.0, -1),       # a return: missing
+            ("c", "2024-05-03 10:00:00", "page_view", None, None)]
+    log = _log(tmp_path, rows, columns=("user_id", "timestamp", "event", "amount", "quantity"))
+    assert "quantity" in log.optional
+    assert log.quality["negative_quantity"] == 1
+    table, skipped = compute_features(log)
+    assert "items_per_order" not in skipped
+    assert table.loc["a", "items_per_order"] == pytest.approx(3.5)
+    assert math.isnan(table.loc["b", "items_per_order"])
+    assert math.isnan(table.loc["c", "items_per_order"])
+    assert table.loc["a", "orders"] == 3
+    assert log.con.execute("SELECT quantity FROM events WHERE user_id = 'a' ORDER BY ts"
+                           ).fetchall() == [(2.0,), (5.0,), (None,), (9.0,)]
+
+
+def test_rows_differing_only_in_quantity_are_not_duplicates(tmp_path):
+    rows = [("a", "2024-05-01 10:00:00", "purchase", 10.0, 1),
+            ("a", "2024-05-01 10:00:00", "purchase", 10.0, 3),
+            ("a", "2024-05-01 10:00:00", "purchase", 10.0, 1)]      # exact duplicate: once
+    log = _log(tmp_path, rows, columns=("user_id", "timestamp", "event", "amount", "quantity"))
+    assert log.quality["duplicate"] == 1
+    table, _ = compute_features(log)
+    assert table.loc["a", "orders"] == 2
+    assert table.loc["a", "items_per_order"] == pytest.approx(2)
+
+
+def test_quantity_text_that_is_no_number_is_refused(tmp_path):
+    rows = [("a", "2024-05-01 10:00:00", "purchase", "two"),
+            ("a", "2024-05-02 10:00:00", "purchase", "1")]
+    with pytest.raises(SchemaError, match=r"1 values in quantity column 'quantity' are not "
+                                          r"numbers \(e\.g\. 'two'\); give the number of items"):
+        _log(tmp_path, rows, columns=("user_id", "timestamp", "event", "quantity"))
+
+
+# -- the event mix ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("n_other", [0, 70])
+def test_top_unknown_events_get_count_columns_and_their_own_place_in_the_mix(tmp_path, n_other):
+    # seven unknown events, used 7, 6, ... 1 times; n_other more names push the log past the
+    # 64 names that get a count column each (then the counts come from a MAP)
+    unknown = {f"custom_{chr(ord('a') + i)}": 7 - i for i in range(7)}
+    rows = [("u", f"2024-05-01 10:{j:02d}:{i:02d}", name)
+            for i, (name, n) in enumerate(unknown.items()) for j in range(n)]
+    rows += [("u", "2024-05-02 10:00:00", "page_view"), ("v", "2024-05-02 10:00:00", "page_view"),
+             ("v", "2024-05-02 10:01:00", "custom_a")]
+    rows += [("w", "2024-05-03 09:00:00", "page_view")]
+    rows += [("w", f"2024-05-03 10:{i // 60:02d}:{i % 60:02d}", f"rare_{i:03d}")
+             for i in range(n_other)]
+    table, _ = compute_features(_log(tmp_path, rows, columns=("user_id", "timestamp", "event")))
+    top = [f"event:custom_{c}" for c in "abcde"]
+    assert TOP_UNKNOWN_EVENTS == 5
+    assert [c for c in table.columns if c.startswith("event:")] == top
+    assert table.loc["u", top].tolist() == [7, 6, 5, 4, 3]
+    assert table.loc["v", top].tolist() == [1, 0, 0, 0, 0]
+    assert table.loc["u", "role_other"] == sum(unknown.values())
+    mix = event_mix_counts(table)
+    assert list(mix.columns) == ["other", "view", *top]
+    assert mix.loc["u"].tolist() == [2 + 1, 1, 7, 6, 5, 4, 3]    # other: custom_f, custom_g
+    assert mix.loc["v"].tolist() == [0, 1, 1, 0, 0, 0, 0]
+    assert mix.loc["w", "other"] == n_other
 
 
 # -- order tables ----------------------------------------------------------------------------------

@@ -71,21 +71,35 @@ def _with_bad_times() -> pd.DataFrame:
     return frame
 
 
+def _with_far_time() -> pd.DataFrame:
+    frame = shop()
+    frame.loc[7, "timestamp"] = "0000-06-01 10:00:00"
+    return frame
+
+
 def _with_bad_amount() -> pd.DataFrame:
     frame = shop().astype({"amount": object})
     frame.loc[5, "amount"] = "€12,50"
     return frame
 
 
+def _with_bad_quantity() -> pd.DataFrame:
+    frame = shop()
+    frame["quantity"] = frame["event"].map({"purchase": "1", "page_view": ""})
+    frame.loc[5, "quantity"] = "2 pcs"
+    return frame
+
+
 DIRTY_COUNTS = {"null_user": 3, "null_time": 4, "outside_window": 6, "future": 2,
-                "negative_amount": 2, "missing_amount": 5, "duplicate": 5}
+                "negative_amount": 2, "negative_quantity": 2, "missing_amount": 5,
+                "duplicate": 5}
 
 
 def dirty_log(n_users: int = 400, seed: int = 5) -> pd.DataFrame:
     """A planted sample (events in 2024) with known numbers of every kind of dirty row.
 
     The counts are :data:`DIRTY_COUNTS`; missing amounts include the two negative ones, which the
-    cleaning sets to missing. The run uses ``-p start=2024-01-01``, so the rows put in 2023 are
+    cleaning sets to missing. Purchases carry a ``quantity`` of 1, two of them -1 (returns). The run uses ``-p start=2024-01-01``, so the rows put in 2023 are
     the ones outside the window.
     """
     from personas.sample import make_events
@@ -99,13 +113,15 @@ def dirty_log(n_users: int = 400, seed: int = 5) -> pd.DataFrame:
     dirty = base.copy()
     dirty.loc[buys[:2], "amount"] *= -1                                    # refunds
     dirty.loc[buys[2:5], "amount"] = float("nan")                         # unpriced purchases
+    dirty["quantity"] = dirty["event"].eq("purchase").map({True: 1.0, False: None})
+    dirty.loc[buys[5:7], "quantity"] = -1.0                                # returned items
     some = base.iloc[10:16].reset_index(drop=True)
     extra = [
         some.iloc[:3].assign(user_id=None),                                # no user id
         some.iloc[:4].assign(timestamp=pd.NaT),                            # no time
         some.iloc[:6].assign(timestamp=pd.Timestamp("2023-06-15 12:00")),  # before start
         some.iloc[:2].assign(timestamp=pd.Timestamp("2099-01-01 09:00")),  # in the future
-        base.loc[base.index.difference(buys[:5])[-5:]],                    # exact duplicates
+        dirty.loc[dirty.index.difference(buys[:7])[-5:]],                  # exact duplicates
     ]
     return pd.concat([dirty, *extra], ignore_index=True)
 
@@ -155,8 +171,12 @@ CASES: tuple[Case, ...] = (
          _csv(shop().drop(columns="event"))),
     Case("unparsable timestamps", "60 users; two times are `last tuesday` and `31/05/2024`",
          EVENTS, _csv(_with_bad_times())),
+    Case("timestamps outside the years 1 to 9999", "60 users; one time is `0000-06-01`", EVENTS,
+         _csv(_with_far_time())),
     Case("non-numeric amounts", "60 users; one amount is `€12,50`", EVENTS,
          _csv(_with_bad_amount())),
+    Case("non-numeric quantities", "60 users; one quantity is `2 pcs`", EVENTS,
+         _csv(_with_bad_quantity())),
     Case("too few users", "5 users", EVENTS, _csv(shop(5))),
     Case("unknown -p parameter", "60 users", (*EVENTS, "-p", "max_persona=6"), _csv(shop())),
     Case("value of the wrong type", "60 users", (*EVENTS, "-p", "max_personas=six"),
@@ -176,7 +196,7 @@ CASES: tuple[Case, ...] = (
          (*EVENTS, "-p", "reference_date=2024-05-01"), _csv(shop())),
     Case("dirty but usable rows", "a planted sample of 400 users in 2024 with 3 rows without "
          "a user id, 4 without a time, 6 in 2023 (before `start`), 2 in 2099, 2 negative and 3 "
-         "missing purchase amounts, and 5 exact duplicate rows",
+         "missing purchase amounts, 2 negative quantities, and 5 exact duplicate rows",
          (*EVENTS, "-p", "start=2024-01-01", "-p", "sample_size=400"),
          lambda folder: dirty_log().to_csv(folder / "events.csv", index=False),
          exit_code=0, quality=DIRTY_COUNTS),
