@@ -89,6 +89,7 @@ def pandas_features(events: pd.DataFrame) -> pd.DataFrame:
         ev[f"is_{role}"] = ev["role"] == role
     ev["is_discounted"] = ev["is_purchase"] & ev["discount"].fillna(False).astype(bool)
     ev["day"] = ev["timestamp"].dt.normalize()
+    ev["week"] = ev["day"] - pd.to_timedelta(ev["timestamp"].dt.day_of_week, unit="D")   # Monday
     ev["weekend"] = ev["timestamp"].dt.day_of_week >= 5
     ev["night"] = ev["timestamp"].dt.hour < 6
     ev["app"] = ev["platform"] == "app"
@@ -100,7 +101,8 @@ def pandas_features(events: pd.DataFrame) -> pd.DataFrame:
         n_searches=("is_search", "sum"), n_carts=("is_cart", "sum"),
         n_orders=("is_purchase", "sum"), n_opens=("is_email_open", "sum"),
         n_clicks=("is_email_click", "sum"), n_discounted=("is_discounted", "sum"),
-        active_days=("day", "nunique"), weekend_share=("weekend", "mean"),
+        active_days=("day", "nunique"), active_weeks=("week", "nunique"),
+        weekend_share=("weekend", "mean"),
         night_share=("night", "mean"), app_share=("app", "mean"),
         recent_share=("recent", "mean"), categories=("category", "nunique"))
 
@@ -140,8 +142,11 @@ def pandas_features(events: pd.DataFrame) -> pd.DataFrame:
     f["views_per_session"] = u["n_views"] / u["sessions"]
     f["session_minutes"] = u["session_minutes"]
     f["sessions_per_week"] = u["sessions"] / np.maximum(span_days / 7, 1)
+    f["active_weeks"] = u["active_weeks"]
+    f["sessions_per_active_week"] = u["sessions"] / u["active_weeks"]
     f["days_since_seen"] = days(t_ref - u["last_ts"])
     f["email_opens"] = u["n_opens"]
+    f["email_clicks"] = u["n_clicks"]
     f["email_click_rate"] = u["n_clicks"] / u["n_opens"].where(u["n_opens"] > 0)
     f["app_share"] = u["app_share"]
     f["view_to_cart"] = u["n_carts"] / u["n_views"].where(u["n_views"] > 0)
@@ -199,6 +204,7 @@ def run_duckdb(events: Path) -> dict:
 EXACT = ("orders", "sessions", "active_days", "days_since_seen", "abandoned_carts",
          "revenue", "avg_order_value", "days_since_purchase", "days_between_orders",
          "events_per_session", "views_per_session", "session_minutes", "sessions_per_week",
+         "active_weeks", "sessions_per_active_week", "email_clicks",
          "email_opens", "app_share", "weekend_share", "night_share", "regularity",
          "tenure_days", "days_since_first_seen", "recent_share", "categories")
 # smoothed in DuckDB: feature -> its denominator's column (``events``: all of the user's events);
@@ -477,7 +483,7 @@ Reproduce:
   its events never become a pandas frame. pandas holds the whole log, a sorted copy and the
   helper columns in memory, so it is not run where `rows × 100 bytes` exceeds 60 % of the
   machine's memory.
-- The pandas side computes the same 27 catalogue features and role counts, but rates
+- The pandas side computes the same 31 catalogue features and role counts, but rates
   (discount_share, email_click_rate, view_to_cart, cart_to_purchase, search_share) are **plain**
   ratios, empty where the denominator is 0, where `personas` smooths them towards the population
   rate. It does no input validation, cleaning or de-duplication and has no role vocabulary: it
