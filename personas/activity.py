@@ -283,10 +283,23 @@ def summarise(con, *, gap_sessions: bool, span: tuple[Any, Any], year: bool) -> 
         GROUP BY uid""")
 
 
+def _columns(con) -> list[str]:
+    return [name for (name,) in con.execute(
+        "SELECT column_name FROM (DESCRIBE user_activity)").fetchall()]
+
+
+def code_counts(con, codes: list[int], alias: str = "u") -> list[str]:
+    """SQL over ``user_activity`` (as ``alias``): each user's events of each event-name code,
+    from its ``n_code_<c>`` column, or from the ``by_code`` MAP when the log has too many names
+    for a column each (:func:`_event_counts`)."""
+    columns = set(_columns(con))
+    return [f"{alias}.n_code_{c}" if f"n_code_{c}" in columns
+            else f"coalesce({alias}.by_code[{c}], 0)" for c in codes]
+
+
 def event_totals(con) -> dict[int, tuple[int, int]]:
     """Event-name code -> (events, purchases without an amount), from ``user_activity``."""
-    columns = [name for (name,) in con.execute(
-        "SELECT column_name FROM (DESCRIBE user_activity)").fetchall()]
+    columns = _columns(con)
     if "by_code" in columns:
         rows = con.execute("""
             WITH n AS (SELECT unnest(map_keys(by_code)) AS code,

@@ -648,7 +648,9 @@ class ValueCoding:
 
     Whole numbers or whole cents are their own code, scaled (plus 1): no join either way. Other
     values are numbered through their table of distinct values (``amounts``, ``quantities``),
-    joined on the way in and out; at 16.5M events those two joins cost about 0.35 s of CPU.
+    joined on the way in and out. For the sample's amounts (whole cents) the two joins were
+    0.21 s and 0.14 s of CPU in DuckDB's profile at 100k users; in paired callgrind runs at 20k
+    users, load + features took 2.6 % fewer instructions without them.
     """
 
     encode: str          # SQL over ``kept k``: the code
@@ -769,11 +771,11 @@ USABLE_SQL = ("user_id IS NOT NULL AND trim(user_id) <> '' AND ts IS NOT NULL "
 def _keep_clean_rows(con, params: PersonaParams, source: str, time_check: ValueCheck | None,
                      far_check: ValueCheck) -> tuple[dict[str, int], int, tuple, tuple]:
     """Create the view ``kept`` (view ``typed`` less the rows CLEANING_RULES drop, negative
-    amounts and quantities repaired; duplicates are still in it, :func:`_mark_rows` drops them). Returns the
-    rows each rule touched, the rows dropped (a row breaking two rules counts under both but is
-    dropped once, so duplicates are what the drops leave unexplained), the first and last
-    usable time ignoring the window, and the first and last time kept (duplicates change
-    neither).
+    amounts and quantities repaired; duplicates are still in it, :func:`_mark_rows` drops
+    them). Returns the rows each rule touched, the rows dropped (a row breaking two rules
+    counts under both but is dropped once, so duplicates are what the drops leave
+    unexplained), the first and last usable time ignoring the window, and the first and last
+    time kept (duplicates change neither).
 
     "Now" (for future rows) is read once and written into the view: ``kept`` is read by several
     queries, and each would otherwise see its own ``now()``. The same pass counts the time

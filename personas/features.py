@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .activity import ROLE_PREFIX, abandoned_sql, role_codes, spans_year
+from .activity import ROLE_PREFIX, abandoned_sql, code_counts, role_codes, spans_year
 from .events import EventLog
 from .sql import quote_name
 
@@ -203,10 +203,7 @@ def _unknown_event_columns(log: EventLog) -> str:
     if not names:
         return ""
     codes = dict(log.con.execute("SELECT event, code FROM event_names").fetchall())
-    columns = {name for (name,) in log.con.execute(
-        "SELECT column_name FROM (DESCRIBE user_activity)").fetchall()}
-    counts = [f"u.n_code_{codes[n]}" if f"n_code_{codes[n]}" in columns
-              else f"coalesce(u.by_code[{codes[n]}], 0)" for n in names]
+    counts = code_counts(log.con, [codes[name] for name in names])
     return "".join(f",\n       {count} AS {quote_name(EVENT_PREFIX + name)}"
                    for count, name in zip(counts, names))
 

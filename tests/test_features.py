@@ -524,7 +524,7 @@ def test_quantity_text_that_is_no_number_is_refused(tmp_path):
         _log(tmp_path, rows, columns=("user_id", "timestamp", "event", "quantity"))
 
 
-# -- the event mix ----------------------------------------------------------------------------------
+# -- the event mix -------------------------------------------------------------------------------
 @pytest.mark.parametrize("n_other", [0, 70])
 def test_top_unknown_events_get_count_columns_and_their_own_place_in_the_mix(tmp_path, n_other):
     # seven unknown events, used 7, 6, ... 1 times; n_other more names push the log past the

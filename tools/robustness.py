@@ -99,7 +99,8 @@ def dirty_log(n_users: int = 400, seed: int = 5) -> pd.DataFrame:
     """A planted sample (events in 2024) with known numbers of every kind of dirty row.
 
     The counts are :data:`DIRTY_COUNTS`; missing amounts include the two negative ones, which the
-    cleaning sets to missing. Purchases carry a ``quantity`` of 1, two of them -1 (returns). The run uses ``-p start=2024-01-01``, so the rows put in 2023 are
+    cleaning sets to missing. Purchases carry a ``quantity`` of 1, two of them -1 (returns).
+    The run uses ``-p start=2024-01-01``, so the rows put in 2023 are
     the ones outside the window.
     """
     from personas.sample import make_events
