@@ -352,6 +352,25 @@ def test_recent_share(table):
         {"u1": 1.0, "u2": 0.0, "u3": 1 / 6, "u4": 0.0})
 
 
+def test_a_user_spanning_the_window_end_counts_only_what_lies_inside(tmp_path):
+    rows = [("a", "2024-05-01 10:00:00", "page_view", None, None),
+            ("a", "2024-05-05 10:00:00", "purchase", 10.0, None),
+            ("a", "2024-05-12 10:00:00", "purchase", 20.0, None),    # after end: dropped
+            ("b", "2024-05-08 09:00:00", "page_view", None, None)]
+    log = _log(tmp_path, rows, end="2024-05-10")
+    assert log.quality["outside_window"] == 1
+    table, _ = compute_features(log)
+    a = table.loc["a"]
+    assert (a["orders"], a["revenue"], a["sessions"], a["active_days"]) == (1, 10, 2, 2)
+    assert a["tenure_days"] == pytest.approx(4)
+    # "today" is the last event kept, b's view on 05-08 09:00, not a's purchase after the end
+    assert a["days_since_seen"] == pytest.approx(2 + 23 / 24)
+    assert a["days_since_purchase"] == pytest.approx(2 + 23 / 24)
+    assert table.loc["b", "days_since_seen"] == 0
+    # the window's last third is measured over the events kept: 05-01 10:00 .. 05-08 09:00
+    assert table["recent_share"].to_dict() == pytest.approx({"a": 0.0, "b": 1.0})
+
+
 def test_same_timestamp_twice(tmp_path):
     rows = [("x", "2024-05-01 10:00:00", "page_view", None, None),
             ("x", "2024-05-01 10:00:00", "add_to_cart", None, None),
