@@ -610,8 +610,9 @@ def _mark_rows(con, params: PersonaParams, first: datetime) -> None:
                        for i, word in enumerate(words))
     unpacked = _unpack_codes(words)
     gap_us = int(params.session_gap_minutes * 60 * 1_000_000)
-    week, prev_week = (f"{activity.since_origin(t, activity.week_origin(first))} // "
-                       f"{7 * activity.DAY_US}" for t in ("ts", "prev_ts"))
+    origin = activity.week_origin(first)
+    week, prev_week = (f"{activity.since_origin(t, origin)} // {7 * activity.DAY_US}"
+                       for t in ("ts", "prev_ts"))
     previous = ", ".join(f"lag({c}) OVER w AS prev_{c}" for c in keys)
     same = " AND ".join(["prev_ts = ts"] + [f"prev_{c} IS NOT DISTINCT FROM {c}" for c in keys])
     con.execute(f"""
@@ -807,12 +808,11 @@ def _keep_clean_rows(con, params: PersonaParams, source: str, time_check: ValueC
         times = [(t0, t1) for broken, _, t0, t1, *_ in groups if not broken & unless]
         return (min(t0 for t0, _ in times), max(t1 for _, t1 in times)) if times else (None, None)
 
-    if rows(BAD_TIME):
-        raise time_check.error(rows(BAD_TIME), next(example for broken, *_, example, _ in groups
-                                                     if broken & BAD_TIME), source)
-    if rows(FAR_TIME):
-        raise far_check.error(rows(FAR_TIME), next(example for broken, *_, example in groups
-                                                   if broken & FAR_TIME), source)
+    # the two example columns follow the times: bad_time_example, then far_time_example
+    for column, (bit, check) in enumerate(((BAD_TIME, time_check), (FAR_TIME, far_check)), 4):
+        if rows(bit):
+            example = next(group[column] for group in groups if group[0] & bit)
+            raise check.error(rows(bit), example, source)
     quality = {rule: rows(bit) for rule, bit in (
         ("null_user", NULL_USER), ("null_time", NULL_TIME), ("outside_window", OUTSIDE),
         ("future", FUTURE), ("negative_amount", NEGATIVE),
