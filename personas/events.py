@@ -596,13 +596,16 @@ def _mark_rows(con, params: PersonaParams, first: datetime) -> None:
     reading it back took longer than the sort.
     """
     amount, quantity = _value_codings(con)
+    names = [_name_coding(con, table, code, column) for table, code, column in (
+        ("event_names", "code", "event"), ("platforms", "pcode", "platform"),
+        ("categories", "ccode", "category"), ("products", "prcode", "product"))]
+    code, pcode, ccode, prcode = (sql for sql, _ in names)
+    joins = "".join(join for _, join in names)
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW coded AS
-        SELECT u.uid, k.ts, e.code, {amount.encode} AS acode, {quantity.encode} AS qcode,
-               k.discount, p.pcode, c.ccode, pr.prcode, k.session_key
-        FROM kept k JOIN users u USING (user_id) JOIN event_names e USING (event)
-             LEFT JOIN platforms p USING (platform) LEFT JOIN categories c USING (category)
-             LEFT JOIN products pr USING (product){amount.encode_join}{quantity.encode_join}""")
+        SELECT u.uid, k.ts, {code}, {amount.encode} AS acode, {quantity.encode} AS qcode,
+               k.discount, {pcode}, {ccode}, {prcode}, k.session_key
+        FROM kept k JOIN users u USING (user_id){joins}{amount.encode_join}{quantity.encode_join}""")
     words = _pack_codes(con, (amount, quantity))
     keys = [f"w{i}" for i in range(len(words))] + (["session_key"] if params.session_col else [])
     packed = ", ".join(" | ".join(f"(CAST({sql} AS BIGINT) << {shift})"
@@ -635,6 +638,31 @@ def _mark_rows(con, params: PersonaParams, first: datetime) -> None:
         SELECT r.*, {amount.decode} AS amount, {quantity.decode} AS quantity
         FROM kept_rows r{amount.decode_join}{quantity.decode_join}""")
     con.execute(f"CREATE OR REPLACE TEMP VIEW events AS {_events_view_sql(params)}")
+
+
+SMALL_CODE_TABLE = 64   # names coded by their place in a literal list, up to this many
+
+
+def _name_coding(con, table: str, code: str, column: str) -> tuple[str, str]:
+    """SQL over ``kept k`` giving the code of its ``column`` in ``table`` (codes 1, 2, ... in
+    text order, :func:`_code_names`; NULL for a missing value) as column ``code``, and the join
+    that needs.
+
+    A log's event names, platforms and categories are usually a handful: their code is the
+    place of the value in a literal list of them, read straight off the row, no join. At 100k
+    users a query reading the three codes took 0.33 s this way and 0.47 s with three joins.
+    """
+    values = [value for (value,) in con.execute(
+        f"SELECT {column} FROM {table} ORDER BY {code} LIMIT {SMALL_CODE_TABLE + 1}").fetchall()]
+    if not values:
+        return f"CAST(NULL AS UINTEGER) AS {code}", ""
+    if len(values) <= SMALL_CODE_TABLE:
+        listed = ", ".join(quote_literal(value) for value in values)
+        # left INTEGER: the codes are packed into a BIGINT next (a cast to UINTEGER cost 1.4 %
+        # of the instructions of load + features)
+        return f"list_position([{listed}], k.{column}) AS {code}", ""
+    alias = f"{code}_t"
+    return f"{alias}.{code}", f" LEFT JOIN {table} {alias} USING ({column})"
 
 
 WORD_BITS = 63   # bits of a BIGINT sort key that stay non-negative
@@ -728,7 +756,9 @@ def _unpack_codes(words: list[list[tuple[str, str, int, int]]]) -> str:
             if name == "code":
                 columns.append(f"CAST({value} AS UINTEGER) AS code")
             elif name == "discount":
-                columns.append(f"CASE {value} WHEN 2 THEN TRUE WHEN 1 THEN FALSE END AS discount")
+                # 2 true, 1 false, 0 missing; a comparison, not a CASE, which took 0.1 s more
+                # CPU at 100k users
+                columns.append(f"nullif({value}, 0) = 2 AS discount")
             elif width == 0:
                 columns.append(f"CAST(NULL AS UINTEGER) AS {name}")
             else:   # the amount's and quantity's codes can be scaled values: wider than 32 bits
