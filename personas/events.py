@@ -795,8 +795,11 @@ def _events_view_sql(params: PersonaParams) -> str:
 # the rules a row can break, as bits (:func:`_keep_clean_rows`)
 NULL_USER, NULL_TIME, OUTSIDE, FUTURE, NEGATIVE, BAD_TIME, NEGATIVE_QUANTITY, FAR_TIME = (
     1, 2, 4, 8, 16, 32, 64, 128)
-USABLE_SQL = ("user_id IS NOT NULL AND trim(user_id) <> '' AND ts IS NOT NULL "
-              "AND ts <= {now}")
+# A blank user id: DuckDB's trim removes the space and Unicode's other space separators, all
+# of them past U+007F, so a blank id is empty, starts below '!' or starts past U+007F. That
+# comparison comes first: it is cheap, and on Parquet DuckDB settles it from each row group's
+# min and max. Trimming every id took 0.11 s of CPU per pass over 16.5M rows here.
+BLANK_USER_SQL = "((user_id < '!' OR user_id >= chr(128)) AND trim(user_id) = '')"
 
 
 def _keep_clean_rows(con, params: PersonaParams, source: str, time_check: ValueCheck | None,
@@ -817,12 +820,11 @@ def _keep_clean_rows(con, params: PersonaParams, source: str, time_check: ValueC
     inside = _inside_window_sql(first, last)
     now = con.execute("SELECT CAST(now() AS TIMESTAMP)").fetchone()[0]
     now = f"TIMESTAMP {quote_literal(_text(now))}"
-    usable = USABLE_SQL.format(now=now)
     # Each row is tallied under the set of rules it breaks (a bit each), with its times: a
     # handful of groups, which the counts are read off. One grouped count in place of a
     # filtered count per rule: 0.27 s instead of 0.5 s at 16.5M rows here.
     broken = " + ".join(f"CASE WHEN {condition} THEN {bit} ELSE 0 END" for bit, condition in (
-        (NULL_USER, "user_id IS NULL OR trim(user_id) = ''"), (NULL_TIME, "ts IS NULL"),
+        (NULL_USER, f"user_id IS NULL OR {BLANK_USER_SQL}"), (NULL_TIME, "ts IS NULL"),
         (OUTSIDE, f"ts IS NOT NULL AND NOT ({inside})"), (FUTURE, f"ts > {now}"),
         (NEGATIVE, "amount < 0"), (BAD_TIME, "bad_time"),
         (NEGATIVE_QUANTITY, "quantity < 0"), (FAR_TIME, "far_time")))
@@ -848,14 +850,22 @@ def _keep_clean_rows(con, params: PersonaParams, source: str, time_check: ValueC
         ("future", FUTURE), ("negative_amount", NEGATIVE),
         ("negative_quantity", NEGATIVE_QUANTITY))}
     unusable = NULL_USER | NULL_TIME | FUTURE
+    # Every row was checked here: ``kept`` drops and repairs only what some row needs, and a
+    # clean log is read with no test at all by the passes that follow.
+    where = " AND ".join(sql for bit, sql in (
+        (NULL_USER, f"user_id IS NOT NULL AND NOT {BLANK_USER_SQL}"),
+        (NULL_TIME, "ts IS NOT NULL"), (FUTURE, f"ts <= {now}"), (OUTSIDE, inside))
+        if rows(bit)) or "TRUE"
+    repaired = {column: f"CASE WHEN {column} < 0 THEN NULL ELSE {column} END" if rows(bit)
+                else column for column, bit in (("amount", NEGATIVE),
+                                                ("quantity", NEGATIVE_QUANTITY))}
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW kept AS
-        SELECT user_id, ts, event,
-               CASE WHEN amount < 0 THEN NULL ELSE amount END AS amount,
-               CASE WHEN quantity < 0 THEN NULL ELSE quantity END AS quantity,
-               discount, platform, category, product, session_key
+        SELECT user_id, ts, event, {repaired["amount"]} AS amount,
+               {repaired["quantity"]} AS quantity, discount, platform, category, product,
+               session_key
         FROM typed
-        WHERE {usable} AND {inside}""")
+        WHERE {where}""")
     return quality, rows(unusable | OUTSIDE), span(unusable), span(unusable | OUTSIDE)
 
 

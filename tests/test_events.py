@@ -616,10 +616,54 @@ def test_a_row_breaking_two_rules_is_not_counted_twice(tmp_path):
 
 
 def test_blank_user_ids_count_as_missing(tmp_path):
-    path = _write(tmp_path, 'user_id,timestamp\n"  ",2024-05-01\na,2024-05-01\n')
+    # spaces, an ideographic and a no-break space are blank; a tab is an id (trim keeps it)
+    path = _write(tmp_path, 'user_id,timestamp\n"  ",2024-05-01\na,2024-05-01\n'
+                            '"\u3000",2024-05-01\n"\u00a0 ",2024-05-01\n"\t",2024-05-01\n'
+                            '" b",2024-05-01\n')
     log = _load(path)
-    assert log.quality["null_user"] == 1
-    assert log.counts["users"] == 1
+    assert log.quality["null_user"] == 3
+    assert log.counts["users"] == 3
+    assert sorted(u for (u,) in log.con.execute("SELECT user_id FROM users").fetchall()) == [
+        "\t", " b", "a"]
+
+
+def test_blank_user_check_agrees_with_trim():
+    # the cheap comparison in front of trim must let through every id that trims to nothing
+    from personas.events import BLANK_USER_SQL
+
+    con = duckdb.connect()
+    trimmed = [chr(c) for (c,) in con.execute(
+        "SELECT i FROM range(1, 1114112) t(i) WHERE (i < 55296 OR i > 57343) "
+        "AND trim(chr(CAST(i AS INTEGER))) = ''").fetchall()]
+    assert " " in trimmed and "\u3000" in trimmed
+    ids = ["", "a", "!", "~", "\x7f", "\x80", "\t", "a ", " a", "\u00e9"] + trimmed + [
+        c * 3 for c in trimmed] + [c + "x" for c in trimmed] + ["x" + c for c in trimmed]
+    con.execute("CREATE TABLE ids (user_id VARCHAR)")
+    con.executemany("INSERT INTO ids VALUES (?)", [(i,) for i in ids])
+    disagree = con.execute(f"SELECT user_id FROM ids WHERE {BLANK_USER_SQL} IS DISTINCT FROM "
+                           "(trim(user_id) = '')").fetchall()
+    assert disagree == []
+    assert con.execute(f"SELECT count(*) FROM ids WHERE {BLANK_USER_SQL}").fetchone()[0] == (
+        1 + 2 * len(trimmed))
+
+
+@pytest.mark.parametrize("rule, row", [
+    ("null_user", ",2024-05-02 10:00:00,purchase,3"),
+    ("null_time", "x,,purchase,3"),
+    ("outside_window", "x,2023-01-01 10:00:00,purchase,3"),
+    ("future", "x,2999-01-01 10:00:00,purchase,3"),
+    ("negative_amount", "x,2024-05-02 10:00:00,purchase,-3")])
+def test_each_rule_alone_drops_or_repairs_only_its_rows(tmp_path, rule, row):
+    # the view of kept rows tests only the rules some row broke: each one alone still works
+    text = ("user_id,timestamp,event,amount\na,2024-05-01 10:00:00,purchase,5\n"
+            f"b,2024-05-01 11:00:00,page_view,\n{row}\n")
+    log = _load(_write(tmp_path, text), start="2024-01-01")
+    # a repaired refund is a purchase of unknown value
+    assert {k: v for k, v in log.quality.items() if v} == (
+        {rule: 1, "missing_amount": 1} if rule == "negative_amount" else {rule: 1})
+    kept = log.con.execute("SELECT user_id, amount FROM events ORDER BY user_id").fetchall()
+    assert kept == ([("a", 5.0), ("b", None), ("x", None)] if rule == "negative_amount"
+                    else [("a", 5.0), ("b", None)])
 
 
 def test_future_rows_use_utc_whatever_the_session_zone(tmp_path):
