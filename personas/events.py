@@ -608,8 +608,9 @@ def _mark_rows(con, params: PersonaParams, first: datetime) -> None:
         FROM kept k JOIN users u USING (user_id){joins}{amount.encode_join}{quantity.encode_join}""")
     words = _pack_codes(con, (amount, quantity))
     keys = [f"w{i}" for i in range(len(words))] + (["session_key"] if params.session_col else [])
+    # a column with no values (width 0) is NULL throughout: nothing to pack
     packed = ", ".join(" | ".join(f"(CAST({sql} AS BIGINT) << {shift})"
-                                  for _, sql, _, shift in word) + f" AS w{i}"
+                                  for _, sql, width, shift in word if width) + f" AS w{i}"
                        for i, word in enumerate(words))
     unpacked = _unpack_codes(words)
     gap_us = int(params.session_gap_minutes * 60 * 1_000_000)
@@ -748,22 +749,25 @@ def _pack_codes(con, values: tuple[ValueCoding, ValueCoding] | None = None
 
 
 def _unpack_codes(words: list[list[tuple[str, str, int, int]]]) -> str:
-    """SQL columns code, acode, qcode, discount, pcode, ccode, prcode read back from the words."""
+    """SQL columns code, acode, qcode, discount, pcode, ccode, prcode read back from the words.
+
+    The codes stay BIGINT, as they come out of the word: casting them to UINTEGER cost 0.7 %
+    of the instructions of load + features.
+    """
     columns = []
     for i, word in enumerate(words):
         for name, _, width, shift in word:
             value = f"((w{i} >> {shift}) & {(1 << width) - 1})"
             if name == "code":
-                columns.append(f"CAST({value} AS UINTEGER) AS code")
+                columns.append(f"{value} AS code")
             elif name == "discount":
                 # 2 true, 1 false, 0 missing; a comparison, not a CASE, which took 0.1 s more
                 # CPU at 100k users
                 columns.append(f"nullif({value}, 0) = 2 AS discount")
             elif width == 0:
-                columns.append(f"CAST(NULL AS UINTEGER) AS {name}")
-            else:   # the amount's and quantity's codes can be scaled values: wider than 32 bits
-                kind = "BIGINT" if name in ("acode", "qcode") else "UINTEGER"
-                columns.append(f"CAST(nullif({value}, 0) AS {kind}) AS {name}")
+                columns.append(f"CAST(NULL AS BIGINT) AS {name}")
+            else:
+                columns.append(f"nullif({value}, 0) AS {name}")
     return ", ".join(columns)
 
 
