@@ -827,11 +827,12 @@ def _keep_clean_rows(con, params: PersonaParams, source: str, time_check: ValueC
     # Each row is tallied under the set of rules it breaks (a bit each), with its times: a
     # handful of groups, which the counts are read off. One grouped count in place of a
     # filtered count per rule: 0.27 s instead of 0.5 s at 16.5M rows here.
-    broken = " + ".join(f"CASE WHEN {condition} THEN {bit} ELSE 0 END" for bit, condition in (
-        (NULL_USER, f"user_id IS NULL OR {BLANK_USER_SQL}"), (NULL_TIME, "ts IS NULL"),
-        (OUTSIDE, f"ts IS NOT NULL AND NOT ({inside})"), (FUTURE, f"ts > {now}"),
-        (NEGATIVE, "amount < 0"), (BAD_TIME, "bad_time"),
-        (NEGATIVE_QUANTITY, "quantity < 0"), (FAR_TIME, "far_time")))
+    breaks = {NULL_USER: f"user_id IS NULL OR {BLANK_USER_SQL}", NULL_TIME: "ts IS NULL",
+              OUTSIDE: f"ts IS NOT NULL AND NOT ({inside})", FUTURE: f"ts > {now}",
+              NEGATIVE: "amount < 0", BAD_TIME: "bad_time",
+              NEGATIVE_QUANTITY: "quantity < 0", FAR_TIME: "far_time"}
+    broken = " + ".join(f"CASE WHEN {condition} THEN {bit} ELSE 0 END"
+                        for bit, condition in breaks.items())
     groups = con.execute(f"""
         SELECT {broken} AS broken, count(*), min(ts), max(ts), any_value(bad_time_example),
                any_value(far_time_example)
@@ -856,11 +857,9 @@ def _keep_clean_rows(con, params: PersonaParams, source: str, time_check: ValueC
     unusable = NULL_USER | NULL_TIME | FUTURE
     # Every row was checked here: ``kept`` drops and repairs only what some row needs, and a
     # clean log is read with no test at all by the passes that follow.
-    where = " AND ".join(sql for bit, sql in (
-        (NULL_USER, f"user_id IS NOT NULL AND NOT {BLANK_USER_SQL}"),
-        (NULL_TIME, "ts IS NOT NULL"), (FUTURE, f"ts <= {now}"), (OUTSIDE, inside))
-        if rows(bit)) or "TRUE"
-    repaired = {column: f"CASE WHEN {column} < 0 THEN NULL ELSE {column} END" if rows(bit)
+    where = " AND ".join(f"NOT ({breaks[bit]})" for bit in (NULL_USER, NULL_TIME, FUTURE, OUTSIDE)
+                         if rows(bit)) or "TRUE"
+    repaired = {column: f"CASE WHEN {breaks[bit]} THEN NULL ELSE {column} END" if rows(bit)
                 else column for column, bit in (("amount", NEGATIVE),
                                                 ("quantity", NEGATIVE_QUANTITY))}
     con.execute(f"""
