@@ -37,11 +37,12 @@ import pandas as pd
 
 from .errors import ParameterError
 
-__all__ = ["FAMILIES", "HOLDOUT_PERSONAS", "MIXES", "PERSONAS", "make_events", "write_sample"]
+__all__ = ["CASTS", "FAMILIES", "HOLDOUT_PERSONAS", "MIXES", "PERSONAS", "Archetype", "Cast",
+           "make_events", "write_sample"]
 
 
 @dataclass(frozen=True)
-class _Persona:
+class Archetype:
     """How one planted persona behaves; every user draws their own values around these."""
 
     share: float                          # fraction of users
@@ -67,40 +68,40 @@ class _Persona:
 
 # The planted personas, in the order of PERSONAS. 'noise' (the last persona) has no row: each of
 # its users copies every parameter from an independently drawn planted persona, with wider noise.
-_PLANTED: dict[str, _Persona] = {
+_PLANTED: dict[str, Archetype] = {
     # many long browsing sessions all year, weekend-heavy, almost never buys
-    "frequent_browser": _Persona(
+    "frequent_browser": Archetype(
         share=0.18, first_day=(0, 150), last_day=(320, 365), sessions=1.9, spread=0.6,
         depth=6.5, mix=(0.35, 0.45, 0.20), cart=0.04, basket=1.2, checkout=0.15, buy=0.006,
         aov=60, discount=0.30, emails=0.8, click=0.10, email_buy=0.005, app=0.60, weekend=0.25),
     # regular visits all year up to now, buys in a large share of them, big baskets, full price
-    "loyal_big_spender": _Persona(
+    "loyal_big_spender": Archetype(
         share=0.10, first_day=(0, 60), last_day=(365, 365), sessions=2.2, spread=0.45,
         depth=4.0, mix=(0.30, 0.60, 0.10), cart=0.25, basket=2.0, checkout=0.30, buy=0.40,
         aov=195, discount=0.08, emails=2.0, click=0.30, email_buy=0.15, app=0.55, weekend=0.05),
     # moderate activity, small discounted orders, clicks promotional emails
-    "bargain_hunter": _Persona(
+    "bargain_hunter": Archetype(
         share=0.15, first_day=(0, 180), last_day=(300, 365), sessions=1.1, spread=0.5,
         depth=5.0, mix=(0.35, 0.45, 0.20), cart=0.30, basket=1.5, checkout=0.25, buy=0.20,
         aov=36, discount=0.82, emails=2.2, click=0.60, email_buy=0.20, app=0.50, weekend=0.25),
     # fills carts and starts checkouts, rarely pays
-    "cart_abandoner": _Persona(
+    "cart_abandoner": Archetype(
         share=0.14, first_day=(0, 180), last_day=(300, 365), sessions=1.3, spread=0.5,
         depth=6.0, mix=(0.30, 0.60, 0.10), cart=0.65, basket=2.2, checkout=0.35, buy=0.03,
         aov=80, discount=0.25, emails=1.2, click=0.20, email_buy=0.02, app=0.50, weekend=0.10),
     # first seen in the last 30 days, 1-4 short sessions
-    "new_visitor": _Persona(
+    "new_visitor": Archetype(
         share=0.12, first_day=(335, 364), last_day=(365, 365), sessions=4.0, spread=0.5,
         depth=3.0, mix=(0.50, 0.35, 0.15), cart=0.12, basket=1.2, checkout=0.25, buy=0.05,
         aov=55, discount=0.40, emails=1.0, click=0.20, email_buy=0.02, app=0.40, weekend=0.10,
         max_sessions=4),
     # ordinary buyers in the first 40% of the window, then gone
-    "lapsed": _Persona(
+    "lapsed": Archetype(
         share=0.13, first_day=(0, 30), last_day=(90, 146), sessions=2.5, spread=0.5,
         depth=5.0, mix=(0.35, 0.50, 0.15), cart=0.20, basket=1.5, checkout=0.30, buy=0.35,
         aov=70, discount=0.25, emails=1.5, click=0.20, email_buy=0.05, app=0.45, weekend=0.10),
     # opens and clicks most emails, little browsing, buys after an email click
-    "email_engaged": _Persona(
+    "email_engaged": Archetype(
         share=0.08, first_day=(0, 120), last_day=(350, 365), sessions=0.6, spread=0.5,
         depth=3.0, mix=(0.45, 0.45, 0.10), cart=0.10, basket=1.3, checkout=0.20, buy=0.03,
         aov=65, discount=0.35, emails=4.5, click=0.70, email_buy=0.10, app=0.35, weekend=0.05),
@@ -112,35 +113,35 @@ PERSONAS: tuple[str, ...] = (*_PLANTED, "noise")
 
 # A held-out cast, never used to write the naming rules: other personas, and the shared kinds
 # (deal seekers, browsers) at other intensities. Same fields and noise mechanism as _PLANTED.
-_HOLDOUT: dict[str, _Persona] = {
+_HOLDOUT: dict[str, Archetype] = {
     # most visits in the app: many short sessions, few e-mails (reached by push instead)
-    "app_first": _Persona(
+    "app_first": Archetype(
         share=0.15, first_day=(0, 200), last_day=(330, 365), sessions=3.5, spread=0.5,
         depth=2.5, mix=(0.30, 0.55, 0.15), cart=0.15, basket=1.3, checkout=0.30, buy=0.06,
         aov=50, discount=0.30, emails=0.3, click=0.15, email_buy=0.02, app=0.96, weekend=0.15),
     # one site visit that ends in an order, at any time of the year, then never again
-    "one_time_buyer": _Persona(
+    "one_time_buyer": Archetype(
         share=0.16, first_day=(0, 300), last_day=(301, 365), sessions=1.0, spread=0.3,
         depth=4.0, mix=(0.30, 0.60, 0.10), cart=0.30, basket=1.4, checkout=0.30, buy=0.85,
         aov=70, discount=0.30, emails=0.05, click=0.10, email_buy=0.001, app=0.35,
         weekend=0.20, max_sessions=1),
     # here all year, many long sessions, buys a lot at ordinary prices
-    "power_user": _Persona(
+    "power_user": Archetype(
         share=0.10, first_day=(0, 60), last_day=(355, 365), sessions=7.0, spread=0.4,
         depth=10.0, mix=(0.30, 0.55, 0.15), cart=0.35, basket=1.8, checkout=0.30, buy=0.25,
         aov=75, discount=0.20, emails=2.0, click=0.30, email_buy=0.05, app=0.45, weekend=0.20),
     # good regular buyers for most of the year who stopped 3 to 5 months before its end
-    "at_risk": _Persona(
+    "at_risk": Archetype(
         share=0.15, first_day=(0, 90), last_day=(220, 280), sessions=2.5, spread=0.45,
         depth=5.0, mix=(0.30, 0.55, 0.15), cart=0.25, basket=1.6, checkout=0.30, buy=0.35,
         aov=90, discount=0.15, emails=1.2, click=0.25, email_buy=0.05, app=0.40, weekend=0.10),
     # buys small baskets almost only with a code; visits more and mails less than bargain_hunter
-    "deal_seeker": _Persona(
+    "deal_seeker": Archetype(
         share=0.14, first_day=(0, 150), last_day=(320, 365), sessions=2.0, spread=0.5,
         depth=4.5, mix=(0.35, 0.45, 0.20), cart=0.30, basket=1.5, checkout=0.25, buy=0.22,
         aov=28, discount=0.92, emails=0.6, click=0.40, email_buy=0.10, app=0.40, weekend=0.30),
     # long sessions of product views, hardly any searches, carts or orders
-    "window_shopper": _Persona(
+    "window_shopper": Archetype(
         share=0.20, first_day=(0, 200), last_day=(330, 365), sessions=1.5, spread=0.55,
         depth=9.0, mix=(0.30, 0.65, 0.05), cart=0.03, basket=1.1, checkout=0.10, buy=0.004,
         aov=60, discount=0.30, emails=0.6, click=0.08, email_buy=0.003, app=0.35,
@@ -153,8 +154,24 @@ HOLDOUT_PERSONAS: tuple[str, ...] = (*_HOLDOUT, "noise")
 MIXES: dict[str, tuple[str, ...]] = {"default": PERSONAS, "holdout": HOLDOUT_PERSONAS}
 """Persona keys of every mix :func:`make_events` can draw."""
 
-_TABLES: dict[str, tuple[dict[str, _Persona], float]] = {
-    "default": (_PLANTED, _NOISE_SHARE), "holdout": (_HOLDOUT, 0.10)}
+
+
+@dataclass(frozen=True)
+class Cast:
+    """The planted personas of a log and the share of noise users (who copy every parameter
+    from an independently drawn persona, so they belong to none)."""
+
+    archetypes: dict[str, Archetype]
+    noise_share: float = 0.10
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Persona keys in order, ``'noise'`` last."""
+        return (*self.archetypes, "noise")
+
+
+CASTS: dict[str, Cast] = {"default": Cast(_PLANTED, _NOISE_SHARE), "holdout": Cast(_HOLDOUT, 0.10)}
+"""The named casts :func:`make_events` draws by ``mix``."""
 
 FAMILIES: dict[str, frozenset[str]] = {
     # default mix
@@ -206,7 +223,7 @@ _EMAIL_HOURS = (0.5, 0.3, 0.2, 0.2, 0.2, 0.4, 1.5, 3.5, 5.0, 4.5, 3.5, 3.0,
 # public API
 # ---------------------------------------------------------------------------------------------
 def make_events(n_users: int = 5000, seed: int = 0, end: str = "2024-12-31",
-                mix: str = "default") -> tuple[pd.DataFrame, pd.DataFrame]:
+                mix: "str | Cast" = "default") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Draw a synthetic e-commerce event log with planted personas.
 
     Parameters
@@ -217,8 +234,9 @@ def make_events(n_users: int = 5000, seed: int = 0, end: str = "2024-12-31",
         Seed of the only random generator used: same ``(n_users, seed, end)``, same frames.
     end : str, default "2024-12-31"
         Last day of the log; events lie in the 365 days ending with it (naive UTC).
-    mix : {"default", "holdout"}, default "default"
-        Which cast of planted personas to draw: :data:`PERSONAS` or :data:`HOLDOUT_PERSONAS`.
+    mix : {"default", "holdout"} or Cast, default "default"
+        Which cast of planted personas to draw: :data:`PERSONAS`, :data:`HOLDOUT_PERSONAS`, or
+        a :class:`Cast` of your own (:mod:`personas.worlds` draws random ones).
 
     Returns
     -------
@@ -230,7 +248,7 @@ def make_events(n_users: int = 5000, seed: int = 0, end: str = "2024-12-31",
         ``platform`` ("web" or "app", constant within a session). There is no session id:
         sessions are the runs of a user's events without a 30-minute gap.
     truth : pandas.DataFrame
-        One row per user: ``user_id`` and ``persona`` (one of ``MIXES[mix]``).
+        One row per user: ``user_id`` and ``persona`` (a key of the cast, or ``'noise'``).
 
     Examples
     --------
@@ -241,12 +259,12 @@ def make_events(n_users: int = 5000, seed: int = 0, end: str = "2024-12-31",
     True
     """
     n_users = _check_users(n_users)
-    table, noise_share = _table_of(mix)
+    cast = _cast_of(mix)
     rng = np.random.default_rng(seed)
     origin = (pd.Timestamp(end).normalize() + pd.Timedelta(days=1)
               - pd.Timedelta(days=_WINDOW_DAYS))
-    persona = _assign_personas(n_users, rng, table, noise_share)
-    users = _draw_users(persona, rng, table)
+    persona = _assign_personas(n_users, rng, cast)
+    users = _draw_users(persona, rng, cast.archetypes)
     sess = _draw_sessions(users, origin.weekday(), rng)
     _draw_contents(sess, users, rng)
     steps = _draw_steps(sess["n_events"], rng)
@@ -255,13 +273,13 @@ def make_events(n_users: int = 5000, seed: int = 0, end: str = "2024-12-31",
     events = _build_events(sess, users, steps, origin, ids, rng)
     truth = pd.DataFrame({
         "user_id": pd.Series(ids, dtype=object),
-        "persona": pd.Series(np.array(MIXES[mix], dtype=object)[persona], dtype=object),
+        "persona": pd.Series(np.array(cast.keys, dtype=object)[persona], dtype=object),
     })
     return events, truth
 
 
 def write_sample(path: str | os.PathLike, n_users: int = 5000, seed: int = 0,
-                 mix: str = "default") -> tuple[Path, Path]:
+                 mix: "str | Cast" = "default") -> tuple[Path, Path]:
     """Write a synthetic event log and its ground truth.
 
     The log goes to ``path`` (Parquet for ``.parquet``, CSV for ``.csv``, gzipped CSV for
@@ -277,7 +295,7 @@ def write_sample(path: str | os.PathLike, n_users: int = 5000, seed: int = 0,
         Number of users, passed to :func:`make_events`.
     seed : int, default 0
         Seed, passed to :func:`make_events`.
-    mix : {"default", "holdout"}, default "default"
+    mix : {"default", "holdout"} or Cast, default "default"
         Cast of planted personas, passed to :func:`make_events`.
 
     Returns
@@ -327,18 +345,19 @@ def _check_users(n_users: int) -> int:
     return int(n_users)
 
 
-def _table_of(mix: str) -> tuple[dict[str, _Persona], float]:
-    """The persona table and noise share of a mix name."""
-    if mix not in _TABLES:
+def _cast_of(mix: "str | Cast") -> Cast:
+    """The cast a ``mix`` argument names (or is)."""
+    if isinstance(mix, Cast):
+        return mix
+    if mix not in CASTS:
         raise ParameterError(f"mix={mix!r} is not a planted-persona mix; use one of "
-                             f"{', '.join(_TABLES)}", name="mix")
-    return _TABLES[mix]
+                             f"{', '.join(CASTS)}", name="mix")
+    return CASTS[mix]
 
 
-def _assign_personas(n_users: int, rng: np.random.Generator, table: dict[str, _Persona],
-                     noise_share: float) -> np.ndarray:
+def _assign_personas(n_users: int, rng: np.random.Generator, cast: Cast) -> np.ndarray:
     """Persona index per user: exact shares (largest remainder), in random order."""
-    shares = np.array([p.share for p in table.values()] + [noise_share])
+    shares = np.array([p.share for p in cast.archetypes.values()] + [cast.noise_share])
     raw = shares / shares.sum() * n_users
     counts = np.floor(raw).astype(np.int64)
     counts[np.argsort(counts - raw, kind="stable")[: n_users - counts.sum()]] += 1
@@ -352,7 +371,7 @@ def _logit_jitter(p: np.ndarray, sd: np.ndarray, rng: np.random.Generator) -> np
 
 
 def _draw_users(persona: np.ndarray, rng: np.random.Generator,
-                table: dict[str, _Persona]) -> dict[str, np.ndarray]:
+                table: dict[str, Archetype]) -> dict[str, np.ndarray]:
     """Per-user parameters (arrays indexed by user)."""
     rows = list(table.values())
     noise = persona == len(rows)
