@@ -263,14 +263,15 @@ def report_step(params: PersonaParams) -> PersonaResult:
         profiles = build_profiles(catalogue, labels, assignments["confidence"].to_numpy(),
                                   order_table=state["order_table"], role_counts=mix,
                                   rules=load_rules(params.rules_path or None), renames=renames,
-                                  traits=traits)
+                                  traits=traits,
+                                  persona_stability=state["model"].get("persona_stability"))
         unused_renames = sorted(set(renames) - {p.default_name for p in profiles})
         names = {p.id: p.name for p in profiles}
         assignments["persona"] = assignments["persona_id"].map(names)
         assignments = assignments[["user_id", "persona_id", "persona", "confidence"]]
         agreement = _agreement(stage, assignments)
     with clock("report"):
-        _write_exports(stage, profiles, assignments)
+        _write_exports(stage, profiles, assignments, state["model"].get("stability"))
         comparison = (compare_runs(json.loads((stage / "personas.json").read_text("utf-8")),
                                    previous) if previous else None)
         used = state["model"]["features"]
@@ -326,13 +327,20 @@ def _quality_rows(quality: dict) -> tuple:
     return tuple((rule, int(rows), CLEANING_RULES.get(rule, "")) for rule, rows in quality.items())
 
 
-def _write_exports(stage: Path, profiles: tuple, assignments: pd.DataFrame) -> None:
-    records = [_persona_record(p) for p in profiles]
+def _write_exports(stage: Path, profiles: tuple, assignments: pd.DataFrame,
+                   stability: float | None = None) -> None:
+    """personas.json/csv and the assignments; ``stability`` is the model's agreement between
+    refits, written with its verdict into every persona record (personas.json is a list)."""
+    from .results import stability_record
+
+    segmentation = stability_record(stability)
+    records = [{**_persona_record(p), "segmentation": segmentation} for p in profiles]
     (stage / "personas.json").write_text(json.dumps(records, indent=2), encoding="utf-8")
     flat = []
     for p, record in zip(profiles, records):
         row = {k: record[k] for k in ("id", "name", "size", "share", "revenue_share",
-                                      "confidence", "description")}
+                                      "confidence", "reproducibility", "clear_share",
+                                      "description")}
         row["traits"] = "; ".join(t.text for t in p.traits[:3])
         for key, stat in record["stats"].items():     # the JSON's figures, one group per key
             row[key] = stat["value"]
@@ -363,10 +371,15 @@ def _persona_record(p) -> dict[str, Any]:
     stats = {s.key: _stat_record(s) for s in (*p.stats, *p.kpis)}
     return {"id": p.id, "name": p.name, "default_name": p.default_name, "family": p.family,
             "size": p.size, "share": p.share,
-            "revenue_share": p.revenue_share, "confidence": p.confidence, "stats": stats,
+            "revenue_share": p.revenue_share, "confidence": p.confidence,
+            "reproducibility": p.reproducibility, "clear_share": p.clear_share, "stats": stats,
             "key_stats": [{"key": s.key, **_stat_record(s)} for s in p.stats],
             "traits": [{"feature": t.feature, "z": t.z, "text": t.text} for t in p.traits],
             "description": p.description,
+            "claims": [{"figure": c.figure, "word": c.word, "label": c.label, "unit": c.unit,
+                        "statistic": c.statistic, "value": c.value, "overall": c.overall,
+                        "lift": c.lift, "bounds": dict(c.bounds), "holds": c.holds}
+                       for c in p.claims],      # what the name claims, with the figures
             "plays": [{"title": x.title, "action": x.action, "kpi": x.kpi, "test": x.test}
                       for x in p.plays],
             "event_mix": dict(p.event_mix)}
@@ -375,6 +388,7 @@ def _persona_record(p) -> dict[str, Any]:
 def _run_info(params: PersonaParams, state: dict, profiles: tuple, agreement,
               unused_renames: list[str]) -> dict:
     from .events import CLEANING_RULES
+    from .results import stability_record
 
     return {
         "parameters": params.to_dict(),
@@ -390,6 +404,7 @@ def _run_info(params: PersonaParams, state: dict, profiles: tuple, agreement,
         "unknown_events": state["unknown_events"],
         "features": state["features"],
         "model": state["model"],
+        "segmentation": stability_record(state["model"].get("stability")),
         "agreement_with_planted_ari": agreement,
         "renames_unused": unused_renames,     # names in renames_path that no persona had
     }

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .features import BY_NAME, CATALOGUE
+from .features import BY_NAME, CATALOGUE, model_columns
 
 
 def catalogue_table(features: pd.DataFrame) -> pd.DataFrame:
@@ -29,7 +29,7 @@ def catalogue_table(features: pd.DataFrame) -> pd.DataFrame:
 
 def feature_distributions(features: pd.DataFrame, columns: list[str] | None = None) -> Figure:
     """Histograms of the model's features on the scale the model sees (log1p for counts)."""
-    columns = columns or [c for c in features.columns if c in BY_NAME and BY_NAME[c].model]
+    columns = columns or model_columns(features.columns)
     ncols = 4
     nrows = max(1, -(-len(columns) // ncols))
     fig = Figure(figsize=(3.2 * ncols, 2.4 * nrows), layout="constrained")
@@ -74,5 +74,6 @@ def persona_map(points: pd.DataFrame, names: dict[int, str] | None = None) -> Fi
 def persona_table(profiles) -> pd.DataFrame:
     """One row per persona: name, users, shares and the traits that earned the name."""
     return pd.DataFrame([{"persona": p.name, "users": p.size, "share": round(p.share, 3),
-                          "revenue share": round(p.revenue_share, 3),
+                          "revenue share": (None if p.revenue_share is None   # no amounts
+                                            else round(p.revenue_share, 3)),
                           "why": "; ".join(t.text for t in p.traits[:2])} for p in profiles])

@@ -6,19 +6,23 @@ stat (users without a value, such as the order value of non-buyers, are left out
 definition (in :data:`KPIS`) for KPIs. Which of median and mean a stat's headline and lift use is
 decided by :func:`stat_basis` and recorded on the stat. Traits are standardised differences of
 means, computed on the same transformed scale the model sees (log1p for heavy-tailed counts).
+
+:func:`figure_table` computes every figure once; the cards show them and the naming rules' claims
+check them, so the number a name rests on is the number on the card.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from .features import BY_NAME
-from .naming import RuleBook, describe, name_personas
-from .results import PersonaProfile, Play, Stat, Trait
+from .naming import RuleBook, apply_renames, name_personas
+from .results import CLEAR_CONFIDENCE, PersonaProfile, Play, Stat, Trait
 
 KEY_STATS = 5          # behaviour stats on a card
 AT_RISK_DAYS = 60      # "at risk of churn": no activity for this many days
@@ -139,13 +143,13 @@ def _stat(key: str, label: str, unit: str, statistic: str, value: float, overall
 def behaviour_stat(feature: str, group: pd.Series, everyone: pd.Series, z: float = 0.0) -> Stat:
     """A key stat: the persona's median and mean of ``feature`` against all users', the headline
     and lift on the centre :func:`stat_basis` picks."""
-    return _behaviour_stat(feature, group, _centres(everyone), z)
+    return _stat_from_centres(feature, _centres(group), _centres(everyone), z)
 
 
-def _behaviour_stat(feature: str, group: pd.Series, everyone: tuple[float, float],
-                    z: float = 0.0) -> Stat:
-    """:func:`behaviour_stat` with all users' (median, mean) already computed."""
-    median, mean = _centres(group)
+def _stat_from_centres(feature: str, centres: tuple[float, float],
+                       everyone: tuple[float, float], z: float = 0.0) -> Stat:
+    """A key stat from the persona's and all users' (median, mean) of ``feature``."""
+    median, mean = centres
     overall_median, overall_mean = everyone
     basis = stat_basis(feature, overall_median)
     value, overall = (median, overall_median) if basis == "median" else (mean, overall_mean)
@@ -179,6 +183,57 @@ def _kpi_stat(kpi: Kpi, group: pd.DataFrame,
                  **centres)
 
 
+@dataclass(frozen=True)
+class FigureTable:
+    """Every figure of every persona next to all users': the key stats (one per catalogue
+    feature, z left at 0) and the KPIs. The cards show these Stats and the naming claims check
+    them."""
+
+    features: dict[int, dict[str, Stat]]   # persona id -> feature -> its key stat
+    kpis: dict[int, dict[str, Stat]]       # persona id -> KPI key -> the KPI
+
+    def of(self, pid: int) -> dict[str, Stat]:
+        """One persona's figures by the keys naming rules use (:func:`figure_key`)."""
+        return {**self.features.get(pid, {}),
+                **{figure_key(k): s for k, s in self.kpis.get(pid, {}).items()}}
+
+
+KPI_PREFIX = "kpi:"
+
+
+def figure_key(kpi: str) -> str:
+    """How rules name a KPI: by its key, or ``kpi:<key>`` where a catalogue feature has that key
+    (``kpi:avg_order_value`` is total revenue / orders, ``avg_order_value`` the feature), so a
+    bare name means the same figure in ``claims`` as in ``when``."""
+    return KPI_PREFIX + kpi if kpi in BY_NAME else kpi
+
+
+def figure_table(features: pd.DataFrame, labels: np.ndarray) -> FigureTable:
+    """Every persona's figures: each catalogue column of ``features`` as a key stat
+    (:func:`behaviour_stat`: median and mean, the headline on :func:`stat_basis`'s centre) and
+    each KPI the columns allow, by its own definition, all against all users'.
+
+    Medians and means come from one group-by over all columns, figures over all users are
+    computed once.
+    """
+    labels = np.asarray(labels)
+    columns = [c for c in features.columns if c in BY_NAME]
+    grouped = features[columns].groupby(labels)
+    medians, means = grouped.median(), grouped.mean()
+    everyone = {c: _centres(features[c]) for c in columns}
+    kpis = [k for k in KPIS if all(c in features.columns for c in k.needs)]
+    kpi_overall = {k.key: _kpi_overall(k, features) for k in kpis}
+    by_feature: dict[int, dict[str, Stat]] = {}
+    by_kpi: dict[int, dict[str, Stat]] = {}
+    for pid, group in features.groupby(labels):
+        pid = int(pid)
+        by_feature[pid] = {c: _stat_from_centres(c, (float(medians.at[pid, c]),
+                                                     float(means.at[pid, c])), everyone[c])
+                           for c in columns}
+        by_kpi[pid] = {k.key: _kpi_stat(k, group, kpi_overall[k.key]) for k in kpis}
+    return FigureTable(by_feature, by_kpi)
+
+
 def _trait_text(stat: Stat) -> str:
     """"Number of sessions: median 12 vs 5 for all users (2.4× as high)", on the stat's basis."""
     value, overall = stat.value, stat.overall
@@ -198,62 +253,88 @@ def _trait_text(stat: Stat) -> str:
 def build_profiles(features: pd.DataFrame, labels: np.ndarray, confidence: np.ndarray, *,
                    order_table: bool, role_counts: pd.DataFrame | None = None,
                    rules: RuleBook | None = None, renames: dict[str, str] | None = None,
-                   traits: pd.DataFrame | None = None) -> tuple[PersonaProfile, ...]:
+                   traits: pd.DataFrame | None = None,
+                   persona_stability: Mapping[str, float] | None = None
+                   ) -> tuple[PersonaProfile, ...]:
     """Profile and name every persona; return them by decreasing size.
 
     ``features`` has one row per user (catalogue columns), ``labels``/``confidence`` align with
-    its rows. ``role_counts`` (user x role event counts) gives each persona's event mix.
-    ``traits`` is ``trait_table(features, labels)`` when the caller has it already (the report
-    step also draws its heatmap from it); it is computed here otherwise. Figures over all users
-    are computed once, not once per persona.
+    its rows. ``role_counts`` (user x role event counts) gives each persona's event mix; an order
+    table has none (every row is a purchase). ``traits`` is ``trait_table(features, labels)`` when
+    the caller has it already (the report step also draws its heatmap from it); it is computed
+    here otherwise. The figures come from :func:`figure_table`, once for cards and names alike.
+    The revenue share is None (unknown) when the log has no amounts. ``persona_stability`` is the
+    model's ``info_["persona_stability"]`` (persona id as text -> how reliably refits find the
+    persona again, 0..1); it becomes each profile's ``reproducibility``, None where it is
+    missing (a model fitted once, or saved before it was measured).
     """
-    from .naming import apply_renames
-
     labels = np.asarray(labels)
     if traits is None:
         traits = trait_table(features, labels)
-    namings = name_personas(traits, order_table=order_table, book=rules)
+    table = figure_table(features, labels)
+    namings = name_personas(traits, {int(p): table.of(int(p)) for p in traits.index},
+                            order_table=order_table, book=rules)
     names = apply_renames({pid: n.name for pid, n in namings.items()}, renames or {})
-    revenue = features["revenue"] if "revenue" in features else None
-    total_revenue = float(revenue.sum()) if revenue is not None else 0.0
-    kpis = [k for k in KPIS if all(c in features.columns for c in k.needs)]
-    kpi_overall = {k.key: _kpi_overall(k, features) for k in kpis}
-    everyone: dict[str, tuple[float, float]] = {}    # feature -> all users' (median, mean)
+    total_revenue = float(features["revenue"].sum()) if "revenue" in features else 0.0
 
     profiles = []
     for pid in sorted(traits.index, key=lambda p: (-(labels == p).sum(), p)):
         mask = labels == pid
-        group = features[mask]
         z = traits.loc[pid].dropna()
         naming = namings[int(pid)]
         order = list(naming.evidence) + [f for f in z.abs().sort_values(ascending=False).index
                                          if f not in naming.evidence]
-        for f in order[:6]:
-            if f not in everyone:
-                everyone[f] = _centres(features[f])
-        figures = {f: _behaviour_stat(f, group[f], everyone[f], z[f]) for f in order[:6]}
+        figures = {f: replace(table.features[int(pid)][f], z=float(z[f])) for f in order[:6]}
         trait_list = tuple(Trait(feature=f, label=BY_NAME[f].label, z=float(z[f]),
                                  text=_trait_text(figures[f])) for f in order[:6])
-        stats = tuple(figures[f] for f in order[:KEY_STATS])
-        kpi_stats = tuple(_kpi_stat(k, group, kpi_overall[k.key]) for k in kpis)
-        info = describe(naming.rule)
         share = float(mask.mean())
-        revenue_share = (float(revenue[mask].sum()) / total_revenue) if total_revenue else 0.0
-        mix = ()
-        if role_counts is not None and len(role_counts.columns):
-            sums = role_counts[mask].sum()
-            total = float(sums.sum())
-            if total:
-                mix = tuple((str(role), float(v / total))
-                            for role, v in sums.sort_values(ascending=False).items() if v > 0)
+        revenue_share = (float(features["revenue"][mask].sum()) / total_revenue
+                         if total_revenue else None)
         description = (f"{names[int(pid)]} ({share:.0%} of users): the typical member "
-                       f"{info['description']}. "
+                       f"{naming.description}. "
                        + " ".join(t.text.rstrip(".") + "." for t in trait_list[:2]))
         profiles.append(PersonaProfile(
-            id=int(pid), name=names[int(pid)], family=info["family"], size=int(mask.sum()),
-            share=share, revenue_share=revenue_share, traits=trait_list, stats=stats,
-            kpis=kpi_stats, description=description,
-            plays=tuple(Play(**p) for p in info["plays"]), event_mix=mix,
+            id=int(pid), name=names[int(pid)], family=naming.family, size=int(mask.sum()),
+            share=share, revenue_share=revenue_share, traits=trait_list,
+            stats=tuple(figures[f] for f in order[:KEY_STATS]),
+            kpis=tuple(table.kpis[int(pid)].values()), description=description,
+            plays=tuple(Play(**p) for p in naming.plays),
+            event_mix=() if order_table else _event_mix(role_counts, mask),
             confidence=float(np.mean(confidence[mask])) if mask.any() else 0.0,
-            rule=naming.rule.name if naming.rule else "", default_name=naming.name))
+            reproducibility=_reproducibility(persona_stability, int(pid)),
+            clear_share=clear_share(confidence[mask]),
+            rule=naming.rule.name if naming.rule else "", default_name=naming.name,
+            claims=naming.claims))
     return tuple(profiles)
+
+
+def clear_share(confidence: np.ndarray) -> float:
+    """Share of users whose confidence is at least :data:`CLEAR_CONFIDENCE`: those a clear
+    majority of their nearest fitted users puts in their persona (0 for no users).
+
+    Examples
+    --------
+    >>> clear_share(np.array([1.0, 0.6, 0.53, 0.9]))
+    0.75
+    """
+    confidence = np.asarray(confidence, dtype="float64")
+    return float(np.mean(confidence >= CLEAR_CONFIDENCE)) if len(confidence) else 0.0
+
+
+def _reproducibility(persona_stability: Mapping[str, float] | None, pid: int) -> float | None:
+    """The model's overlap figure for persona ``pid`` (keys are ids as text, as in run.json)."""
+    value = (persona_stability or {}).get(str(pid))
+    return None if value is None else float(value)
+
+
+def _event_mix(role_counts: pd.DataFrame | None, mask: np.ndarray
+               ) -> tuple[tuple[str, float], ...]:
+    """Each kind of event's share of the persona's events, most frequent first."""
+    if role_counts is None or not len(role_counts.columns):
+        return ()
+    sums = role_counts[mask].sum()
+    total = float(sums.sum())
+    if not total:
+        return ()
+    return tuple((str(role), float(v / total))
+                 for role, v in sums.sort_values(ascending=False).items() if v > 0)

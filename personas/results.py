@@ -43,6 +43,29 @@ class Trait:
 
 
 @dataclass(frozen=True)
+class ClaimCheck:
+    """One figure a persona's name stands on, checked against the bounds the name needs.
+
+    A rule's claims come from rules.yaml (``claims:``); a descriptive name's words are claims
+    too ("App" needs the app share clearly above all users'). The numbers are the persona's own
+    figures, the same :class:`Stat` values its card shows.
+    """
+
+    figure: str              # figure key: a catalogue feature or a KPI ("kpi:<key>" where a
+                             # feature has the same key)
+    label: str               # words for people, e.g. "Orders per user"
+    unit: str
+    statistic: str           # what value and overall are: "median", "mean", "share of users"...
+    value: float | None      # the persona's figure (None: the data cannot give it)
+    overall: float | None    # the same figure over all users
+    lift: float | None       # value / overall
+    bounds: tuple[tuple[str, float], ...]   # (test, bound): at_least, at_most, lift_at_least,
+                                            # lift_at_most
+    holds: bool              # every bound is met
+    word: str = ""           # the part of a descriptive name it backs ("App"); "" for a rule
+
+
+@dataclass(frozen=True)
 class Play:
     """A recommended marketing action for a persona."""
 
@@ -59,7 +82,7 @@ class PersonaProfile:
     family: str              # naming rule family, e.g. "browser", "cart_abandoner", "rfm"
     size: int
     share: float             # of users
-    revenue_share: float     # of revenue
+    revenue_share: float | None      # of revenue; None when the log has no amounts
     traits: tuple[Trait, ...]        # strongest first; the first two or three earned the name
     stats: tuple[Stat, ...]          # key behaviour stats (features)
     kpis: tuple[Stat, ...]           # marketing KPIs
@@ -67,11 +90,48 @@ class PersonaProfile:
     plays: tuple[Play, ...]
     event_mix: tuple[tuple[str, float], ...] = ()   # role -> share of the persona's events
     confidence: float = 1.0          # mean assignment confidence of its users
-    rule: str = ""                   # naming rule that won
+    reproducibility: float | None = None   # 0..1: mean over the model's refits of the best
+                                           # overlap (Jaccard) of its fitted users with one
+                                           # refit persona; None when not measured
+    clear_share: float | None = None       # share of its users who clearly belong
+                                           # (confidence >= CLEAR_CONFIDENCE)
+    rule: str = ""                   # naming rule the name is ("" for a descriptive name)
     default_name: str = ""           # the name the rules gave, before renames_path
+    claims: tuple[ClaimCheck, ...] = ()   # what the name claims, checked on this persona's figures
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+CLEAR_CONFIDENCE = 0.6  # a user clearly belongs to its persona when at least this share of its
+                        # nearest fitted users is in it (a clear majority, not a near tie)
+STABILITY_FIRM = 0.9    # agreement between refits at or above this: a firm segmentation
+STABILITY_FAIR = 0.75   # at or above this (and below firm): fair; below it: shaky
+
+
+def stability_verdict(stability: float | None) -> str | None:
+    """"firm", "fair" or "shaky" for the agreement between independent refits of the model
+    (mean adjusted Rand index, 0..1); None when it was not measured.
+
+    The report, run.json and personas.json all read the verdict from here, so they never differ.
+
+    Examples
+    --------
+    >>> stability_verdict(0.93), stability_verdict(0.8), stability_verdict(0.5)
+    ('firm', 'fair', 'shaky')
+    """
+    if stability is None or stability != stability:      # None or NaN: not measured
+        return None
+    if stability >= STABILITY_FIRM:
+        return "firm"
+    return "fair" if stability >= STABILITY_FAIR else "shaky"
+
+
+def stability_record(stability: float | None) -> dict[str, Any]:
+    """The segmentation's stability for run.json and personas.json: the figure, its verdict and
+    the thresholds the verdict uses, so a reader of the file alone can judge it."""
+    return {"stability": stability, "verdict": stability_verdict(stability),
+            "firm_at_least": STABILITY_FIRM, "fair_at_least": STABILITY_FAIR}
 
 
 @dataclass(frozen=True)

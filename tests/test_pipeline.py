@@ -104,6 +104,31 @@ def test_personas_csv_has_one_row_per_persona(demo_run):
     flat = pd.read_csv(demo_run.run_dir / "personas.csv")
     assert list(flat["name"]) == [p.name for p in demo_run.profiles]
     assert np.allclose(flat["share"], [p.share for p in demo_run.profiles])
+    assert np.allclose(flat["clear_share"], [p.clear_share for p in demo_run.profiles])
+
+
+def test_how_solid_the_personas_are_reaches_run_json_personas_json_and_the_report(demo_run):
+    from personas.results import stability_verdict
+
+    folder = demo_run.run_dir
+    info = json.loads((folder / "run.json").read_text())
+    model = info["model"]
+    verdict = stability_verdict(model.get("stability"))
+    assert info["segmentation"] == {"stability": model.get("stability"), "verdict": verdict,
+                                    "firm_at_least": 0.9, "fair_at_least": 0.75}
+    refits = model.get("persona_stability") or {}
+    html = (folder / "index.html").read_text()
+    for p in json.loads((folder / "personas.json").read_text()):
+        assert p["segmentation"] == info["segmentation"]
+        assert p["reproducibility"] == refits.get(str(p["id"]))
+        assert 0 <= p["clear_share"] <= 1
+        card = html.split(f'data-persona-id="{p["id"]}"', 1)[1].split("</header>", 1)[0]
+        assert f'{p["clear_share"] * 100:.0f} %</span> of members clearly belong' in card
+        if p["reproducibility"] is not None:
+            assert f'{p["reproducibility"] * 100:.0f} %</span> the same in refits' in card
+    if verdict:
+        assert f"{verdict.capitalize()}</strong> segmentation" in html
+    assert ('class="solidity"' in html) == bool(verdict or model.get("count_scores"))
 
 
 def test_a_failed_run_keeps_the_previous_good_run(demo_run, tmp_path):
@@ -154,6 +179,7 @@ def test_a_rules_file_replaces_the_packaged_names(tmp_path):
     result = pipeline.run(PersonaParams(sample_users=400, sample_size=400,
                                         output_dir=str(tmp_path / "run"), rules_path=str(rules)))
     names = [p.name for p in result.profiles]
-    assert "Big Buyer" in names
-    assert all(n.split(" · ")[0].rstrip(" 0123456789") in {"Big Buyer", "Everyday Customer"}
-               for n in names), names
+    assert "Big Buyer" in names and len(set(names)) == len(names)
+    # the others are average, or named by the packaged words (the file has no tags of its own)
+    assert all(p.rule in ("Big Buyer", "Everyday Customer", "") for p in result.profiles), names
+    assert not any("·" in n for n in names), names

@@ -7,6 +7,7 @@ assignments.parquet and features.parquet, with the definitions written out again
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -15,8 +16,8 @@ import pandas as pd
 import pytest
 
 from personas.features import BY_NAME, ROLE_PREFIX
-from personas.profile import (KPIS, behaviour_stat, build_profiles, kpi_stat, lift_of, stat_basis,
-                              trait_table)
+from personas.profile import (KPIS, behaviour_stat, build_profiles, clear_share, figure_table,
+                              kpi_stat, lift_of, stat_basis, trait_table)
 
 # -- hand-made data --------------------------------------------------------------------------------
 
@@ -139,6 +140,75 @@ def test_profiles_carry_both_centres_kpis_shares_and_traits():
     assert strongest in [t.feature for t in first.traits]
 
 
+def test_clear_share_counts_members_with_a_clear_majority_and_reproducibility_is_the_models():
+    confidence = np.array([1.0, 0.6, 0.5999, 0.2, 0.6667, 0.9333, 0.4, 0.8])
+    profiles = build_profiles(SMALL, LABELS, confidence, order_table=False,
+                              persona_stability={"0": 0.96, "7": 0.5})
+    by_id = {p.id: p for p in profiles}
+    assert by_id[0].clear_share == 0.5              # 1.0 and 0.6 (at the bound) of four
+    assert by_id[1].clear_share == 0.75             # all but 0.4
+    assert by_id[0].reproducibility == 0.96
+    assert by_id[1].reproducibility is None         # the model has no figure for it
+    assert clear_share(np.array([])) == 0.0
+    old = build_profiles(SMALL, LABELS, confidence, order_table=False)   # a model fitted once
+    assert [p.reproducibility for p in old] == [None, None]
+
+
+def test_the_figure_table_holds_every_figure_as_the_cards_show_it():
+    table = figure_table(SMALL, LABELS)
+    assert set(table.features) == set(table.kpis) == {0, 1}
+    kpis = {k.key: k for k in KPIS}
+    for pid in (0, 1):
+        group = SMALL[LABELS == pid]
+        for feature in SMALL.columns:       # a group-by for all, the same numbers as one by one
+            got = dataclasses.asdict(table.features[pid][feature])
+            want = dataclasses.asdict(behaviour_stat(feature, group[feature], SMALL[feature]))
+            assert got.keys() == want.keys()
+            assert all(same(got[k], want[k]) if isinstance(want[k], float) else got[k] == want[k]
+                       for k in want), feature
+        assert table.kpis[pid] == {key: kpi_stat(kpis[key], group, SMALL) for key in kpis}
+    # the names claims use: a bare key is the feature, as in a rule's "when"; a KPI sharing a
+    # feature's key is "kpi:<key>"
+    figures = table.of(0)
+    assert set(figures) == set(SMALL.columns) | {
+        "conversion_rate", "revenue_per_user", "kpi:avg_order_value", "purchase_frequency",
+        "kpi:days_since_seen", "at_risk_share", "engagement_rate"}
+    assert figures["avg_order_value"].value == 50.0                 # median order value
+    assert figures["kpi:avg_order_value"].value == 1100 / 12        # revenue / orders
+    assert figures["kpi:days_since_seen"].value == 40.0             # the median
+    assert figures["days_since_seen"].value == 185 / 4              # the card's mean
+
+
+def test_a_name_claims_the_numbers_on_its_card():
+    profiles = build_profiles(SMALL, LABELS, np.ones(8), order_table=False)
+    table = figure_table(SMALL, LABELS)
+    for p in profiles:
+        assert p.claims, p.name
+        for c in p.claims:
+            figure = table.of(p.id)[c.figure]
+            assert (c.value, c.overall, c.lift) == (figure.value, figure.overall, figure.lift)
+            assert c.holds
+        assert p.description.startswith(f"{p.name} (50% of users): the typical member ")
+
+
+def test_a_log_without_amounts_has_revenue_unknown_not_zero():
+    no_amounts = SMALL.drop(columns=["revenue", "avg_order_value"])
+    profiles = build_profiles(no_amounts, LABELS, np.ones(8), order_table=False)
+    assert [p.revenue_share for p in profiles] == [None, None]
+    keys = {s.key for p in profiles for s in (*p.kpis, *p.stats)}
+    assert not keys & {"revenue_per_user", "avg_order_value", "revenue"}
+    assert not any(c.figure in ("revenue_per_user", "revenue") for p in profiles
+                   for c in p.claims)
+
+
+def test_an_order_table_has_no_event_mix():
+    roles = pd.DataFrame({"role_purchase": SMALL["orders"]}).rename(columns=lambda c: c[5:])
+    events = build_profiles(SMALL, LABELS, np.ones(8), order_table=False, role_counts=roles)
+    orders = build_profiles(SMALL, LABELS, np.ones(8), order_table=True, role_counts=roles)
+    assert all(p.event_mix == (("purchase", 1.0),) for p in events)
+    assert all(p.event_mix == () for p in orders)
+
+
 def test_trait_text_states_the_basis_and_the_ratio():
     profiles = build_profiles(SMALL, LABELS, np.ones(8), order_table=False)
     texts = {t.feature: t.text for p in profiles if p.id == 1 for t in p.traits}
@@ -199,6 +269,7 @@ def test_sizes_shares_and_revenue_shares_recompute(exported):
         assert same(p["share"], len(group) / len(joined))
         assert same(p["revenue_share"], group["revenue"].sum() / joined["revenue"].sum())
         assert same(p["confidence"], group["confidence"].mean())
+        assert same(p["clear_share"], (group["confidence"] >= 0.6).mean())
 
 
 @pytest.mark.slow
@@ -276,6 +347,8 @@ def test_personas_csv_holds_the_same_figures_as_the_json(exported):
     personas, _, flat = exported
     assert list(flat["id"]) == [p["id"] for p in personas]
     for p, (_, row) in zip(personas, flat.iterrows()):
+        for field in ("confidence", "reproducibility", "clear_share"):
+            assert same(None if pd.isna(row[field]) else float(row[field]), p[field]), field
         for key, s in p["stats"].items():
             for suffix, field in (("", "value"), ("_overall", "overall"), ("_lift", "lift")):
                 cell = row[f"{key}{suffix}"]

@@ -14,7 +14,7 @@ import pytest
 from personas.report import render_report
 from personas.report import render as report_render
 from personas.report.render import days, lift, measure, minutes, money, num, pct, zscore
-from personas.results import PersonaProfile, Play, RunSummary, Stat, Trait
+from personas.results import ClaimCheck, PersonaProfile, Play, RunSummary, Stat, Trait
 
 EVIL_NAME = '<script>alert("x")</script> & "Co"'
 EVIL_EVENT = 'add <b>"to"</b> cart'
@@ -441,6 +441,55 @@ def test_many_personas_get_distinct_colours(tmp_path):
     assert text.count("Strongest traits") == 12   # trait chart when there is no event mix
 
 
+def test_a_claim_reads_with_its_numbers_and_bounds():
+    often = ClaimCheck("purchase_frequency", "Orders per user", "orders", "mean", 3.3, 1.4,
+                       3.3 / 1.4, (("at_least", 2.0), ("lift_at_least", 1.5)), True)
+    assert report_render.claim(often) == ("Orders per user (mean): 3.30 vs 1.40 for all users "
+                                          "(2.4×); needs at least 2 and at least 1.5× all "
+                                          "users'")
+    app = ClaimCheck("app_share", "Share of activity in the app", "share", "mean", 0.8, 0.5, 1.6,
+                     (("lift_at_least", 1.25),), True, word="App")
+    assert report_render.claim(app) == ("App: share of activity in the app (mean): 80.0 % vs "
+                                        "50.0 % for all users (1.6×); needs at least 1.25× all "
+                                        "users'")
+    recent = ClaimCheck("days_since_first_seen", "Days since first seen", "days", "", 12.0, 250.0,
+                        0.048, (("at_most", 60.0),), True)
+    assert report_render.claim(recent) == ("Days since first seen: 12 days vs 250 days for all "
+                                           "users (0.05×); needs at most 60 days")
+
+
+def test_cards_show_the_claims_and_an_unknown_revenue(tmp_path):
+    """A persona named by claims lists them under "Why this name"; without amounts its revenue
+    share reads "unknown" on the card, in the overview and in the chart's description."""
+    from dataclasses import replace
+
+    base = make_summary()
+    claims = (ClaimCheck("purchase_frequency", "Orders per user", "orders", "mean", 3.3, 1.4,
+                         3.3 / 1.4, (("at_least", 2.0), ("lift_at_least", 1.5)), True),
+              ClaimCheck("kpi:days_since_seen", "Days since last activity", "days", "median",
+                         5.0, 30.0, 5 / 30, (("at_most", 30.0),), True))
+    personas = tuple(replace(p, revenue_share=None, claims=claims if p.id == 0 else (),
+                             rule="" if p.id == 2 else p.rule) for p in base.personas)
+    out = render_report(replace(base, personas=personas), tmp_path / "index.html")
+    tree = html5lib.HTMLParser(strict=True, namespaceHTMLElements=True).parse(
+        out.read_text(encoding="utf-8"))
+    cards = {c.get("data-persona-id"): c
+             for c in tree.findall(".//h:section[@class='persona-card']", NS)}
+    why = [_text(li) for li in cards["0"].findall(".//h:ul[@class='why']/h:li", NS)]
+    assert why == [report_render.claim(c) for c in claims]
+    assert why[1] == ("Days since last activity (median): 5 days vs 30 days for all users "
+                      "(0.2×); needs at most 30 days")
+    others = [_text(li) for li in cards["1"].findall(".//h:ul[@class='why']/h:li", NS)]
+    assert others == [t.text for t in personas[1].traits[:3]]      # no claims: the traits
+    for card in cards.values():
+        assert _text(card.find(".//h:span[@class='persona-revenue-share']", NS)) == "unknown"
+    assert "Descriptive name" in _text(cards["2"].find(".//h:p[@class='card-foot']", NS))
+    rows = tree.findall(".//h:table[@class='overview-table']/h:tbody/h:tr", NS)
+    assert [_text(r.findall("h:td", NS)[2]) for r in rows] == ["unknown"] * 3
+    label = tree.find(".//h:section[@class='overview']//{http://www.w3.org/2000/svg}svg", NS)
+    assert "41.1 % of users, revenue unknown" in label.get("aria-label")
+
+
 # --- comparison with an earlier run (parameter compare_to) ---------------------------------------
 
 def _record(pid: int, name: str, share: float, lifts: dict[str, float | None]) -> dict:
@@ -639,7 +688,8 @@ def test_exports_are_explained_column_by_column(tree, summary):
                                                         "confidence"]
     keys = list(dict.fromkeys(s.key for p in summary.personas for s in (*p.stats, *p.kpis)))
     assert _export_columns(tree, "personas.csv") == [
-        "id", "name", "size", "share", "revenue_share", "confidence", "description", "traits",
+        "id", "name", "size", "share", "revenue_share", "confidence", "reproducibility",
+        "clear_share", "description", "traits",
         *[c for k in keys for c in (k, f"{k}_overall", f"{k}_lift")]]
     section = tree.find(".//h:section[@class='export']", NS)
     text = _text(section)
@@ -847,3 +897,161 @@ def test_comparison_rows_of_personas_without_a_colour_use_the_default(summary, t
     assert parser.errors == []
     assert '<tr class="matched" data-persona-id="6"><th scope="row">' in text
     assert "Basket Leaver" in text and "Cart Abandoner" in text
+
+
+# --- how solid the segmentation is ---------------------------------------------------------------
+
+SOLID_INFO = {"count_scores": {"2": 0.71, "3": 0.83, "4": 0.78}, "personas": 3,
+              "count_rule": "the count whose groupings the 5 independent fits agree on most",
+              "silhouette": {"2": 0.30, "3": 0.35, "4": 0.33}, "stability": 0.93,
+              "persona_stability": {"0": 0.96, "1": 0.71, "2": 0.88}, "fits": 5}
+
+
+def _solid(model_info: dict, reproducibility=(0.96, 0.71, 0.88), clear=(0.88, 0.6, 0.75)):
+    """The fixture summary with the model's solidity figures and the per-persona ones."""
+    base = make_summary()
+    personas = tuple(dataclasses.replace(p, reproducibility=r, clear_share=c)
+                     for p, r, c in zip(base.personas, reproducibility, clear))
+    return dataclasses.replace(base, personas=personas,
+                               model_info={**base.model_info, **model_info})
+
+
+def _parse(summary: RunSummary):
+    parser = html5lib.HTMLParser(strict=True, namespaceHTMLElements=True)
+    tree = parser.parse(report_render.render_html(summary))
+    assert parser.errors == []
+    return tree
+
+
+@pytest.mark.parametrize("stability, verdict", [
+    (0.97, "firm"), (0.9, "firm"), (0.8999, "fair"), (0.75, "fair"), (0.7499, "shaky"),
+    (0.1, "shaky"), (None, None), (float("nan"), None)])
+def test_the_stability_verdict_follows_the_thresholds(stability, verdict):
+    from personas.results import stability_record, stability_verdict
+    assert stability_verdict(stability) == verdict
+    assert stability_record(stability) == {"stability": stability, "verdict": verdict,
+                                           "firm_at_least": 0.9, "fair_at_least": 0.75}
+
+
+@pytest.mark.parametrize("stability, words", [
+    (0.93, "Firm segmentation: independent refits of the model agree with these personas at "
+           "0.93"),
+    (0.82, "Fair segmentation: independent refits of the model agree with these personas at "
+           "0.82"),
+    (0.6, "Shaky segmentation: independent refits of the model agree with these personas at "
+          "0.60")])
+def test_the_overview_and_header_say_how_solid_the_segmentation_is(stability, words):
+    tree = _parse(_solid({**SOLID_INFO, "stability": stability}))
+    section = tree.find(".//h:section[@class='solidity']", NS)
+    verdict = section.find(".//h:p", NS)
+    assert _text(verdict).startswith(words)
+    assert verdict.get("class") == f"stability verdict-{words.split()[0].lower()}"
+    assert "Firm at 0.90 or more, fair from 0.75, shaky below 0.75." in _text(section)
+    header = tree.find(".//h:dd[@class='stability']", NS)
+    assert _text(header) == f"{words.split()[0]} ({num(stability)} agreement between refits)"
+    methodology = _text(tree.find(".//h:section[@class='methodology']", NS))
+    assert f"a {words.split()[0].lower()} segmentation" in methodology
+
+
+def test_the_why_n_chart_scores_every_count_and_marks_the_chosen_one():
+    tree = _parse(_solid(SOLID_INFO))
+    section = tree.find(".//h:section[@class='solidity']", NS)
+    assert _text(section.find("h:h4", NS)) == "Why 3 personas"
+    svg = section.find(".//{http://www.w3.org/2000/svg}svg")
+    assert svg.get("aria-label") == (
+        "Bar chart of the agreement between independent fits for each possible number of "
+        "personas: 2 personas 0.71; 3 personas 0.83 (chosen); 4 personas 0.78.")
+    assert _text(section.find(".//h:figcaption", NS)) == (
+        "Each bar is a possible number of personas; its score is how alike the model's 5 "
+        "independent fits group the users into that many personas (1 = the same grouping every "
+        "time, 0 = no better than chance). Why 3: the count whose groupings the 5 independent "
+        "fits agree on most.")
+    methodology = _text(tree.find(".//h:section[@class='methodology']", NS))
+    assert ("3 personas were kept: the count whose groupings the 5 independent fits agree on "
+            "most; the scores are under") in methodology
+    assert "within two standard errors" not in methodology
+    rows = [[_text(c) for c in r] for r in tree.findall(
+        ".//h:table[@class='kv count-scores']/h:tbody/h:tr", NS)]
+    assert rows == [["2", "0.71", "0.30"], ["3 (chosen)", "0.83", "0.35"],
+                    ["4", "0.78", "0.33"]]
+
+
+def test_the_chosen_count_is_marked_by_words_and_weight_not_colour_alone(monkeypatch):
+    from personas.report import charts
+    monkeypatch.setitem(charts.RC, "svg.fonttype", "none")      # text as <text>, to read it
+    svg = charts.count_chart({4: 0.71, 5: 0.83, 6: -0.02}, 5)
+    texts = re.findall(r'<text style="([^"]*)"[^>]*>([^<]*)</text>', svg)
+    assert sorted(t for style, t in texts if "font-weight: 700" in style) == [
+        "0.83", "5", "chosen"]
+    assert [t for _, t in texts].count("chosen") == 1
+    assert "\u22120.02" in [t for _, t in texts]
+    assert svg.count(charts.PALETTE[0].lower()) == 1             # one bar in the accent colour
+
+
+def test_a_count_rule_missing_or_a_single_count_still_reads_plainly():
+    from personas.report.render import count_text
+    scores = {4: 0.7, 5: 0.9}
+    assert count_text(scores, 5).endswith("Why 5: it scores highest.")
+    assert count_text(scores, 4, fits=3).endswith(
+        "how alike the model's 3 independent fits group the users into that many personas (1 = "
+        "the same grouping every time, 0 = no better than chance). Why 4: the model's rule for "
+        "the count picked it (see Methodology).")
+    assert count_text({6: 0.88}, 6, "ignored", 5) == (
+        "The clustering found 6 personas directly, within the allowed range, so no other count "
+        "was scored; the model's 5 independent fits group the users alike at 0.88 (1 = the same "
+        "grouping every time, 0 = no better than chance).")
+    assert count_text({}, 5) == "" and count_text(scores, None) == ""
+
+
+def test_each_card_says_how_reliably_the_persona_comes_back_and_who_clearly_belongs():
+    summary = _solid(SOLID_INFO, reproducibility=(0.96, None, 0.884), clear=(0.88, 0.6, None))
+    tree = _parse(summary)
+    cards = {c.get("data-persona-id"): c
+             for c in tree.findall(".//h:section[@class='persona-card']", NS)}
+    line = ".//h:p[@class='card-meta card-solidity']"
+    assert _text(cards["0"].find(line, NS)) == (
+        "96 % the same in refits · 88 % of members clearly belong")
+    assert _text(cards["1"].find(line, NS)) == "60 % of members clearly belong"
+    assert _text(cards["2"].find(line, NS)) == "88 % the same in refits"
+    assert "confidence" not in _text(cards["0"].find(".//h:header", NS))
+    table = tree.find(".//h:table[@class='overview-table']", NS)
+    head = [_text(th) for th in table.findall("h:thead/h:tr/h:th", NS)]
+    assert head[-2:] == ["Same in refits", "Clearly belong"]
+    rows = table.findall("h:tbody/h:tr", NS)
+    assert [[_text(td) for td in r.findall("h:td", NS)[-2:]] for r in rows] == [
+        ["96 %", "88 %"], ["–", "60 %"], ["88 %", "–"]]
+    lead = _text(tree.find(".//h:section[@class='personas']/h:p", NS))
+    assert "Clearly belong: members most of whose look-alikes (at least 60 % of" in lead
+
+
+def test_an_old_model_without_these_figures_renders_without_the_section(html, tree):
+    """The fixture is an old run: silhouette only, no stability, no per-persona figures."""
+    assert tree.find(".//h:section[@class='solidity']", NS) is None
+    assert tree.find(".//h:dd[@class='stability']", NS) is None
+    assert tree.find(".//h:p[@class='card-meta card-solidity']", NS) is None
+    assert "Same in refits" not in html and "Clearly belong" not in html
+    assert "How solid" not in html
+    methodology = _text(tree.find(".//h:section[@class='methodology']", NS))
+    assert "within two standard errors of the best, 3, was kept" in methodology
+
+
+def test_a_model_fitted_once_shows_its_one_count_without_a_chart_or_verdict():
+    summary = _solid({"count_scores": {"3": 0.8}, "personas": 3, "stability": None,
+                      "persona_stability": {}, "action": "kept", "clusters_found": 3},
+                     reproducibility=(None,) * 3)
+    tree = _parse(summary)
+    section = tree.find(".//h:section[@class='solidity']", NS)
+    assert section.find(".//{http://www.w3.org/2000/svg}svg") is None
+    assert section.find(".//h:p[@class='stability verdict-firm']", NS) is None
+    assert _text(section.find("h:p[@class='count-text']", NS)).startswith(
+        "The clustering found 3 personas directly")
+    assert tree.find(".//h:dd[@class='stability']", NS) is None
+    assert len(list(tree.iter("{http://www.w3.org/2000/svg}svg"))) == 1 + len(summary.personas)
+
+
+def test_the_export_guide_explains_the_new_persona_columns():
+    from personas.report.render import export_columns
+    rows = {r.columns[0]: r.meaning for r in export_columns(make_summary())}
+    assert rows["clear_share"] == ("Share of the persona's users who clearly belong: "
+                                   "confidence at least 0.6.")
+    assert rows["reproducibility"].startswith("From 0 to 1: how much of the persona")

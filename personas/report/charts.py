@@ -165,7 +165,10 @@ def _new_figure(width: float, height: float) -> Figure:
 
 def share_chart(personas: Sequence[PersonaProfile], colours: Mapping[int, str],
                 key: str = "shares") -> str:
-    """Horizontal bars per persona: share of users (solid) next to share of revenue (hatched)."""
+    """Horizontal bars per persona: share of users (solid) next to share of revenue (hatched).
+
+    A persona whose revenue share is unknown (None: the log has no amounts) gets no revenue bar.
+    """
     n = len(personas)
     with matplotlib.rc_context(RC):
         fig = _new_figure(7.2, 0.62 * n + 1.0)
@@ -173,14 +176,20 @@ def share_chart(personas: Sequence[PersonaProfile], colours: Mapping[int, str],
         y = np.arange(n)
         h = 0.38
         users = [p.share for p in personas]
-        revenue = [p.revenue_share for p in personas]
+        known = [(yi, p.revenue_share) for yi, p in zip(y, personas)
+                 if p.revenue_share is not None]
+        revenue = [r for _, r in known]
         cols = [colours.get(p.id, UNASSIGNED_COLOUR) for p in personas]
         ax.barh(y - h / 2, users, height=h, color=cols, edgecolor=cols, linewidth=0.8)
-        ax.barh(y + h / 2, revenue, height=h, color=[_tint(c, 0.25) for c in cols],
-                edgecolor=cols, linewidth=0.8, hatch="///")
+        if known:
+            rows = [yi for yi, _ in known]
+            ax.barh(np.array(rows) + h / 2, revenue, height=h,
+                    color=[_tint(cols[yi], 0.25) for yi in rows],
+                    edgecolor=[cols[yi] for yi in rows], linewidth=0.8, hatch="///")
         top = max(users + revenue + [0.01])
-        for yi, u, r in zip(y, users, revenue):
+        for yi, u in zip(y, users):
             ax.text(u + top * 0.01, yi - h / 2, _pct(u), va="center", fontsize=8, color=INK)
+        for yi, r in known:
             ax.text(r + top * 0.01, yi + h / 2, _pct(r), va="center", fontsize=8, color=INK)
         ax.set_yticks(y, [_short(p.name) for p in personas])
         ax.invert_yaxis()
@@ -190,10 +199,12 @@ def share_chart(personas: Sequence[PersonaProfile], colours: Mapping[int, str],
         ax.grid(axis="x", color=GRID, linewidth=0.6)
         ax.set_axisbelow(True)
         ax.spines["left"].set_visible(False)
-        ax.legend(handles=[Patch(facecolor="#4B5563", edgecolor="#4B5563", label="Share of users"),
-                           Patch(facecolor=_tint("#4B5563", 0.25), edgecolor="#4B5563",
-                                 hatch="///", label="Share of revenue")],
-                  loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8.5)
+        handles = [Patch(facecolor="#4B5563", edgecolor="#4B5563", label="Share of users")]
+        if known:
+            handles.append(Patch(facecolor=_tint("#4B5563", 0.25), edgecolor="#4B5563",
+                                 hatch="///", label="Share of revenue"))
+        ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0),
+                  ncol=len(handles), fontsize=8.5)
         return _to_svg(fig, key)
 
 
@@ -324,4 +335,40 @@ def traits_chart(traits: Sequence[tuple[str, float]], colour: str, key: str = "t
         ax.set_xlabel("z (persona vs all users)", fontsize=8)
         ax.tick_params(axis="y", length=0)
         ax.spines["left"].set_visible(False)
+        return _to_svg(fig, key)
+
+
+def count_chart(scores: Mapping[int, float], chosen: int, key: str = "counts") -> str:
+    """One bar per candidate persona count: its score (0..1, higher is better).
+
+    The chosen count's bar is dark and carries the word "chosen" under its value and a bold
+    tick label; the others are light and outlined. So the winner reads without colour, in
+    greyscale print and at phone width (a narrow figure: its text is scaled down least).
+    """
+    counts = sorted(scores)
+    values = [float(scores[k]) for k in counts]
+    x = np.arange(len(counts))
+    with matplotlib.rc_context(RC):
+        fig = _new_figure(min(7.2, max(4.2, 0.55 * len(counts) + 1.4)), 2.7)
+        ax = fig.add_subplot()
+        picked = [k == chosen for k in counts]
+        ax.bar(x, values, width=0.66, linewidth=1.0, edgecolor=[INK if p else MUTED
+                                                                 for p in picked],
+               color=[PALETTE[0] if p else _tint(MUTED, 0.18) for p in picked])
+        top = max(values + [0.0])
+        for xi, v, p in zip(x, values, picked):
+            value = f"{v:.2f}".replace("-", "\u2212")
+            label = f"{value}\nchosen" if p else value
+            ax.text(xi, max(v, 0) + 0.02, label, ha="center", va="bottom", fontsize=9,
+                    fontweight="bold" if p else "normal", color=INK, linespacing=1.1)
+        ax.set_xticks(x, [str(k) for k in counts], fontsize=9.5)
+        for tick, p in zip(ax.get_xticklabels(), picked):
+            tick.set_fontweight("bold" if p else "normal")
+        ax.set_xlabel("Number of personas", fontsize=9)
+        ax.set_ylabel("Agreement between fits", fontsize=9)
+        ax.set_ylim(min(0.0, min(values) - 0.05), max(1.0, top) * 1.25)
+        ax.set_yticks([0, 0.5, 1.0])
+        ax.tick_params(axis="x", length=0)
+        ax.grid(axis="y", color=GRID, linewidth=0.6)
+        ax.set_axisbelow(True)
         return _to_svg(fig, key)

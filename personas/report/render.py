@@ -20,7 +20,8 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from ..results import RunSummary, Stat
+from ..results import (CLEAR_CONFIDENCE, STABILITY_FAIR, STABILITY_FIRM, ClaimCheck,
+                       RunSummary, Stat, stability_verdict)
 from . import charts
 from .compare import Comparison
 
@@ -176,10 +177,34 @@ def info(value: Any) -> str:
     return str(value)
 
 
+def revenue_share(x: float | None) -> str:
+    """A persona's share of revenue; "unknown" when the log has no amounts (None)."""
+    return "unknown" if x is None else pct(x)
+
+
+def _bound(test: str, bound: float, unit: str) -> str:
+    """"at least 2", "at most 60 days", "at least 1.25× all users'" (a bound keeps its digits:
+    1.25 is not rounded to the 1.2 a lift would show)."""
+    words = "at least" if test.endswith("at_least") else "at most"
+    if test.startswith("lift_"):
+        return f"{words} {bound:.3g}× all users'"
+    return f"{words} {measure(int(bound) if float(bound).is_integer() else bound, unit)}"
+
+
+def claim(c: ClaimCheck) -> str:
+    """A claim with its numbers: "Orders per user (mean): 3.30 vs 1.40 for all users (2.4×);
+    needs at least 2 and at least 1.5× all users'", the word it backs first, if any."""
+    statistic = f" ({c.statistic})" if c.statistic else ""
+    needs = " and ".join(_bound(test, bound, c.unit) for test, bound in c.bounds)
+    text = (f"{c.label}{statistic}: {measure(c.value, c.unit)} vs {measure(c.overall, c.unit)} "
+            f"for all users ({lift(c.lift)}); needs {needs}")
+    return f"{c.word}: {text[:1].lower()}{text[1:]}" if c.word else text
+
+
 FILTERS = {
     "pct": pct, "num": num, "lift": lift, "money": money, "days": days, "minutes": minutes,
     "zscore": zscore, "measure": measure, "direction": direction, "humanize": humanize,
-    "info": info, "points": points,
+    "info": info, "points": points, "revenue_share": revenue_share, "claim": claim,
 }
 
 
@@ -223,20 +248,134 @@ def _list(items: list[str]) -> str:
     return "; ".join(items)
 
 
+# --- how solid the segmentation is ---------------------------------------------------------------
+
+VERDICT_MEANING = {
+    "firm": "Refitting gives essentially the same personas: they are a sound basis for "
+            "segments and campaigns.",
+    "fair": "The personas hold in the large, but users near their borders can move between "
+            "them: use them, and read the less reliable personas (see each card) with care.",
+    "shaky": "Refitting can give noticeably different personas: treat the names and sizes as a "
+             "first look, not as lasting segments.",
+}
+SCORE_MEANING = "1 = the same grouping every time, 0 = no better than chance"
+
+
+@dataclass(frozen=True)
+class Solidity:
+    """How solid the segmentation is, in words for the overview (and the header's verdict).
+
+    Every part comes from the model info and is empty when the model did not record it (a model
+    fitted once, or saved before these figures existed); the template leaves such parts out.
+    """
+
+    stability: float | None      # agreement between independent refits (mean adjusted Rand)
+    verdict: str | None          # "firm", "fair" or "shaky" (results.stability_verdict)
+    meaning: str                 # what the verdict means for someone using the personas
+    scale: str                   # the thresholds, in words
+    scores: dict[int, float]     # candidate persona count -> its score
+    chosen: int | None           # the persona count the model kept
+    count_text: str              # what the score means and why the chosen count won
+
+    @property
+    def shown(self) -> bool:
+        """Whether the report has anything to say about it."""
+        return self.verdict is not None or bool(self.scores)
+
+
+def _number(x: Any) -> float | None:
+    """A finite number from model info, else None (a missing key, null or text)."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or _missing(x):
+        return None
+    return float(x)
+
+
+def count_scores(model_info: Mapping[str, Any]) -> dict[int, float]:
+    """The model's score of every candidate persona count, by count; empty when not recorded."""
+    scores = model_info.get("count_scores")
+    if not isinstance(scores, Mapping):
+        return {}
+    found = {}
+    for k, v in scores.items():
+        value = _number(v)
+        if value is not None and str(k).strip().isdigit():
+            found[int(k)] = value
+    return dict(sorted(found.items()))
+
+
+def count_text(scores: Mapping[int, float], chosen: int | None, rule: str = "",
+               fits: int | None = None) -> str:
+    """What a candidate count's score means and why ``chosen`` won, in plain words.
+
+    ``rule`` is the model's own sentence for how the count was chosen; without it the text says
+    whether the chosen count simply scored highest. One scored count means the clustering found
+    a count within the bounds and no other count was tried.
+    """
+    if not scores or chosen is None:
+        return ""
+    who = f"the model's {fits} independent fits" if fits else "the model's independent fits"
+    if len(scores) == 1:
+        (count, score), = scores.items()
+        return (f"The clustering found {count} personas directly, within the allowed range, so no "
+                f"other count was scored; {who} group the users alike at {num(score)} "
+                f"({SCORE_MEANING}).")
+    rule = rule.strip().rstrip(".")
+    if not rule:
+        best = max(scores.values())
+        rule = ("it scores highest" if scores.get(chosen) == best
+                else "the model's rule for the count picked it (see Methodology)")
+    return (f"Each bar is a possible number of personas; its score is how alike {who} group the "
+            f"users into that many personas ({SCORE_MEANING}). Why {chosen}: {rule}.")
+
+
+def solidity(model_info: Mapping[str, Any], personas: int) -> Solidity:
+    """What the overview says about how firm the segmentation is (see :class:`Solidity`)."""
+    stability = _number(model_info.get("stability"))
+    verdict = stability_verdict(stability)
+    scores = count_scores(model_info)
+    chosen = model_info.get("personas", personas)
+    chosen = int(chosen) if _number(chosen) is not None else None
+    fits = model_info.get("fits")
+    rule = model_info.get("count_rule")
+    return Solidity(
+        stability=stability, verdict=verdict, meaning=VERDICT_MEANING.get(verdict or "", ""),
+        scale=(f"Firm at {STABILITY_FIRM:.2f} or more, fair from {STABILITY_FAIR:.2f}, shaky "
+               f"below {STABILITY_FAIR:.2f}."),
+        scores=scores, chosen=chosen,
+        count_text=count_text(scores, chosen, rule if isinstance(rule, str) else "",
+                              int(fits) if _number(fits) is not None else None))
+
+
 def build_charts(summary: RunSummary, colours: Mapping[int, str],
-                 map_points: pd.DataFrame | None, heatmap: pd.DataFrame | None
+                 map_points: pd.DataFrame | None, heatmap: pd.DataFrame | None,
+                 solid: Solidity | None = None
                  ) -> tuple[dict[str, Chart], dict[int, Chart]]:
-    """Overview charts (by name) and one small chart per persona id."""
+    """Overview charts (by name) and one small chart per persona id.
+
+    ``solid`` (:func:`solidity`) adds the "why this many personas" chart when the model scored
+    more than one candidate count.
+    """
     personas = summary.personas
     overview: dict[str, Chart] = {}
+    if solid is not None and len(solid.scores) > 1:
+        overview["counts"] = _chart(
+            charts.count_chart(solid.scores, solid.chosen),
+            "Bar chart of the agreement between independent fits for each possible number of "
+            "personas: " + _list([f"{k} personas {num(v)}" + (" (chosen)" if k == solid.chosen
+                                                             else "")
+                                  for k, v in solid.scores.items()]) + ".",
+            solid.count_text)
     if personas:
         overview["shares"] = _chart(
             charts.share_chart(personas, colours),
             "Bar chart of each persona's share of users next to its share of revenue: "
-            + _list([f"{p.name}, {pct(p.share)} of users, {pct(p.revenue_share)} of revenue"
-                     for p in personas]) + ".",
+            + _list([f"{p.name}, {pct(p.share)} of users, "
+                     + (f"{pct(p.revenue_share)} of revenue" if p.revenue_share is not None
+                        else "revenue unknown") for p in personas]) + ".",
             "Share of users (solid bars) and share of revenue (hatched bars) per persona. A "
-            "persona whose revenue bar is longer than its user bar spends more than average.")
+            "persona whose revenue bar is longer than its user bar spends more than average."
+            if any(p.revenue_share is not None for p in personas) else
+            "Share of users per persona. The data has no amounts, so revenue is unknown.")
     if map_points is not None and len(map_points):
         missing = {"x", "y", "persona_id"} - set(map_points.columns)
         if missing:
@@ -305,6 +444,11 @@ PERSONA_COLUMNS = {
     "share": "Share of all users in the persona.",
     "revenue_share": "Share of all revenue that the persona's users brought.",
     "confidence": "Mean confidence of the persona's users (see assignments.csv).",
+    "reproducibility": "From 0 to 1: how much of the persona the model finds again as one "
+                       "persona when it is refitted on other samples (mean best overlap of "
+                       "members); empty when the model was not refitted.",
+    "clear_share": "Share of the persona's users who clearly belong: confidence at least "
+                   f"{CLEAR_CONFIDENCE}.",
     "description": "The description shown on the persona's card.",
     "traits": "The three traits under \u201cWhy this name\u201d on the persona's card, separated "
               "by semicolons.",
@@ -479,10 +623,12 @@ def render_html(summary: RunSummary, *, map_points: pd.DataFrame | None = None,
                 export_header: list[str] | None = None) -> str:
     """The report as an HTML string (see :func:`render_report` for the arguments)."""
     colours = charts.persona_colours([p.id for p in summary.personas])
-    overview, cards = build_charts(summary, colours, sample_points(map_points), heatmap)
+    solid = solidity(summary.model_info, len(summary.personas))
+    overview, cards = build_charts(summary, colours, sample_points(map_points), heatmap, solid)
     template = make_environment().get_template("report.html.j2")
     return template.render(summary=summary, colours=colours, overview=overview, cards=cards,
-                           comparison=comparison,
+                           comparison=comparison, solidity=solid,
+                           clear_confidence=CLEAR_CONFIDENCE,
                            export_columns=export_columns(summary, export_header))
 
 
