@@ -20,9 +20,14 @@ from .events import EventLog
 from .sql import quote_name
 
 PRIOR_WEIGHT = 5.0   # pseudo-observations pulling a user's rate towards the population's
+RATE_WEEKS = 4       # weekly rates count at least this many weeks: a user seen once is no weekly
+                     # visitor, and new users' rates are not inflated by their short history
+EVIDENCE_WEIGHT = 2.0   # pseudo-counts pulling a model value towards the median (Feature.evidence)
 EVENT_PREFIX = "event:"   # per-user counts of the most frequent events no role covers
 TOP_UNKNOWN_EVENTS = 5    # how many such events get a column of their own
 YEAR_NEED = "window:52 weeks"   # a feature needing a log that spans every calendar month
+VISITS_NEED = "data:visits"     # a feature of sessions (visits): an event log has them, an order
+                                # table (one row per order, no event column) does not
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,12 @@ class Feature:
     needs: tuple[str, ...] = ()   # roles, or "column:<name>" for optional columns
     transform: str = "none"       # before scaling: "log1p" (heavy-tailed counts) or "none"
     model: bool = False           # used to find personas (the rest only describe them)
-    fill: float | None = None     # model value when missing (e.g. order value of non-buyers)
+    fill: float | None = None     # model value when missing (else the median)
+    stands_in_for: str = ""       # used by the model only where that feature is not available
+    evidence: str = ""            # a count column: the model pulls the value toward the median
+                                  # by EVIDENCE_WEIGHT pseudo-counts of it (order value by
+                                  # orders, weekend share by active days), so a user seen on one
+                                  # Saturday is not the most extreme weekend visitor
 
     @property
     def label(self) -> str:
@@ -48,11 +58,14 @@ class Feature:
 CATALOGUE: tuple[Feature, ...] = (
     # purchase behaviour (RFM)
     Feature("orders", "purchase", "Number of purchases", "orders", "buys more often",
-            ("purchase",), "log1p", True),
+            ("purchase",), "log1p", True, stands_in_for="purchase_rate"),
+    Feature("purchase_rate", "purchase", "Purchases per session (smoothed)", "orders/session",
+            "buys in more of their visits", ("purchase", VISITS_NEED), "none", True),
     Feature("revenue", "purchase", "Total revenue from the user's purchases", "currency",
-            "spends more", ("purchase",), "log1p"),
+            "spends more", ("purchase", "column:amount"), "log1p"),
     Feature("avg_order_value", "purchase", "Average revenue per purchase (empty for non-buyers)",
-            "currency", "buys bigger baskets", ("purchase", "column:amount"), "log1p", True, 0.0),
+            "currency", "buys bigger baskets", ("purchase", "column:amount"), "log1p", True,
+            evidence="orders"),
     Feature("items_per_order", "purchase", "Average items per purchase (quantity column; "
             "empty for non-buyers)", "items", "buys more items at once",
             ("purchase", "column:quantity"), "log1p"),
@@ -65,46 +78,55 @@ CATALOGUE: tuple[Feature, ...] = (
             "share", "relies more on discounts", ("purchase", "column:discount"), "none", True),
     # engagement
     Feature("sessions", "engagement", "Number of sessions (visits)", "sessions", "visits more",
-            (), "log1p", True),
+            (VISITS_NEED,), "log1p"),
     Feature("active_days", "engagement", "Distinct days with any activity", "days",
             "is active on more days", (), "log1p"),
     Feature("events_per_session", "engagement", "Average events per session", "events",
-            "does more per visit", (), "log1p"),
+            "does more per visit", (VISITS_NEED,), "log1p", True),
     Feature("views_per_session", "engagement", "Average product/page views per session", "views",
-            "browses more per visit", ("view",), "log1p", True),
+            "browses more per visit", ("view", VISITS_NEED), "log1p", True),
     Feature("session_minutes", "engagement", "Average session length", "minutes",
-            "stays longer per visit", (), "log1p"),
-    Feature("sessions_per_week", "engagement", "Sessions per week between first and last visit",
-            "sessions/week", "visits more regularly", (), "log1p"),
+            "stays longer per visit", (VISITS_NEED,), "log1p"),
+    Feature("sessions_per_week", "engagement", "Sessions per week between first and last visit "
+            "(counted over at least 4 weeks)",
+            "sessions/week", "visits more regularly", (VISITS_NEED,), "log1p", True),
     Feature("active_weeks", "engagement", "Distinct calendar weeks (Monday to Sunday) with any "
             "activity", "weeks", "is active in more weeks", (), "log1p"),
     Feature("sessions_per_active_week", "engagement", "Sessions per calendar week with any "
-            "activity", "sessions/week", "visits more often in the weeks they come", (),
-            "log1p"),
+            "activity", "sessions/week", "visits more often in the weeks they come",
+            (VISITS_NEED,), "log1p"),
     Feature("days_since_seen", "engagement", "Days from the last activity to the reference date",
             "days", "has been away longer", (), "none", True),
     Feature("email_opens", "engagement", "Marketing e-mails opened", "opens",
-            "opens more e-mails", ("email_open",), "log1p", True),
+            "opens more e-mails", ("email_open",), "log1p"),
+    Feature("email_opens_per_week", "engagement", "Marketing e-mails opened per week between "
+            "first and last activity (counted over at least 4 weeks)", "opens/week",
+            "opens e-mails more often",
+            ("email_open",), "log1p", True),
     Feature("email_open_rate", "engagement", "Opens per marketing e-mail sent (smoothed)",
-            "share", "opens more of the e-mails sent", ("email_send", "email_open")),
+            "share", "opens more of the e-mails sent", ("email_send", "email_open"), "none",
+            True),
     Feature("email_clicks", "engagement", "Marketing e-mail links clicked", "clicks",
             "clicks more e-mails", ("email_click",), "log1p"),
     Feature("email_click_rate", "engagement", "Clicks per e-mail opened (smoothed)", "share",
             "clicks more of the e-mails opened", ("email_open", "email_click"), "none", True),
     Feature("app_share", "engagement", "Share of activity in the app (platform column)", "share",
-            "uses the app more", ("column:platform",), "none", True),
+            "uses the app more", ("column:platform",), "none", True, evidence="active_days"),
     # funnel
     Feature("view_to_cart", "funnel", "Add-to-carts per product view (smoothed)", "share",
             "adds to cart more of what is viewed", ("view", "cart"), "none", True),
     Feature("cart_to_purchase", "funnel", "Purchases per add-to-cart (smoothed)", "share",
             "completes more carts", ("cart", "purchase"), "none", True),
     Feature("abandoned_carts", "funnel", "Sessions with an add-to-cart and no purchase",
-            "sessions", "abandons more carts", ("cart",), "log1p", True),
+            "sessions", "abandons more carts", ("cart",), "log1p"),
+    Feature("abandon_rate", "funnel", "Share of sessions with an add-to-cart and no purchase "
+            "(smoothed)", "share", "abandons carts in more of their visits",
+            ("cart", VISITS_NEED), "none", True),
     Feature("search_share", "funnel", "Share of events that are searches (smoothed)", "share",
             "searches more", ("search",), "none", True),
     # timing
     Feature("weekend_share", "timing", "Share of activity on Saturdays and Sundays", "share",
-            "is more of a weekend visitor", ()),
+            "is more of a weekend visitor", (), "none", True, evidence="active_days"),
     Feature("night_share", "timing", "Share of activity between midnight and 6 am (UTC)", "share",
             "is more active at night", ()),
     Feature("peak_month_share", "timing", "Share of the user's active days in their busiest "
@@ -112,7 +134,7 @@ CATALOGUE: tuple[Feature, ...] = (
             "share", "is more seasonal", (YEAR_NEED,)),
     Feature("regularity", "timing", "Spread of the idle time between sessions (coefficient "
             "of variation of the gaps from one session's end to the next one's start; empty "
-            "below three sessions)", "ratio", "visits more irregularly", ()),
+            "below three sessions)", "ratio", "visits more irregularly", (VISITS_NEED,)),
     # lifecycle
     Feature("tenure_days", "lifecycle", "Days from first to last activity", "days",
             "has been a customer longer", ()),
@@ -128,6 +150,11 @@ CATALOGUE: tuple[Feature, ...] = (
 )
 
 BY_NAME = {f.name: f for f in CATALOGUE}
+
+
+def _weeks() -> str:
+    """Weeks between the user's first and last activity, at least :data:`RATE_WEEKS`."""
+    return f"greatest(epoch(u.last_ts - u.first_ts) / 86400 / 7, {RATE_WEEKS})"
 
 
 def _rate(k: str, n: str, prior: str) -> str:
@@ -226,7 +253,11 @@ pop AS (
            sum(n_discounted) / greatest(sum(n_orders), 1) AS p_discount,
            sum(n_searches) / greatest(sum(n_events), 1) AS p_search,
            coalesce(CAST($reference AS TIMESTAMP), max(last_ts)) AS t_ref
-    FROM user_activity)
+    FROM user_activity),
+pop_s AS (
+    SELECT sum(u.n_orders) / greatest(sum(s.sessions), 1) AS p_order,
+           sum(s.abandoned_carts) / greatest(sum(s.sessions), 1) AS p_abandon
+    FROM user_activity u JOIN sess_u s USING (uid))
 SELECT us.user_id,
        u.n_orders AS orders,
        coalesce(u.revenue, 0) AS revenue,
@@ -236,17 +267,19 @@ SELECT us.user_id,
        CASE WHEN u.n_orders >= 2
             THEN epoch(u.last_purchase - u.first_purchase) / 86400 / (u.n_orders - 1)
        END AS days_between_orders,
+       {_rate('u.n_orders', 's.sessions', 'pop_s.p_order')} AS purchase_rate,
        {_rate('u.n_discounted', 'u.n_orders', 'pop.p_discount')} AS discount_share,
        s.sessions,
        u.active_days,
        u.n_events / s.sessions AS events_per_session,
        u.n_views / s.sessions AS views_per_session,
        s.session_minutes,
-       s.sessions / greatest(epoch(u.last_ts - u.first_ts) / 86400 / 7, 1) AS sessions_per_week,
+       s.sessions / {_weeks()} AS sessions_per_week,
        u.active_weeks,
        s.sessions / u.active_weeks AS sessions_per_active_week,
        epoch(pop.t_ref - u.last_ts) / 86400 AS days_since_seen,
        u.n_opens AS email_opens,
+       u.n_opens / {_weeks()} AS email_opens_per_week,
        {_rate('u.n_opens', 'u.n_sends', 'pop.p_open')} AS email_open_rate,
        u.n_clicks AS email_clicks,
        {_rate('u.n_clicks', 'u.n_opens', 'pop.p_click')} AS email_click_rate,
@@ -254,6 +287,7 @@ SELECT us.user_id,
        {_rate('u.n_carts', 'u.n_views', 'pop.p_view_cart')} AS view_to_cart,
        {_rate('u.n_orders', 'u.n_carts', 'pop.p_cart_order')} AS cart_to_purchase,
        s.abandoned_carts,
+       {_rate('s.abandoned_carts', 's.sessions', 'pop_s.p_abandon')} AS abandon_rate,
        {_rate('u.n_searches', 'u.n_events', 'pop.p_search')} AS search_share,
        u.weekend_share,
        u.night_share,
@@ -269,25 +303,36 @@ FROM user_activity u
 JOIN sess_u s USING (uid)
 JOIN users us USING (uid)
 CROSS JOIN pop
+CROSS JOIN pop_s
 ORDER BY u.uid
 """
 
 
 def available_features(log: EventLog) -> tuple[list[Feature], dict[str, str]]:
-    """The catalogue entries this log can support, and a note for each skipped one."""
+    """The catalogue entries this log can support, and a note for each skipped one.
+
+    An order table (no event column) has no visits, so the features of sessions are skipped
+    there: its "sessions" would only be its orders again, cut at 30 minutes.
+    """
     have = set(log.roles) | {f"column:{c}" for c in log.optional}
     if covers_year(log):
         have.add(YEAR_NEED)
+    if log.has_event_column:
+        have.add(VISITS_NEED)
     kept, skipped = [], {}
     for feature in CATALOGUE:
         missing = [need for need in feature.needs if need not in have]
+        data = [m for m in missing if m not in (YEAR_NEED, VISITS_NEED)]
         if YEAR_NEED in missing:
             skipped[feature.name] = (f"skipped: the data covers less than 52 weeks "
                                      f"({log.counts.get('start')} to {log.counts.get('end')})")
-        elif missing:
+        elif data:
             what = ", ".join(m.replace("column:", "") + (" column" if m.startswith("column:")
-                                                         else " events") for m in missing)
+                                                         else " events") for m in data)
             skipped[feature.name] = f"skipped: the data has no {what}"
+        elif missing:
+            skipped[feature.name] = ("skipped: an order table (no event column) has no visits "
+                                     "to make sessions of")
         else:
             kept.append(feature)
     return kept, skipped
@@ -351,22 +396,37 @@ def role_counts(log: EventLog) -> pd.DataFrame:
     return frame.set_index("user_id").astype("float64")
 
 
-def model_matrix(features: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    """The model's input: catalogue features flagged ``model``, filled and transformed.
+def model_columns(columns) -> list[str]:
+    """The catalogue features among ``columns`` that the model uses: those flagged ``model``, a
+    stand-in only where the feature it stands in for is missing (``orders`` in an order table,
+    which has no sessions to give a purchase rate)."""
+    present = set(columns)
+    return [c for c in columns if c in BY_NAME and BY_NAME[c].model
+            and BY_NAME[c].stands_in_for not in present]
 
-    Heavy-tailed counts are log1p-transformed (the catalogue's ``transform``); missing values take
-    the feature's ``fill`` (e.g. an order value of 0 for non-buyers), else the median.
+
+def model_matrix(features: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """The model's input: the :func:`model_columns` of the table, filled and transformed.
+
+    Heavy-tailed counts are log1p-transformed (the catalogue's ``transform``); a feature with an
+    ``evidence`` count is pulled toward its median by :data:`EVIDENCE_WEIGHT` pseudo-counts (an
+    order value resting on one order sits between that order and the typical one; without orders,
+    at the typical one); other missing values take the feature's ``fill``, else the median.
     """
-    columns = [c for c in features.columns if c in BY_NAME and BY_NAME[c].model]
+    columns = model_columns(features.columns)
     out = np.empty((len(features), len(columns)), dtype="float64")
     for j, name in enumerate(columns):
         spec = BY_NAME[name]
         values = features[name].to_numpy(dtype="float64", copy=True)
-        missing = np.isnan(values)
-        if missing.any():
-            fill = spec.fill if spec.fill is not None else np.nanmedian(values) if (~missing).any() else 0.0
-            values[missing] = fill
         if spec.transform == "log1p":
             values = np.log1p(np.clip(values, 0, None))
+        missing = np.isnan(values)
+        centre = float(np.median(values[~missing])) if (~missing).any() else 0.0
+        if spec.evidence:
+            n = np.nan_to_num(features[spec.evidence].to_numpy(dtype="float64"))
+            n[missing] = 0.0
+            values = (n * np.nan_to_num(values) + EVIDENCE_WEIGHT * centre) / (n + EVIDENCE_WEIGHT)
+        elif missing.any():
+            values[missing] = spec.fill if spec.fill is not None else centre
         out[:, j] = values
     return out, columns

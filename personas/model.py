@@ -1,11 +1,11 @@
-"""PersonaModel: scale -> UMAP -> HDBSCAN -> persona count control -> assign everyone.
+"""PersonaModel: scale -> UMAP -> HDBSCAN -> count control, over several fits -> assign everyone.
 
-The model is fitted on a random sample of users (UMAP is the costly step) and then assigns every
+The model is fitted on random samples of users (UMAP is the costly step) and then assigns every
 user to the persona of its nearest fitted neighbours in the scaled feature space, with the share of
 agreeing neighbours as the confidence. That rule needs only the scaled sample and its labels, so a
 saved model is a folder of JSON and Parquet, with no pickle.
 
-Fitting, step by step (measurements on planted samples are in docs/model.md):
+One fit, step by step:
 
 1. UMAP embeds the scaled sample. Its neighbour graph is computed exactly by scikit-learn and
    handed to UMAP (``precomputed_knn``): that skips pynndescent, whose numba compilation costs
@@ -13,30 +13,27 @@ Fitting, step by step (measurements on planted samples are in docs/model.md):
    function n^2 times.
 2. HDBSCAN, with ``leaf`` selection and a small ``min_samples``, finds many small, dense, pure
    groups in the embedding and leaves the users between them as noise.
-3. Count control. More groups than ``max_personas``: they are merged by Ward linkage of their
-   centroids in the scaled feature space, for every count in [min_personas, max_personas].
-   Fewer than ``min_personas``: HDBSCAN's condensed tree is cut lower, splitting along its
-   hierarchy.
-4. Each candidate is refined by k-means in the scaled feature space, started from its own
-   centres. The merged groups are right in the large but their edges are inherited from
-   whichever small groups happened to be joined; the refinement moves every fitted user,
-   noise included, to its nearest persona centre. On the 100k planted sample it raised the
-   lowest agreement between seeds from 0.86 to 0.92 (docs/model.md, ablations). A start from
-   merged groups can also lock k-means into a poor local optimum (two planted personas kept
-   together while another is cut in two), and whether it does changed from seed to seed; so
-   k-means also runs from ``REFINE_RESTARTS`` k-means++ starts and the lowest within-persona
-   spread (inertia) wins. On the 20k planted sample that lifted the 7-persona candidate's
-   silhouette by ~0.02 (and its ARI against the planted personas from 0.79 to 0.89) in three
-   seeds out of five.
-5. The count is chosen by silhouette, measured on the users HDBSCAN found in dense groups (the
-   noise users sit between personas and blur every candidate alike; leaving them out of the
-   score raised the mean ARI against planted personas from 0.87 to 0.90 at 100k). The scores
-   of neighbouring counts are close (0.001-0.01 apart), and taking the highest let different
-   seeds settle on different counts, the model's main source of instability. So the fewest
-   personas whose score is within ``COUNT_TOLERANCE`` (2) standard errors of the best wins; the
-   standard error is that of the per-user difference between the two candidates' silhouettes
-   over the same users. With both changes every one of 10 seeds chose the same count on the
-   planted samples, and the lowest agreement between seeds at 20k users rose from 0.82 to 0.95.
+3. Count control: for every count in [min_personas, max_personas] the groups are merged by Ward
+   linkage of their centres in the scaled feature space (or, when HDBSCAN found fewer groups,
+   split along its condensed tree), and each noise user joins the persona most of its nearest
+   grouped users have. No k-means afterwards: moving every user to its nearest persona centre
+   undid the shapes the groups had and lowered the agreement with planted personas on the
+   random worlds of docs/model.md.
+
+Several fits (``n_fits``), each on its own sample with its own UMAP seed, then decide together:
+
+4. The count: among the counts whose groupings the fits reproduce (mean adjusted Rand index
+   between the fits' personas of the same users at least ``REPRODUCIBLE``), the one whose
+   personas are best separated (mean silhouette over the fits); when no count is reproduced,
+   the most reproduced one. A count that only one layout of the data supports changes from seed
+   to seed, and two clear groups merged the same way every time are reproducible too: the
+   count has to pass both tests.
+5. The personas: each user of the first fit's sample takes the persona most fits give it, once
+   the fits' persona numbers are matched to those of the fit that agrees best with the others.
+   The agreement of each fit with this consensus is the model's stability, and how well each
+   persona comes back in every fit its reproducibility: both go to the report.
+
+Why each step is there, with the measurements on many random worlds: docs/model.md.
 """
 
 from __future__ import annotations
@@ -48,22 +45,21 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.metrics import pairwise_distances
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .errors import InputError, TooFewUsersError
+from .errors import InputError, ParameterError, TooFewUsersError
 
 MIN_USERS = 50           # below this there is nothing to cluster
 ASSIGN_NEIGHBOURS = 15   # neighbours voting on a user's persona
 ASSIGN_CHUNK = 100_000   # users assigned per batch, to bound memory
 MIN_SAMPLES = 10         # HDBSCAN density smoothing: small, so clusters come out small and pure
 SILHOUETTE_POINTS = 3000 # sample rows scoring each candidate persona count
-REFINE_RESTARTS = 10     # k-means++ starts tried besides the merged groups' own centres
-COUNT_TOLERANCE = 2.0    # standard errors a larger persona count must win by
+REPRODUCIBLE = 0.8       # agreement between the fits from which a persona count is reproduced
 MAP_EPOCHS = 100         # UMAP rounds of the 2-D persona map (a picture, not the model)
 
 
@@ -208,37 +204,21 @@ def merge_by_ward(features: np.ndarray, labels: np.ndarray, k: int) -> np.ndarra
     return relabel_by_size(np.where(labels >= 0, lookup[labels], -1))
 
 
-def refine(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Move every row to its nearest persona centre: k-means with as many personas as groups.
-
-    k-means runs from the groups' centres and from :data:`REFINE_RESTARTS` k-means++ starts;
-    the run with the lowest inertia wins (the groups' start when tied). ``labels`` may hold -1
-    (noise): those rows do not shape the starting centres but are assigned like everyone else.
-    Deterministic: the k-means++ starts have a fixed seed, so equal input gives equal output.
-    """
-    from sklearn.cluster import KMeans
-    from threadpoolctl import threadpool_limits
-
-    ids = np.unique(labels[labels >= 0])
-    if len(ids) < 2:
-        return np.zeros(len(features), dtype=np.int64)
-    centres = np.array([features[labels == i].mean(axis=0) for i in ids])
-    # one thread: the runs take ~10 ms each on a 5,000-row sample, and k-means' OpenMP threads
-    # competing with UMAP's numba threads or other work made them up to 20x slower
-    with threadpool_limits(limits=1):
-        fitted = KMeans(n_clusters=len(ids), init=centres, n_init=1).fit(features)
-        if REFINE_RESTARTS > 0 and len(features) > len(ids):
-            restarted = KMeans(n_clusters=len(ids), n_init=REFINE_RESTARTS,
-                               random_state=0).fit(features)
-            if restarted.inertia_ < fitted.inertia_:
-                fitted = restarted
-    return relabel_by_size(fitted.labels_.astype(np.int64))
+def join_noise(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Give every HDBSCAN noise row (-1) the persona most of its nearest labelled rows have, in
+    the scaled feature space (:func:`vote`): the rule that assigns every user later, so the
+    fitted rows and everyone else are labelled alike."""
+    dense = labels >= 0
+    if dense.all() or not dense.any():
+        return np.where(dense, labels, 0)
+    out = labels.copy()
+    out[~dense] = vote(features[dense], labels[dense], features[~dense])
+    return relabel_by_size(out)
 
 
 def silhouettes(distances: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Silhouette of every row, from the rows' pairwise ``distances`` (all -1 when there are
-    fewer than two labels). The candidates of one fit are scored on the same rows, so their
-    distances are computed once: 0.2 s instead of 0.6 s for five candidates on 3,000 rows."""
+    fewer than two labels)."""
     from sklearn.metrics import silhouette_samples
 
     if len(np.unique(labels)) < 2:
@@ -246,63 +226,117 @@ def silhouettes(distances: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return silhouette_samples(distances, labels, metric="precomputed")
 
 
-def choose_count(per_row: dict[int, np.ndarray]) -> tuple[int, dict[int, float]]:
-    """The fewest personas whose mean silhouette is within :data:`COUNT_TOLERANCE` standard
-    errors of the best one's, and the standard error of each count's gap to the best.
+def candidate_groupings(embedding: np.ndarray, features: np.ndarray, clusterer, min_k: int,
+                        max_k: int, seed: int = 0) -> tuple[dict[int, np.ndarray], dict]:
+    """Cluster the embedding; one grouping of every row per persona count in [min_k, max_k].
 
-    ``per_row`` maps each persona count to its silhouettes over the same rows; the standard
-    error is that of the mean per-row difference, so what the rows share cancels.
-    """
-    scores = {k: float(np.mean(v)) for k, v in per_row.items()}
-    top = max(scores, key=lambda k: (scores[k], -k))
-    errors = {}
-    for k, values in per_row.items():
-        gap = per_row[top] - values
-        errors[k] = float(np.std(gap, ddof=1) / np.sqrt(len(gap))) if len(gap) > 1 else 0.0
-    best = min(k for k in scores if scores[top] - scores[k] <= COUNT_TOLERANCE * errors[k])
-    return best, errors
-
-
-def cluster_with_count_control(embedding: np.ndarray, features: np.ndarray, clusterer,
-                               min_k: int, max_k: int, seed: int = 0) -> tuple[np.ndarray, dict]:
-    """Cluster the embedding; bring the persona count into [min_k, max_k]; refine.
-
-    Returns a persona for every row of ``features`` (no -1) and what was done. Too many clusters
-    are merged by Ward linkage in ``features``, one candidate per allowed count, each refined by
-    k-means; silhouette over the rows HDBSCAN put in a cluster picks the count: the fewest
-    personas within :data:`COUNT_TOLERANCE` standard errors of the best score (see
-    :func:`choose_count`). Too few are split along HDBSCAN's condensed tree, then refined.
+    Returns {count: persona of every row of ``features``} and what was found (HDBSCAN's groups
+    and noise share, and each candidate's mean silhouette over the dense rows). HDBSCAN's groups
+    are merged by Ward linkage in ``features`` down to each count, or split along its condensed
+    tree up to it (when the clusterer has one); a count the hierarchy cannot reach is left out.
     """
     clusterer.fit(embedding)
     raw = relabel_by_size(np.asarray(clusterer.labels_, dtype=np.int64))
     found = int(raw.max()) + 1
+    tree = (clusterer.condensed_tree_.to_pandas() if hasattr(clusterer, "condensed_tree_")
+            else None)
+    candidates: dict[int, np.ndarray] = {}
+    for k in range(min_k, max_k + 1):
+        if k <= found:
+            grouped = merge_by_ward(features, raw, k)
+        elif tree is not None:
+            grouped = cut_condensed_tree(tree, len(embedding), k)
+        else:
+            continue
+        labels = join_noise(features, grouped)
+        candidates.setdefault(int(labels.max()) + 1, labels)
+    if not candidates:       # no hierarchy and fewer groups than min_k: keep what was found
+        labels = join_noise(features, raw)
+        candidates[int(labels.max()) + 1] = labels
+    # separation of each candidate, on the rows HDBSCAN found in dense groups (the noise rows
+    # between personas blur every candidate alike); all rows when too few are dense
     dense = raw >= 0
-    info: dict = {"clusters_found": found, "noise_share": round(float(np.mean(~dense)), 4)}
-    if found > max_k:
-        candidates = {k: refine(features, merge_by_ward(features, raw, k))
-                      for k in range(min_k, max_k + 1)}
-        judged = dense if dense.sum() > max_k else np.ones(len(raw), dtype=bool)
-        rows = np.flatnonzero(judged)
-        if len(rows) > SILHOUETTE_POINTS:   # the same rows score every candidate
-            rows = np.sort(check_random_state(seed).choice(rows, SILHOUETTE_POINTS,
-                                                           replace=False))
-        distances = pairwise_distances(features[rows])
-        per_row = {k: silhouettes(distances, lab[rows]) for k, lab in candidates.items()}
-        best, errors = choose_count(per_row)
-        labels = candidates[best]
-        info.update(action="merged",
-                    silhouette={str(k): round(float(np.mean(v)), 4) for k, v in per_row.items()},
-                    silhouette_se={str(k): round(v, 4) for k, v in errors.items()})
-    elif found >= min_k:
-        labels = refine(features, raw)
-        info["action"] = "kept"
-    else:
-        tree = clusterer.condensed_tree_.to_pandas()
-        labels = refine(features, cut_condensed_tree(tree, len(embedding), min_k))
-        info["action"] = ("split" if labels.max() + 1 >= min_k
-                          else "split (hierarchy too shallow)")
-    info["personas"] = int(labels.max()) + 1
-    return labels, info
+    rows = np.flatnonzero(dense) if dense.sum() > 10 * max_k else np.arange(len(features))
+    if len(rows) > SILHOUETTE_POINTS:       # the same rows score every candidate
+        rows = np.sort(check_random_state(seed).choice(rows, SILHOUETTE_POINTS, replace=False))
+    distances = pairwise_distances(features[rows])
+    silhouette = {str(k): round(float(np.mean(silhouettes(distances, labels[rows]))), 4)
+                  for k, labels in candidates.items()}
+    return candidates, {"clusters_found": found, "noise_share": round(float(np.mean(~dense)), 4),
+                        "silhouette": silhouette}
+
+
+def vote(sample: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Persona of each of ``rows``: the one most of its :data:`ASSIGN_NEIGHBOURS` nearest
+    ``sample`` rows have (a fit's labels carried onto other users)."""
+    knn = KNeighborsClassifier(n_neighbors=min(ASSIGN_NEIGHBOURS, len(sample)), algorithm="brute")
+    return knn.fit(sample, labels).predict(rows)
+
+
+def mean_agreement(labelings: list[np.ndarray]) -> float:
+    """Mean adjusted Rand index over every pair of ``labelings`` of the same rows."""
+    from itertools import combinations
+
+    from sklearn.metrics import adjusted_rand_score
+
+    pairs = [adjusted_rand_score(a, b) for a, b in combinations(labelings, 2)]
+    return float(np.mean(pairs)) if pairs else float("nan")
+
+
+def choose_count(scores: dict[int, float], separation: dict[int, float]) -> int:
+    """Among the counts the fits reproduce (``scores``, their agreement, at least
+    :data:`REPRODUCIBLE`; else the most reproduced count), the one whose personas are best
+    separated (``separation``: mean silhouette). Reproducible alone is not enough: merging two
+    clear groups the same way every time is reproducible too."""
+    firm = [k for k, v in scores.items() if v >= REPRODUCIBLE]
+    if not firm:
+        firm = [max(scores, key=lambda k: (scores[k], -k))]
+    return max(firm, key=lambda k: (separation.get(k, -1.0), -k))
+
+
+def align(labels: np.ndarray, anchor: np.ndarray) -> np.ndarray:
+    """``labels`` renumbered to match ``anchor`` as well as possible (the most users kept under the
+    same number, by the Hungarian method on their contingency table)."""
+    from scipy.optimize import linear_sum_assignment
+
+    size = int(max(labels.max(), anchor.max())) + 1
+    table = np.zeros((size, size), dtype=np.int64)
+    np.add.at(table, (labels, anchor), 1)
+    rows, cols = linear_sum_assignment(-table)
+    mapping = np.empty(size, dtype=np.int64)
+    mapping[rows] = cols
+    return mapping[labels]
+
+
+def consensus(labelings: list[np.ndarray]) -> tuple[np.ndarray, list[float], dict[int, float]]:
+    """Personas most of the ``labelings`` (of the same rows) agree on; each fit's agreement with
+    them; and per persona its mean best overlap (Jaccard) with one persona of each fit.
+
+    The fits' persona numbers are first matched to the fit that agrees best with the others;
+    then each row takes its most frequent persona (the anchor fit's on a tie).
+    """
+    from sklearn.metrics import adjusted_rand_score
+
+    if len(labelings) == 1:
+        only = relabel_by_size(labelings[0])
+        return only, [1.0], {int(p): 1.0 for p in np.unique(only)}
+    agreement = [np.mean([adjusted_rand_score(a, b) for b in labelings if b is not a])
+                 for a in labelings]
+    anchor = labelings[int(np.argmax(agreement))]
+    aligned = np.array([align(labels, anchor) for labels in labelings])
+    counts = np.zeros((aligned.max() + 1, aligned.shape[1]), dtype=np.int64)
+    for row in aligned:
+        counts[row, np.arange(aligned.shape[1])] += 1
+    counts[anchor, np.arange(len(anchor))] += 1      # the anchor breaks ties
+    final = relabel_by_size(counts.argmax(axis=0))
+    per_fit = [float(adjusted_rand_score(labels, final)) for labels in labelings]
+    overlap = {}
+    for p in np.unique(final):
+        members = final == p
+        overlap[int(p)] = float(np.mean([
+            max(np.sum(members & (labels == q)) / np.sum(members | (labels == q))
+                for q in np.unique(labels)) for labels in labelings]))
+    return final, per_fit, overlap
 
 
 class PersonaModel(ClusterMixin, BaseEstimator):
@@ -313,36 +347,43 @@ class PersonaModel(ClusterMixin, BaseEstimator):
     n_components, n_neighbors
         UMAP embedding size and neighbourhood (see :class:`personas.params.PersonaParams`).
     min_personas, max_personas
-        Persona count bounds (see the module docstring for how they are enforced).
+        Persona count bounds (see the module docstring for how the count is chosen).
     min_cluster_size
         HDBSCAN's smallest cluster; 0 = 0.5 % of the fitted sample (at least 10).
     sample_size
-        Users the model is fitted on.
+        Users each fit is fitted on.
     n_epochs
-        UMAP's optimisation rounds. Its own default is 500 below 10,000 points; on the planted
-        samples (10 seeds each) 100 gave the same persona counts, agreement with the planted
-        personas and stability across seeds as 200, in 2.2 s of fitting instead of 3.7 s; 50
-        let two seeds in five pick 8 personas instead of 7.
+        UMAP's optimisation rounds (its own default is 500 below 10,000 points; the layout is
+        only clustered, so 100 do: docs/model.md).
+    n_fits
+        Independent fits, each on its own sample with its own UMAP seed, that choose the count
+        and the personas together (see the module docstring); 1 = a single fit, whose count is
+        then the one with the best silhouette.
     reducer, clusterer
-        Optional replacements for UMAP and HDBSCAN (objects with ``fit_transform`` / ``fit``,
-        the clusterer exposing ``labels_`` and ``condensed_tree_``).
+        Optional replacements for UMAP and HDBSCAN (objects with ``fit_transform`` / ``fit``
+        and ``labels_``; a clusterer without HDBSCAN's ``condensed_tree_`` cannot split when it
+        finds fewer than ``min_personas`` groups). They are cloned before fitting.
     random_state
-        Seed of the sample draw and the UMAP layout.
+        Seed of the sample draws and the UMAP layouts.
 
     Attributes
     ----------
     scaler_ : StandardScaler fitted on all users
-    sample_index_ : rows of X the model was fitted on
-    embedding_ : UMAP embedding of the sample
+    sample_index_ : rows of X the personas are kept for (the first fit's sample)
+    embedding_ : UMAP embedding of that sample
     labels_ : persona of each sample row, as :meth:`predict` gives it
-    cluster_labels_ : HDBSCAN's own groups in the embedding (-1 = noise), before count control
+    cluster_labels_ : HDBSCAN's own groups in that embedding (-1 = noise), before count control
     reference_ : scaled features of the sample, used by :meth:`predict`
-    reference_labels_ : persona of each reference row after count control and refinement
-    info_ : clusters found, count-control action, noise share
+    reference_labels_ : persona of each reference row, as the fits agreed
+    stability_ : mean adjusted Rand index between each fit and the agreed personas
+    persona_stability_ : persona -> mean best Jaccard overlap of its users with one persona of
+        each fit: how reliably the persona comes back
+    info_ : what was found and chosen: ``count_scores`` (agreement of the fits at every
+        candidate count), ``silhouette``, ``personas``, ``stability``, ``persona_stability``...
     """
 
     def __init__(self, n_components=5, n_neighbors=30, min_personas=4, max_personas=8,
-                 min_cluster_size=0, sample_size=5_000, n_epochs=100, reducer=None,
+                 min_cluster_size=0, sample_size=5_000, n_epochs=100, n_fits=5, reducer=None,
                  clusterer=None, random_state=None):
         self.n_components = n_components
         self.n_neighbors = n_neighbors
@@ -351,6 +392,7 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         self.min_cluster_size = min_cluster_size
         self.sample_size = sample_size
         self.n_epochs = n_epochs
+        self.n_fits = n_fits
         self.reducer = reducer
         self.clusterer = clusterer
         self.random_state = random_state
@@ -358,27 +400,74 @@ class PersonaModel(ClusterMixin, BaseEstimator):
     def fit(self, X, y=None):
         X = self._as_matrix(X, fitting=True)
         require_users(len(X))
+        if not 2 <= self.min_personas <= self.max_personas:
+            raise ParameterError(f"min_personas={self.min_personas} and max_personas="
+                                 f"{self.max_personas} must satisfy 2 <= min <= max",
+                                 name="min_personas")
+        if self.n_fits < 1:
+            raise ParameterError(f"n_fits={self.n_fits} must be at least 1", name="n_fits")
         rng = check_random_state(self.random_state)
-        seed = int(rng.randint(0, 2**31 - 1))
         self.scaler_ = StandardScaler().fit(X)
         scaled = self.scaler_.transform(X)
-        self.sample_index_ = draw_sample(len(X), self.sample_size, rng)
-        sample = scaled[self.sample_index_]
-        if self.reducer is None:
-            self.embedding_ = embed(sample, self.n_components, self.n_neighbors, seed,
-                                    self.n_epochs)
+        fits = [self._fit_sample(scaled, rng) for _ in range(self.n_fits)]
+        self.sample_index_, self.embedding_, _, self.cluster_labels_, info = fits[0]
+        reference = scaled[self.sample_index_]
+        # every fit labels the same users: the first fit's sample, by its own vote
+        counts = sorted(set.intersection(*(set(f[2]) for f in fits)))
+        if not counts:                       # the fits reached no common count: the first's
+            counts = sorted(fits[0][2])
+            fits = fits[:1]
+        votes = {k: [vote(scaled[index], candidates[k], reference)
+                     for index, _, candidates, _, _ in fits] for k in counts}
+        separation = {k: float(np.mean([f[4]["silhouette"][str(k)] for f in fits]))
+                      for k in counts}
+        if len(fits) > 1:
+            scores = {k: mean_agreement(votes[k]) for k in counts}
+            rule = (f"the best separated count among those the {len(fits)} independent fits "
+                    f"reproduce (agreement at least {REPRODUCIBLE}; if none does, the most "
+                    "reproduced count)")
         else:
-            self.embedding_ = np.asarray(self.reducer.fit_transform(sample), dtype="float64")
-        mcs = self.min_cluster_size or max(10, int(0.005 * len(sample)))
-        clusterer = self.clusterer if self.clusterer is not None else make_clusterer(mcs)
-        personas, self.info_ = cluster_with_count_control(
-            self.embedding_, sample, clusterer, self.min_personas, self.max_personas, seed)
-        self.cluster_labels_ = relabel_by_size(np.asarray(clusterer.labels_, dtype=np.int64))
-        self.info_["min_cluster_size"] = int(mcs)
-        self.info_["sample_size"] = int(len(sample))
-        self._fit_assigner(sample, personas)
-        self.labels_, _ = self._vote(sample)
+            scores = separation
+            rule = "the count whose personas are best separated (mean silhouette)"
+        best = choose_count(scores, separation)
+        personas, per_fit, overlap = consensus(votes[best])
+        self.stability_ = round(float(np.mean(per_fit)), 4) if len(fits) > 1 else None
+        self.persona_stability_ = {p: round(v, 4) for p, v in overlap.items()}
+        self.info_ = {**info, "fits": len(fits),
+                      "count_scores": {str(k): round(v, 4) for k, v in scores.items()},
+                      "silhouette": {str(k): round(v, 4) for k, v in separation.items()},
+                      "count_rule": rule, "personas": int(personas.max()) + 1,
+                      "stability": self.stability_,
+                      "persona_stability": {str(p): v
+                                            for p, v in self.persona_stability_.items()}}
+        self._fit_assigner(reference, personas)
+        self.labels_, _ = self._vote(reference)
         return self
+
+    def fit_predict(self, X, y=None):
+        """Fit, then assign every row of ``X`` (not only the fitted sample)."""
+        return self.fit(X).predict(X)
+
+    def _fit_sample(self, scaled: np.ndarray, rng: np.random.RandomState):
+        """One fit on its own sample: (sample rows, embedding, {count: personas of the sample},
+        HDBSCAN's groups, info)."""
+        seed = int(rng.randint(0, 2**31 - 1))
+        index = draw_sample(len(scaled), self.sample_size, rng)
+        sample = scaled[index]
+        if self.reducer is None:
+            embedding = embed(sample, self.n_components, self.n_neighbors, seed, self.n_epochs)
+        else:
+            reducer = clone(self.reducer)
+            if "random_state" in reducer.get_params():
+                reducer.set_params(random_state=seed)
+            embedding = np.asarray(reducer.fit_transform(sample), dtype="float64")
+        mcs = self.min_cluster_size or max(10, int(0.005 * len(sample)))
+        clusterer = make_clusterer(mcs) if self.clusterer is None else clone(self.clusterer)
+        candidates, info = candidate_groupings(embedding, sample, clusterer, self.min_personas,
+                                               self.max_personas, seed)
+        groups = relabel_by_size(np.asarray(clusterer.labels_, dtype=np.int64))
+        info.update(min_cluster_size=int(mcs), sample_size=int(len(sample)))
+        return index, embedding, candidates, groups, info
 
     def _fit_assigner(self, reference: np.ndarray, labels: np.ndarray) -> None:
         self.reference_ = reference

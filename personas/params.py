@@ -86,8 +86,10 @@ class PersonaParams:
     min_cluster_size: int = field(default=0, metadata=_help(
         "smallest group HDBSCAN calls a cluster, 0 means 0.5% of the fitted sample", 0))
     sample_size: int = field(default=5_000, metadata=_help(
-        "users the model is fitted on, everyone else is assigned to the nearest persona "
-        "(5000 agreed with 10000 and 20000 on planted data, see docs/model.md)", 200))
+        "users each fit is fitted on, everyone else is assigned to the nearest persona", 200))
+    n_fits: int = field(default=5, metadata=_help(
+        "independent fits, each on its own sample of users, that agree on the persona count and "
+        "the personas (1 is fastest, more are steadier)", 1, 50))
     random_state: int = field(default=0, metadata=_help(
         "seed of the sample draw and the UMAP layout: same seed, same personas", 0))
 

@@ -220,7 +220,8 @@ def model_step(params: PersonaParams) -> pd.DataFrame:
         model = PersonaModel(n_components=params.n_components, n_neighbors=params.n_neighbors,
                              min_personas=params.min_personas, max_personas=params.max_personas,
                              min_cluster_size=params.min_cluster_size,
-                             sample_size=params.sample_size, random_state=params.random_state)
+                             sample_size=params.sample_size, n_fits=params.n_fits,
+                             random_state=params.random_state)
         model.fit(X)
         labels, confidence = model.predict_with_confidence(X)
         scaled_sample = model.scaler_.transform(matrix[model.sample_index_])

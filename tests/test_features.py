@@ -95,6 +95,7 @@ def test_skipped_features_name_what_is_missing(log):
     assert skipped == {
         "items_per_order": "skipped: the data has no quantity column",
         "email_opens": "skipped: the data has no email_open events",
+        "email_opens_per_week": "skipped: the data has no email_open events",
         "email_open_rate": "skipped: the data has no email_send events, email_open events",
         "email_clicks": "skipped: the data has no email_click events",
         "email_click_rate": "skipped: the data has no email_open events, email_click events",
@@ -207,9 +208,10 @@ def test_session_minutes_active_days_tenure_and_rate(table):
     assert table.loc["u3", "active_days"] == 3
     tenure = 8 + 10 / 1440     # 05-01 09:50 -> 05-09 10:00
     assert table.loc["u3", "tenure_days"] == pytest.approx(tenure)
-    assert table.loc["u3", "sessions_per_week"] == pytest.approx(3 / (tenure / 7))
-    # under a week of activity counts as one week
-    assert table.loc["u2", "sessions_per_week"] == pytest.approx(2)
+    # three sessions in eight days: counted over the four weeks a weekly rate needs at least
+    assert table.loc["u3", "sessions_per_week"] == pytest.approx(3 / 4)
+    # under four weeks of activity counts as four weeks: two sessions are half a session a week
+    assert table.loc["u2", "sessions_per_week"] == pytest.approx(2 / 4)
 
 
 def test_active_weeks_and_sessions_per_active_week(table):
@@ -589,7 +591,13 @@ def test_order_table_skips_funnel_and_email_features(tmp_path):
     kept_names = [f.name for f in kept]
     assert list(table.columns) == kept_names + ["role_purchase"]
     assert {"orders", "revenue", "avg_order_value", "days_since_purchase",
-            "days_between_orders", "sessions"} <= set(kept_names)
+            "days_between_orders", "active_days"} <= set(kept_names)
+    # no visits in an order table: nothing per session, not even its "sessions"
+    per_session = ["sessions", "events_per_session", "session_minutes", "sessions_per_week",
+                   "sessions_per_active_week", "regularity"]
+    assert not set(per_session) & set(kept_names)
+    assert {skipped[f] for f in per_session} == {
+        "skipped: an order table (no event column) has no visits to make sessions of"}
     assert table.loc["a", "orders"] == 3
     assert table.loc["a", "avg_order_value"] == pytest.approx(20)
     assert table.loc["a", "days_between_orders"] == pytest.approx((3 + 6) / 2)
@@ -602,29 +610,45 @@ def test_order_table_without_amount_skips_order_value(tmp_path):
                columns=("user_id", "timestamp"))
     kept, skipped = available_features(log)
     assert skipped["avg_order_value"] == "skipped: the data has no amount column"
+    assert skipped["revenue"] == "skipped: the data has no amount column"   # unknown, not 0
     assert "orders" in [f.name for f in kept]
 
 
 # -- the model matrix --------------------------------------------------------------------------
+def test_purchase_and_abandon_rates_are_per_session_and_smoothed(table):
+    # sessions 1, 2, 3, 1 (7); orders 0, 0, 3, 1 (4); abandoned carts 0, 1, 0, 0 (1)
+    p_order, p_abandon = 4 / 7, 1 / 7
+    assert table["purchase_rate"].tolist() == pytest.approx(
+        [(0 + 5 * p_order) / 6, (0 + 5 * p_order) / 7, (3 + 5 * p_order) / 8,
+         (1 + 5 * p_order) / 6])
+    assert table.loc["u2", "abandon_rate"] == pytest.approx((1 + 5 * p_abandon) / 7)
+    assert table.loc["u3", "abandon_rate"] == pytest.approx((0 + 5 * p_abandon) / 8)
+
+
 def test_model_matrix(table):
     matrix, columns = model_matrix(table)
-    assert columns == [c for c in table.columns if c in BY_NAME and BY_NAME[c].model]
-    assert columns == ["orders", "avg_order_value", "discount_share", "sessions",
-                       "views_per_session", "days_since_seen", "view_to_cart",
-                       "cart_to_purchase", "abandoned_carts", "days_since_first_seen"]
+    assert columns == ["purchase_rate", "avg_order_value", "discount_share",
+                       "events_per_session", "views_per_session", "sessions_per_week",
+                       "days_since_seen", "view_to_cart", "cart_to_purchase", "abandon_rate",
+                       "weekend_share", "days_since_first_seen"]
+    # orders stands in for purchase_rate only where sessions are missing (order tables)
+    assert "orders" not in columns
+    assert model_matrix(table.drop(columns="purchase_rate"))[1][0] == "orders"
     assert matrix.shape == (4, len(columns))
     assert not np.isnan(matrix).any()
     got = pd.DataFrame(matrix, columns=columns, index=table.index)
     # log1p features
-    assert got["orders"].tolist() == pytest.approx(np.log1p([0, 0, 3, 1]).tolist())
-    assert got["sessions"].tolist() == pytest.approx(np.log1p([1, 2, 3, 1]).tolist())
-    # avg_order_value: non-buyers take the fill 0, and log1p(0) = 0
-    assert got["avg_order_value"].tolist() == pytest.approx([0, 0, np.log1p(30), np.log1p(50)])
+    assert got["sessions_per_week"].tolist() == pytest.approx(
+        np.log1p(table["sessions_per_week"]).tolist())
+    # order value rests on orders: pulled toward the median by two pseudo-orders; non-buyers at it
+    centre = (np.log1p(30) + np.log1p(50)) / 2
+    assert got["avg_order_value"].tolist() == pytest.approx(
+        [centre, centre, (3 * np.log1p(30) + 2 * centre) / 5, (np.log1p(50) + 2 * centre) / 3])
     # untransformed features pass through
     assert got["days_since_seen"].tolist() == pytest.approx(table["days_since_seen"].tolist())
     assert got["view_to_cart"].tolist() == pytest.approx(table["view_to_cart"].tolist())
     assert "role_view" not in columns and "revenue" not in columns
-    assert "events_per_session" not in columns   # in the catalogue, but not a model feature
+    assert "sessions" not in columns   # in the catalogue, but not a model feature
 
 
 def test_model_matrix_fills_with_median_and_clips_before_log():

@@ -25,7 +25,7 @@ nbs = {
   code("plots.feature_distributions(features)"),
 ],
 "02_personas": [
-  md("# 2 · Personas\n\nFits the persona model (scale → UMAP → HDBSCAN → persona count control) on a sample of users and assigns everyone. Needs `01_features` run first with the same `output_dir`."),
+  md("# 2 · Personas\n\nFits the persona model (scale → UMAP → HDBSCAN → persona count control, over several independent fits that agree on the count and the personas) on samples of users and assigns everyone. Needs `01_features` run first with the same `output_dir`."),
   params_cell(), setup,
   code("assignments = pipeline.model_step(params)\nassignments.head()"),
   md("## Persona sizes"),
