@@ -16,22 +16,17 @@ from importlib import metadata
 import numpy as np
 import pandas as pd
 import pytest
+from kpis import KPI_DEFINITIONS
 
 from personas import PersonaParams, pipeline
 from personas.features import BY_NAME
 from personas.naming import clashes
+from personas.profile import figure_key
 
 pytestmark = pytest.mark.slow
 
-# The figures claims may name, by their definitions (as in tests/test_profile.py).
-KPI_FIGURES = {
-    "conversion_rate": lambda f: (f["orders"] > 0).mean(),
-    "revenue_per_user": lambda f: f["revenue"].mean(),
-    "kpi:avg_order_value": lambda f: f["revenue"].sum() / f["orders"].sum(),
-    "purchase_frequency": lambda f: f["orders"].mean(),
-    "kpi:days_since_seen": lambda f: f["days_since_seen"].median(),
-    "at_risk_share": lambda f: (f["days_since_seen"] > 60).mean(),
-}
+# The figures claims may name, by their written-out definitions (KPIs as rules key them).
+KPI_FIGURES = {figure_key(k): define for k, define in KPI_DEFINITIONS.items()}
 
 
 def headline(feature: str, group: pd.DataFrame, everyone: pd.DataFrame) -> tuple[float, float]:

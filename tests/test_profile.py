@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from kpis import KPI_DEFINITIONS
 
 from personas.features import BY_NAME, ROLE_PREFIX
 from personas.profile import (KPIS, behaviour_stat, build_profiles, clear_share, figure_table,
@@ -220,16 +221,6 @@ def test_trait_text_states_the_basis_and_the_ratio():
 
 # -- a real run: every exported figure recomputed with pandas ---------------------------------------
 
-# The KPI definitions, written out again rather than imported, so a changed definition shows up.
-KPI_DEFINITIONS = {
-    "conversion_rate": lambda f: (f["orders"] > 0).mean(),
-    "revenue_per_user": lambda f: f["revenue"].mean(),
-    "avg_order_value": lambda f: f["revenue"].sum() / f["orders"].sum(),
-    "purchase_frequency": lambda f: f["orders"].mean(),
-    "days_since_seen": lambda f: f["days_since_seen"].median(),
-    "at_risk_share": lambda f: (f["days_since_seen"] > 60).mean(),
-    "engagement_rate": lambda f: f["sessions_per_week"].mean(),
-}
 KPI_COLUMNS = {"revenue_per_user": "revenue", "purchase_frequency": "orders",
                "days_since_seen": "days_since_seen", "engagement_rate": "sessions_per_week"}
 
