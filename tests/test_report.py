@@ -243,7 +243,8 @@ def test_methodology(tree, summary):
     assert EVIL_PARAM in text and EVIL_EVENT in text and "40,210" in text
     rows = {_text(r[0]): _text(r[1]) for r in section.iter(f"{{{NS['h']}}}tr") if len(r) == 2}
     assert rows["Noise share"] == "8.3 %"
-    assert rows["Silhouette"] == "4: 0.41; 5: 0.47; 6: 0.44"
+    assert "Silhouette" not in rows       # a mapping: its own table, not one cell
+    assert (rows["4"], rows["5"], rows["6"]) == ("0.41", "0.47", "0.44")
     assert rows["numpy"] == np.__version__
 
 
@@ -1033,6 +1034,24 @@ def test_an_old_model_without_these_figures_renders_without_the_section(html, tr
     assert "How solid" not in html
     methodology = _text(tree.find(".//h:section[@class='methodology']", NS))
     assert "within two standard errors of the best, 3, was kept" in methodology
+
+
+def test_methodology_describes_the_consensus_model_and_lists_no_raw_mappings():
+    """Today's model info (no "action"): merges and the noise vote described, no k-means."""
+    info = {k: v for k, v in make_summary().model_info.items() if k != "action"}
+    summary = dataclasses.replace(_solid(SOLID_INFO), model_info={**info, **SOLID_INFO})
+    section = _parse(summary).find(".//h:section[@class='methodology']", NS)
+    text = _text(section)
+    assert ("The clustering found 23 small, dense groups in the first of 5 fits, each on its own "
+            "random sample of users with its own random layout. For every allowed persona count "
+            "the groups were merged step by step by Ward linkage") in text
+    assert ("3 personas were kept: the count whose groupings the 5 independent fits agree on "
+            "most;") in text
+    assert "each joined the persona most of its nearest grouped neighbours have" in text
+    assert "nearest persona centre" not in text and "k-means" not in text
+    rows = [_text(th) for th in section.findall(".//h:table[@class='kv']/h:tbody/h:tr/h:th", NS)]
+    assert "Noise share" in rows and "Fits" in rows
+    assert not {"Count scores", "Persona stability", "Silhouette"} & set(rows)
 
 
 def test_a_model_fitted_once_shows_its_one_count_without_a_chart_or_verdict():
