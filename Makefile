@@ -33,9 +33,13 @@ test: $(STAMP) browser-deps  ## the whole test suite
 test-fast: $(STAMP)  ## tests without papermill, UMAP fits or the browser
 	$(PY) -m pytest -m "not slow and not browser"
 
-lab: $(STAMP)  ## JupyterLab with the project's kernel registered
-	$(PY) -m ipykernel install --user --name personas --display-name "Python (personas)"
-	$(VENV)/bin/jupyter lab notebooks/
+# JupyterLab serves the project folder, so reports/ shows beside notebooks/, and opens the first
+# notebook (given a file alone, it would serve the file's folder). Its python3 kernel runs the
+# .venv's own Python, so no kernel is registered. Jupyter refuses to run as root unless told,
+# so --allow-root is passed then, and only then.
+lab: $(STAMP)  ## JupyterLab on the notebooks, serving the project folder
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=. $(if $(filter 0,$(shell id -u)),--allow-root) \
+	  notebooks/01_features.ipynb
 
 bench: $(STAMP)  ## benchmarks -> docs/benchmarks.md
 	$(PY) bench/run.py

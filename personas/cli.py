@@ -212,7 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "folder with index.html, personas.json/csv, assignments, model/.")
     run.add_argument("--events", metavar="PATH", help="event log (CSV, CSV.gz, Parquet, folder "
                      "of Parquet); default: the bundled synthetic sample")
-    run.add_argument("--out", metavar="DIR", help="run folder (default reports/<name>)")
+    run.add_argument("--out", metavar="DIR", help="run folder (default reports/<name>; a "
+                     "relative one is taken in the project folder)")
     run.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
                      help="set a parameter; repeatable (see the list below)")
     run.add_argument("--config", metavar="YAML", help="parameters from a YAML file (-p wins)")

@@ -7,9 +7,12 @@ the field's declared type, never guessed, and checked once in :meth:`PersonaPara
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
+import os
 import re
+import tomllib
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -19,6 +22,8 @@ from .errors import ParameterError
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+PROJECT = "personas"          # the [project] name of the pyproject.toml that marks the project
+PAPERMILL_CELL = "# Parameters"   # first line of the cell papermill injects (its translators.py)
 
 
 def _help(text: str, low: float | None = None, high: float | None = None) -> dict:
@@ -66,7 +71,8 @@ class PersonaParams:
         "YAML mapping of persona names to the names you want, applied after naming"))
     # -- output ------------------------------------------------------------------------------
     output_dir: str = field(default="", metadata=_help(
-        "run folder, empty means reports/<run_name> in the project folder"))
+        "run folder, empty means reports/<run_name>, relative ones are taken in the project "
+        "folder"))
     run_name: str = field(default="", metadata=_help(
         "name of the run folder under reports/, empty means 'sample' or the events file's name"))
     title: str = field(default="Customer personas", metadata=_help("title of the HTML report"))
@@ -102,14 +108,17 @@ class PersonaParams:
     def from_mapping(cls, values: Mapping[str, Any], *, strict: bool = False) -> "PersonaParams":
         """Build from a mapping, converting each value by the field's type.
 
-        With ``strict=False`` (a notebook passing ``globals()``), keys that are not fields are
-        ignored; with ``strict=True`` (CLI, YAML config) they are a :class:`ParameterError`.
+        With ``strict=True`` (CLI, YAML config) keys that are not fields are a
+        :class:`ParameterError`. With ``strict=False`` (a notebook passing ``globals()``) the
+        notebook's other variables are ignored, but a name papermill injected
+        (:func:`injected_names`) must still be a field: ``-p max_persona 6`` fails as on the
+        command line instead of leaving ``max_personas`` at its default unnoticed.
         """
         known = {f.name: f for f in fields(cls)}
-        if strict:
-            for key in values:
-                if key not in known:
-                    raise ParameterError(_unknown_message(key, list(known)), name=key)
+        checked = list(values) if strict else injected_names(values)
+        for key in checked:
+            if key not in known:
+                raise ParameterError(_unknown_message(key, list(known)), name=key)
         kwargs = {name: _convert(f, values[name]) for name, f in known.items() if name in values}
         params = cls(**kwargs)
         params.validate()
@@ -203,15 +212,73 @@ class PersonaParams:
     def run_dir(self) -> Path:
         """The finished run folder.
 
-        Empty ``output_dir`` means ``reports/<name>`` in the project folder: the current directory,
-        or its parent when the current directory is ``notebooks/`` (a kernel started by JupyterLab
-        runs there).
+        Empty ``output_dir`` means ``reports/<name>``; it and a relative ``output_dir`` are taken
+        in the project folder (:func:`project_root`), so a notebook kernel, which runs in
+        ``notebooks/``, writes where the command line does.
         """
-        if self.output_dir:
-            return Path(self.output_dir)
-        here = Path.cwd()
-        root = here.parent if here.name == "notebooks" else here
-        return root / "reports" / self.name
+        folder = Path(self.output_dir) if self.output_dir else Path("reports") / self.name
+        return folder if folder.is_absolute() else project_root() / folder
+
+
+def project_root() -> Path:
+    """The folder that relative run folders are taken in: the project this package belongs to.
+
+    That is the nearest folder holding a ``pyproject.toml`` of the ``personas`` project, looking
+    up from the notebook JupyterLab runs (``JPY_SESSION_NAME``), from the working folder as the
+    shell names it (``PWD``, when it still is the working folder) and from the working folder
+    itself; without one, the working folder. ``Path.cwd()`` alone resolves symbolic links: in
+    a kernel started in ``notebooks/``, a link to ``personas/notebooks``, its parent is the
+    package, and the reports landed there.
+    """
+    here = Path.cwd()
+    for start in _start_folders(here):
+        for folder in (start, *start.parents):
+            if _is_project(folder / "pyproject.toml"):
+                return folder
+    return here
+
+
+def _start_folders(here: Path) -> list[Path]:
+    """Where to look for the project from: the notebook's folder, the shell's name for the
+    working folder, the working folder (the first two only when known and real)."""
+    starts = []
+    notebook = os.environ.get("JPY_SESSION_NAME", "")
+    if os.path.isabs(notebook):
+        starts.append(Path(notebook).parent)
+    logical = os.environ.get("PWD", "")
+    if os.path.isabs(logical) and os.path.isdir(logical) and os.path.samefile(logical, here):
+        starts.append(Path(logical))
+    return [*starts, here]
+
+
+def _is_project(path: Path) -> bool:
+    """Whether ``path`` is the pyproject.toml of this project (not of the researcher's own)."""
+    try:
+        project = tomllib.loads(path.read_text(encoding="utf-8")).get("project", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    return project.get("name") == PROJECT
+
+
+def injected_names(namespace: Mapping[str, Any]) -> list[str]:
+    """The names papermill injected into a notebook's namespace, in their order; none outside one.
+
+    papermill runs its own cell, which starts ``# Parameters``, right after the cell tagged
+    ``parameters``; IPython keeps every cell run in ``In``. The last such cell is the one that
+    set the values a notebook is about to read, so its assignments are the injected names.
+    """
+    cells = namespace.get("In")
+    if not isinstance(cells, list):
+        return []
+    for source in reversed(cells):
+        if isinstance(source, str) and source.lstrip().startswith(PAPERMILL_CELL):
+            try:
+                tree = ast.parse(source)
+            except SyntaxError:
+                return []
+            return [target.id for node in tree.body if isinstance(node, ast.Assign)
+                    for target in node.targets if isinstance(target, ast.Name)]
+    return []
 
 
 def _convert(f: dataclasses.Field, value: Any) -> Any:

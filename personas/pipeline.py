@@ -11,7 +11,10 @@ report_step        03_report                  personas.json/csv, assignments.par
 
 A run is built in a hidden staging folder beside its target (``.<name>.partial``) and renamed into
 place by :func:`publish` only when complete, so a failed run never leaves a half-written report
-and never destroys the previous good one.
+and never destroys the previous good one. Each step checks that it was given the parameter values
+the earlier steps of the run used (:func:`check_agreement`). After the model step,
+:func:`persona_names`, :func:`model_info` and :func:`map_points` read the staged model for
+02_personas' charts.
 """
 
 from __future__ import annotations
@@ -30,10 +33,19 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from .errors import OutputError
+from .errors import OutputError, ParameterError
 from .params import PersonaParams
 
 STATE = "state.json"
+# The parameters each step reads. A later step of a run must be given the values the earlier
+# steps used (each notebook has its own parameters cell): otherwise the report would state
+# parameters its features or model did not use. The report step's own parameters (naming, title,
+# compare_to) are read by it alone; output_dir and run_name name the run, so they agree already.
+FEATURE_PARAMETERS = ("events_path", "user_col", "time_col", "event_col", "amount_col",
+                      "session_col", "session_gap_minutes", "roles_path", "start", "end",
+                      "reference_date", "sample_users", "sample_seed")
+MODEL_PARAMETERS = ("min_personas", "max_personas", "n_components", "n_neighbors",
+                    "min_cluster_size", "sample_size", "n_fits", "random_state")
 VERSIONED = ("personas", "pandas", "numpy", "duckdb", "pyarrow", "scikit-learn", "umap-learn",
              "hdbscan", "numba", "jinja2", "papermill")
 
@@ -47,6 +59,15 @@ class PersonaResult:
     profiles: tuple
     assignments: pd.DataFrame          # user_id, persona_id, persona, confidence
     info: dict                         # the content of run.json
+    traits: pd.DataFrame | None = None  # persona name x model feature label: the persona's
+                                        # standardised difference from all users (z), as the
+                                        # report's heatmap draws it
+
+    def _repr_html_(self) -> str:
+        """The persona cards of the report, with a link to it: what a notebook shows."""
+        from .report.render import render_cards
+
+        return render_cards(self.profiles, report=self.run_dir / "index.html")
 
 
 # -- folders ---------------------------------------------------------------------------------------
@@ -62,6 +83,30 @@ def _read_state(stage: Path) -> dict:
     except FileNotFoundError:
         raise OutputError(f"no features step found in {str(stage)!r}; run 01_features (or "
                           "features_step) first with the same output_dir") from None
+
+
+def _require_model(stage: Path, state: dict) -> None:
+    """The personas step must have run on this staging folder before profiles can be made."""
+    if "model_params" not in state:
+        raise OutputError(f"no personas step found in {str(stage)!r}; run 02_personas (or "
+                          "model_step) first with the same output_dir")
+
+
+def check_agreement(params: PersonaParams, state: dict) -> None:
+    """Raise ParameterError when ``params`` differ from the values the run's earlier steps used.
+
+    The message names the parameter, both values and the notebook that used the other one.
+    """
+    earlier = (("features", "01_features", state.get("params", {}), FEATURE_PARAMETERS),
+               ("personas", "02_personas", state.get("model_params", {}), MODEL_PARAMETERS))
+    for step, notebook, used, names in earlier:
+        for name in names:
+            if name in used and used[name] != getattr(params, name):
+                given = getattr(params, name)
+                raise ParameterError(
+                    f"parameter {name}={given!r} differs from {name}={used[name]!r}, which the "
+                    f"{step} step ({notebook}) of this run used; give every notebook of the run "
+                    f"the same value, or re-run {notebook} with {name}={given!r}", name=name)
 
 
 def _write_state(stage: Path, state: dict) -> None:
@@ -213,6 +258,8 @@ def model_step(params: PersonaParams) -> pd.DataFrame:
 
     stage = stage_dir(params)
     state = _read_state(stage)
+    # the features' parameters only: re-running 02 with other model settings replaces the model
+    check_agreement(params, {"params": state["params"]})
     features = pd.read_parquet(stage / "features.parquet")
     matrix, columns = model_matrix(features)
     X = pd.DataFrame(matrix, columns=columns, index=features.index)
@@ -233,40 +280,90 @@ def model_step(params: PersonaParams) -> pd.DataFrame:
                                 "confidence": confidence.round(4)})
     assignments.to_parquet(stage / "assignments.parquet", index=False)
     state["model"] = {**model.info_, "features": columns}
+    state["model_params"] = {name: getattr(params, name) for name in MODEL_PARAMETERS}
     _write_state(stage, state)
     return assignments
+
+
+def model_info(params: PersonaParams) -> dict:
+    """What the staged model found and chose (``PersonaModel.info_``): among others
+    ``count_scores``, the score of every persona count it tried, and ``count_rule``, why it
+    kept the one it did."""
+    stage = stage_dir(params)
+    state = _read_state(stage)
+    _require_model(stage, state)
+    return state["model"]
+
+
+def map_points(params: PersonaParams) -> pd.DataFrame:
+    """The staged model's 2-D map of its fitted sample: x, y, persona_id."""
+    stage = stage_dir(params)
+    _require_model(stage, _read_state(stage))
+    return pd.read_parquet(stage / "model" / "map.parquet")
+
+
+def persona_names(params: PersonaParams) -> dict[int, str]:
+    """Persona id -> the name the report step will give it, from the staged model.
+
+    The model step's charts can show names rather than numbers: the names come from the same
+    profiles, rules and renames as in :func:`report_step`, so they are the report's names as long
+    as the notebooks share their parameters.
+    """
+    stage = stage_dir(params)
+    state = _read_state(stage)
+    _require_model(stage, state)
+    check_agreement(params, state)
+    features = pd.read_parquet(stage / "features.parquet")
+    assignments = pd.read_parquet(stage / "assignments.parquet")
+    profiles, _, _ = _profile(params, state, features, assignments)
+    return {p.id: p.name for p in profiles}
+
+
+def _profile(params: PersonaParams, state: dict, features: pd.DataFrame,
+             assignments: pd.DataFrame) -> tuple[tuple, pd.DataFrame, list[str]]:
+    """Profile and name the staged personas: (profiles, trait table, unused renames).
+
+    The trait table (persona id x catalogue feature, z) feeds the names, the cards and the
+    heatmap; the unused renames are names in ``renames_path`` that no persona had.
+    """
+    from .features import BY_NAME, event_mix_counts
+    from .naming import load_renames, load_rules
+    from .profile import build_profiles, trait_table
+
+    labels = assignments["persona_id"].to_numpy()
+    catalogue = features[[c for c in features.columns if c in BY_NAME]]
+    renames = load_renames(params.renames_path) if params.renames_path else {}
+    traits = trait_table(catalogue, labels)
+    profiles = build_profiles(catalogue, labels, assignments["confidence"].to_numpy(),
+                              order_table=state["order_table"],
+                              role_counts=event_mix_counts(features),
+                              rules=load_rules(params.rules_path or None), renames=renames,
+                              traits=traits,
+                              persona_stability=state["model"].get("persona_stability"))
+    return profiles, traits, sorted(set(renames) - {p.default_name for p in profiles})
 
 
 # -- step 3: profile, name, report, publish -------------------------------------------------------
 
 def report_step(params: PersonaParams) -> PersonaResult:
     """Profile and name the personas, write the report and exports, then publish the run."""
-    from .features import BY_NAME, event_mix_counts
-    from .naming import load_renames, load_rules
-    from .profile import build_profiles, trait_table
+    from .features import BY_NAME
     from .report import render_report
     from .report.compare import compare_runs, read_previous_run
     from .results import RunSummary
 
     stage = stage_dir(params)
     state = _read_state(stage)
+    _require_model(stage, state)
+    check_agreement(params, state)
     # read the earlier run first: a bad compare_to fails before this step writes anything
     previous = read_previous_run(params.compare_to) if params.compare_to else None
     clock = _Clock(state["timings_s"])
     features = pd.read_parquet(stage / "features.parquet")
     assignments = pd.read_parquet(stage / "assignments.parquet")
-    labels = assignments["persona_id"].to_numpy()
     catalogue = features[[c for c in features.columns if c in BY_NAME]]
-    mix = event_mix_counts(features)
     with clock("profile"):
-        renames = load_renames(params.renames_path) if params.renames_path else {}
-        traits = trait_table(catalogue, labels)     # names, cards and the heatmap all use it
-        profiles = build_profiles(catalogue, labels, assignments["confidence"].to_numpy(),
-                                  order_table=state["order_table"], role_counts=mix,
-                                  rules=load_rules(params.rules_path or None), renames=renames,
-                                  traits=traits,
-                                  persona_stability=state["model"].get("persona_stability"))
-        unused_renames = sorted(set(renames) - {p.default_name for p in profiles})
+        profiles, traits, unused_renames = _profile(params, state, features, assignments)
         names = {p.id: p.name for p in profiles}
         assignments["persona"] = assignments["persona_id"].map(names)
         assignments = assignments[["user_id", "persona_id", "persona", "confidence"]]
@@ -306,7 +403,7 @@ def report_step(params: PersonaParams) -> PersonaResult:
     (stage / STATE).unlink()
     run_dir = publish(stage, params.run_dir()) if params.publish else stage
     return PersonaResult(params=params, run_dir=run_dir, profiles=profiles,
-                         assignments=assignments, info=info)
+                         assignments=assignments, info=info, traits=heat)
 
 
 def _agreement(stage: Path, assignments: pd.DataFrame) -> float | None:

@@ -102,6 +102,12 @@ class PersonaProfile:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def _repr_html_(self) -> str:
+        """The persona's card, as in the report: what a notebook shows for a profile."""
+        from .report.render import render_cards
+
+        return render_cards((self,))
+
 
 CLEAR_CONFIDENCE = 0.6  # a user clearly belongs to its persona when at least this share of its
                         # nearest fitted users is in it (a clear majority, not a near tie)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import html
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +53,46 @@ def _run_files(folder: Path) -> set[str]:
     return {p.name for p in folder.iterdir()}
 
 
+def _draws(source: str) -> bool:
+    """Whether a cell ends in a call of a plots function that returns a figure."""
+    from typing import get_type_hints
+
+    from matplotlib.figure import Figure
+
+    from personas import plots
+
+    call = re.search(r"plots\.(\w+)\(", source.strip().splitlines()[-1])
+    return bool(call) and issubclass(get_type_hints(getattr(plots, call.group(1)))["return"],
+                                     Figure)
+
+
+def _shown(folder: Path, stem: str) -> list[tuple[str, dict, str]]:
+    """(source, mime type -> data, stream text) of every code cell of an executed notebook."""
+    nb = json.loads((folder / f"{stem}.ipynb").read_text())
+    return [("".join(c["source"]),
+             {k: v for o in c["outputs"] for k, v in o.get("data", {}).items()},
+             "".join("".join(o["text"]) for o in c["outputs"] if o["output_type"] == "stream"))
+            for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+def _check_what_the_notebooks_show(folder: Path, personas: list[dict]) -> None:
+    """Every chart is a picture, 02 already uses the report's names, 03 shows the cards."""
+    shown = {path.stem: _shown(folder, path.stem) for path in NOTEBOOKS}
+    plotted = [(stem, data) for stem, cells in shown.items() for source, data, _ in cells
+               if _draws(source)]
+    assert len(plotted) >= 6
+    for stem, data in plotted:
+        assert data["image/png"], stem
+    assert not any("IProgress" in text for cells in shown.values() for *_, text in cells)
+    names = next(data["text/plain"] for source, data, _ in shown["02_personas"]
+                 if "persona_names" in source)
+    assert ast.literal_eval("".join(names)) == {p["id"]: p["name"] for p in personas}
+    cards = next("".join(data["text/html"]) for source, data, _ in shown["03_report"]
+                 if source.strip() == "result")
+    assert cards.count('class="persona-card"') == len(personas)
+    assert all(html.escape(p["name"]) in cards for p in personas)
+
+
 @pytest.mark.slow
 def test_papermill_notebooks_one_after_another_give_the_same_run_as_the_cli(sample_csv, tmp_path):
     by_hand = tmp_path / "by-hand"
@@ -59,6 +102,7 @@ def test_papermill_notebooks_one_after_another_give_the_same_run_as_the_cli(samp
                                         "output_dir": str(by_hand), "sample_size": 1500},
                             kernel_name="python3")
     assert _run_files(by_hand) == RUN_FILES - {"notebooks"}
+    _check_what_the_notebooks_show(tmp_path, json.loads((by_hand / "personas.json").read_text()))
 
     by_cli = tmp_path / "by-cli"
     code = main(["run", "--events", str(sample_csv), "--out", str(by_cli), "-p",
@@ -74,6 +118,21 @@ def test_papermill_notebooks_one_after_another_give_the_same_run_as_the_cli(samp
     assert run["counts"]["users"] == 1500
     assert run["input"]["time_format"]
     assert not list(tmp_path.glob(".*"))          # no staging or temp folder left behind
+    _check_what_the_notebooks_show(by_cli / "notebooks", cli)
+
+
+@pytest.mark.slow
+def test_a_parameter_papermill_injects_that_the_notebook_lacks_is_an_error(tmp_path):
+    from papermill.exceptions import PapermillExecutionError
+
+    with pytest.raises(PapermillExecutionError) as info:
+        pm.execute_notebook(str(NOTEBOOKS[0]), str(tmp_path / "out.ipynb"), progress_bar=False,
+                            parameters={"max_persona": 6, "output_dir": str(tmp_path / "run")},
+                            kernel_name="python3")
+    assert info.value.ename == "ParameterError"
+    assert info.value.evalue.startswith("unknown parameter 'max_persona'; did you mean "
+                                        "'max_personas'? valid names: events_path")
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from personas.errors import ParameterError
-from personas.params import PersonaParams
+from personas.params import PersonaParams, injected_names
 
 
 # -- defaults ---------------------------------------------------------------------------------
@@ -179,6 +179,33 @@ def test_non_strict_ignores_unrelated_keys_like_notebook_globals():
     assert params.min_personas == 4
 
 
+def _notebook_globals(*cells: str, **values) -> dict:
+    """A kernel's namespace after the given cells: IPython keeps their sources in ``In``."""
+    return {"__name__": "__main__", "In": ["", *cells], "Out": {}, "get_ipython": print,
+            **values}
+
+
+def test_a_parameter_papermill_injected_must_be_a_field():
+    namespace = _notebook_globals("max_personas: int = 8  # most personas",
+                                  "# Parameters\nmax_persona = 6\nevents_path = 'shop.csv'\n",
+                                  max_personas=8, max_persona=6, events_path="shop.csv")
+    with pytest.raises(ParameterError, match=r"^unknown parameter 'max_persona'; did you mean "
+                                             r"'max_personas'\? valid names: events_path") as info:
+        PersonaParams.from_mapping(namespace)
+    assert info.value.name == "max_persona"
+
+
+def test_known_injected_parameters_and_the_notebooks_own_variables_pass():
+    namespace = _notebook_globals("# Parameters\nmax_personas = 6\n", "x = 1",
+                                  "# Parameters\nmax_personas = 5\nevents_path = 'shop.csv'\n",
+                                  max_personas=5, events_path="shop.csv", x=1, features=object())
+    assert injected_names(namespace) == ["max_personas", "events_path"]   # the last cell counts
+    params = PersonaParams.from_mapping(namespace)
+    assert (params.max_personas, params.events_path) == (5, "shop.csv")
+    assert injected_names(_notebook_globals("max_personas = 6")) == []    # nothing injected
+    assert injected_names({"In": "not IPython's"}) == []
+
+
 def test_replace_is_strict_and_validates():
     params = PersonaParams().replace(max_personas="7")
     assert params.max_personas == 7
@@ -213,22 +240,60 @@ def test_run_name_wins():
     assert PersonaParams(events_path="data/shop.csv", run_name="q2").name == "q2"
 
 
+@pytest.fixture
+def no_notebook(monkeypatch):
+    """Run-folder tests see no JupyterLab notebook, whatever runs the tests."""
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+
+
+def _project(folder: Path, name: str = "personas") -> Path:
+    """A project folder as a clone has it: pyproject.toml, the package's notebooks and the
+    ``notebooks`` link to them."""
+    (folder / "personas" / "notebooks").mkdir(parents=True)
+    (folder / "pyproject.toml").write_text(f'[project]\nname = "{name}"\n')
+    (folder / "notebooks").symlink_to(Path("personas") / "notebooks")
+    return folder
+
+
 def test_run_dir_uses_output_dir(tmp_path):
     params = PersonaParams(output_dir=str(tmp_path / "out"), events_path="shop.csv")
     assert params.run_dir() == tmp_path / "out"
 
 
-def test_run_dir_defaults_to_reports_in_cwd(tmp_path, monkeypatch):
+def test_run_dir_defaults_to_reports_in_cwd(tmp_path, monkeypatch, no_notebook):
     monkeypatch.chdir(tmp_path)
     assert PersonaParams(events_path="data/shop.csv.gz").run_dir() == tmp_path / "reports" / "shop"
     assert PersonaParams().run_dir() == tmp_path / "reports" / "sample"
+    assert PersonaParams(output_dir="runs/q2").run_dir() == tmp_path / "runs" / "q2"
 
 
-def test_run_dir_from_notebooks_folder_goes_to_parent(tmp_path, monkeypatch):
-    notebooks = tmp_path / "project" / "notebooks"
-    notebooks.mkdir(parents=True)
-    monkeypatch.chdir(notebooks)
-    run_dir = PersonaParams(events_path="shop.parquet").run_dir()
-    assert run_dir == tmp_path / "project" / "reports" / "shop"
-    assert Path.cwd() == notebooks
-    assert not (tmp_path / "project" / "reports").exists()   # computing the path writes nothing
+def test_run_dir_from_the_notebooks_link_is_in_the_project_not_the_package(tmp_path, monkeypatch,
+                                                                          no_notebook):
+    # a kernel started in notebooks/ (JupyterLab, papermill) sees the link resolved:
+    # personas/notebooks, whose parent is the package
+    project = _project(tmp_path / "project")
+    monkeypatch.chdir(project / "notebooks")
+    monkeypatch.setenv("PWD", str(project / "notebooks"))
+    assert Path.cwd() == project / "personas" / "notebooks"
+    assert PersonaParams(events_path="shop.parquet").run_dir() == project / "reports" / "shop"
+    assert PersonaParams(output_dir="runs/q2").run_dir() == project / "runs" / "q2"
+    monkeypatch.setenv("PWD", "/somewhere/stale")            # a PWD that is not the cwd
+    assert PersonaParams().run_dir() == project / "reports" / "sample"
+    assert not (project / "reports").exists()   # computing the path writes nothing
+
+
+def test_run_dir_follows_the_notebook_jupyterlab_runs(tmp_path, monkeypatch):
+    # JupyterLab names the notebook (JPY_SESSION_NAME) as it shows it: under the link
+    project = _project(tmp_path / "project")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("JPY_SESSION_NAME", str(project / "notebooks" / "02_personas.ipynb"))
+    assert PersonaParams().run_dir() == project / "reports" / "sample"
+
+
+def test_a_pyproject_of_another_project_is_not_the_root(tmp_path, monkeypatch, no_notebook):
+    other = _project(tmp_path / "theirs", name="shop-analytics")
+    monkeypatch.chdir(other / "notebooks")
+    monkeypatch.setenv("PWD", str(other / "notebooks"))
+    assert PersonaParams().run_dir() == other / "personas" / "notebooks" / "reports" / "sample"

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from personas import PersonaParams, pipeline
-from personas.errors import InputError
+from personas.errors import InputError, OutputError, ParameterError
 from personas.features import BY_NAME
 
 pytestmark = pytest.mark.slow
@@ -183,3 +183,34 @@ def test_a_rules_file_replaces_the_packaged_names(tmp_path):
     # the others are average, or named by the packaged words (the file has no tags of its own)
     assert all(p.rule in ("Big Buyer", "Everyday Customer", "") for p in result.profiles), names
     assert not any("·" in n for n in names), names
+
+
+def test_each_step_takes_the_values_the_earlier_steps_used_and_02_names_like_03(tmp_path):
+    """The notebooks' parameters cells are separate: a step given other values than an earlier
+    one used stops and names both, and the names 02 shows are the report's."""
+    params = PersonaParams(sample_users=400, sample_size=400, n_fits=2,
+                           output_dir=str(tmp_path / "run"))
+    pipeline.features_step(params)
+    with pytest.raises(OutputError, match=r"^no personas step found in .*; run 02_personas \(or "
+                                          r"model_step\) first with the same output_dir$"):
+        pipeline.report_step(params)
+    with pytest.raises(ParameterError, match=(
+            r"^parameter session_gap_minutes=45 differs from session_gap_minutes=30, which the "
+            r"features step \(01_features\) of this run used; give every notebook of the run the "
+            r"same value, or re-run 01_features with session_gap_minutes=45$")) as info:
+        pipeline.model_step(params.replace(session_gap_minutes=45))
+    assert info.value.name == "session_gap_minutes"
+    pipeline.model_step(params.replace(max_personas=7))      # 02 may try other model settings
+    pipeline.model_step(params)
+    names = pipeline.persona_names(params)
+    assert pipeline.model_info(params)["personas"] == len(names)
+    assert set(pipeline.map_points(params)["persona_id"]) <= set(names)
+    with pytest.raises(ParameterError, match=(
+            r"^parameter max_personas=6 differs from max_personas=8, which the personas step "
+            r"\(02_personas\) of this run used; give every notebook of the run the same value, "
+            r"or re-run 02_personas with max_personas=6$")):
+        pipeline.report_step(params.replace(max_personas=6))
+    result = pipeline.report_step(params.replace(title="Ours"))   # the report's own parameter
+    assert names == {p.id: p.name for p in result.profiles}
+    assert list(result.traits.index) == [p.name for p in result.profiles]
+    assert json.loads((result.run_dir / "run.json").read_text())["parameters"]["max_personas"] == 8

@@ -1,4 +1,5 @@
-"""Render a :class:`~personas.results.RunSummary` into one self-contained HTML file.
+"""Render a :class:`~personas.results.RunSummary` into one self-contained HTML file, and the
+persona cards alone into an HTML fragment a notebook shows (:func:`render_cards`).
 
 One Jinja2 environment, autoescaping on; every figure is formatted by a filter; the templates get
 the dataclasses themselves. The only markup that is not escaped is chart SVG, made by
@@ -11,7 +12,7 @@ import math
 import numbers
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from ..results import (CLEAR_CONFIDENCE, STABILITY_FAIR, STABILITY_FIRM, ClaimCheck,
-                       RunSummary, Stat, stability_verdict)
+                       PersonaProfile, RunSummary, Stat, stability_verdict)
 from . import charts
 from .compare import Comparison
 
@@ -632,6 +633,33 @@ def render_html(summary: RunSummary, *, map_points: pd.DataFrame | None = None,
                            export_columns=export_columns(summary, export_header))
 
 
+def render_cards(personas: Sequence[PersonaProfile], *, report: str | Path | None = None) -> str:
+    """The persona cards of the report as an HTML fragment for a notebook (``_repr_html_``).
+
+    The same card macro as the report, without the small card charts; ``report``, the path of
+    the run's index.html, adds a line linking to it (:func:`notebook_href`).
+    """
+    personas = tuple(personas)
+    colours = charts.persona_colours([p.id for p in personas])
+    template = make_environment().get_template("cards.html.j2")
+    return template.render(personas=personas, colours=colours, report=report,
+                           href=notebook_href(Path(report)) if report else "")
+
+
+def notebook_href(target: Path) -> str:
+    """A link to ``target`` that works from the notebook showing it.
+
+    JupyterLab opens a relative link from the notebook's own folder, which it tells the kernel
+    in ``JPY_SESSION_NAME``; elsewhere (papermill, nbconvert, plain IPython) the notebook's
+    folder is unknown, and the file's URI is the link.
+    """
+    notebook = os.environ.get("JPY_SESSION_NAME", "")
+    target = Path(target).absolute()
+    if os.path.isabs(notebook):
+        return Path(os.path.relpath(target, Path(notebook).parent)).as_posix()
+    return target.as_uri()
+
+
 def render_report(summary: RunSummary, out_path: str | Path, *,
                   map_points: pd.DataFrame | None = None,
                   heatmap: pd.DataFrame | None = None,
@@ -670,5 +698,5 @@ def render_report(summary: RunSummary, out_path: str | Path, *,
     return out_path
 
 
-__all__ = ["render_report", "render_html", "make_environment", "FILTERS", "Chart", "trusted_svg",
-           "export_columns", "sample_points"]
+__all__ = ["render_report", "render_html", "render_cards", "make_environment", "FILTERS", "Chart",
+           "trusted_svg", "export_columns", "sample_points"]
