@@ -3,7 +3,7 @@
 =================  =========================  ==============================================
 step               notebook                   writes into the staging folder
 =================  =========================  ==============================================
-features_step      01_features                features.parquet, state.json
+features_step      01_features                features.parquet, features.json, state.json
 model_step         02_personas                model/, assignments (ids and confidence)
 report_step        03_report                  personas.json/csv, assignments.parquet/csv,
                                               index.html, run.json; then publishes the run
@@ -11,7 +11,9 @@ report_step        03_report                  personas.json/csv, assignments.par
 
 A run is built in a hidden staging folder beside its target (``.<name>.partial``) and renamed into
 place by :func:`publish` only when complete, so a failed run never leaves a half-written report
-and never destroys the previous good one. Each step checks that it was given the parameter values
+and never destroys the previous good one. ``features.json`` (what the features step used and found)
+stays in the published run, so 02 can be re-run with other model settings after 03 has
+published, on the same features (:func:`_model_stage`). Each step checks that it was given the parameter values
 the earlier steps of the run used (:func:`check_agreement`). After the model step,
 :func:`persona_names`, :func:`model_info` and :func:`map_points` read the staged model for
 02_personas' charts.
@@ -37,6 +39,7 @@ from .errors import OutputError, ParameterError
 from .params import PersonaParams
 
 STATE = "state.json"
+FEATURES_RECORD = "features.json"   # the features step's state, kept in the published run
 # The parameters each step reads. A later step of a run must be given the values the earlier
 # steps used (each notebook has its own parameters cell): otherwise the report would state
 # parameters its features or model did not use. The report step's own parameters (naming, title,
@@ -223,7 +226,7 @@ def features_step(params: PersonaParams) -> pd.DataFrame:
     features.to_parquet(stage / "features.parquet")
     if log.planted is not None:
         log.planted.to_parquet(stage / "planted.parquet", index=False)
-    _write_state(stage, {
+    record = {
         "started": started,
         "params": params.to_dict(),
         "source": log.source,
@@ -242,11 +245,39 @@ def features_step(params: PersonaParams) -> pd.DataFrame:
         "features": {"used": [c for c in features.columns if c in BY_NAME],
                      "skipped": skipped},
         "timings_s": timings,
-    })
+    }
+    (stage / FEATURES_RECORD).write_text(json.dumps(record, indent=2, default=str),
+                                         encoding="utf-8")
+    _write_state(stage, record)
     return features
 
 
 # -- step 2: model ---------------------------------------------------------------------------------
+
+def _model_stage(params: PersonaParams) -> Path:
+    """The staging folder the model step works in: the one 01 started or, once 03 has published
+    the run, a fresh one holding the published run's features, so that a researcher can re-run
+    02 and 03 with other model settings without computing the features again.
+
+    The published features are reused only for the same input (its fingerprint) and the same
+    feature parameters; otherwise the error says to run 01 again.
+    """
+    stage = stage_dir(params)
+    published = params.run_dir()
+    if (stage / STATE).exists() or not (published / FEATURES_RECORD).exists():
+        return stage                     # _read_state explains a missing features step
+    record = json.loads((published / FEATURES_RECORD).read_text(encoding="utf-8"))
+    check_agreement(params, {"params": record["params"]})
+    if record["fingerprint"] != fingerprint(params):
+        raise OutputError(f"the input of {str(published)!r} has changed since its features were "
+                          "computed; run 01_features (or features_step) again")
+    stage = _fresh_stage(params)
+    for name in ("features.parquet", "planted.parquet", FEATURES_RECORD):
+        if (published / name).exists():
+            shutil.copy2(published / name, stage / name)
+    _write_state(stage, {**record, "started": time.time()})
+    return stage
+
 
 def model_step(params: PersonaParams) -> pd.DataFrame:
     """Fit the PersonaModel on the staged features and assign every user.
@@ -256,7 +287,7 @@ def model_step(params: PersonaParams) -> pd.DataFrame:
     from .features import model_matrix
     from .model import PersonaModel, map_2d
 
-    stage = stage_dir(params)
+    stage = _model_stage(params)
     state = _read_state(stage)
     # the features' parameters only: re-running 02 with other model settings replaces the model
     check_agreement(params, {"params": state["params"]})

@@ -15,7 +15,8 @@ from personas.features import BY_NAME
 pytestmark = pytest.mark.slow
 
 RUN_FILES = {"index.html", "personas.json", "personas.csv", "assignments.parquet",
-             "assignments.csv", "features.parquet", "model", "run.json", "planted.parquet"}
+             "assignments.csv", "features.parquet", "features.json", "model", "run.json",
+             "planted.parquet"}
 
 # Planted persona -> the naming families that describe it truthfully.
 FAMILIES = {"frequent_browser": {"browser"}, "loyal_big_spender": {"champion", "power"},
@@ -214,3 +215,35 @@ def test_each_step_takes_the_values_the_earlier_steps_used_and_02_names_like_03(
     assert names == {p.id: p.name for p in result.profiles}
     assert list(result.traits.index) == [p.name for p in result.profiles]
     assert json.loads((result.run_dir / "run.json").read_text())["parameters"]["max_personas"] == 8
+
+
+def test_02_and_03_re_run_on_a_published_run_reuse_its_features_while_the_input_is_the_same(
+        tmp_path):
+    """The researcher's loop after 03 has published: other model settings need no 01 again."""
+    events = tmp_path / "events.csv"
+    from personas.sample import write_sample
+    write_sample(events, 400, seed=3)
+    params = PersonaParams(events_path=str(events), sample_size=400, n_fits=2,
+                           output_dir=str(tmp_path / "run"))
+    pipeline.features_step(params)
+    pipeline.model_step(params)
+    first = pipeline.report_step(params)
+    features = pd.read_parquet(first.run_dir / "features.parquet")
+    other = params.replace(max_personas=5, min_personas=3)
+    pipeline.model_step(other)                   # no "no features step found"
+    second = pipeline.report_step(other)
+    assert second.run_dir == first.run_dir
+    run = json.loads((second.run_dir / "run.json").read_text())
+    assert (run["parameters"]["max_personas"], run["parameters"]["min_personas"]) == (5, 3)
+    assert 3 <= len(second.profiles) <= 5
+    pd.testing.assert_frame_equal(pd.read_parquet(second.run_dir / "features.parquet"), features)
+    assert not pipeline.stage_dir(params).exists()
+    with pytest.raises(ParameterError, match=r"^parameter session_gap_minutes=45 differs from "
+                                             r"session_gap_minutes=30, which the features step"):
+        pipeline.model_step(params.replace(session_gap_minutes=45))
+    write_sample(events, 500, seed=4)            # new data under the same name
+    with pytest.raises(OutputError, match=r"^the input of '.*run' has changed since its features "
+                                          r"were computed; run 01_features \(or features_step\) "
+                                          r"again$"):
+        pipeline.model_step(params)
+    assert (second.run_dir / "index.html").exists()     # the published run is untouched

@@ -252,7 +252,7 @@ def test_files_section(tree):
     section = tree.find(".//h:section[@class='files']", NS)
     text = _text(section)
     for name in ("personas.json", "personas.csv", "assignments.parquet", "assignments.csv",
-                 "features.parquet", "model/", "run.json", "notebooks/"):
+                 "features.parquet", "features.json", "model/", "run.json", "notebooks/"):
         assert name in text
     assert "user_id, persona_id, persona, confidence" in text
     assert section.find(".//h:a", NS) is None
