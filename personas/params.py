@@ -64,6 +64,9 @@ class PersonaParams:
     sample_users: int = field(default=5000, metadata=_help(
         "users in the bundled synthetic sample (used when events_path is empty)", 100, 10_000_000))
     sample_seed: int = field(default=0, metadata=_help("seed of the bundled synthetic sample", 0))
+    features_path: str = field(default="", metadata=_help(
+        "YAML file of your own per-user features (an SQL aggregate over the events or a Python "
+        "function each, see the README), empty means the catalogue's only"))
     # -- naming ------------------------------------------------------------------------------
     rules_path: str = field(default="", metadata=_help(
         "YAML rule table that replaces the packaged naming rules (same format as rules.yaml)"))

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .features import BY_NAME, CATALOGUE, model_columns
+from .features import BY_NAME, model_columns
 
 CHOSEN, OTHER = "#0072B2", "#C9D3E0"   # the kept persona count and the other candidates
 
@@ -40,9 +40,10 @@ def _figure(width: float, height: float) -> PlotFigure:
 
 
 def catalogue_table(features: pd.DataFrame) -> pd.DataFrame:
-    """The feature catalogue, with each feature's median and share of missing values here."""
+    """The feature catalogue (your own features from ``features_path`` last), with each feature's
+    median and share of missing values here."""
     rows = []
-    for f in CATALOGUE:
+    for f in BY_NAME.values():
         present = f.name in features.columns
         rows.append({"feature": f.name, "group": f.group, "description": f.description,
                      "unit": f.unit, "higher means": f.higher, "used by model": f.model,
