@@ -405,23 +405,49 @@ def model_columns(columns) -> list[str]:
             and BY_NAME[c].stands_in_for not in present]
 
 
-def model_matrix(features: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+def model_centres(features: pd.DataFrame) -> dict[str, float]:
+    """The typical value of each :func:`model_columns` column, after its transform: the median
+    over the users who have one (0 when nobody has).
+
+    :func:`model_matrix` fills missing values and pulls thinly evidenced ones toward it. A fitted
+    model keeps these centres (``personas.model.FeatureMatrix``), so that users assigned later are
+    filled with the fitted users' typical values, not with those of the users being assigned.
+    """
+    centres = {}
+    for name in model_columns(features.columns):
+        values = _transformed(features, name)
+        present = values[~np.isnan(values)]
+        centres[name] = float(np.median(present)) if len(present) else 0.0
+    return centres
+
+
+def _transformed(features: pd.DataFrame, name: str) -> np.ndarray:
+    """Column ``name`` with its catalogue transform applied (log1p clips negatives to 0 first)."""
+    values = features[name].to_numpy(dtype="float64", copy=True)
+    if BY_NAME[name].transform == "log1p":
+        values = np.log1p(np.clip(values, 0, None))
+    return values
+
+
+def model_matrix(features: pd.DataFrame, centres: dict[str, float] | None = None
+                 ) -> tuple[np.ndarray, list[str]]:
     """The model's input: the :func:`model_columns` of the table, filled and transformed.
 
     Heavy-tailed counts are log1p-transformed (the catalogue's ``transform``); a feature with an
-    ``evidence`` count is pulled toward its median by :data:`EVIDENCE_WEIGHT` pseudo-counts (an
+    ``evidence`` count is pulled toward its centre by :data:`EVIDENCE_WEIGHT` pseudo-counts (an
     order value resting on one order sits between that order and the typical one; without orders,
-    at the typical one); other missing values take the feature's ``fill``, else the median.
+    at the typical one); other missing values take the feature's ``fill``, else the centre. The
+    centres are the table's own medians (:func:`model_centres`) unless ``centres`` gives them:
+    then its keys are the columns, as when a fitted model prepares new users.
     """
-    columns = model_columns(features.columns)
+    centres = model_centres(features) if centres is None else centres
+    columns = list(centres)
     out = np.empty((len(features), len(columns)), dtype="float64")
     for j, name in enumerate(columns):
         spec = BY_NAME[name]
-        values = features[name].to_numpy(dtype="float64", copy=True)
-        if spec.transform == "log1p":
-            values = np.log1p(np.clip(values, 0, None))
+        values = _transformed(features, name)
         missing = np.isnan(values)
-        centre = float(np.median(values[~missing])) if (~missing).any() else 0.0
+        centre = centres[name]
         if spec.evidence:
             n = np.nan_to_num(features[spec.evidence].to_numpy(dtype="float64"))
             n[missing] = 0.0

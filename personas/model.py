@@ -15,7 +15,8 @@ One fit, step by step:
    groups in the embedding and leaves the users between them as noise.
 3. Count control: for every count in [min_personas, max_personas] the groups are merged by Ward
    linkage of their centres in the scaled feature space (or, when HDBSCAN found fewer groups,
-   split along its condensed tree), and each noise user joins the persona most of its nearest
+   split along its condensed tree; a clusterer without one has its widest group split by
+   2-means instead), and each noise user joins the persona most of its nearest
    grouped users have. No k-means afterwards: moving every user to its nearest persona centre
    undid the shapes the groups had and lowered the agreement with planted personas on the
    random worlds of docs/model.md.
@@ -33,6 +34,15 @@ Several fits (``n_fits``), each on its own sample with its own UMAP seed, then d
    The agreement of each fit with this consensus is the model's stability, and how well each
    persona comes back in every fit its reproducibility: both go to the report.
 
+Before all this, ``fit`` learns how to prepare users, and :meth:`PersonaModel.save` keeps it:
+the optional ``preprocessor`` (:class:`FeatureMatrix` turns a feature table into the model
+columns, with the fitted users' medians as the values missing and thin data are pulled toward),
+the medians that fill any value still missing, and the standardisation. Users assigned later
+are prepared with these, never with statistics of their own batch.
+
+UMAP and HDBSCAN are the defaults, not requirements: ``reducer`` takes any object with
+``fit_transform`` (PCA...) and ``clusterer`` any with ``fit_predict`` or ``labels_`` (k-means...).
+
 Why each step is there, with the measurements on many random worlds: docs/model.md.
 """
 
@@ -45,12 +55,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClusterMixin, clone
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, clone
 from sklearn.metrics import pairwise_distances
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .errors import InputError, ParameterError, TooFewUsersError
 
@@ -139,10 +149,84 @@ def embed(scaled: np.ndarray, n_components: int, n_neighbors: int, seed: int,
 
 
 def make_clusterer(min_cluster_size: int):
+    """The default clusterer: HDBSCAN with ``leaf`` selection (module docstring, step 2)."""
     import hdbscan
 
     return hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=MIN_SAMPLES,
                            cluster_selection_method="leaf")
+
+
+def fresh(estimator, seed: int):
+    """An unfitted copy of a user's reducer or clusterer (the caller's object stays unfitted),
+    given this fit's ``seed`` when it takes a ``random_state``: the fits differ from one another,
+    and the model's ``random_state`` repeats them all."""
+    copy = clone(estimator, safe=False)      # objects without get_params are deep-copied
+    if hasattr(copy, "get_params") and "random_state" in copy.get_params():
+        copy.set_params(random_state=seed)
+    return copy
+
+
+def describe(estimator) -> str:
+    """A user's reducer or clusterer as written in Python (``PCA(n_components=3)``), for
+    ``info_`` and run.json; the class name for an object that is no scikit-learn estimator."""
+    if hasattr(estimator, "get_params"):
+        return " ".join(repr(estimator).split())
+    return type(estimator).__name__
+
+
+def reduce(reducer, sample: np.ndarray) -> np.ndarray:
+    """A user reducer's embedding of ``sample``: ``fit_transform`` where it has one, else
+    ``fit`` then ``transform``."""
+    if hasattr(reducer, "fit_transform"):
+        embedding = reducer.fit_transform(sample)
+    else:
+        reducer.fit(sample)
+        embedding = reducer.transform(sample)
+    return np.asarray(embedding, dtype="float64")
+
+
+def cluster(clusterer, embedding: np.ndarray) -> np.ndarray:
+    """The clusterer's groups of ``embedding`` (-1 = noise), numbered by decreasing size:
+    ``fit_predict`` where it has one, else ``fit`` then ``labels_``."""
+    if hasattr(clusterer, "fit_predict"):
+        labels = clusterer.fit_predict(embedding)
+    else:
+        clusterer.fit(embedding)
+        labels = clusterer.labels_
+    return relabel_by_size(np.asarray(labels, dtype=np.int64))
+
+
+def bisect_groups(embedding: np.ndarray, labels: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Split groups in two until there are ``k``: each time the widest one (the largest sum of
+    squared distances to its centre in ``embedding``), by 2-means.
+
+    This is how count control reaches a count above the groups of a clusterer without HDBSCAN's
+    condensed tree (k-means, agglomerative...). Like the tree cut it only divides the clusterer's
+    groups, and the same ``seed`` repeats the same splits, so the groups of a larger count nest
+    in those of a smaller one, as the Ward merges below it do. Noise (-1) stays noise; when every
+    row is noise, all rows are the first group. Stops early when no group has two distinct rows.
+    Labels are numbered by decreasing size.
+    """
+    from sklearn.cluster import KMeans
+
+    out = labels.copy() if (labels >= 0).any() else np.zeros_like(labels)
+    unsplittable: set[int] = set()
+    while len(np.unique(out[out >= 0])) < k:
+        spread = {}
+        for group in set(np.unique(out[out >= 0]).tolist()) - unsplittable:
+            points = embedding[out == group]
+            spread[group] = float(((points - points.mean(axis=0)) ** 2).sum())
+        widest = max((g for g in spread if spread[g] > 0), key=lambda g: (spread[g], -g),
+                     default=None)
+        if widest is None:
+            break
+        rows = np.flatnonzero(out == widest)
+        halves = KMeans(n_clusters=2, n_init=4, random_state=seed).fit_predict(embedding[rows])
+        if halves.min() == halves.max():
+            unsplittable.add(widest)
+            continue
+        out[rows[halves == 1]] = out.max() + 1
+    return relabel_by_size(out)
 
 
 def cut_condensed_tree(tree: pd.DataFrame, n_points: int, k: int) -> np.ndarray:
@@ -227,16 +311,18 @@ def silhouettes(distances: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def candidate_groupings(embedding: np.ndarray, features: np.ndarray, clusterer, min_k: int,
-                        max_k: int, seed: int = 0) -> tuple[dict[int, np.ndarray], dict]:
+                        max_k: int, seed: int = 0
+                        ) -> tuple[dict[int, np.ndarray], dict, np.ndarray]:
     """Cluster the embedding; one grouping of every row per persona count in [min_k, max_k].
 
-    Returns {count: persona of every row of ``features``} and what was found (HDBSCAN's groups
-    and noise share, and each candidate's mean silhouette over the dense rows). HDBSCAN's groups
-    are merged by Ward linkage in ``features`` down to each count, or split along its condensed
-    tree up to it (when the clusterer has one); a count the hierarchy cannot reach is left out.
+    Returns {count: persona of every row of ``features``}, what was found (the clusterer's
+    groups and noise share, how counts above them were reached, and each candidate's mean
+    silhouette over the dense rows) and the clusterer's own groups (-1 = noise). The groups are
+    merged by Ward linkage in ``features`` down to each count, and split up to it along
+    HDBSCAN's condensed tree where the clusterer has one, else by :func:`bisect_groups`; a count
+    the splits cannot reach is left out.
     """
-    clusterer.fit(embedding)
-    raw = relabel_by_size(np.asarray(clusterer.labels_, dtype=np.int64))
+    raw = cluster(clusterer, embedding)
     found = int(raw.max()) + 1
     tree = (clusterer.condensed_tree_.to_pandas() if hasattr(clusterer, "condensed_tree_")
             else None)
@@ -247,12 +333,9 @@ def candidate_groupings(embedding: np.ndarray, features: np.ndarray, clusterer, 
         elif tree is not None:
             grouped = cut_condensed_tree(tree, len(embedding), k)
         else:
-            continue
+            grouped = bisect_groups(embedding, raw, k, seed)
         labels = join_noise(features, grouped)
         candidates.setdefault(int(labels.max()) + 1, labels)
-    if not candidates:       # no hierarchy and fewer groups than min_k: keep what was found
-        labels = join_noise(features, raw)
-        candidates[int(labels.max()) + 1] = labels
     # separation of each candidate, on the rows HDBSCAN found in dense groups (the noise rows
     # between personas blur every candidate alike); all rows when too few are dense
     dense = raw >= 0
@@ -263,7 +346,8 @@ def candidate_groupings(embedding: np.ndarray, features: np.ndarray, clusterer, 
     silhouette = {str(k): round(float(np.mean(silhouettes(distances, labels[rows]))), 4)
                   for k, labels in candidates.items()}
     return candidates, {"clusters_found": found, "noise_share": round(float(np.mean(~dense)), 4),
-                        "silhouette": silhouette}
+                        "split_by": "condensed tree" if tree is not None else "2-means bisection",
+                        "silhouette": silhouette}, raw
 
 
 def vote(sample: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -339,17 +423,94 @@ def consensus(labelings: list[np.ndarray]) -> tuple[np.ndarray, list[float], dic
     return final, per_fit, overlap
 
 
+class FeatureMatrix(TransformerMixin, BaseEstimator):
+    """Feature table -> the model's matrix (:func:`personas.features.model_matrix`), with the
+    typical values of the users it was fitted on.
+
+    The model columns of the catalogue are kept, heavy-tailed counts log1p-transformed, and
+    missing or thinly evidenced values filled or pulled toward the fitted users' medians
+    (``centres_``). As :class:`PersonaModel`'s ``preprocessor`` it is fitted and saved with the
+    model, so that users assigned later (``personas assign``) are prepared with the fitted users'
+    medians, not their own: a lone new user is filled exactly as the same user was at fit time.
+    The pipeline gives every model this preprocessor.
+
+    Attributes
+    ----------
+    centres_ : model column -> median of its transformed values over the fitted users
+    needs_ : the columns :meth:`transform` reads (the model columns and their evidence counts)
+    """
+
+    def fit(self, X, y=None):
+        from .features import BY_NAME, model_centres
+
+        self.centres_ = model_centres(self._table(X))
+        if not self.centres_:
+            raise InputError("the feature table has none of the catalogue's model features "
+                             f"(found: {', '.join(map(str, list(X.columns)[:8]))}); give the "
+                             "table of personas.features.compute_features")
+        evidence = {BY_NAME[c].evidence for c in self.centres_} - {""}
+        self.needs_ = [*self.centres_, *sorted(evidence - set(self.centres_))]
+        return self
+
+    def transform(self, X) -> pd.DataFrame:
+        """The model columns of the table ``X`` (one row per user, index kept)."""
+        from .features import BY_NAME, model_matrix
+
+        check_is_fitted(self, "centres_")
+        table = self._table(X)
+        unknown = [c for c in self.centres_ if c not in BY_NAME]
+        if unknown:
+            raise InputError(f"the model uses your own features {', '.join(unknown)}, which are "
+                             "not defined here; give the features_path the model was fitted "
+                             "with (-p features_path=...)")
+        missing = [c for c in self.needs_ if c not in table.columns]
+        if missing:
+            raise InputError(f"the users to assign lack the model's features "
+                             f"{', '.join(missing)}; compute them from the same kind of event "
+                             "log the model was fitted on")
+        matrix, columns = model_matrix(table, self.centres_)
+        return pd.DataFrame(matrix, columns=columns, index=table.index)
+
+    @staticmethod
+    def _table(X) -> pd.DataFrame:
+        if not isinstance(X, pd.DataFrame):
+            raise InputError(f"FeatureMatrix prepares a feature table (a DataFrame with the "
+                             f"catalogue's columns, as compute_features returns), got "
+                             f"{type(X).__name__}")
+        return X
+
+    def to_dict(self) -> dict:
+        """The fitted state, for ``model.json``."""
+        return {"kind": "FeatureMatrix", "centres": self.centres_, "needs": self.needs_}
+
+    @classmethod
+    def from_dict(cls, state: dict) -> "FeatureMatrix":
+        fitted = cls()
+        fitted.centres_ = {str(k): float(v) for k, v in state["centres"].items()}
+        fitted.needs_ = list(state["needs"])
+        return fitted
+
+
+def column_medians(X: np.ndarray) -> np.ndarray:
+    """Median of each column over its present values (0 for a column with none)."""
+    present = ~np.isnan(X)
+    return np.array([float(np.median(X[present[:, j], j])) if present[:, j].any() else 0.0
+                     for j in range(X.shape[1])])
+
+
 class PersonaModel(ClusterMixin, BaseEstimator):
     """Find personas in a user x feature matrix; assign any user to one.
 
     Parameters
     ----------
     n_components, n_neighbors
-        UMAP embedding size and neighbourhood (see :class:`personas.params.PersonaParams`).
+        UMAP embedding size and neighbourhood (see :class:`personas.params.PersonaParams`);
+        unused with a ``reducer``.
     min_personas, max_personas
         Persona count bounds (see the module docstring for how the count is chosen).
     min_cluster_size
-        HDBSCAN's smallest cluster; 0 = 0.5 % of the fitted sample (at least 10).
+        HDBSCAN's smallest cluster; 0 = 0.5 % of the fitted sample (at least 10). Unused with a
+        ``clusterer``.
     sample_size
         Users each fit is fitted on.
     n_epochs
@@ -359,32 +520,62 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         Independent fits, each on its own sample with its own UMAP seed, that choose the count
         and the personas together (see the module docstring); 1 = a single fit, whose count is
         then the one with the best silhouette.
-    reducer, clusterer
-        Optional replacements for UMAP and HDBSCAN (objects with ``fit_transform`` / ``fit``
-        and ``labels_``; a clusterer without HDBSCAN's ``condensed_tree_`` cannot split when it
-        finds fewer than ``min_personas`` groups). They are cloned before fitting.
+    reducer
+        Replaces UMAP: any object with ``fit_transform``, or ``fit`` and ``transform`` (PCA,
+        ...).
+    clusterer
+        Replaces HDBSCAN: any object with ``fit_predict``, or ``fit`` and ``labels_`` (-1 =
+        noise). Count control works on its groups: merged by Ward linkage down to each count,
+        split up to it along HDBSCAN's ``condensed_tree_`` where the clusterer has one, else by
+        2-means on the widest group (:func:`bisect_groups`). ``KMeans(n_clusters=6)`` gives six
+        groups, which become 4 and 5 by merging and 7 and 8 by splitting.
+        The reducer and clusterer are cloned before fitting (yours stay unfitted) and given each
+        fit's seed when they take a ``random_state``; the fitted model keeps no reference to
+        them, so it saves without pickle.
+    preprocessor
+        None, or :class:`FeatureMatrix` to fit on a feature table (the pipeline's choice); it is
+        fitted and saved with the model. After it, missing values take the fitted medians and
+        every feature is standardised, both learned in :meth:`fit` and saved too.
     random_state
-        Seed of the sample draws and the UMAP layouts.
+        Seed of the sample draws, the UMAP layouts and the user reducer's and clusterer's seeds.
 
     Attributes
     ----------
+    preprocessor_ : the fitted :class:`FeatureMatrix`, or None
+    medians_ : per feature, the value missing values take (fitted medians)
     scaler_ : StandardScaler fitted on all users
+    n_features_in_, feature_names_in_ : the features the model uses (names when it was fitted
+        on a DataFrame, or through the preprocessor)
     sample_index_ : rows of X the personas are kept for (the first fit's sample)
-    embedding_ : UMAP embedding of that sample
+    embedding_ : the first fit's embedding of that sample
     labels_ : persona of each sample row, as :meth:`predict` gives it
-    cluster_labels_ : HDBSCAN's own groups in that embedding (-1 = noise), before count control
+    cluster_labels_ : the clusterer's own groups in that embedding (-1 = noise), before count
+        control
     reference_ : scaled features of the sample, used by :meth:`predict`
     reference_labels_ : persona of each reference row, as the fits agreed
     stability_ : mean adjusted Rand index between each fit and the agreed personas
     persona_stability_ : persona -> mean best Jaccard overlap of its users with one persona of
         each fit: how reliably the persona comes back
     info_ : what was found and chosen: ``count_scores`` (agreement of the fits at every
-        candidate count), ``silhouette``, ``personas``, ``stability``, ``persona_stability``...
+        candidate count), ``silhouette``, ``personas``, ``stability``, ``persona_stability``,
+        ``reducer`` and ``clusterer`` (as written, or the built-in ones)...
+
+    Examples
+    --------
+    >>> from sklearn.cluster import KMeans
+    >>> from sklearn.datasets import make_blobs
+    >>> from sklearn.decomposition import PCA
+    >>> X, _ = make_blobs(300, n_features=4, centers=5, random_state=0)
+    >>> model = PersonaModel(reducer=PCA(n_components=2), clusterer=KMeans(5, n_init=4),
+    ...                      n_fits=2, random_state=0)
+    >>> labels = model.fit_predict(X)
+    >>> len(labels), model.info_["personas"] in range(4, 9)
+    (300, True)
     """
 
     def __init__(self, n_components=5, n_neighbors=30, min_personas=4, max_personas=8,
                  min_cluster_size=0, sample_size=5_000, n_epochs=100, n_fits=5, reducer=None,
-                 clusterer=None, random_state=None):
+                 clusterer=None, preprocessor=None, random_state=None):
         self.n_components = n_components
         self.n_neighbors = n_neighbors
         self.min_personas = min_personas
@@ -395,17 +586,32 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         self.n_fits = n_fits
         self.reducer = reducer
         self.clusterer = clusterer
+        self.preprocessor = preprocessor
         self.random_state = random_state
 
-    def fit(self, X, y=None):
-        X = self._as_matrix(X, fitting=True)
-        require_users(len(X))
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True       # missing values take the fitted medians
+        return tags
+
+    def _check_params(self) -> None:
+        """Raise ParameterError for values :meth:`fit` cannot work with (before any work)."""
         if not 2 <= self.min_personas <= self.max_personas:
             raise ParameterError(f"min_personas={self.min_personas} and max_personas="
                                  f"{self.max_personas} must satisfy 2 <= min <= max",
                                  name="min_personas")
         if self.n_fits < 1:
             raise ParameterError(f"n_fits={self.n_fits} must be at least 1", name="n_fits")
+        if self.preprocessor is not None and not isinstance(self.preprocessor, FeatureMatrix):
+            raise ParameterError(f"preprocessor={self.preprocessor!r} is not supported: a saved "
+                                 "model holds JSON and Parquet, no pickle, so it is None or "
+                                 "personas.model.FeatureMatrix(); transform X before fit "
+                                 "instead", name="preprocessor")
+
+    def fit(self, X, y=None):
+        self._check_params()
+        X = self._prepare(X, fitting=True)
+        require_users(len(X))
         rng = check_random_state(self.random_state)
         self.scaler_ = StandardScaler().fit(X)
         scaled = self.scaler_.transform(X)
@@ -434,6 +640,9 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         self.stability_ = round(float(np.mean(per_fit)), 4) if len(fits) > 1 else None
         self.persona_stability_ = {p: round(v, 4) for p, v in overlap.items()}
         self.info_ = {**info, "fits": len(fits),
+                      "reducer": "UMAP" if self.reducer is None else describe(self.reducer),
+                      "clusterer": ("HDBSCAN" if self.clusterer is None
+                                    else describe(self.clusterer)),
                       "count_scores": {str(k): round(v, 4) for k, v in scores.items()},
                       "silhouette": {str(k): round(v, 4) for k, v in separation.items()},
                       "count_rule": rule, "personas": int(personas.max()) + 1,
@@ -450,22 +659,19 @@ class PersonaModel(ClusterMixin, BaseEstimator):
 
     def _fit_sample(self, scaled: np.ndarray, rng: np.random.RandomState):
         """One fit on its own sample: (sample rows, embedding, {count: personas of the sample},
-        HDBSCAN's groups, info)."""
+        the clusterer's groups, info)."""
         seed = int(rng.randint(0, 2**31 - 1))
         index = draw_sample(len(scaled), self.sample_size, rng)
         sample = scaled[index]
         if self.reducer is None:
             embedding = embed(sample, self.n_components, self.n_neighbors, seed, self.n_epochs)
         else:
-            reducer = clone(self.reducer)
-            if "random_state" in reducer.get_params():
-                reducer.set_params(random_state=seed)
-            embedding = np.asarray(reducer.fit_transform(sample), dtype="float64")
+            embedding = reduce(fresh(self.reducer, seed), sample)
         mcs = self.min_cluster_size or max(10, int(0.005 * len(sample)))
-        clusterer = make_clusterer(mcs) if self.clusterer is None else clone(self.clusterer)
-        candidates, info = candidate_groupings(embedding, sample, clusterer, self.min_personas,
-                                               self.max_personas, seed)
-        groups = relabel_by_size(np.asarray(clusterer.labels_, dtype=np.int64))
+        clusterer = (make_clusterer(mcs) if self.clusterer is None
+                     else fresh(self.clusterer, seed))
+        candidates, info, groups = candidate_groupings(embedding, sample, clusterer,
+                                                       self.min_personas, self.max_personas, seed)
         info.update(min_cluster_size=int(mcs), sample_size=int(len(sample)))
         return index, embedding, candidates, groups, info
 
@@ -493,37 +699,50 @@ class PersonaModel(ClusterMixin, BaseEstimator):
     def predict_with_confidence(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Persona label and confidence (share of agreeing neighbours, 0..1) for each row."""
         check_is_fitted(self, "reference_")
-        return self._vote(self.scaler_.transform(self._as_matrix(X)))
+        return self._vote(self.scaler_.transform(self._prepare(X)))
 
     def predict(self, X) -> np.ndarray:
+        """Persona of each row of ``X``, prepared with what :meth:`fit` learned."""
         return self.predict_with_confidence(X)[0]
 
-    def _as_matrix(self, X, fitting: bool = False) -> np.ndarray:
-        if isinstance(X, pd.DataFrame):
-            names = [str(c) for c in X.columns]
-            if fitting:
-                self.feature_names_in_ = np.array(names, dtype=object)
-            elif hasattr(self, "feature_names_in_") and names != list(self.feature_names_in_):
-                missing = sorted(set(self.feature_names_in_) - set(names))
-                raise InputError(f"the users to assign lack the model's features "
-                                 f"{', '.join(missing) or '(in this order)'}; compute them "
-                                 "from the same kind of event log the model was fitted on")
-            X = X.to_numpy(dtype="float64")
-        X = np.asarray(X, dtype="float64")
+    def _prepare(self, X, fitting: bool = False) -> np.ndarray:
+        """``X`` as the model's numeric matrix: through the preprocessor (if any), checked like
+        any scikit-learn input, missing values filled with the fitted medians. Fitting learns
+        the preprocessor's state and the medians; later calls reuse them, so users assigned
+        later are prepared as the fitted ones were, whatever the other users given with them."""
         if fitting:
-            self.n_features_in_ = X.shape[1]
-        return X
+            self.preprocessor_ = (None if self.preprocessor is None
+                                  else clone(self.preprocessor).fit(X))
+        if self.preprocessor_ is not None:
+            X = self.preprocessor_.transform(X)
+        try:
+            X = validate_data(self, X, reset=fitting, dtype="float64",
+                              ensure_all_finite="allow-nan")
+        except ValueError as exc:
+            raise InputError(f"{str(exc).strip()} (compute the users' features as for the "
+                             "users the model was fitted on)") from None
+        if fitting:
+            self.medians_ = column_medians(X)
+        return np.where(np.isnan(X), self.medians_, X)
 
     # -- persistence: JSON + Parquet, no pickle --------------------------------------------------
     def save(self, folder: str | Path, versions: dict | None = None) -> Path:
-        """Write ``model.json`` and ``reference.parquet`` into ``folder``."""
+        """Write ``model.json`` and ``reference.parquet`` into ``folder``.
+
+        The user's reducer and clusterer are not saved (assigning needs neither); ``info``
+        names them.
+        """
         check_is_fitted(self, "reference_")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        params = {k: v for k, v in self.get_params().items() if k not in ("reducer", "clusterer")}
+        params = {k: v for k, v in self.get_params(deep=False).items()
+                  if k not in ("reducer", "clusterer", "preprocessor")}
         state = {
             "params": params,
             "features": list(getattr(self, "feature_names_in_", [])),
+            "preprocessor": (None if self.preprocessor_ is None
+                             else self.preprocessor_.to_dict()),
+            "medians": self.medians_.tolist(),
             "scaler_mean": self.scaler_.mean_.tolist(),
             "scaler_scale": self.scaler_.scale_.tolist(),
             "info": self.info_,
@@ -538,7 +757,11 @@ class PersonaModel(ClusterMixin, BaseEstimator):
 
     @classmethod
     def load(cls, folder: str | Path) -> "PersonaModel":
-        """Load a model written by :meth:`save`."""
+        """Load a model written by :meth:`save`.
+
+        A model saved before the medians and the preprocessor were kept fills missing values
+        with the feature means (its input had none) and takes the model matrix itself.
+        """
         folder = Path(folder)
         try:
             state = json.loads((folder / "model.json").read_text(encoding="utf-8"))
@@ -547,10 +770,13 @@ class PersonaModel(ClusterMixin, BaseEstimator):
             raise InputError(f"model folder {str(folder)!r} does not hold a saved persona model "
                              f"({exc.__class__.__name__}); point --model at the model/ folder "
                              "of a run", path=str(folder)) from None
-        model = cls(**state["params"])
+        prepared = state.get("preprocessor")
+        model = cls(**state["params"], preprocessor=FeatureMatrix() if prepared else None)
+        model.preprocessor_ = FeatureMatrix.from_dict(prepared) if prepared else None
         if state["features"]:
             model.feature_names_in_ = np.array(state["features"], dtype=object)
         model.n_features_in_ = len(state["scaler_mean"])
+        model.medians_ = np.array(state.get("medians", state["scaler_mean"]), dtype="float64")
         model.scaler_ = StandardScaler()
         model.scaler_.mean_ = np.array(state["scaler_mean"])
         model.scaler_.scale_ = np.array(state["scaler_scale"])

@@ -1,15 +1,24 @@
-"""PersonaModel: count control, determinism, assignment, save/load, tiny inputs."""
+"""PersonaModel: count control, determinism, assignment, save/load, tiny inputs, plug-ins,
+fitted preprocessing and scikit-learn's estimator checks."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_rand_score
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from personas.errors import InputError, ParameterError, TooFewUsersError
-from personas.model import (MIN_USERS, PersonaModel, align, choose_count, consensus,
-                            cut_condensed_tree, join_noise, merge_by_ward, relabel_by_size)
+from personas.features import model_matrix
+from personas.model import (MIN_USERS, FeatureMatrix, PersonaModel, align, bisect_groups,
+                            choose_count, consensus, cut_condensed_tree, join_noise,
+                            merge_by_ward, relabel_by_size)
 
 
 def blobs(n_per: int, centres: list[list[float]], seed: int = 0, spread: float = 0.3):
@@ -129,29 +138,165 @@ def test_fit_predict_labels_every_row_not_only_the_sample():
     assert len(labels) == len(X) and adjusted_rand_score(y, labels) > 0.95
 
 
-@pytest.mark.slow
-def test_user_given_reducer_and_clusterer_are_cloned_and_may_lack_a_hierarchy():
-    from sklearn.cluster import KMeans
-    from sklearn.decomposition import PCA
+def test_bisection_splits_the_widest_group_until_k_and_the_splits_nest():
+    rng = np.random.default_rng(0)
+    # group 0: two tight halves far apart (wide); group 1: tight; the last row is noise
+    embedding = np.concatenate([rng.normal(0, 0.1, 20), rng.normal(3, 0.1, 20),
+                                rng.normal(10, 0.1, 15)])[:, None]
+    labels = np.array([0] * 40 + [1] * 14 + [-1])
+    three = bisect_groups(embedding, labels, 3, seed=0)
+    assert three.max() + 1 == 3 and three[-1] == -1
+    assert len(set(three[:20])) == len(set(three[20:40])) == len(set(three[40:54])) == 1
+    assert len({three[0], three[20], three[40]}) == 3      # the wide group was split
+    four = bisect_groups(embedding, labels, 4, seed=0)
+    assert four.max() + 1 == 4
+    assert all(len(set(three[four == g])) == 1 for g in range(4))   # inside the groups of 3
+    # all rows noise: they are one group to split; identical rows cannot be split
+    assert bisect_groups(embedding, np.full(55, -1), 2, seed=0).max() + 1 == 2
+    assert bisect_groups(np.zeros((10, 2)), np.zeros(10, np.int64), 3, 0).tolist() == [0] * 10
 
+
+def test_pca_and_kmeans_replace_umap_and_hdbscan_and_stay_unfitted():
     X, y = blobs(60, SIX)
     reducer, clusterer = PCA(n_components=3), KMeans(n_clusters=6, n_init=4, random_state=0)
     model = PersonaModel(reducer=reducer, clusterer=clusterer, n_fits=2, random_state=0,
                          min_personas=4, max_personas=8).fit(X)
     assert not hasattr(reducer, "components_") and not hasattr(clusterer, "labels_")
-    assert adjusted_rand_score(y, model.predict(X)) > 0.95
-    # k-means has no condensed tree: asked for more personas than it finds, it keeps its own
-    few = PersonaModel(reducer=reducer, clusterer=KMeans(n_clusters=2, n_init=4, random_state=0),
-                       n_fits=1, random_state=0, min_personas=4, max_personas=8).fit(X)
-    assert few.info_["personas"] == 2
+    assert model.embedding_.shape == (360, 3) and model.info_["clusters_found"] == 6
+    # k-means' six groups are merged to 4 and 5 and split (2-means, no tree) to 7 and 8
+    assert set(model.info_["count_scores"]) == {"4", "5", "6", "7", "8"}
+    assert model.info_["split_by"] == "2-means bisection"
+    assert model.info_["personas"] == 6
+    assert adjusted_rand_score(y, model.predict(X)) == 1.0
+    assert model.info_["reducer"] == "PCA(n_components=3)"
+    assert model.info_["clusterer"] == "KMeans(n_clusters=6, n_init=4, random_state=0)"
 
 
-def test_persona_bounds_and_fit_count_are_checked_before_fitting():
+def test_kmeans_with_too_few_groups_is_split_up_to_the_persona_count():
+    X, y = blobs(60, SIX)
+    model = PersonaModel(reducer=PCA(n_components=3), clusterer=KMeans(n_clusters=2, n_init=4),
+                         n_fits=2, random_state=0, min_personas=4, max_personas=8).fit(X)
+    assert model.info_["clusters_found"] == 2
+    assert set(model.info_["count_scores"]) == {"4", "5", "6", "7", "8"}
+    assert model.info_["personas"] == 6
+    assert adjusted_rand_score(y, model.predict(X)) == 1.0
+
+
+class CentredRows:
+    """A reducer with ``fit`` and ``transform`` only (no fit_transform, no get_params)."""
+
+    def fit(self, X):
+        self.mean_ = X.mean(axis=0)
+        return self
+
+    def transform(self, X):
+        return X - self.mean_
+
+
+class LabelsOnly:
+    """A clusterer with ``fit`` and ``labels_`` only (no fit_predict, no get_params)."""
+
+    def __init__(self, k):
+        self.k = k
+
+    def fit(self, X):
+        self.labels_ = KMeans(n_clusters=self.k, n_init=4, random_state=0).fit_predict(X)
+        return self
+
+
+def test_any_object_with_fit_and_transform_or_labels_is_a_reducer_or_clusterer():
+    X, y = blobs(60, SIX)
+    reducer, clusterer = CentredRows(), LabelsOnly(6)
+    model = PersonaModel(reducer=reducer, clusterer=clusterer, n_fits=2, random_state=0).fit(X)
+    assert not hasattr(reducer, "mean_") and not hasattr(clusterer, "labels_")
+    assert model.info_["reducer"] == "CentredRows" and model.info_["clusterer"] == "LabelsOnly"
+    assert model.info_["personas"] == 6
+    assert adjusted_rand_score(y, model.predict(X)) == 1.0
+
+
+def test_persona_bounds_fit_count_and_preprocessor_are_checked_before_fitting():
     X, _ = blobs(20, SIX)
     with pytest.raises(ParameterError, match="min_personas=5 and max_personas=4"):
         PersonaModel(min_personas=5, max_personas=4).fit(X)
     with pytest.raises(ParameterError, match="n_fits=0 must be at least 1"):
         PersonaModel(n_fits=0).fit(X)
+    with pytest.raises(ParameterError, match=r"preprocessor=StandardScaler\(\) is not "
+                                             r"supported: a saved model holds JSON"):
+        PersonaModel(preprocessor=StandardScaler()).fit(X)
+
+
+def test_missing_values_take_the_fitted_medians_whatever_else_is_assigned():
+    X, _ = blobs(60, SIX)
+    X.iloc[::7, 0] = np.nan
+    model = PersonaModel(reducer=PCA(n_components=3), clusterer=KMeans(n_clusters=6, n_init=4),
+                         n_fits=1, random_state=0).fit(X)
+    assert model.medians_ == pytest.approx(X.median().to_numpy())
+    alone = X.iloc[[0]]                                  # f0 missing
+    assert model.predict(alone)[0] == model.predict(X)[0]
+    assert model.predict(alone)[0] == model.predict(alone.fillna({"f0": model.medians_[0]}))[0]
+    # the rows with f0 missing, assigned among themselves, get what they got among everyone
+    assert np.array_equal(model.predict(X.iloc[::7]), model.predict(X)[::7])
+
+
+def feature_table(n: int, seed: int) -> pd.DataFrame:
+    """A small table of catalogue features: order value only for buyers, some recency missing."""
+    rng = np.random.default_rng(seed)
+    orders = rng.poisson(1.0, n).astype("float64")
+    table = pd.DataFrame({
+        "orders": orders,
+        "avg_order_value": np.where(orders > 0, rng.lognormal(3, 0.5, n), np.nan),
+        "purchase_rate": rng.beta(2, 8, n),
+        "days_since_seen": rng.exponential(30, n),
+        "active_days": rng.integers(1, 20, n).astype("float64"),
+        "weekend_share": rng.uniform(0, 1, n),
+        "role_view": rng.poisson(10, n).astype("float64"),
+    }, index=pd.Index([f"u{i}" for i in range(n)], name="user_id"))
+    table.iloc[:5, table.columns.get_loc("days_since_seen")] = np.nan
+    return table
+
+
+def test_feature_matrix_learns_the_centres_and_prepares_new_users_with_them():
+    table = feature_table(200, 0)
+    prep = FeatureMatrix().fit(table)
+    assert list(prep.centres_) == ["avg_order_value", "purchase_rate", "days_since_seen",
+                                   "weekend_share"]
+    assert prep.centres_["avg_order_value"] == pytest.approx(
+        np.median(np.log1p(table["avg_order_value"].dropna())))
+    assert prep.needs_ == [*prep.centres_, "active_days", "orders"]
+    everyone = prep.transform(table)
+    assert np.array_equal(everyone.to_numpy(), model_matrix(table)[0])   # as before, on the fit
+    non_buyers = table[table["orders"] == 0]
+    alone = prep.transform(non_buyers)
+    assert np.array_equal(alone.to_numpy(), everyone.loc[non_buyers.index].to_numpy())
+    assert (alone["avg_order_value"] == prep.centres_["avg_order_value"]).all()
+    # with their own medians, the non-buyers (no order value among them) would sit at 0
+    assert (model_matrix(non_buyers)[0][:, 0] == 0).all()
+    assert np.array_equal(prep.transform(table.iloc[:5]).to_numpy(), everyone.iloc[:5].to_numpy())
+    with pytest.raises(InputError, match="the users to assign lack the model's features orders"):
+        prep.transform(table.drop(columns="orders"))
+    with pytest.raises(InputError, match="FeatureMatrix prepares a feature table .* got ndarray"):
+        prep.transform(table.to_numpy())
+
+
+def test_a_saved_model_prepares_a_few_users_as_it_prepared_everyone(tmp_path):
+    table = feature_table(300, 1)
+    given = FeatureMatrix()
+    model = PersonaModel(preprocessor=given, reducer=PCA(n_components=2),
+                         clusterer=KMeans(n_clusters=3, n_init=4), n_fits=1, min_personas=2,
+                         max_personas=4, random_state=0).fit(table)
+    assert not hasattr(given, "centres_")
+    assert list(model.feature_names_in_) == list(model.preprocessor_.centres_)
+    everyone, confidence = model.predict_with_confidence(table)
+    few = table.iloc[:12]
+    assert np.array_equal(model.predict(few), everyone[:12])
+    model.save(tmp_path / "model")
+    state = json.loads((tmp_path / "model" / "model.json").read_text())
+    assert state["preprocessor"]["centres"] == model.preprocessor_.centres_
+    assert state["medians"] == model.medians_.tolist()
+    loaded = PersonaModel.load(tmp_path / "model")
+    labels, again = loaded.predict_with_confidence(few)
+    assert np.array_equal(labels, everyone[:12]) and np.allclose(again, confidence[:12])
+    assert isinstance(loaded.preprocessor, FeatureMatrix)
 
 
 @pytest.mark.slow
@@ -187,7 +332,7 @@ def test_save_and_load_round_trip_gives_the_same_assignments(six_blob_model, tmp
 @pytest.mark.slow
 def test_assigning_users_without_the_model_features_is_a_clear_error(six_blob_model):
     model, X, _ = six_blob_model
-    with pytest.raises(InputError, match="lack the model's features f2"):
+    with pytest.raises(InputError, match="Feature names seen at fit time, yet now missing:\n- f2"):
         model.predict(X.drop(columns="f2"))
 
 
@@ -211,3 +356,37 @@ def test_unstructured_data_still_yields_bounded_personas():
     labels = model.predict(X)
     assert 1 <= len(np.unique(labels)) <= 4
     assert (labels >= 0).all()
+
+
+# scikit-learn's estimator checks. Their data sets have fewer than MIN_USERS rows in these
+# checks, so fitting stops with TooFewUsersError there; every other check must pass.
+FEW_ROWS = f"the check fits on fewer than MIN_USERS={MIN_USERS} rows: TooFewUsersError"
+FITS_FEW_ROWS = ("check_fit_score_takes_y", "check_estimators_overwrite_params",
+                 "check_dont_overwrite_parameters", "check_estimators_fit_returns_self",
+                 "check_readonly_memmap_input", "check_n_features_in_after_fitting",
+                 "check_estimators_dtypes", "check_pipeline_consistency",
+                 "check_estimators_pickle", "check_f_contiguous_array_estimator",
+                 "check_methods_sample_order_invariance", "check_methods_subset_invariance",
+                 "check_fit2d_1sample", "check_fit2d_1feature", "check_dict_unchanged",
+                 "check_fit2d_predict1d")
+
+
+def few_rows_fail(estimator) -> dict[str, str]:
+    return dict.fromkeys(FITS_FEW_ROWS, FEW_ROWS)
+
+
+SMALL = dict(n_fits=2, sample_size=200, min_personas=2, max_personas=3, random_state=0)
+
+
+@parametrize_with_checks([PersonaModel(reducer=PCA(n_components=2),
+                                       clusterer=KMeans(n_clusters=3, n_init=2), **SMALL)],
+                         expected_failed_checks=few_rows_fail, xfail_strict=True)
+def test_scikit_learn_checks_with_pca_and_kmeans(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.slow
+@parametrize_with_checks([PersonaModel(n_epochs=20, n_neighbors=10, **SMALL)],
+                         expected_failed_checks=few_rows_fail, xfail_strict=True)
+def test_scikit_learn_checks_with_umap_and_hdbscan(estimator, check):
+    check(estimator)
