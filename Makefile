@@ -20,12 +20,14 @@ setup: $(STAMP)  ## create .venv and install the package with its test tools
 demo: $(STAMP)  ## run the pipeline on the bundled sample and print the report path
 	$(VENV)/bin/personas run
 
-browser-deps:  ## install Debian's chromium for the browser test (needs root; skipped otherwise)
-	@command -v chromium >/dev/null 2>&1 || { \
+# The browser tests (the report; the notebooks run in JupyterLab) drive /usr/bin/chromium through
+# the playwright package of .venv, which downloads no browser of its own: Debian's is all they need.
+browser-deps:  ## install Debian's chromium for the browser tests (needs root; skipped otherwise)
+	@test -x /usr/bin/chromium || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	      || echo "warning: could not install chromium; the browser test will be skipped"; \
-	  else echo "note: chromium missing (apt-get install chromium); the browser test will be skipped"; fi; }
+	      || echo "warning: could not install chromium; the browser tests will be skipped"; \
+	  else echo "note: /usr/bin/chromium missing (apt-get install chromium); the browser tests will be skipped"; fi; }
 
 test: $(STAMP) browser-deps  ## the whole test suite
 	$(PY) -m pytest

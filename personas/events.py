@@ -46,6 +46,7 @@ import yaml
 
 from .errors import InputError, ParameterError, SchemaError
 from .params import PersonaParams
+from .progress import Progress
 from . import activity
 from .sql import quote_literal, quote_name
 
@@ -349,8 +350,12 @@ def load_role_vocabulary(roles_path: str = "") -> dict[str, str]:
 
 # -- the whole stage ---------------------------------------------------------------------------
 
-def load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None = None) -> EventLog:
+def load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None = None,
+                progress: Progress | None = None) -> EventLog:
     """Read and validate the log named by ``params``; return it as the DuckDB view ``events``.
+
+    ``progress``, when given, reports the two passes: the rows read and checked, then the
+    users summed (:mod:`personas.progress`).
 
     Raises
     ------
@@ -369,7 +374,7 @@ def load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None = N
     300
     """
     try:
-        return _load_events(params, con)
+        return _load_events(params, con, progress or Progress(quiet=True))
     except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
         # A value the reader cannot convert, past the rows it sniffed the column types from.
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
@@ -384,7 +389,7 @@ def connect() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB that spills to a private temporary folder past its memory limit.
 
     DuckDB creates the folder when it first spills and removes it when the connection closes.
-    Its terminal progress bar is off: the pipeline reports progress a step at a time.
+    Its own progress bar is off: the pipeline reports progress (:func:`track_progress`).
     """
     import tempfile
     import uuid
@@ -399,100 +404,121 @@ def connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None) -> EventLog:
+def track_progress(con: duckdb.DuckDBPyConnection, progress: Progress):
+    """The percentage of the query ``con`` is running, for ``progress``'s live line: DuckDB
+    tracks it with its progress bar on (printing nothing), on a terminal only. None elsewhere."""
+    if not progress.live:
+        return None
+    con.execute("SET enable_progress_bar = true")
+    con.execute("SET enable_progress_bar_print = false")
+    return con.query_progress
+
+
+def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None,
+                 progress: Progress) -> EventLog:
     con = con if con is not None else connect()
     # Times without a zone are UTC, and the view is evaluated lazily: pin the session's zone
     # (DuckDB defaults to the machine's local zone).
     con.execute("SET TimeZone = 'UTC'")
-    source, planted, from_text = _open_raw(con, params)
-    described = con.execute("DESCRIBE raw").fetchall()
-    types = {row[0]: row[1] for row in described}
-    columns = list(types)
-    if not columns or (len(columns) == 1 and not con.execute("SELECT count(*) FROM raw").fetchone()[0]):
-        raise InputError(f"events file {source!r} holds no columns; export it with a header row",
-                         path=source)
-    _require_column(columns, params.user_col, "user_col", source)
-    _require_column(columns, params.time_col, "time_col", source)
-    has_event = params.event_col in columns
-    if not has_event and params.event_col != "event":
-        _require_column(columns, params.event_col, "event_col", source)
-    if params.session_col:
-        _require_column(columns, params.session_col, "session_col", source)
-    amount_col = params.amount_col if params.amount_col in columns else None
-    if params.amount_col != "amount" and amount_col is None:
-        _require_column(columns, params.amount_col, "amount_col", source)
+    poll = track_progress(con, progress)
+    with progress.stage("load", "reading rows", poll) as stage:
+        source, planted, from_text = _open_raw(con, params)
+        described = con.execute("DESCRIBE raw").fetchall()
+        types = {row[0]: row[1] for row in described}
+        columns = list(types)
+        if not columns or (len(columns) == 1
+                           and not con.execute("SELECT count(*) FROM raw").fetchone()[0]):
+            raise InputError(f"events file {source!r} holds no columns; export it with a header "
+                             "row", path=source)
+        _require_column(columns, params.user_col, "user_col", source)
+        _require_column(columns, params.time_col, "time_col", source)
+        has_event = params.event_col in columns
+        if not has_event and params.event_col != "event":
+            _require_column(columns, params.event_col, "event_col", source)
+        if params.session_col:
+            _require_column(columns, params.session_col, "session_col", source)
+        amount_col = params.amount_col if params.amount_col in columns else None
+        if params.amount_col != "amount" and amount_col is None:
+            _require_column(columns, params.amount_col, "amount_col", source)
 
-    total = con.execute("SELECT count(*) FROM raw").fetchone()[0]
-    if total == 0:
-        raise InputError(f"events file {source!r} has a header but no rows; export the log "
-                         "with its events", path=source)
+        total = con.execute("SELECT count(*) FROM raw").fetchone()[0]
+        if total == 0:
+            raise InputError(f"events file {source!r} has a header but no rows; export the log "
+                             "with its events", path=source)
 
-    ts_sql, time_format, time_check = _time_expression(con, params.time_col,
-                                                       types[params.time_col], source, from_text)
-    # Python (and so every "days since" and the report) holds the years 1 to 9999 only
-    far_check = ValueCheck(f"({ts_sql}) NOT BETWEEN TIMESTAMP '0001-01-01' AND "
-                           "TIMESTAMP '9999-12-31 23:59:59.999999'",
-                           f"CAST({quote_name(params.time_col)} AS VARCHAR)",
-                           column=params.time_col, kind="time", what="timestamps",
-                           why=f" read as {time_format}: outside the years 1 to 9999",
-                           fix="remove or correct them")
-    amount_sql = _number_expression(
-        con, amount_col, types.get(amount_col or "", ""), source, "amount",
-        "remove currency signs and thousands separators, or set amount_col to another column")
-    quantity_sql = _number_expression(
-        con, "quantity" if "quantity" in columns else None, types.get("quantity", ""), source,
-        "quantity", "give the number of items as a plain number, or rename the column if it "
-        "holds something else")
-    optional = [c for c in OPTIONAL_COLUMNS if c in columns] + (["amount"] if amount_col else [])
-    event_sql = f"CAST({quote_name(params.event_col)} AS VARCHAR)" if has_event else "'purchase'"
-    discount_sql = ("TRY_CAST(discount AS BOOLEAN)" if "discount" in optional
-                    else "CAST(NULL AS BOOLEAN)")
-    platform_sql = "CAST(platform AS VARCHAR)" if "platform" in optional else "CAST(NULL AS VARCHAR)"
-    category_sql = "CAST(category AS VARCHAR)" if "category" in optional else "CAST(NULL AS VARCHAR)"
-    product_sql = "CAST(product AS VARCHAR)" if "product" in optional else "CAST(NULL AS VARCHAR)"
-    session_sql = (f"CAST({quote_name(params.session_col)} AS VARCHAR)" if params.session_col
-                   else "CAST(NULL AS VARCHAR)")
-    con.execute(f"""
-        CREATE OR REPLACE TEMP VIEW typed AS
-        SELECT CAST({quote_name(params.user_col)} AS VARCHAR) AS user_id,
-               {ts_sql} AS ts,
-               coalesce({event_sql}, '(missing)') AS event,
-               {amount_sql} AS amount,
-               {quantity_sql} AS quantity,
-               {discount_sql} AS discount,
-               {platform_sql} AS platform,
-               {category_sql} AS category,
-               {product_sql} AS product,
-               {session_sql} AS session_key,
-               {time_check.where if time_check else "FALSE"} AS bad_time,
-               {f"CASE WHEN {time_check.where} THEN {time_check.example} END"
-                if time_check else "NULL"} AS bad_time_example,
-               {far_check.where} AS far_time,
-               CASE WHEN {far_check.where} THEN {far_check.example} END AS far_time_example
-        FROM raw""")
+        ts_sql, time_format, time_check = _time_expression(
+            con, params.time_col, types[params.time_col], source, from_text)
+        # Python (and so every "days since" and the report) holds the years 1 to 9999 only
+        far_check = ValueCheck(f"({ts_sql}) NOT BETWEEN TIMESTAMP '0001-01-01' AND "
+                               "TIMESTAMP '9999-12-31 23:59:59.999999'",
+                               f"CAST({quote_name(params.time_col)} AS VARCHAR)",
+                               column=params.time_col, kind="time", what="timestamps",
+                               why=f" read as {time_format}: outside the years 1 to 9999",
+                               fix="remove or correct them")
+        amount_sql = _number_expression(
+            con, amount_col, types.get(amount_col or "", ""), source, "amount",
+            "remove currency signs and thousands separators, or set amount_col to another "
+            "column")
+        quantity_sql = _number_expression(
+            con, "quantity" if "quantity" in columns else None, types.get("quantity", ""), source,
+            "quantity", "give the number of items as a plain number, or rename the column if it "
+            "holds something else")
+        optional = ([c for c in OPTIONAL_COLUMNS if c in columns]
+                    + (["amount"] if amount_col else []))
+        event_sql = (f"CAST({quote_name(params.event_col)} AS VARCHAR)" if has_event
+                     else "'purchase'")
+        discount_sql = ("TRY_CAST(discount AS BOOLEAN)" if "discount" in optional
+                        else "CAST(NULL AS BOOLEAN)")
+        platform_sql, category_sql, product_sql = (
+            f"CAST({name} AS VARCHAR)" if name in optional else "CAST(NULL AS VARCHAR)"
+            for name in ("platform", "category", "product"))
+        session_sql = (f"CAST({quote_name(params.session_col)} AS VARCHAR)" if params.session_col
+                       else "CAST(NULL AS VARCHAR)")
+        con.execute(f"""
+            CREATE OR REPLACE TEMP VIEW typed AS
+            SELECT CAST({quote_name(params.user_col)} AS VARCHAR) AS user_id,
+                   {ts_sql} AS ts,
+                   coalesce({event_sql}, '(missing)') AS event,
+                   {amount_sql} AS amount,
+                   {quantity_sql} AS quantity,
+                   {discount_sql} AS discount,
+                   {platform_sql} AS platform,
+                   {category_sql} AS category,
+                   {product_sql} AS product,
+                   {session_sql} AS session_key,
+                   {time_check.where if time_check else "FALSE"} AS bad_time,
+                   {f"CASE WHEN {time_check.where} THEN {time_check.example} END"
+                    if time_check else "NULL"} AS bad_time_example,
+                   {far_check.where} AS far_time,
+                   CASE WHEN {far_check.where} THEN {far_check.example} END AS far_time_example
+            FROM raw""")
 
-    quality, dropped, usable_span, kept_span = _keep_clean_rows(con, params, source,
-                                                                time_check, far_check)
-    if total - dropped == 0 and usable_span[0] is not None:
-        raise _empty_window_error(params, source, *usable_span)
-    if total - dropped == 0:
-        raise InputError(f"events file {source!r} has no usable rows after cleaning "
-                         f"({', '.join(f'{k}: {v}' for k, v in quality.items() if v)}); check "
-                         "the user and time columns", path=source)
-    role_map = _code_names(con, params.roles_path, has_event)
-    _mark_rows(con, params, kept_span[0])
-    start, end = kept_span
-    activity.summarise(con, gap_sessions=not params.session_col, span=kept_span,
-                       year=activity.spans_year(start, end))
+        quality, dropped, usable_span, kept_span = _keep_clean_rows(con, params, source,
+                                                                    time_check, far_check)
+        if total - dropped == 0 and usable_span[0] is not None:
+            raise _empty_window_error(params, source, *usable_span)
+        if total - dropped == 0:
+            raise InputError(f"events file {source!r} has no usable rows after cleaning "
+                             f"({', '.join(f'{k}: {v}' for k, v in quality.items() if v)}); check "
+                             "the user and time columns", path=source)
+        stage.done(f"{total:,} rows read")
+    with progress.stage("load", "summing events per user", poll) as stage:
+        role_map = _code_names(con, params.roles_path, has_event)
+        _mark_rows(con, params, kept_span[0])
+        start, end = kept_span
+        activity.summarise(con, gap_sessions=not params.session_col, span=kept_span,
+                           year=activity.spans_year(start, end))
 
-    # from here on everything reads the per-user tallies, never the file again
-    names = dict(con.execute("SELECT code, event FROM event_names").fetchall())
-    totals = sorted(((names[code], n, unpriced)
-                     for code, (n, unpriced) in activity.event_totals(con).items()),
-                    key=lambda row: (-row[1], row[0]))
-    event_counts = {name: n for name, n, _ in totals}
-    role_map = {name: role_map[name] for name in event_counts}
-    users, events = con.execute("SELECT count(*), sum(n_events) FROM user_activity").fetchone()
+        # from here on everything reads the per-user tallies, never the file again
+        names = dict(con.execute("SELECT code, event FROM event_names").fetchall())
+        totals = sorted(((names[code], n, unpriced)
+                         for code, (n, unpriced) in activity.event_totals(con).items()),
+                        key=lambda row: (-row[1], row[0]))
+        event_counts = {name: n for name, n, _ in totals}
+        role_map = {name: role_map[name] for name in event_counts}
+        users, events = con.execute("SELECT count(*), sum(n_events) FROM user_activity"
+                                    ).fetchone()
+        stage.done(f"{users:,} users summed from {int(events):,} events")
     quality["duplicate"] = max(total - int(events) - dropped, 0)
     # unpriced purchases come with the per-event counts, at no extra pass over a large file;
     # without an amount column no purchase has a value: that is the data's shape, not dirt

@@ -82,8 +82,12 @@ class SharedKernel:
         self._preload_id = self._control.execute(code, silent=True, store_history=False,
                                                  allow_stdin=False)
 
-    def execute(self, path: Path, output: Path, parameters: dict, progress_bar: bool):
-        """``papermill.execute_notebook`` in this kernel; returns the executed notebook."""
+    def execute(self, path: Path, output: Path, parameters: dict, progress_bar: bool,
+                stdout_file=None):
+        """``papermill.execute_notebook`` in this kernel; returns the executed notebook.
+
+        ``stdout_file``, when given, receives what the cells print, as they print it (the
+        ``write`` and ``flush`` of a file)."""
         import papermill as pm
 
         try:
@@ -96,6 +100,7 @@ class SharedKernel:
             self.notebooks += 1
             return pm.execute_notebook(str(path), str(output), parameters=parameters,
                                        progress_bar=progress_bar, log_output=False,
+                                       stdout_file=stdout_file,
                                        kernel_name="python3", cwd=self.cwd,
                                        start_timeout=KERNEL_START_TIMEOUT, km=self.km)
         finally:

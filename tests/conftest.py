@@ -1,4 +1,4 @@
-"""Shared fixtures: one planted sample and one fitted run per test session.
+"""Shared fixtures: one planted sample, one fitted run and one headless Chromium per test session.
 
 Fitting UMAP costs seconds (plus numba's first compile), so the model is fitted once here and the
 tests that need personas read the same run folder.
@@ -6,12 +6,20 @@ tests that need personas read the same run folder.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from personas import PersonaParams
 from personas import pipeline
 
 DEMO_USERS = 3000
+# Debian's Chromium, driven by the playwright package without a browser download of its own
+CHROMIUM = "/usr/bin/chromium"
+# --disable-dev-shm-usage: a container's small /dev/shm (Docker: 64 MB) crashes large pages
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-dev-shm-usage"]
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +38,21 @@ def sample_csv(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sample")
     events, truth = write_sample(folder / "shop.csv", n_users=1500, seed=7)
     return events
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium (playwright's ``Browser``) for the ``browser`` tests; skips without it."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium; pip install playwright")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not importable: apt-get install chromium; "
+                    "pip install playwright")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

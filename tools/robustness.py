@@ -219,6 +219,8 @@ def try_case(case: Case, folder: Path, run: Callable[[Case, Path], tuple[int, st
     case.write(folder)
     before = {p.name for p in folder.iterdir()}
     code, stderr = run(case, folder)
+    # a relative --out is shown as the run folder it became: name it as given, not the temp path
+    stderr = stderr.replace(f"{folder}{os.sep}", "")
     written = sorted({p.name for p in folder.iterdir()} - before)
     run_json = folder / "run" / "run.json"
     info = json.loads(run_json.read_text(encoding="utf-8")) if run_json.is_file() else None
