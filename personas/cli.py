@@ -22,6 +22,7 @@ from . import __version__
 from .errors import ParameterError, PersonaError
 from .kernel import SharedKernel
 from .params import PersonaParams
+from .progress import Progress
 
 NOTEBOOKS = ("01_features", "02_personas", "03_report")
 # what the notebooks' steps import (pandas, DuckDB, scikit-learn, umap-learn, matplotlib)
@@ -31,13 +32,31 @@ MODEL_MODULES = ("personas.model", "umap", "hdbscan")
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-class _Reporter:
-    def __init__(self, quiet: bool):
-        self.quiet = quiet
+def _reporter(quiet: bool) -> Progress:
+    """Progress lines on stderr (stdout holds only the result path); live on a terminal."""
+    return Progress(sys.stderr, quiet=quiet)
 
-    def line(self, text: str) -> None:
-        if not self.quiet:
-            print(text, file=sys.stderr, flush=True)
+
+class _Lines:
+    """What the notebooks print (the steps' progress lines), passed on to ``say`` line by line
+    as the kernel sends it: papermill writes it here (``stdout_file``)."""
+
+    def __init__(self, say: Progress):
+        self.say = say
+        self.partial = ""
+
+    def write(self, text: str) -> None:
+        *lines, self.partial = (self.partial + text).split("\n")
+        for line in lines:
+            self.say.line(line)
+
+    def flush(self) -> None:
+        """Lines are passed on when complete (the rest at :meth:`close`)."""
+
+    def close(self) -> None:
+        if self.partial:
+            self.say.line(self.partial)
+        self.partial = ""
 
 
 def _pairs(items: Sequence[str] | None) -> dict[str, str]:
@@ -83,9 +102,12 @@ def notebook_paths() -> list[Path]:
     return [Path(str(folder / f"{name}.ipynb")) for name in NOTEBOOKS]
 
 
-def _run_notebooks(params: PersonaParams, say: _Reporter) -> Path:
+def _run_notebooks(params: PersonaParams, say: Progress) -> Path:
     """Execute the three notebooks with papermill, one after another in one kernel; publish the
-    run with the executed copies."""
+    run with the executed copies.
+
+    The steps' progress lines, which the notebooks print, are passed on to ``say`` as they come;
+    on a terminal a live line below them shows the notebook running and its time."""
     target = params.run_dir().resolve()
     params = params.replace(output_dir=str(target), publish=False)
     values = params.to_dict()
@@ -103,11 +125,16 @@ def _run_notebooks(params: PersonaParams, say: _Reporter) -> Path:
             for i, path in enumerate(notebook_paths(), 1):
                 start = time.perf_counter()
                 say.line(f"[{i}/3] {path.stem} ...")
+                printed = _Lines(say)
                 try:
-                    kernel.execute(path, executed / path.name, parameters=values,
-                                   progress_bar=not say.quiet)
+                    with say.waiting(f"[{i}/3] {path.stem}"):
+                        kernel.execute(path, executed / path.name, parameters=values,
+                                       progress_bar=False,
+                                       stdout_file=None if say.quiet else printed)
                 except PapermillExecutionError as exc:
                     raise _notebook_error(exc, path.name) from None
+                finally:
+                    printed.close()
                 say.line(f"[{i}/3] {path.stem} done in {time.perf_counter() - start:.1f} s")
             executed.chmod(0o755)   # mkdtemp makes it private, the run folder is not
             shutil.move(str(executed), str(stage / "notebooks"))
@@ -130,7 +157,7 @@ def _notebook_error(exc, notebook: str) -> Exception:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    say = _Reporter(args.quiet)
+    say = _reporter(args.quiet)
     params = _parameters(args)
     start = time.perf_counter()
     source = params.events_path or f"the bundled sample ({params.sample_users} users)"
@@ -138,7 +165,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.no_notebooks:
         from .pipeline import run
 
-        run_dir = run(params, progress=say.line).run_dir
+        run_dir = run(params, progress=say).run_dir
     else:
         run_dir = _run_notebooks(params, say)
     say.line(f"done in {time.perf_counter() - start:.1f} s")
@@ -153,13 +180,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise ParameterError(f"--users {args.users} must be at least 1")
     start = time.perf_counter()
     events, truth = write_sample(args.out, n_users=args.users, seed=args.seed, mix=args.mix)
-    _Reporter(args.quiet).line(f"wrote {args.users:,} users in {time.perf_counter() - start:.1f} s"
+    _reporter(args.quiet).line(f"wrote {args.users:,} users in {time.perf_counter() - start:.1f} s"
                                f" (planted personas in {truth})")
     print(events)
     return EXIT_OK
 
 
 def cmd_assign(args: argparse.Namespace) -> int:
+    from .custom import add_custom_features, load_custom_features
     from .events import load_events
     from .features import compute_features, model_matrix
     from .model import PersonaModel
@@ -171,10 +199,17 @@ def cmd_assign(args: argparse.Namespace) -> int:
     model = PersonaModel.load(args.model)
     params = PersonaParams.from_mapping({**_pairs(args.param), "events_path": args.events},
                                         strict=True)
-    features, _ = compute_features(load_events(params))
-    matrix, columns = model_matrix(features)
-    labels, confidence = model.predict_with_confidence(
-        pd.DataFrame(matrix, columns=columns, index=features.index))
+    custom = load_custom_features(params.features_path)
+    say = _reporter(args.quiet)
+    log = load_events(params, progress=say)
+    features = add_custom_features(log, compute_features(log)[0], custom, params.features_path)
+    if model.preprocessor_ is None:       # a model saved before it kept its preprocessing
+        matrix, columns = model_matrix(features)
+        features = pd.DataFrame(matrix, columns=columns, index=features.index)
+    # the model fills and pulls the users' values toward the medians it was fitted with
+    with say.stage("assign", f"assigning {len(features):,} users") as assigning:
+        labels, confidence = model.predict_with_confidence(features)
+        assigning.done(f"{len(features):,} users assigned")
     names = {}
     personas_json = Path(args.model).parent / "personas.json"
     if personas_json.exists():
@@ -189,7 +224,6 @@ def cmd_assign(args: argparse.Namespace) -> int:
     else:
         out.to_csv(tmp, index=False)
     tmp.replace(out_path)
-    _Reporter(args.quiet).line(f"assigned {len(out):,} users")
     print(out_path)
     return EXIT_OK
 

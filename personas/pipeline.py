@@ -31,12 +31,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
 from .errors import OutputError, ParameterError
 from .params import PersonaParams
+from .progress import Progress, as_progress
 
 STATE = "state.json"
 FEATURES_RECORD = "features.json"   # the features step's state, kept in the published run
@@ -46,7 +47,7 @@ FEATURES_RECORD = "features.json"   # the features step's state, kept in the pub
 # compare_to) are read by it alone; output_dir and run_name name the run, so they agree already.
 FEATURE_PARAMETERS = ("events_path", "user_col", "time_col", "event_col", "amount_col",
                       "session_col", "session_gap_minutes", "roles_path", "start", "end",
-                      "reference_date", "sample_users", "sample_seed")
+                      "reference_date", "sample_users", "sample_seed", "features_path")
 MODEL_PARAMETERS = ("min_personas", "max_personas", "n_components", "n_neighbors",
                     "min_cluster_size", "sample_size", "n_fits", "random_state")
 VERSIONED = ("personas", "pandas", "numpy", "duckdb", "pyarrow", "scikit-learn", "umap-learn",
@@ -81,11 +82,17 @@ def stage_dir(params: PersonaParams) -> Path:
 
 
 def _read_state(stage: Path) -> dict:
+    """The run's state so far; the user's own features it names join the catalogue again (a
+    notebook's kernel has not loaded them)."""
+    from .custom import CustomFeature, register
+
     try:
-        return json.loads((stage / STATE).read_text(encoding="utf-8"))
+        state = json.loads((stage / STATE).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise OutputError(f"no features step found in {str(stage)!r}; run 01_features (or "
                           "features_step) first with the same output_dir") from None
+    register(tuple(CustomFeature.from_dict(d) for d in state.get("custom_features", [])))
+    return state
 
 
 def _require_model(stage: Path, state: dict) -> None:
@@ -203,25 +210,34 @@ class _Clock:
 
 # -- step 1: load + features ---------------------------------------------------------------------
 
-def features_step(params: PersonaParams) -> pd.DataFrame:
+def features_step(params: PersonaParams, progress: Progress | bool | None = None
+                  ) -> pd.DataFrame:
     """Load and validate the events, compute features; start a fresh staging folder.
 
     Returns the feature table (one row per user). Raises InputError/SchemaError on bad input
     (before anything is written) and OutputError when the output folder is not writable.
+    ``progress`` reports the rows read, the users summed and the features computed as each
+    ends (:func:`personas.progress.as_progress`: by default on standard output, False for none).
     """
-    from .events import load_events
+    from .custom import add_custom_features, load_custom_features
+    from .events import load_events, track_progress
     from .features import BY_NAME, compute_features
     from .model import require_users
 
+    say = as_progress(progress)
     params.validate()
+    custom = load_custom_features(params.features_path)   # a bad file fails before any work
     started = time.time()
     timings: dict[str, float] = {}
     clock = _Clock(timings)
     with clock("load"):
-        log = load_events(params)
+        log = load_events(params, progress=say)
     require_users(log.counts["users"], log.source)
-    with clock("features"):
+    with clock("features"), say.stage("features", "computing features per user",
+                                      track_progress(log.con, say)) as computing:
         features, skipped = compute_features(log)
+        features = add_custom_features(log, features, custom, params.features_path)
+        computing.done(f"{features.shape[1]} columns for {len(features):,} users")
     stage = _fresh_stage(params)
     features.to_parquet(stage / "features.parquet")
     if log.planted is not None:
@@ -244,6 +260,7 @@ def features_step(params: PersonaParams) -> pd.DataFrame:
         "unknown_events": log.unknown_events,
         "features": {"used": [c for c in features.columns if c in BY_NAME],
                      "skipped": skipped},
+        "custom_features": [c.to_dict() for c in custom],
         "timings_s": timings,
     }
     (stage / FEATURES_RECORD).write_text(json.dumps(record, indent=2, default=str),
@@ -279,39 +296,94 @@ def _model_stage(params: PersonaParams) -> Path:
     return stage
 
 
-def model_step(params: PersonaParams) -> pd.DataFrame:
+def persona_model(params: PersonaParams, model: Any = None):
+    """The unfitted model the personas step fits.
+
+    Without ``model``, a PersonaModel with the parameters' model settings. With one (an unfitted
+    or fitted :class:`~personas.model.PersonaModel`: other settings, a reducer or clusterer of
+    your own), an unfitted copy of it, given the feature table's preprocessing
+    (:class:`~personas.model.FeatureMatrix`) when it has no preprocessor and the run's
+    ``random_state`` when it has none, so that the run stays repeatable. A bare scikit-learn
+    clusterer or reducer goes in as ``PersonaModel(clusterer=...)`` or ``reducer=...``.
+    """
+    from sklearn.base import clone
+
+    from .model import FeatureMatrix, PersonaModel
+
+    if model is None:
+        return PersonaModel(n_components=params.n_components, n_neighbors=params.n_neighbors,
+                            min_personas=params.min_personas, max_personas=params.max_personas,
+                            min_cluster_size=params.min_cluster_size,
+                            sample_size=params.sample_size, n_fits=params.n_fits,
+                            preprocessor=FeatureMatrix(), random_state=params.random_state)
+    if not isinstance(model, PersonaModel):
+        raise ParameterError(f"model={model!r} is not a PersonaModel; give your clusterer or "
+                             "reducer to one: model=PersonaModel(clusterer=..., reducer=...)",
+                             name="model")
+    model = clone(model)
+    if model.preprocessor is None:
+        model.set_params(preprocessor=FeatureMatrix())
+    if model.random_state is None:
+        model.set_params(random_state=params.random_state)
+    return model
+
+
+def model_parameters(model) -> dict[str, Any]:
+    """The model's values of the run parameters it has (:data:`MODEL_PARAMETERS`)."""
+    return {name: model.get_params()[name] for name in MODEL_PARAMETERS}
+
+
+def _model_record(model) -> dict[str, Any]:
+    """Every setting of ``model``, for run.json: numbers and text as they are, objects (a
+    reducer, a clusterer, the preprocessor) as written in Python."""
+    from .model import describe
+
+    plain = (type(None), bool, int, float, str)
+    return {name: value if isinstance(value, plain) else describe(value)
+            for name, value in model.get_params(deep=False).items()}
+
+
+def model_step(params: PersonaParams, progress: Progress | bool | None = None,
+               model: Any = None) -> pd.DataFrame:
     """Fit the PersonaModel on the staged features and assign every user.
 
-    Returns the assignments so far: user_id, persona_id, confidence.
+    Returns the assignments so far: user_id, persona_id, confidence. ``progress`` reports the
+    fits, the assignment and the 2-D map as each ends (as in :func:`features_step`). ``model``
+    replaces the PersonaModel the parameters describe (:func:`persona_model`); its settings are
+    the ones the run records, and the report step must be given the same values.
     """
-    from .features import model_matrix
-    from .model import PersonaModel, map_2d
+    from .model import map_2d
 
+    say = as_progress(progress)
     stage = _model_stage(params)
     state = _read_state(stage)
     # the features' parameters only: re-running 02 with other model settings replaces the model
     check_agreement(params, {"params": state["params"]})
     features = pd.read_parquet(stage / "features.parquet")
-    matrix, columns = model_matrix(features)
-    X = pd.DataFrame(matrix, columns=columns, index=features.index)
+    X = features        # the model's FeatureMatrix picks and prepares its columns
+    model = persona_model(params, model)
     with _Clock(state["timings_s"])("model"):
-        model = PersonaModel(n_components=params.n_components, n_neighbors=params.n_neighbors,
-                             min_personas=params.min_personas, max_personas=params.max_personas,
-                             min_cluster_size=params.min_cluster_size,
-                             sample_size=params.sample_size, n_fits=params.n_fits,
-                             random_state=params.random_state)
-        model.fit(X)
-        labels, confidence = model.predict_with_confidence(X)
-        scaled_sample = model.scaler_.transform(matrix[model.sample_index_])
-        rows, coords = map_2d(scaled_sample, model.embedding_, params.random_state)
+        fits = f"{model.n_fits} fit{'s' * (model.n_fits > 1)}"
+        sample = min(model.sample_size, len(X))
+        with say.stage("personas", f"fitting {fits} on {sample:,} users each") as fitting:
+            model.fit(X)
+            fitting.done(f"{fits} on {len(model.sample_index_):,} users each: "
+                         f"{model.info_['personas']} personas")
+        with say.stage("personas", f"assigning {len(X):,} users") as assigning:
+            labels, confidence = model.predict_with_confidence(X)
+            assigning.done(f"{len(X):,} users assigned")
+        with say.stage("personas", "drawing the 2-D map") as drawing:
+            rows, coords = map_2d(model.reference_, model.embedding_, params.random_state)
+            drawing.done(f"2-D map of {len(rows):,} users")
     model.save(stage / "model", versions=versions())
     pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], "persona_id": model.labels_[rows]}
                  ).to_parquet(stage / "model" / "map.parquet", index=False)
     assignments = pd.DataFrame({"user_id": features.index.astype(str), "persona_id": labels,
                                 "confidence": confidence.round(4)})
     assignments.to_parquet(stage / "assignments.parquet", index=False)
-    state["model"] = {**model.info_, "features": columns}
-    state["model_params"] = {name: getattr(params, name) for name in MODEL_PARAMETERS}
+    state["model"] = {**model.info_, "features": list(model.feature_names_in_),
+                      "params": _model_record(model)}
+    state["model_params"] = model_parameters(model)
     _write_state(stage, state)
     return assignments
 
@@ -376,13 +448,18 @@ def _profile(params: PersonaParams, state: dict, features: pd.DataFrame,
 
 # -- step 3: profile, name, report, publish -------------------------------------------------------
 
-def report_step(params: PersonaParams) -> PersonaResult:
-    """Profile and name the personas, write the report and exports, then publish the run."""
+def report_step(params: PersonaParams, progress: Progress | bool | None = None
+                ) -> PersonaResult:
+    """Profile and name the personas, write the report and exports, then publish the run.
+
+    ``progress`` reports the profiles and the report as each is done (as in
+    :func:`features_step`)."""
     from .features import BY_NAME
     from .report import render_report
     from .report.compare import compare_runs, read_previous_run
     from .results import RunSummary
 
+    say = as_progress(progress)
     stage = stage_dir(params)
     state = _read_state(stage)
     _require_model(stage, state)
@@ -393,13 +470,14 @@ def report_step(params: PersonaParams) -> PersonaResult:
     features = pd.read_parquet(stage / "features.parquet")
     assignments = pd.read_parquet(stage / "assignments.parquet")
     catalogue = features[[c for c in features.columns if c in BY_NAME]]
-    with clock("profile"):
+    with clock("profile"), say.stage("report", "profiling and naming the personas") as naming:
         profiles, traits, unused_renames = _profile(params, state, features, assignments)
+        naming.done(f"{len(profiles)} personas profiled and named")
         names = {p.id: p.name for p in profiles}
         assignments["persona"] = assignments["persona_id"].map(names)
         assignments = assignments[["user_id", "persona_id", "persona", "confidence"]]
         agreement = _agreement(stage, assignments)
-    with clock("report"):
+    with clock("report"), say.stage("report", "writing the report and the exports") as writing:
         _write_exports(stage, profiles, assignments, state["model"].get("stability"))
         comparison = (compare_runs(json.loads((stage / "personas.json").read_text("utf-8")),
                                    previous) if previous else None)
@@ -427,6 +505,7 @@ def report_step(params: PersonaParams) -> PersonaResult:
         render_report(summary, stage / "index.html", map_points=points, heatmap=heat,
                       comparison=comparison, export_header=list(
                           pd.read_csv(stage / "personas.csv", nrows=0).columns))
+        writing.done("index.html, personas.json/csv and assignments written")
     state["timings_s"]["total"] = round(time.time() - state["started"], 3)
     info = _run_info(params, state, profiles, agreement, unused_renames)
     info["comparison"] = comparison.to_dict() if comparison else None
@@ -544,12 +623,16 @@ def _run_info(params: PersonaParams, state: dict, profiles: tuple, agreement,
 STEPS = (("features", features_step), ("personas", model_step), ("report", report_step))
 
 
-def run(params: PersonaParams | None = None, progress: Callable[[str], None] | None = None,
-        **changes: Any) -> PersonaResult:
+def run(params: PersonaParams | None = None, progress: Progress | bool | None = None,
+        model: Any = None, **changes: Any) -> PersonaResult:
     """Run all three steps in this process and publish the run folder.
 
-    ``progress``, when given, receives a line as each step starts and ends (with its time).
-    Keyword arguments change single parameters: ``run(sample_users=2000)``.
+    ``progress`` gets a line as each step starts and ends (with its time), and the steps'
+    own lines between (:func:`features_step`): by default on standard output, False for none.
+    Keyword arguments change single parameters: ``run(sample_users=2000)``. ``model``, a
+    :class:`~personas.model.PersonaModel` of your own (other settings, your reducer or
+    clusterer), replaces the one the parameters describe: its settings become the run's model
+    parameters, so that run.json and the report state what was fitted (:func:`persona_model`).
 
     Examples
     --------
@@ -559,13 +642,15 @@ def run(params: PersonaParams | None = None, progress: Callable[[str], None] | N
     ['Frequent Browser', 'Bargain Hunter', ...]
     """
     params = (params or PersonaParams()).replace(**changes)
-    say = progress or (lambda line: None)
+    if model is not None:
+        params = params.replace(**model_parameters(persona_model(params, model)))
+    say = as_progress(progress)
     try:
         for i, (name, step) in enumerate(STEPS, 1):
             start = time.perf_counter()
-            say(f"[{i}/{len(STEPS)}] {name} ...")
-            result = step(params)
-            say(f"[{i}/{len(STEPS)}] {name} done in {time.perf_counter() - start:.1f} s")
+            say.line(f"[{i}/{len(STEPS)}] {name} ...")
+            result = step(params, say, model=model) if step is model_step else step(params, say)
+            say.line(f"[{i}/{len(STEPS)}] {name} done in {time.perf_counter() - start:.1f} s")
         return result
     except BaseException:
         shutil.rmtree(stage_dir(params), ignore_errors=True)

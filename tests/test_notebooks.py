@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 FIELDS = [f.name for f in dataclasses.fields(PersonaParams)]
 RUN_FILES = {"index.html", "personas.json", "personas.csv", "assignments.parquet",
-             "assignments.csv", "features.parquet", "model", "run.json", "notebooks"}
+             "assignments.csv", "features.parquet", "features.json", "model", "run.json",
+             "notebooks"}
 
 
 def test_the_three_notebooks_are_the_ones_the_cli_runs():
@@ -94,7 +95,8 @@ def _check_what_the_notebooks_show(folder: Path, personas: list[dict]) -> None:
 
 
 @pytest.mark.slow
-def test_papermill_notebooks_one_after_another_give_the_same_run_as_the_cli(sample_csv, tmp_path):
+def test_papermill_notebooks_one_after_another_give_the_same_run_as_the_cli(sample_csv, tmp_path,
+                                                                           capsys):
     by_hand = tmp_path / "by-hand"
     for path in NOTEBOOKS:
         pm.execute_notebook(str(path), str(tmp_path / path.name), progress_bar=False,
@@ -105,9 +107,18 @@ def test_papermill_notebooks_one_after_another_give_the_same_run_as_the_cli(samp
     _check_what_the_notebooks_show(tmp_path, json.loads((by_hand / "personas.json").read_text()))
 
     by_cli = tmp_path / "by-cli"
+    capsys.readouterr()
     code = main(["run", "--events", str(sample_csv), "--out", str(by_cli), "-p",
-                 "sample_size=1500", "--quiet"])
+                 "sample_size=1500"])
     assert code == 0
+    # the steps' progress lines, printed in the kernel, come out between the notebooks' lines
+    lines = capsys.readouterr().err.splitlines()
+    first = lines[lines.index("[1/3] 01_features ...") + 1:]
+    assert re.fullmatch(r"  load: [\d,]+ rows read \(\d+\.\d s\)", first[0])
+    assert first[1].startswith("  load: 1,500 users summed from ")
+    assert first[2].startswith("  features: ")
+    assert first[3].startswith("[1/3] 01_features done in ")
+    assert any(line.startswith("  personas: 1,500 users assigned (") for line in lines)
     assert _run_files(by_cli) == RUN_FILES
     assert sorted(p.name for p in (by_cli / "notebooks").iterdir()) == [p.name for p in NOTEBOOKS]
 
@@ -144,8 +155,15 @@ def test_assign_scores_new_users_with_the_saved_model(tmp_path, capsys):
     assert main(["run", "--no-notebooks", "--events", str(fit_log), "--out",
                  str(tmp_path / "run"), "-q"]) == 0
     out = tmp_path / "scored.csv"
+    capsys.readouterr()
     assert main(["assign", "--model", str(tmp_path / "run" / "model"), "--events", str(new_log),
-                 "--out", str(out), "-q"]) == 0
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert printed.out == f"{out}\n"
+    lines = printed.err.splitlines()        # the progress of the load and the assignment
+    assert [line.split(":")[0] for line in lines] == ["  load", "  load", "  assign"]
+    assert lines[1].startswith("  load: 300 users summed from ")
+    assert re.fullmatch(r"  assign: 300 users assigned \(\d+\.\d s\)", lines[2])
     import pandas as pd
 
     scored = pd.read_csv(out)

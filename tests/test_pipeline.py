@@ -247,3 +247,56 @@ def test_02_and_03_re_run_on_a_published_run_reuse_its_features_while_the_input_
                                           r"again$"):
         pipeline.model_step(params)
     assert (second.run_dir / "index.html").exists()     # the published run is untouched
+
+
+def test_the_saved_model_assigns_a_few_users_as_it_assigned_them_among_everyone(demo_run):
+    """``personas assign`` prepares new users with the fitted medians, not with their own."""
+    from personas.features import model_matrix
+    from personas.model import PersonaModel
+
+    folder = demo_run.run_dir
+    features = pd.read_parquet(folder / "features.parquet")
+    published = demo_run.assignments.set_index("user_id")
+    non_buyers = features[features["orders"] == 0].head(20)
+    model = PersonaModel.load(folder / "model")
+    labels, confidence = model.predict_with_confidence(non_buyers)
+    assert labels.tolist() == published.loc[non_buyers.index, "persona_id"].tolist()
+    assert np.allclose(confidence, published.loc[non_buyers.index, "confidence"], atol=1e-4)
+    # with their own medians, non-buyers (no order value among them) would sit at order value 0
+    own, columns = model_matrix(non_buyers)
+    centre = model.preprocessor_.centres_["avg_order_value"]
+    assert (own[:, columns.index("avg_order_value")] == 0).all() and centre > 3
+    assert (model.preprocessor_.transform(non_buyers)["avg_order_value"] == centre).all()
+
+
+def test_run_takes_a_model_of_your_own_and_records_its_settings(tmp_path):
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    from personas.model import PersonaModel
+
+    mine = PersonaModel(reducer=PCA(n_components=3), clusterer=KMeans(n_clusters=5, n_init=4),
+                        max_personas=6, n_fits=2)
+    params = PersonaParams(sample_users=600, output_dir=str(tmp_path / "run"), random_state=3)
+    result = pipeline.run(params, progress=False, model=mine)
+    assert mine.random_state is None and not hasattr(mine.clusterer, "labels_")   # untouched
+    run = json.loads((result.run_dir / "run.json").read_text())
+    assert (run["parameters"]["max_personas"], run["parameters"]["n_fits"]) == (6, 2)
+    assert run["parameters"]["random_state"] == 3          # the model had none: the run's
+    model = run["model"]
+    assert model["params"]["reducer"] == "PCA(n_components=3)"
+    assert model["params"]["clusterer"] == "KMeans(n_clusters=5, n_init=4)"
+    assert model["params"]["preprocessor"] == "FeatureMatrix()"
+    assert (model["params"]["max_personas"], model["params"]["random_state"]) == (6, 3)
+    assert (model["clusters_found"], model["split_by"]) == (5, "2-means bisection")
+    assert set(model["count_scores"]) == {"4", "5", "6"}
+    assert 4 <= len(result.profiles) <= 6 and len(result.assignments) == 600
+    assert "KMeans(n_clusters=5, n_init=4)" in (result.run_dir / "index.html").read_text()
+    # 02 with a model whose settings differ from the parameters: 03 must be given its values
+    pipeline.model_step(params, progress=False, model=mine.set_params(max_personas=5))
+    with pytest.raises(ParameterError, match=r"^parameter max_personas=8 differs from "
+                                             r"max_personas=5, which the personas step"):
+        pipeline.report_step(params)
+    with pytest.raises(ParameterError, match=r"^model=KMeans\(\) is not a PersonaModel; give "
+                                             r"your clusterer or reducer to one"):
+        pipeline.run(params, progress=False, model=KMeans())
