@@ -6,7 +6,9 @@ tests that need personas read the same run folder.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from pathlib import Path
 
 import pytest
 
@@ -38,6 +40,17 @@ def sample_csv(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sample")
     events, truth = write_sample(folder / "shop.csv", n_users=1500, seed=7)
     return events
+
+
+@pytest.fixture(scope="session")
+def report_fixtures():
+    """The fake RunSummary, profiles and chart data of test_report.py, for the other test files
+    that draw a report or cards (one source for all of them)."""
+    spec = importlib.util.spec_from_file_location("_report_fixtures",
+                                                  Path(__file__).with_name("test_report.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")

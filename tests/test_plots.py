@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -18,15 +17,6 @@ from personas.pipeline import PersonaResult
 NAMES = {0: "Frequent Browser", 1: "Cart Abandoner", 2: "Lapsed"}
 INFO = {"count_scores": {"4": 0.71, "5": 0.93, "6": 0.86}, "personas": 5, "fits": 5,
         "count_rule": "the best separated count among those the fits reproduce"}
-
-
-def _report_fixtures():
-    """The fake profiles of test_report.py (one source for the report and the notebook cards)."""
-    spec = importlib.util.spec_from_file_location("_report_fixtures",
-                                                  Path(__file__).with_name("test_report.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +93,8 @@ def test_the_count_chart_says_why_this_many_personas():
 # --- the persona cards ------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def profiles():
-    return _report_fixtures().make_summary().personas
+def profiles(report_fixtures):
+    return report_fixtures.make_summary().personas
 
 
 def _style(html: str) -> str:

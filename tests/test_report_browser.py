@@ -7,7 +7,6 @@ The ``browser`` fixture (conftest.py) launches it, or skips when either is missi
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -15,23 +14,10 @@ import pytest
 pytestmark = pytest.mark.browser
 
 
-def _load_report_fixtures():
-    """The fake RunSummary and chart data of test_report.py (one source for both test files)."""
-    spec = importlib.util.spec_from_file_location("_report_fixtures",
-                                                  Path(__file__).with_name("test_report.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def fixtures():
-    return _load_report_fixtures()
-
-
-@pytest.fixture(scope="module")
-def report(fixtures, tmp_path_factory) -> tuple[Path, object]:
+def report(report_fixtures, tmp_path_factory) -> tuple[Path, object]:
     from personas.report import render_report
+    fixtures = report_fixtures
     summary = fixtures.make_summary()
     folder = tmp_path_factory.mktemp("browser")
     out = render_report(summary, folder / "index.html", map_points=fixtures.make_map_points(),
