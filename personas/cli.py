@@ -1,6 +1,7 @@
 """``personas run | sample | assign``: the command line.
 
-Exit codes: 0 done, 2 bad input or usage (one line on stderr, the fix included), 1 a bug
+Exit codes: 0 done, 2 bad input or usage, a full disk included (one line on stderr, the fix
+included), 75 another run is writing into the same output folder (try again later), 1 a bug
 (traceback kept), 130 interrupted.
 """
 
@@ -10,6 +11,7 @@ import argparse
 import atexit
 import dataclasses
 import gc
+import os
 import shutil
 import sys
 import tempfile
@@ -19,17 +21,18 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .errors import ParameterError, PersonaError
+from .errors import ParameterError, PersonaError, RunBusyError, yaml_problem
 from .kernel import SharedKernel
 from .params import PersonaParams
 from .progress import Progress
+from .runfolder import NOTEBOOKS_PREFIX, RunLock, disk_full_error, is_disk_full, publish
 
 NOTEBOOKS = ("01_features", "02_personas", "03_report")
 # what the notebooks' steps import (pandas, DuckDB, scikit-learn, umap-learn, matplotlib)
 # imported by the kernel before the first notebook, and while it runs (the model's)
 NOTEBOOK_MODULES = ("personas.pipeline", "personas.events", "personas.features", "personas.plots")
 MODEL_MODULES = ("personas.model", "umap", "hdbscan")
-EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 75, 130
 
 
 def _reporter(quiet: bool) -> Progress:
@@ -91,7 +94,7 @@ def _read_config(path: str) -> dict:
         raise ParameterError(f"config file {path!r} cannot be read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         raise ParameterError(f"config file {path!r} is not valid YAML "
-                             f"({' '.join(str(exc).split())})") from None
+                             f"({yaml_problem(exc)})") from None
     if not isinstance(data, dict):
         raise ParameterError(f"config file {path!r} should map parameter names to values")
     return data
@@ -119,8 +122,8 @@ def _run_notebooks(params: PersonaParams, say: Progress) -> Path:
         from . import pipeline
 
         stage = pipeline.stage_dir(params)
-        executed = Path(tempfile.mkdtemp(prefix=".personas-notebooks-", dir=target.parent
-                                         if target.parent.exists() else None))
+        executed = Path(tempfile.mkdtemp(prefix=f"{NOTEBOOKS_PREFIX}{os.getpid()}-",
+                                         dir=target.parent))
         try:
             for i, path in enumerate(notebook_paths(), 1):
                 start = time.perf_counter()
@@ -138,9 +141,12 @@ def _run_notebooks(params: PersonaParams, say: Progress) -> Path:
                 say.line(f"[{i}/3] {path.stem} done in {time.perf_counter() - start:.1f} s")
             executed.chmod(0o755)   # mkdtemp makes it private, the run folder is not
             shutil.move(str(executed), str(stage / "notebooks"))
-            return pipeline.publish(stage, target)
-        except BaseException:
+            return publish(stage, target)
+        except BaseException as exc:
             shutil.rmtree(stage, ignore_errors=True)
+            if isinstance(exc, OSError) and not isinstance(exc, PersonaError) \
+                    and is_disk_full(exc):
+                raise disk_full_error(exc, target, pipeline._users(params)) from None
             raise
         finally:
             shutil.rmtree(executed, ignore_errors=True)
@@ -151,6 +157,8 @@ def _notebook_error(exc, notebook: str) -> Exception:
     from . import errors
 
     cls = getattr(errors, exc.ename, None)
+    if cls is errors.RunBusyError:
+        return errors.RunBusyError(exc.evalue)
     if isinstance(cls, type) and issubclass(cls, PersonaError):
         return PersonaError(exc.evalue)
     return RuntimeError(f"notebook {notebook} failed: {exc.ename}: {exc.evalue}")
@@ -162,12 +170,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     source = params.events_path or f"the bundled sample ({params.sample_users} users)"
     say.line(f"personas {__version__}: {source} -> {params.run_dir()}")
-    if args.no_notebooks:
-        from .pipeline import run
+    with RunLock(params.run_dir()):      # held until published: one run per folder at a time
+        if args.no_notebooks:
+            from .pipeline import run
 
-        run_dir = run(params, progress=say).run_dir
-    else:
-        run_dir = _run_notebooks(params, say)
+            run_dir = run(params, progress=say).run_dir
+        else:
+            run_dir = _run_notebooks(params, say)
     say.line(f"done in {time.perf_counter() - start:.1f} s")
     print(run_dir / "index.html")
     return EXIT_OK
@@ -301,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"personas: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_BUSY if isinstance(exc, RunBusyError) else EXIT_USAGE
     except KeyboardInterrupt:
         print("personas: interrupted; nothing was published", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -39,7 +39,7 @@ import pandas as pd
 import yaml
 
 from . import features as catalogue
-from .errors import ParameterError
+from .errors import ParameterError, yaml_problem
 from .events import EventLog
 
 GROUP = "custom"
@@ -82,7 +82,7 @@ def load_custom_features(path: str) -> tuple[CustomFeature, ...]:
     except OSError as exc:
         raise _error(path, f"cannot be read ({exc.strerror}); check features_path") from None
     except yaml.YAMLError as exc:
-        raise _error(path, f"is not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise _error(path, f"is not valid YAML ({yaml_problem(exc)})") from None
     if not isinstance(entries, dict) or not entries:
         raise _error(path, "must map feature names to their definitions (see the README, "
                            "'Your own features')")

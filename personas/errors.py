@@ -7,6 +7,8 @@ traceback.
 
 from __future__ import annotations
 
+import re
+
 
 class PersonaError(Exception):
     """Base class: a problem the user can fix, described in one sentence."""
@@ -44,3 +46,19 @@ class TooFewUsersError(InputError):
 
 class OutputError(PersonaError, OSError):
     """The run folder cannot be written."""
+
+
+class RunBusyError(OutputError):
+    """Another run is writing into the same output folder (the CLI exits 75: try again later)."""
+
+
+def yaml_problem(exc: Exception) -> str:
+    """What is wrong in a YAML file, in one line, from PyYAML's error: a Python tag (which
+    ``yaml.safe_load`` refuses to construct) is named as such, anything else is the parser's
+    words on one line."""
+    problem = str(getattr(exc, "problem", "") or "")
+    tag = re.search(r"tag 'tag:yaml.org,2002:(python/[^']*)'", problem)
+    if tag:
+        return (f"it holds the tag !!{tag.group(1)}, which is refused: the file is read as "
+                "plain data, never as code")
+    return " ".join(str(exc).split())

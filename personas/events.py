@@ -33,6 +33,7 @@ from __future__ import annotations
 import difflib
 import glob
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,10 +45,10 @@ from typing import Any
 import duckdb
 import yaml
 
-from .errors import InputError, ParameterError, SchemaError
+from .errors import InputError, ParameterError, SchemaError, yaml_problem
 from .params import PersonaParams
 from .progress import Progress
-from . import activity
+from . import activity, csvsniff
 from .sql import quote_literal, quote_name
 
 OPTIONAL_COLUMNS = ("discount", "platform", "category", "product", "quantity")
@@ -55,7 +56,7 @@ APP_PLATFORMS = ("app", "ios", "android", "mobile_app")   # platform values that
 # DuckDB may use this much memory for the event table and the feature queries; beyond it, it
 # spills to a temporary folder instead (its own default is 80 % of the machine's memory, which a
 # 140M-row log would take). 3 GB keeps a 1M-user run under the 4 GB the features may use.
-DUCKDB_MEMORY_LIMIT = "3GB"
+DUCKDB_MEMORY_LIMIT = "3GB"     # the default of the memory_limit parameter
 EPOCH_LIMIT = 2.5e17     # epoch microseconds of the year 9999: larger numbers are no times
 NUMERIC_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                  "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE"}
@@ -105,6 +106,7 @@ class EventLog:
     reference_from: str = ""                 # where it came from: the parameter or the data
     planted: Any = None      # bundled sample only: DataFrame user_id -> planted persona
     session_col: str = ""    # the sessions are given in this column ("" = split by a gap)
+    read_as: str = ""        # how a CSV was read if not as plain UTF-8 ("latin-1 text", ...)
 
     @property
     def roles(self) -> set[str]:
@@ -118,25 +120,39 @@ class EventLog:
 
 # -- reading ---------------------------------------------------------------------------------------
 
-def _source_sql(path_text: str) -> tuple[str, str]:
-    """Return (DuckDB table function call, description) for a path, or raise InputError."""
+def _parquet_files(path_text: str) -> list[str]:
+    """The Parquet files a folder or glob of Parquet stands for, sorted; [path] for a file."""
+    if any(ch in path_text for ch in "*?["):
+        return sorted(glob.glob(path_text, recursive=True))
+    path = Path(path_text)
+    if path.is_dir():
+        return sorted(str(f) for f in path.rglob("*.parquet"))
+    return [path_text]
+
+
+def _source_sql(path_text: str) -> tuple[str | None, str, list[str]]:
+    """Return (DuckDB table function call, description, Parquet files) for a path, or raise
+    InputError. A CSV has no call yet (its dialect is sniffed first, :mod:`personas.csvsniff`)
+    and no Parquet files."""
     path = Path(path_text)
     if any(ch in path_text for ch in "*?["):
         if not glob.glob(path_text, recursive=True):
             raise InputError(f"events path {path_text!r} matches no file; check the pattern",
                              path=path_text)
-        return f"read_parquet({quote_literal(path_text)}, union_by_name=true)", path_text
+        return (f"read_parquet({quote_literal(path_text)}, union_by_name=true)", path_text,
+                _parquet_files(path_text))
     if not path.exists():
         raise InputError(f"events file {path_text!r} does not exist; check events_path",
                          path=path_text)
     if path.is_dir():
-        files = sorted(path.rglob("*.parquet"))
+        files = _parquet_files(path_text)
         if not files:
             raise InputError(f"events folder {path_text!r} holds no .parquet file; point "
                              "events_path at a CSV or Parquet file or a folder of Parquet",
                              path=path_text)
         pattern = str(path / "**" / "*.parquet")
-        return f"read_parquet({quote_literal(pattern)}, union_by_name=true)", path_text
+        return (f"read_parquet({quote_literal(pattern)}, union_by_name=true)", path_text,
+                files)
     try:
         with open(path, "rb") as fh:
             head = fh.read(4096)
@@ -147,16 +163,109 @@ def _source_sql(path_text: str) -> tuple[str, str]:
         raise InputError(f"events file {path_text!r} is empty; export the log again",
                          path=path_text)
     if head[:4] == b"PAR1":
-        return f"read_parquet({quote_literal(path_text)})", path_text
+        return f"read_parquet({quote_literal(path_text)})", path_text, [path_text]
     if head[:2] != b"\x1f\x8b" and b"\x00" in head:
         raise InputError(f"events file {path_text!r} is neither CSV nor Parquet (it holds binary "
                          "data); export the log as CSV or Parquet", path=path_text)
-    return (f"read_csv({quote_literal(path_text)}, header=true, sample_size=20480)", path_text)
+    return None, path_text, []
 
 
-def _open_raw(con: duckdb.DuckDBPyConnection, params: PersonaParams) -> tuple[str, Any, bool]:
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    return (str(exc).strip().splitlines() or [""])[0][:limit]
+
+
+def _part_error(source: str, part: str, what: str) -> InputError:
+    """The error naming one file of a folder or glob of Parquet."""
+    return InputError(f"events file {part!r} (one of the Parquet files of {source!r}) {what}; "
+                      "remove it or export it again like the others", path=part)
+
+
+def _type_kind(dtype: str) -> str:
+    """The kind of a column type that files of one log may differ in without harm: 'number',
+    'text', 'time', 'boolean', 'null' (a column of missing values only), else the type."""
+    upper = dtype.upper()
+    if _is_numeric(upper):
+        return "number"
+    if upper.startswith(("TIMESTAMP", "DATE")):
+        return "time"
+    return {"VARCHAR": "text", "BOOLEAN": "boolean", '"NULL"': "null"}.get(upper, upper)
+
+
+def _kind_words(kind: str) -> str:
+    return {"number": "numbers", "time": "times", "boolean": "true/false values"}.get(
+        kind, kind if kind == "text" else f"values of type {kind}")
+
+
+def _check_parquet_parts(con, files: list[str], source: str, params: PersonaParams) -> None:
+    """Refuse, naming it, a file of a folder or glob of Parquet that is not readable Parquet,
+    lacks the user, time, event or session column the other files have, or holds a column the
+    run reads as another kind of value (text where the others hold times, say) than most files.
+
+    Reads each file's footer only. Optional columns (amount, platform, ...) may be missing from
+    some files (a column added to the export later): they are missing values there, as
+    ``union_by_name`` reads them; numbers of different widths, or times with and without a zone,
+    mix as well.
+    """
+    if len(files) < 2:
+        return
+    schemas: dict[str, dict[str, str]] = {}
+    for part in files:
+        try:
+            rows = con.execute("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM "
+                               f"read_parquet({quote_literal(part)}))").fetchall()
+        except duckdb.Error as exc:
+            raise _part_error(source, part, f"is not a readable Parquet file "
+                                            f"({_first_line(exc)})") from None
+        schemas[part] = {name: _type_kind(dtype) for name, dtype in rows}
+    required = [c for c in (params.user_col, params.time_col, params.event_col,
+                            params.session_col) if c]
+    used = required + [params.amount_col, *OPTIONAL_COLUMNS]
+    for column in dict.fromkeys(used):
+        holding = [part for part in files if column in schemas[part]]
+        if not holding:
+            continue
+        if column in required and len(holding) < len(files):
+            part = next(part for part in files if column not in schemas[part])
+            raise _part_error(source, part, f"has no {column!r} column, unlike "
+                                            f"{len(holding):,} other files")
+        kinds = [schemas[part][column] for part in holding if schemas[part][column] != "null"]
+        if len(set(kinds)) > 1:
+            usual = max(dict.fromkeys(kinds), key=kinds.count)   # the first on a tie
+            part = next(part for part in holding if schemas[part][column] not in ("null", usual))
+            raise _part_error(source, part, f"holds {_kind_words(schemas[part][column])} in "
+                                            f"column {column!r}, where "
+                                            f"{kinds.count(usual):,} other files hold "
+                                            f"{_kind_words(usual)}")
+
+
+def _unreadable_part(con, files: list[str]) -> tuple[str, str] | None:
+    """The first of the Parquet ``files`` whose data DuckDB cannot read, with the error's first
+    line; None when each reads. Reads every column of every file: for the error path only."""
+    for part in files:
+        try:
+            con.execute(f"SELECT max(hash(COLUMNS(*))) FROM read_parquet({quote_literal(part)})"
+                        ).fetchall()
+        except duckdb.Error as exc:
+            return part, _first_line(exc)
+    return None
+
+
+def _create_raw(con, call: str) -> None:
+    """The view ``raw`` over ``call``, read far enough to fail on a file DuckDB cannot parse."""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW raw AS SELECT * FROM {call}")
+    # Cast to text in DuckDB: fetching a TIMESTAMPTZ as a Python object needs pytz.
+    con.execute("SELECT CAST(COLUMNS(*) AS VARCHAR) FROM raw LIMIT 1").fetchall()
+
+
+def _open_raw(con: duckdb.DuckDBPyConnection, params: PersonaParams,
+              dialects: list[csvsniff.CsvDialect] | None = None) -> tuple[str, Any, bool]:
     """Create the view ``raw`` over the input; return a description, for the bundled sample its
-    planted personas, and whether the file is text (CSV), where typed times were ISO text."""
+    planted personas, and whether the file is text (CSV), where typed times were ISO text.
+
+    A CSV is read with the last of ``dialects`` (sniffed and appended when there is none), and
+    read again with the next :func:`personas.csvsniff.fallback` while one helps; the dialect
+    read with is left last in the list.
+    """
     if not params.events_path:
         from .sample import make_events
 
@@ -165,17 +274,27 @@ def _open_raw(con: duckdb.DuckDBPyConnection, params: PersonaParams) -> tuple[st
         con.execute("CREATE OR REPLACE TEMP VIEW raw AS SELECT * FROM raw_frame")
         return (f"bundled synthetic sample ({params.sample_users} users, seed "
                 f"{params.sample_seed})", planted, False)
-    call, described = _source_sql(params.events_path)
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW raw AS SELECT * FROM {call}")
-        # Cast to text in DuckDB: fetching a TIMESTAMPTZ as a Python object needs pytz.
-        con.execute("SELECT CAST(COLUMNS(*) AS VARCHAR) FROM raw LIMIT 1").fetchall()
-    except duckdb.Error as exc:
-        first = str(exc).strip().splitlines()[0][:200]
-        raise InputError(f"events file {described!r} cannot be parsed as a table ({first}); "
-                         "export it as CSV with a header row, or as Parquet",
-                         path=described) from None
-    return described, None, call.startswith("read_csv")
+    call, described, files = _source_sql(params.events_path)
+    dialects = dialects if dialects is not None else []
+    if call is None and not dialects:
+        dialects.append(csvsniff.sniff(con, described))
+    while True:
+        try:
+            if call is None:
+                _create_raw(con, dialects[-1].call(described))
+            else:
+                _check_parquet_parts(con, files, described, params)
+                _create_raw(con, call)
+            break
+        except duckdb.Error as exc:
+            retry = (csvsniff.fallback(con, described, dialects[-1], str(exc))
+                     if call is None else None)
+            if retry is None:
+                raise InputError(f"events file {described!r} cannot be parsed as a table "
+                                 f"({_first_line(exc)}); export it as CSV with a header row, or "
+                                 "as Parquet", path=described) from None
+            dialects.append(retry)
+    return described, None, call is None
 
 
 def _squash(name: str) -> str:
@@ -334,7 +453,7 @@ def load_role_vocabulary(roles_path: str = "") -> dict[str, str]:
                              "roles_path", path=roles_path) from None
         except yaml.YAMLError as exc:
             raise InputError(f"roles file {roles_path!r} is not valid YAML "
-                             f"({' '.join(str(exc).split())}); it should "
+                             f"({yaml_problem(exc)}); it should "
                              "map role names to lists of event names", path=roles_path) from None
         if not isinstance(extra, dict) or not all(isinstance(v, list) for v in extra.values()):
             raise InputError(f"roles file {roles_path!r} should map each role to a list of event "
@@ -373,29 +492,71 @@ def load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None = N
     >>> log.counts["users"]
     300
     """
-    try:
-        return _load_events(params, con, progress or Progress(quiet=True))
-    except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
-        # A value the reader cannot convert, past the rows it sniffed the column types from.
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        detail = "; ".join([lines[0]] + [line for line in lines[1:]
-                                         if line.startswith("Error when converting")])
-        raise InputError(f"events file {params.events_path!r} cannot be read to the end "
-                         f"({detail[:300]}); fix that value, or export the log as Parquet",
-                         path=params.events_path) from None
+    con = con if con is not None else connect(params.memory_limit, params.temp_dir)
+    dialects: list[csvsniff.CsvDialect] = []    # how a CSV was read, the last one last
+    while True:
+        try:
+            return _load_events(params, con, progress or Progress(quiet=True), dialects)
+        except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
+            # Past the rows the reader sniffed: a byte that is not UTF-8 or a line ending of the
+            # other kind (read the file again another way), or a value it cannot convert.
+            retry = (csvsniff.fallback(con, params.events_path, dialects[-1], str(exc))
+                     if dialects and isinstance(exc, duckdb.InvalidInputException) else None)
+            if retry is not None:
+                dialects.append(retry)
+                continue
+            _raise_unreadable_part(con, params.events_path, dialects)
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            detail = "; ".join([lines[0]] + [line for line in lines[1:]
+                                             if line.startswith("Error when converting")])
+            raise InputError(f"events file {params.events_path!r} cannot be read to the end "
+                             f"({detail[:300]}); fix that value, or export the log as Parquet",
+                             path=params.events_path) from None
+        except (duckdb.OutOfMemoryException, duckdb.InterruptException):
+            raise
+        except duckdb.Error:
+            # e.g. a Parquet file whose footer reads but whose pages do not ("Out of buffer")
+            _raise_unreadable_part(con, params.events_path, dialects)
+            raise
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB that spills to a private temporary folder past its memory limit.
+def _raise_unreadable_part(con, path: str, dialects: list) -> None:
+    """After a read failed: raise the InputError naming the Parquet file of ``path`` that
+    cannot be read, when one cannot (a CSV, ``dialects`` not empty, is skipped)."""
+    if dialects or not path:
+        return
+    files = _parquet_files(path)
+    broken = _unreadable_part(con, files)
+    if broken is None:
+        return
+    part, detail = broken
+    if len(files) == 1:
+        raise InputError(f"events file {part!r} cannot be read ({detail}); export it again",
+                         path=part)
+    raise _part_error(path, part, f"cannot be read ({detail})")
 
-    DuckDB creates the folder when it first spills and removes it when the connection closes.
-    Its own progress bar is off: the pipeline reports progress (:func:`track_progress`).
+
+def connect(memory_limit: str = DUCKDB_MEMORY_LIMIT, temp_dir: str = ""
+            ) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that spills to a private folder in ``temp_dir`` (empty: the system's
+    temporary folder) past ``memory_limit``.
+
+    DuckDB creates the folder when it first spills and removes it when the connection closes,
+    or this process when it ends; folders that killed runs left are removed here. Its own progress bar is off: the pipeline
+    reports progress (:func:`track_progress`).
     """
+    import atexit
+    import shutil
     import tempfile
     import uuid
 
-    spill = Path(tempfile.gettempdir()) / f"personas-duckdb-{uuid.uuid4().hex[:12]}"
-    con = duckdb.connect(config={"memory_limit": DUCKDB_MEMORY_LIMIT,
+    from .runfolder import SPILL_PREFIX, clean_spill_folders
+
+    temp = Path(temp_dir or tempfile.gettempdir())
+    clean_spill_folders(temp)
+    spill = temp / f"{SPILL_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    atexit.register(shutil.rmtree, spill, ignore_errors=True)   # a run that stopped on an error
+    con = duckdb.connect(config={"memory_limit": memory_limit.replace(" ", ""),
                                  "temp_directory": str(spill)})
     try:
         con.execute("SET enable_progress_bar = false")
@@ -415,14 +576,15 @@ def track_progress(con: duckdb.DuckDBPyConnection, progress: Progress):
 
 
 def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None,
-                 progress: Progress) -> EventLog:
-    con = con if con is not None else connect()
+                 progress: Progress, dialects: list[csvsniff.CsvDialect] | None = None
+                 ) -> EventLog:
+    con = con if con is not None else connect(params.memory_limit, params.temp_dir)
     # Times without a zone are UTC, and the view is evaluated lazily: pin the session's zone
     # (DuckDB defaults to the machine's local zone).
     con.execute("SET TimeZone = 'UTC'")
     poll = track_progress(con, progress)
     with progress.stage("load", "reading rows", poll) as stage:
-        source, planted, from_text = _open_raw(con, params)
+        source, planted, from_text = _open_raw(con, params, dialects)
         described = con.execute("DESCRIBE raw").fetchall()
         types = {row[0]: row[1] for row in described}
         columns = list(types)
@@ -532,6 +694,7 @@ def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None,
                     optional=optional, time_format=time_format, role_map=role_map,
                     event_counts=event_counts, quality=quality, counts=counts, planted=planted,
                     session_col=params.session_col,
+                    read_as=dialects[-1].describe() if dialects else "",
                     window={"start": _text(first), "end": _text(last)}, reference=reference,
                     reference_from="reference_date" if params.reference_date.strip()
                     else "last event used")
@@ -569,12 +732,12 @@ def _code_names(con, roles_path: str, has_event: bool) -> dict[str, str]:
     vocab = load_role_vocabulary(roles_path)
     role_map = {name: vocab.get(normalise_event_name(name), "other") if has_event else "purchase"
                 for name in names}
-    con.execute("CREATE OR REPLACE TEMP TABLE event_names "
-                "(code UINTEGER, event VARCHAR, role VARCHAR)")
-    if role_map:
-        con.executemany("INSERT INTO event_names VALUES (?, ?, ?)",
-                        [(code, name, role) for code, (name, role)
-                         in enumerate(role_map.items(), 1)])
+    # as three lists in one statement: executemany runs one statement per name (15 s for 10,000)
+    con.execute("CREATE OR REPLACE TEMP TABLE event_names AS SELECT "
+                "CAST(unnest(range(1, len($names) + 1)) AS UINTEGER) AS code, "
+                "CAST(unnest($names) AS VARCHAR) AS event, "
+                "CAST(unnest($roles) AS VARCHAR) AS role",
+                {"names": list(role_map), "roles": list(role_map.values())})
     app = ", ".join(quote_literal(name) for name in APP_PLATFORMS)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE platforms AS

@@ -753,23 +753,36 @@ class PersonaModel(ClusterMixin, BaseEstimator):
                                                            range(self.reference_.shape[1])])
         reference["label"] = self.reference_labels_
         reference.to_parquet(folder / "reference.parquet", index=False)
+        checksums = {name: file_digest(folder / name) for name in MODEL_FILES}
+        (folder / MANIFEST).write_text(json.dumps(checksums, indent=2), encoding="utf-8")
         return folder
 
     @classmethod
     def load(cls, folder: str | Path) -> "PersonaModel":
-        """Load a model written by :meth:`save`.
+        """Load a model written by :meth:`save`; refuse a folder whose files were changed or
+        cut short since (:func:`check_model_files`) with an InputError naming the file.
 
         A model saved before the medians and the preprocessor were kept fills missing values
         with the feature means (its input had none) and takes the model matrix itself.
         """
         folder = Path(folder)
         try:
+            check_model_files(folder)
             state = json.loads((folder / "model.json").read_text(encoding="utf-8"))
             reference = pd.read_parquet(folder / "reference.parquet")
-        except (OSError, ValueError) as exc:
+            return cls._from_saved(state, reference)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            if isinstance(exc, InputError):
+                raise
             raise InputError(f"model folder {str(folder)!r} does not hold a saved persona model "
                              f"({exc.__class__.__name__}); point --model at the model/ folder "
                              "of a run", path=str(folder)) from None
+
+    @classmethod
+    def _from_saved(cls, state: dict, reference: pd.DataFrame) -> "PersonaModel":
+        sizes = {len(state["scaler_mean"]), len(state["scaler_scale"]), reference.shape[1] - 1}
+        if len(sizes) != 1 or "label" not in reference:
+            raise ValueError("the saved model's parts do not fit together")
         prepared = state.get("preprocessor")
         model = cls(**state["params"], preprocessor=FeatureMatrix() if prepared else None)
         model.preprocessor_ = FeatureMatrix.from_dict(prepared) if prepared else None
@@ -786,6 +799,37 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         labels = reference.pop("label").to_numpy(dtype=np.int64)
         model._fit_assigner(reference.to_numpy(dtype="float64"), labels)
         return model
+
+
+MODEL_FILES = ("model.json", "reference.parquet")
+MANIFEST = "manifest.json"       # the SHA-256 of each of MODEL_FILES, written last by save()
+
+
+def file_digest(path: Path) -> str:
+    import hashlib
+
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def check_model_files(folder: Path) -> None:
+    """Refuse a model folder whose files changed after :meth:`PersonaModel.save` wrote them
+    (edited, truncated or half copied): assigning users with it would give wrong personas.
+
+    A folder without a manifest (saved by an older version) is read as it is.
+    """
+    try:
+        expected = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
+    for name in MODEL_FILES:
+        if not (folder / name).exists():
+            raise InputError(f"model folder {str(folder)!r} lacks {name}; copy the whole model "
+                             "folder of a run, or run personas again", path=str(folder))
+        if file_digest(folder / name) != expected.get(name):
+            raise InputError(f"model folder {str(folder)!r} has changed since the model was "
+                             f"saved ({name} differs from its checksum in {MANIFEST}); copy it "
+                             "again from its run, or run personas again", path=str(folder))
 
 
 def map_2d(scaled_sample: np.ndarray, embedding: np.ndarray, seed: int, max_points: int = 3000

@@ -37,7 +37,7 @@ from typing import Any, Mapping
 import pandas as pd
 import yaml
 
-from .errors import InputError
+from .errors import InputError, yaml_problem
 from .features import BY_NAME
 from .results import ClaimCheck, Stat
 
@@ -219,7 +219,10 @@ def load_rules(path: str | Path | None = None) -> RuleBook:
                 else load_rules().tags if path else ())
         book = RuleBook(rules=rules, tags=tags, min_z=float(raw.get("min_z", 0.3)),
                         switch_margin=float(raw.get("switch_margin", 0.5)))
-    except (yaml.YAMLError, KeyError, TypeError, AttributeError, ValueError) as exc:
+    except yaml.YAMLError as exc:
+        raise InputError(f"rules file {str(path or 'rules.yaml')!r} is not valid YAML "
+                         f"({yaml_problem(exc)})", path=str(path)) from None
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise InputError(f"rules file {str(path or 'rules.yaml')!r} is not a valid rule table "
                          f"({exc.__class__.__name__}: {exc}); each rule needs a name and a "
                          "'when' mapping of feature: high|low, and min_z and switch_margin "
@@ -493,7 +496,7 @@ def load_renames(path: str | Path) -> dict[str, str]:
                          "renames_path", path=str(path)) from None
     except yaml.YAMLError as exc:
         raise InputError(f"renames file {str(path)!r} is not valid YAML "
-                         f"({' '.join(str(exc).split())})", path=str(path)) from None
+                         f"({yaml_problem(exc)})", path=str(path)) from None
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
         raise InputError(f"renames file {str(path)!r} should map persona names to new names, "
                          "e.g. 'Frequent Browser: Researchers'", path=str(path))

@@ -85,6 +85,12 @@ class PersonaParams:
     compare_to: str = field(default="", metadata=_help(
         "folder of an earlier run whose personas the report compares with, empty means no "
         "comparison"))
+    # -- resources ---------------------------------------------------------------------------
+    memory_limit: str = field(default="3GB", metadata=_help(
+        "memory DuckDB may use to load the events and compute features (like 2GB or 500MB), "
+        "past it DuckDB spills to temp_dir"))
+    temp_dir: str = field(default="", metadata=_help(
+        "folder DuckDB spills to past memory_limit, empty means the system's temporary folder"))
     # -- model -------------------------------------------------------------------------------
     min_personas: int = field(default=4, metadata=_help("fewest personas to report", 2, 30))
     max_personas: int = field(default=8, metadata=_help("most personas to report", 2, 30))
@@ -153,6 +159,13 @@ class PersonaParams:
         for name in ("user_col", "time_col"):
             if not getattr(self, name).strip():
                 raise ParameterError(f"parameter {name} is empty; name the column to use", name=name)
+        if not re.fullmatch(r"\s*\d+(\.\d+)?\s*([KMGT]i?B)\s*", self.memory_limit, re.I):
+            raise ParameterError(f"parameter memory_limit={self.memory_limit!r} is not a size; "
+                                 "write it like 2GB or 500MB", name="memory_limit")
+        if self.temp_dir and not Path(self.temp_dir).is_dir():
+            raise ParameterError(f"parameter temp_dir={self.temp_dir!r} is not a folder; create "
+                                 "it or leave temp_dir empty for the system's temporary folder",
+                                 name="temp_dir")
         self._check_dates()
         self._check_compare_to()
         return self

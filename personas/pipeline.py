@@ -9,9 +9,10 @@ report_step        03_report                  personas.json/csv, assignments.par
                                               index.html, run.json; then publishes the run
 =================  =========================  ==============================================
 
-A run is built in a hidden staging folder beside its target (``.<name>.partial``) and renamed into
-place by :func:`publish` only when complete, so a failed run never leaves a half-written report
-and never destroys the previous good one. ``features.json`` (what the features step used and found)
+A run is built in a hidden staging folder beside its target (``.<name>.partial``) and swapped into
+place by :func:`~personas.runfolder.publish` only when complete, so a failed or killed run never
+leaves a half-written report and never destroys the previous good one; a whole run holds the
+folder's lock, so two runs never write into one folder (:mod:`personas.runfolder`). ``features.json`` (what the features step used and found)
 stays in the published run, so 02 can be re-run with other model settings after 03 has
 published, on the same features (:func:`_model_stage`). Each step checks that it was given the parameter values
 the earlier steps of the run used (:func:`check_agreement`). After the model step,
@@ -21,11 +22,14 @@ the earlier steps of the run used (:func:`check_agreement`). After the model ste
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import platform
 import shutil
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -35,7 +39,8 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import OutputError, ParameterError
+from . import runfolder
+from .errors import OutputError, ParameterError, PersonaError
 from .params import PersonaParams
 from .progress import Progress, as_progress
 
@@ -77,8 +82,7 @@ class PersonaResult:
 # -- folders ---------------------------------------------------------------------------------------
 
 def stage_dir(params: PersonaParams) -> Path:
-    target = params.run_dir()
-    return target.parent / f".{target.name}.partial"
+    return runfolder.stage_path(params.run_dir())
 
 
 def _read_state(stage: Path) -> dict:
@@ -125,36 +129,8 @@ def _write_state(stage: Path, state: dict) -> None:
     os.replace(tmp, stage / STATE)
 
 
-def publish(stage: Path, target: Path) -> Path:
-    """Move the finished ``stage`` folder to ``target``, replacing an older run only after."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        backup = target.parent / f".{target.name}.old-{os.getpid()}"
-        os.replace(target, backup)
-        try:
-            os.replace(stage, target)
-        except OSError:
-            os.replace(backup, target)
-            raise
-        shutil.rmtree(backup, ignore_errors=True)
-    else:
-        os.replace(stage, target)
-    return target
-
-
 def _fresh_stage(params: PersonaParams) -> Path:
-    stage = stage_dir(params)
-    try:
-        if stage.exists():
-            shutil.rmtree(stage)
-        stage.mkdir(parents=True)
-        probe = stage / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as exc:
-        raise OutputError(f"output folder {str(params.run_dir())!r} cannot be written "
-                          f"({exc.strerror}); set output_dir to a writable folder") from None
-    return stage
+    return runfolder.fresh_stage(params.run_dir())
 
 
 # -- provenance ------------------------------------------------------------------------------------
@@ -208,7 +184,48 @@ class _Clock:
         return _Span()
 
 
+def _disk_guard(step):
+    """A full disk during ``step`` becomes one sentence naming the folder that filled and what
+    the run needs there (:func:`personas.runfolder.disk_full_error`), and DuckDB running out of
+    ``memory_limit`` one naming that parameter, instead of a traceback."""
+
+    @functools.wraps(step)
+    def guarded(params: PersonaParams, *args, **kwargs):
+        try:
+            return step(params, *args, **kwargs)
+        except Exception as exc:
+            if isinstance(exc, PersonaError):
+                raise
+            temp = Path(params.temp_dir or tempfile.gettempdir())
+            if runfolder.is_disk_full(exc):
+                raise runfolder.disk_full_error(exc, params.run_dir(), _users(params), temp
+                                                ) from None
+            duckdb = sys.modules.get("duckdb")
+            if duckdb is not None and isinstance(exc, duckdb.OutOfMemoryException):
+                if "offload" in str(exc):     # it could not write to temp_dir: that disk is full
+                    raise runfolder.temp_full_error(temp) from None
+                raise ParameterError(
+                    f"parameter memory_limit={params.memory_limit!r} is too small for this log "
+                    f"(DuckDB: {str(exc).splitlines()[0].split(': ', 1)[-1]}); raise it, or "
+                    "give temp_dir a folder with more room to spill to", name="memory_limit"
+                ) from None
+            raise
+
+    return guarded
+
+
+def _users(params: PersonaParams) -> int | None:
+    """The run's user count, once the features step has recorded it."""
+    try:
+        state = json.loads((stage_dir(params) / STATE).read_text(encoding="utf-8"))
+        return int(state["counts"]["users"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 # -- step 1: load + features ---------------------------------------------------------------------
+
+@_disk_guard
 
 def features_step(params: PersonaParams, progress: Progress | bool | None = None
                   ) -> pd.DataFrame:
@@ -249,6 +266,7 @@ def features_step(params: PersonaParams, progress: Progress | bool | None = None
         "fingerprint": fingerprint(params),
         "order_table": not log.has_event_column,
         "time_format": log.time_format,
+        "read_as": log.read_as,                  # a CSV's encoding, separator, ... if unusual
         "counts": {"events": log.counts["events"], "users": log.counts["users"],
                    "rows_read": log.counts["rows_read"]},
         "window": {"start": log.counts["start"], "end": log.counts["end"]},   # events kept
@@ -343,6 +361,7 @@ def _model_record(model) -> dict[str, Any]:
             for name, value in model.get_params(deep=False).items()}
 
 
+@_disk_guard
 def model_step(params: PersonaParams, progress: Progress | bool | None = None,
                model: Any = None) -> pd.DataFrame:
     """Fit the PersonaModel on the staged features and assign every user.
@@ -448,6 +467,7 @@ def _profile(params: PersonaParams, state: dict, features: pd.DataFrame,
 
 # -- step 3: profile, name, report, publish -------------------------------------------------------
 
+@_disk_guard
 def report_step(params: PersonaParams, progress: Progress | bool | None = None
                 ) -> PersonaResult:
     """Profile and name the personas, write the report and exports, then publish the run.
@@ -511,7 +531,7 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None
     info["comparison"] = comparison.to_dict() if comparison else None
     (stage / "run.json").write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
     (stage / STATE).unlink()
-    run_dir = publish(stage, params.run_dir()) if params.publish else stage
+    run_dir = runfolder.publish(stage, params.run_dir()) if params.publish else stage
     return PersonaResult(params=params, run_dir=run_dir, profiles=profiles,
                          assignments=assignments, info=info, traits=heat)
 
@@ -602,7 +622,8 @@ def _run_info(params: PersonaParams, state: dict, profiles: tuple, agreement,
         "parameters": params.to_dict(),
         "versions": versions(),
         "input": {"source": state["source"], "fingerprint": state["fingerprint"],
-                  "time_format": state["time_format"], "order_table": state["order_table"],
+                  "time_format": state["time_format"], "read_as": state.get("read_as", ""),
+                  "order_table": state["order_table"],
                   "window": state["window"], "window_applied": state["window_applied"],
                   "reference_date": state["reference_date"]},
         "counts": {**state["counts"], "personas": len(profiles)},
@@ -645,6 +666,11 @@ def run(params: PersonaParams | None = None, progress: Progress | bool | None = 
     if model is not None:
         params = params.replace(**model_parameters(persona_model(params, model)))
     say = as_progress(progress)
+    with runfolder.RunLock(params.run_dir()):
+        return _run_steps(params, say, model)
+
+
+def _run_steps(params: PersonaParams, say: Progress, model: Any) -> PersonaResult:
     try:
         for i, (name, step) in enumerate(STEPS, 1):
             start = time.perf_counter()

@@ -143,17 +143,6 @@ def test_a_failed_run_keeps_the_previous_good_run(demo_run, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["kept"]
 
 
-def test_publish_replaces_an_older_run_only_once_the_new_one_is_complete(tmp_path):
-    target, stage = tmp_path / "run", tmp_path / ".run.partial"
-    target.mkdir()
-    (target / "old.txt").write_text("old")
-    stage.mkdir()
-    (stage / "new.txt").write_text("new")
-    pipeline.publish(stage, target)
-    assert [p.name for p in target.iterdir()] == ["new.txt"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
-
-
 def test_renames_follow_the_persona_and_unused_ones_are_reported(tmp_path):
     small = dict(sample_users=400, sample_size=400)
     first = pipeline.run(PersonaParams(**small, output_dir=str(tmp_path / "a")))

@@ -1,6 +1,7 @@
-"""Try every bad input that issue 5 names on the real command line; write docs/robustness.md.
+"""Try every bad input and awkward export on the real command line; write docs/robustness.md.
 
-    .venv/bin/python tools/robustness.py
+    .venv/bin/python tools/robustness.py               # ~20 min with the faults and the soak
+    .venv/bin/python tools/robustness.py --no-faults   # ~3 min, keeps the faults section
 
 Each case writes its input into a folder of its own, runs ``personas run --no-notebooks`` there
 (as a separate process, the way a user would) and records the command, the exit code, the exact
@@ -48,8 +49,8 @@ def shop(n_users: int = 60) -> pd.DataFrame:
     })
 
 
-def _csv(frame: pd.DataFrame, name: str = "events.csv") -> Callable[[Path], None]:
-    return lambda folder: frame.to_csv(folder / name, index=False)
+def _csv(frame: pd.DataFrame, name: str = "events.csv", **to_csv) -> Callable[[Path], None]:
+    return lambda folder: frame.to_csv(folder / name, index=False, **to_csv)
 
 
 def _bytes(data: bytes, name: str = "events.csv") -> Callable[[Path], None]:
@@ -83,11 +84,64 @@ def _with_bad_amount() -> pd.DataFrame:
     return frame
 
 
+def _with_thousands() -> pd.DataFrame:
+    frame = shop().astype({"amount": object})
+    frame["amount"] = frame["amount"].map(lambda a: "" if pd.isna(a) else "20,00")
+    frame.loc[5, "amount"] = "1.234,50"
+    return frame
+
+
+def _evil_rules(folder: Path) -> None:
+    shop().to_csv(folder / "events.csv", index=False)
+    (folder / "rules.yaml").write_text("!!python/object/apply:os.system ['touch pwned']\n")
+
+
 def _with_bad_quantity() -> pd.DataFrame:
     frame = shop()
     frame["quantity"] = frame["event"].map({"purchase": "1", "page_view": ""})
     frame.loc[5, "quantity"] = "2 pcs"
     return frame
+
+
+def _export(n_users: int = 300, seed: int = 5) -> pd.DataFrame:
+    """A planted sample whose texts hold what exports garble: ids with accents, a category with
+    a euro sign, a note with a comma, a quote and a line break."""
+    from personas.sample import make_events
+
+    frame, _ = make_events(n_users, seed)
+    frame = frame.drop(columns=["category"]).drop_duplicates(ignore_index=True)
+    frame["user_id"] = "clé-" + frame["user_id"].astype(str)
+    frame["category"] = "€ offres"
+    frame["note"] = 'vu, "à revoir"\nplus tard'
+    return frame
+
+
+def _export_csv(name: str, **to_csv) -> Callable[[Path], None]:
+    def write(folder: Path) -> None:
+        _export().to_csv(folder / name, index=False, **to_csv)
+    return write
+
+
+def _mixed_endings(folder: Path) -> None:
+    """Header ending in CRLF, rows in LF: a header typed on another system."""
+    body = _export().drop(columns="note").to_csv(index=False, lineterminator="\n")
+    header, rows = body.split("\n", 1)
+    (folder / "events.csv").write_bytes((header + "\r\n" + rows).encode("utf-8"))
+
+
+def _parquet_parts(bad: str) -> Callable[[Path], None]:
+    """A folder of three Parquet files; the last is garbage or lacks the user column."""
+    def write(folder: Path) -> None:
+        parts = folder / "events"
+        parts.mkdir()
+        frame = shop(90)
+        for i, chunk in enumerate((frame[:60], frame[60:120])):
+            chunk.to_parquet(parts / f"part-{i}.parquet", index=False)
+        if bad == "garbage":
+            (parts / "part-2.parquet").write_bytes(b"PAR1" + b"\x13\x37" * 500)
+        else:
+            frame[120:].drop(columns="user_id").to_parquet(parts / "part-2.parquet", index=False)
+    return write
 
 
 DIRTY_COUNTS = {"null_user": 3, "null_time": 4, "outside_window": 6, "future": 2,
@@ -140,10 +194,15 @@ class Case:
     exit_code: int = 2
     quality: dict = field(default_factory=dict)   # usable input: rows run.json counts per rule
     unprivileged: bool = False        # root reads any file: run as an ordinary user
+    export: str = ""                  # an export's quirk: the run must read it as pandas does
 
     @property
     def usable(self) -> bool:
         return self.exit_code == 0
+
+    @property
+    def dirty(self) -> bool:
+        return self.usable and not self.export
 
     @property
     def command(self) -> str:
@@ -195,12 +254,42 @@ CASES: tuple[Case, ...] = (
          _csv(shop())),
     Case("reference_date before the last event", "60 users, the last event on 2024-05-30",
          (*EVENTS, "-p", "reference_date=2024-05-01"), _csv(shop())),
+    Case("thousands separators with a decimal comma", "60 users, `;`-separated; one amount is "
+         "`1.234,50`", EVENTS, _csv(_with_thousands(), sep=";")),
+    Case("folder of Parquet with one corrupt file", "`events/` with three Parquet files; "
+         "`part-2.parquet` is the Parquet magic bytes, then garbage",
+         ("--events", "events", "--out", "run"), _parquet_parts("garbage")),
+    Case("folder of Parquet with one file of another schema", "`events/` with three Parquet "
+         "files; `part-2.parquet` has no `user_id` column",
+         ("--events", "events", "--out", "run"), _parquet_parts("schema")),
+    Case("YAML file with a Python tag", "60 users; `rules.yaml` holds "
+         "`!!python/object/apply:os.system ['touch pwned']`",
+         (*EVENTS, "-p", "rules_path=rules.yaml"), _evil_rules),
+    Case("memory_limit that is not a size", "60 users", (*EVENTS, "-p", "memory_limit=lots"),
+         _csv(shop())),
     Case("dirty but usable rows", "a planted sample of 400 users in 2024 with 3 rows without "
          "a user id, 4 without a time, 6 in 2023 (before `start`), 2 in 2099, 2 negative and 3 "
          "missing purchase amounts, 2 negative quantities, and 5 exact duplicate rows",
          (*EVENTS, "-p", "start=2024-01-01", "-p", "sample_size=400"),
          lambda folder: dirty_log().to_csv(folder / "events.csv", index=False),
          exit_code=0, quality=DIRTY_COUNTS),
+    *(Case(title, given, (*EVENTS, "-p", "sample_size=300"), write, exit_code=0, export=title)
+      for title, given, write in (
+        ("UTF-8 with a byte-order mark", "written with `encoding='utf-8-sig'`",
+         _export_csv("events.csv", encoding="utf-8-sig")),
+        ("Excel's European CSV", "`;` as separator, `,` as decimal mark, a byte-order mark and "
+         "Windows line endings", _export_csv("events.csv", sep=";", decimal=",",
+                                              encoding="utf-8-sig", lineterminator="\r\n")),
+        ("mixed line endings", "the header ends in `\\r\\n`, the rows in `\\n`",
+         _mixed_endings),
+        ("Latin-1 text", "encoded as ISO-8859-1 (the euro sign dropped)",
+         lambda folder: _export().assign(category="offres").to_csv(
+             folder / "events.csv", index=False, encoding="latin-1")),
+        ("Windows-1252 text", "encoded as cp1252, euro signs included",
+         _export_csv("events.csv", encoding="cp1252")),
+        ("quoted fields with line breaks", "every row's `note` is `vu, \"à revoir\"` and a "
+         "line break inside quotes", _export_csv("events.csv")),
+    )),
 )
 
 
@@ -231,8 +320,8 @@ def run_process(case: Case, folder: Path) -> tuple[int, str]:
     """The real command, as its own process, in the case folder."""
     prefix: list[str] = []
     if case.unprivileged and os.geteuid() == 0:
-        for path in (folder.parent, folder):
-            path.chmod(0o755)      # the ordinary user must reach the folder to be refused the file
+        folder.parent.chmod(0o755)   # the ordinary user must reach the folder to be refused
+        folder.chmod(0o777)          # the file, and may write the run there
         prefix = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
     done = subprocess.run([*prefix, str(PERSONAS), *COMMAND, *case.args], cwd=folder,
                           capture_output=True, text=True, timeout=600)
@@ -241,11 +330,13 @@ def run_process(case: Case, folder: Path) -> tuple[int, str]:
 
 # -- the document ----------------------------------------------------------------------------------
 
-HEAD = """# Robustness: what bad input gets
+HEAD = """# Robustness: bad input, awkward exports and faults
 
-Generated by `.venv/bin/python tools/robustness.py` from real runs; do not edit by hand.
-`tests/test_cli_errors.py` checks that every case below still exits with the code shown and
-prints the error line shown.
+Generated by `.venv/bin/python tools/robustness.py` from real runs; do not edit by hand. Three
+parts: bad input (each stops with one sentence), files as people export them (each loads), and
+faults a scheduled run meets (killed runs, full disks, two runs at once, with a soak of 20 runs
+killed at random). `tests/test_cli_errors.py` checks that every bad input below still exits with
+the code shown and prints the error line shown; `tests/test_faults.py` tests each fault.
 
 Each case ran in an empty folder holding only its input, as `personas run --no-notebooks ...`
 (`personas` is `.venv/bin/personas`; `--no-notebooks` runs the same steps without papermill,
@@ -298,18 +389,66 @@ def _usable_section(case: Case, outcome: Outcome) -> str:
             + _fence(json.dumps(summary, indent=2), "json"))
 
 
-def render(results: list[tuple[Case, Outcome]]) -> str:
+EXPORTS_INTRO = """## Files as people export them
+
+Each file holds the same planted log of 300 users: ids like `clé-u0000001`, a `category` of
+`€ offres`, a `note` with a comma, quotes and a line break, written the way a tool or a
+spreadsheet exports it. Each must load as pandas loads it: every user (the accents kept, so 300
+distinct ids) and every event.
+
+| file | written as | exit code | users | events | read as |
+|---|---|---:|---:|---:|---|
+"""
+
+
+def _exports_section(results: list[tuple[Case, Outcome]]) -> str:
+    rows = []
+    for case, outcome in results:
+        info = outcome.run_json or {}
+        counts = info.get("counts", {})
+        read_as = info.get("input", {}).get("read_as") or "UTF-8, as sniffed"
+        rows.append(f"| {case.title} | {case.given} | {outcome.exit_code} | "
+                    f"{counts.get('users', '—')} | {counts.get('events', '—'):,} | {read_as} |")
+    command = _fence(f"$ {results[0][0].command}", "console") if results else ""
+    return (EXPORTS_INTRO + "\n".join(rows) + "\n\nEach ran as\n\n" + command + "\n")
+
+
+def render(results: list[tuple[Case, Outcome]], faults: str = "") -> str:
     bad = [(c, o) for c, o in results if not c.usable]
     summary = ["| # | bad input | exit code | written |", "|---:|---|---:|---|"]
     summary += [f"| {i} | {c.title} | {o.exit_code} | {', '.join(o.written) or 'nothing'} |"
                 for i, (c, o) in enumerate(bad, 1)]
     parts = [HEAD, "\n".join(summary), "\n\n## Bad input\n\n"]
     parts += [_bad_section(i, c, o) for i, (c, o) in enumerate(bad, 1)]
-    parts += [_usable_section(c, o) for c, o in results if c.usable]
+    parts += [_usable_section(c, o) for c, o in results if c.dirty]
+    parts.append("\n" + _exports_section([(c, o) for c, o in results if c.export]))
+    if faults:
+        parts.append("\n" + faults)
     return "".join(parts)
 
 
+def _faults_section(rerun: bool, soak_runs: int) -> str:
+    """tools/faults.py's section: run again, or kept from the current document."""
+    if rerun:
+        sys.path.insert(0, str(ROOT / "tools"))
+        from faults import run_all
+
+        return run_all(soak_runs)
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+    return text[text.index(FAULTS_HEAD):] if FAULTS_HEAD in text else ""
+
+
+FAULTS_HEAD = "## Faults: "
+
+
 def main() -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--no-faults", action="store_true", help="keep the faults section of "
+                        "the current document instead of running tools/faults.py (~15 min)")
+    parser.add_argument("--soak", type=int, default=20, help="runs in the soak (default 20)")
+    args = parser.parse_args()
     if not PERSONAS.exists():
         print(f"{PERSONAS} not found; run `make setup` first", file=sys.stderr)
         return 1
@@ -321,17 +460,27 @@ def main() -> int:
             outcome = try_case(case, folder, run_process)
             print(f"{outcome.exit_code:>3}  {case.title}", file=sys.stderr)
             results.append((case, outcome))
-            if outcome.exit_code != case.exit_code:
-                wrong.append(f"{case.title}: exit code {outcome.exit_code}, expected "
-                             f"{case.exit_code}")
-            elif case.quality and outcome.run_json["data_quality"]["rows"] != case.quality:
-                wrong.append(f"{case.title}: counted {outcome.run_json['data_quality']['rows']}"
-                             f", expected {case.quality}")
-    DOC.write_text(render(results), encoding="utf-8")
+            wrong += _unexpected(case, outcome)
+    faults = _faults_section(not args.no_faults, args.soak)
+    DOC.write_text(render(results, faults), encoding="utf-8")
     print(DOC, file=sys.stderr)
     for line in wrong:
         print(f"unexpected: {line}", file=sys.stderr)
     return 1 if wrong else 0
+
+
+def _unexpected(case: Case, outcome: Outcome) -> list[str]:
+    if outcome.exit_code != case.exit_code:
+        return [f"{case.title}: exit code {outcome.exit_code}, expected {case.exit_code}"]
+    if case.quality and outcome.run_json["data_quality"]["rows"] != case.quality:
+        return [f"{case.title}: counted {outcome.run_json['data_quality']['rows']}, expected "
+                f"{case.quality}"]
+    if case.export:
+        counts = outcome.run_json["counts"]
+        expected = {"users": 300, "events": len(_export())}
+        if {k: counts[k] for k in expected} != expected:
+            return [f"{case.title}: read {counts}, expected {expected}"]
+    return []
 
 
 if __name__ == "__main__":
