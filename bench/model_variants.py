@@ -1,0 +1,160 @@
+"""Grouping variants of PersonaModel on the bench worlds (seeds 0,1), scored like
+bench/model_quality.py; the record of what was tried is docs/model-variants.md.
+
+    .venv/bin/python bench/model_variants.py default,eom_mcs2,eom_mcs1,leaf_ms25,noumap_eom_mcs2,nn100
+    .venv/bin/python bench/model_variants.py default,nn100 --worlds 0,2 --users 100000
+
+Variants replace HDBSCAN's settings (``make_clusterer``) or PersonaModel's arguments.
+UMAP embeddings are cached on disk (emb/) keyed by the exact sample rows, UMAP settings and seed,
+so clusterer-only variants reuse the default's layouts; the fit time reported adds back the
+recorded UMAP time of a cached layout (it is what a fresh fit would cost).
+Rows go to results.jsonl (one per world x variant).
+"""
+import argparse
+import hashlib
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+HERE = BENCH / "data" / "variants"          # cached layouts and results, git-ignored
+HERE.mkdir(parents=True, exist_ok=True)
+sys.path.insert(0, str(BENCH))
+import numpy as np  # noqa: E402
+from sklearn.metrics import adjusted_rand_score  # noqa: E402
+from sklearn.preprocessing import FunctionTransformer, StandardScaler  # noqa: E402
+from worlds import kmeans_told_k, planted_ari, world_data  # noqa: E402
+
+import personas.model as m  # noqa: E402
+from personas.features import model_matrix  # noqa: E402
+
+warnings.filterwarnings("ignore", category=FutureWarning)
+warnings.filterwarnings("ignore", category=UserWarning)
+
+EMB = HERE / "emb"
+EMB.mkdir(exist_ok=True)
+ORIG_EMBED = m.embed
+ORIG_MAKE = m.make_clusterer
+ORIG_GROUPINGS = m.candidate_groupings
+STATE = {"saved": 0.0, "infos": [], "embed_s": 0.0}
+
+
+def cached_embed(scaled, n_components, n_neighbors, seed, n_epochs):
+    h = hashlib.sha1(np.ascontiguousarray(scaled).tobytes()).hexdigest()[:16]
+    stem = EMB / f"{h}_c{n_components}_n{n_neighbors}_s{seed}_e{n_epochs}"
+    if stem.with_suffix(".npy").exists():
+        t = time.perf_counter()
+        out = np.load(stem.with_suffix(".npy"))
+        took = json.loads(stem.with_suffix(".json").read_text())["seconds"]
+        STATE["saved"] += took - (time.perf_counter() - t)
+        STATE["embed_s"] += took
+        return out
+    t = time.perf_counter()
+    out = ORIG_EMBED(scaled, n_components, n_neighbors, seed, n_epochs)
+    took = time.perf_counter() - t
+    np.save(stem.with_suffix(".npy"), out)
+    stem.with_suffix(".json").write_text(json.dumps({"seconds": took}))
+    STATE["embed_s"] += took
+    return out
+
+
+def recording_groupings(embedding, features, clusterer, min_k, max_k, seed=0):
+    out = ORIG_GROUPINGS(embedding, features, clusterer, min_k, max_k, seed)
+    STATE["infos"].append({"found": out[1]["clusters_found"], "noise": out[1]["noise_share"]})
+    return out
+
+
+m.embed = cached_embed
+m.candidate_groupings = recording_groupings
+
+
+def hdb(method="leaf", ms=10, share=None, eps=0.0):
+    """make_clusterer replacement; ``share`` overrides the min_cluster_size rule (share of sample)."""
+    def make(mcs):
+        import hdbscan
+        if share is not None:
+            mcs = max(10, int(share * 5000))  # sample_size is 5000 in every variant here
+        return hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=ms,
+                               cluster_selection_method=method,
+                               cluster_selection_epsilon=eps)
+    return make
+
+
+# name -> (make_clusterer, PersonaModel kwargs)
+VARIANTS = {
+    "default": (None, {}),
+    "eom_mcs2": (hdb("eom", 10, 0.02), {}),
+    "eom_mcs4": (hdb("eom", 10, 0.04), {}),
+    "eom_mcs2_ms25": (hdb("eom", 25, 0.02), {}),
+    "eom_mcs4_ms25": (hdb("eom", 25, 0.04), {}),
+    "eom_mcs2_ms5": (hdb("eom", 5, 0.02), {}),
+    "leaf_mcs2": (hdb("leaf", 10, 0.02), {}),
+    "leaf_ms25": (hdb("leaf", 25, None), {}),
+    "leaf_eps05": (hdb("leaf", 10, None, 0.5), {}),
+    "eom_mcs1": (hdb("eom", 10, 0.01), {}),
+    "nn15": (None, {"n_neighbors": 15}),
+    "nn100": (None, {"n_neighbors": 100}),
+    "nc10": (None, {"n_components": 10}),
+    "nn100_eom_mcs2": (hdb("eom", 10, 0.02), {"n_neighbors": 100}),
+    # HDBSCAN straight on the scaled features (no UMAP)
+    "noumap_eom_mcs2": (hdb("eom", 10, 0.02), {"reducer": FunctionTransformer()}),
+    "noumap_leaf": (None, {"reducer": FunctionTransformer()}),
+}
+
+
+def kmeans_ref(world, users, scaled, d):
+    path = HERE / "kmeans.json"
+    cache = json.loads(path.read_text()) if path.exists() else {}
+    key = f"{world}_{users}"
+    if key not in cache:
+        cache[key] = planted_ari(d, kmeans_told_k(scaled, d.k))
+        path.write_text(json.dumps(cache))
+    return cache[key]
+
+
+def run(variant, worlds, users, seeds, out):
+    make, kwargs = VARIANTS[variant]
+    m.make_clusterer = make or ORIG_MAKE
+    for w in worlds:
+        d = world_data(w, users)
+        X = model_matrix(d.features)[0]
+        km = kmeans_ref(w, users, StandardScaler().fit_transform(X), d) if users == 20000 else None
+        labels, aris, secs, found, stab, diag, umap_s = [], [], [], [], [], [], []
+        for s in seeds:
+            STATE.update(saved=0.0, infos=[], embed_s=0.0)
+            t = time.perf_counter()
+            model = m.PersonaModel(random_state=s, **kwargs).fit(X)
+            lab = model.predict(X)
+            secs.append(time.perf_counter() - t + STATE["saved"])
+            umap_s.append(STATE["embed_s"])
+            labels.append(lab)
+            aris.append(planted_ari(d, lab))
+            found.append(int(len(np.unique(lab))))
+            stab.append(model.stability_)
+            diag.append(STATE["infos"])
+        row = {"variant": variant, "world": w, "users": users, "planted": d.k,
+               "ari": [round(a, 4) for a in aris], "found": found,
+               "agreement": round(float(adjusted_rand_score(labels[0], labels[1])), 4),
+               "kmeans": None if km is None else round(km, 4),
+               "fit_s": round(float(np.mean(secs)), 1),
+               "umap_s": round(float(np.mean(umap_s)), 1), "stability": stab,
+               "groups": [[i["found"] for i in dg] for dg in diag],
+               "noise": round(float(np.mean([i["noise"] for dg in diag for i in dg])), 3)}
+        print(json.dumps(row), flush=True)
+        with open(out, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("variants")
+    p.add_argument("--worlds", default="19,28,22,15,2,0,18,11,6,14,21,23,1,5")
+    p.add_argument("--users", type=int, default=20000)
+    p.add_argument("--seeds", default="0,1")
+    p.add_argument("--out", default=str(HERE / "results.jsonl"))
+    a = p.parse_args()
+    for v in a.variants.split(","):
+        run(v, [int(w) for w in a.worlds.split(",")], a.users,
+            [int(s) for s in a.seeds.split(",")], a.out)
