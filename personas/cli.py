@@ -16,9 +16,9 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Sequence
 
 from . import __version__
 from .errors import ParameterError, PersonaError, RunBusyError, yaml_problem
@@ -167,8 +167,13 @@ def _notebook_error(exc, notebook: str) -> Exception:
 def cmd_run(args: argparse.Namespace) -> int:
     say = _reporter(args.quiet)
     params = _parameters(args)
-    start = time.perf_counter()
     source = params.events_path or f"the bundled sample ({params.sample_users} users)"
+    if args.explain:          # no lock, no run folder: the SQL only
+        from .explain import explain, render
+
+        sys.stdout.write(render(explain(params), source))
+        return EXIT_OK
+    start = time.perf_counter()
     say.line(f"personas {__version__}: {source} -> {params.run_dir()}")
     with RunLock(params.run_dir()):      # held until published: one run per folder at a time
         if args.no_notebooks:
@@ -196,14 +201,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_assign(args: argparse.Namespace) -> int:
+    import json
+
+    import pandas as pd
+
     from .custom import add_custom_features, load_custom_features
     from .events import load_events
     from .features import compute_features, model_matrix
     from .model import PersonaModel
-
-    import json
-
-    import pandas as pd
 
     model = PersonaModel.load(args.model)
     params = PersonaParams.from_mapping({**_pairs(args.param), "events_path": args.events},
@@ -224,7 +229,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
     if personas_json.exists():
         names = {p["id"]: p["name"] for p in json.loads(personas_json.read_text("utf-8"))}
     out = pd.DataFrame({"user_id": features.index, "persona_id": labels,
-                        "persona": [names.get(int(l), f"persona {l}") for l in labels],
+                        "persona": [names.get(int(i), f"persona {i}") for i in labels],
                         "confidence": confidence.round(4)})
     out_path = Path(args.out)
     tmp = out_path.with_name(f".{out_path.name}.tmp")
@@ -262,6 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", metavar="YAML", help="parameters from a YAML file (-p wins)")
     run.add_argument("--no-notebooks", action="store_true",
                      help="run the steps in this process instead of through papermill")
+    run.add_argument("--explain", action="store_true",
+                     help="print the SQL the run would send to DuckDB for this input, in order, "
+                     "and exit: it reads the input (the SQL depends on the data) but writes "
+                     "nothing and fits no model")
     run.epilog = "parameters:\n" + "\n".join(
         f"  {f.name} (default {f.default!r}): {f.metadata['help']}"
         for f in dataclasses.fields(PersonaParams))
