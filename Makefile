@@ -29,7 +29,10 @@ browser-deps:  ## install Debian's chromium for the browser tests (needs root; s
 	      || echo "warning: could not install chromium; the browser tests will be skipped"; \
 	  else echo "note: /usr/bin/chromium missing (apt-get install chromium); the browser tests will be skipped"; fi; }
 
-test: $(STAMP) browser-deps  ## the whole test suite
+lint: $(STAMP)  ## ruff's checks (settings in pyproject.toml); make test runs it first
+	$(VENV)/bin/ruff check .
+
+test: $(STAMP) browser-deps lint  ## lint, then the whole test suite
 	$(PY) -m pytest
 
 test-fast: $(STAMP)  ## tests without papermill, UMAP fits or the browser

@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -449,7 +449,7 @@ log, sort, sessions cut at 30 minutes of silence, `groupby`), on planted samples
 `personas sample`.
 
 - **Machine**: {machine()}
-- **Date**: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}
+- **Date**: {datetime.now(UTC):%Y-%m-%d %H:%M UTC}
 - **Runs**: {runs} per side and size, interleaved (pandas, duckdb, pandas, duckdb, ...), each a
   fresh process under `/usr/bin/time -v`; the Parquet file is read once before the first run so
   that neither side alone pays a cold disk

@@ -30,7 +30,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
@@ -40,8 +40,16 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from worlds import (ROOT, WorldData, catalogue_matrix, kmeans_by_silhouette,  # noqa: E402
-                    kmeans_told_k, planted_ari, supervised_ceiling, world_data)
+from worlds import (  # noqa: E402
+    ROOT,
+    WorldData,
+    catalogue_matrix,
+    kmeans_by_silhouette,
+    kmeans_told_k,
+    planted_ari,
+    supervised_ceiling,
+    world_data,
+)
 
 from personas.features import BY_NAME, event_mix_counts, model_matrix  # noqa: E402
 from personas.model import PersonaModel  # noqa: E402
@@ -335,7 +343,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=FutureWarning)
-    started, clock = datetime.now(timezone.utc), time.perf_counter()
+    started, clock = datetime.now(UTC), time.perf_counter()
 
     worlds = []
     for seed in range(args.worlds):

@@ -29,7 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -209,7 +209,7 @@ rendering it takes {median("render_s"):.1f} s; the whole report step, exports in
 {median("step_s"):.1f} s** (medians).
 
 - **Machine**: {machine()}
-- **Date**: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}
+- **Date**: {datetime.now(UTC):%Y-%m-%d %H:%M UTC}
 - **Runs**: {runs} per size, each report step in a fresh process
 
 ```bash

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -195,7 +195,7 @@ features, `StandardScaler`, `umap.UMAP(random_state=0)` with default settings an
 `personas sample`.
 
 - **Machine**: {machine()}
-- **Date**: {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}
+- **Date**: {datetime.now(UTC):%Y-%m-%d %H:%M UTC}
 - **Runs**: {runs} per command, interleaved (naive, personas, personas --no-notebooks, ...)
 
 Reproduce (`make bench` runs the default, 20,000 users):

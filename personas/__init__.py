@@ -7,8 +7,14 @@ line answers ``--help`` and ``--version`` without loading them, and ``personas r
 load them in its own process at all: its notebooks' kernel does.
 """
 
-from .errors import (InputError, OutputError, ParameterError, PersonaError, SchemaError,
-                     TooFewUsersError)
+from .errors import (
+    InputError,
+    OutputError,
+    ParameterError,
+    PersonaError,
+    SchemaError,
+    TooFewUsersError,
+)
 from .params import PersonaParams
 
 __version__ = "0.1.0"

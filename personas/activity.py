@@ -45,8 +45,9 @@ unpriced_code_<c> :data:`PER_CODE_COLUMNS` names; more names give two MAP column
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from .sql import quote_literal, quote_name
 
@@ -243,7 +244,8 @@ def summarise(con, *, gap_sessions: bool, span: tuple[Any, Any], year: bool) -> 
     # role names come from the user's roles_path: quoted
     role_counts = "".join(f"{events_of(r)} AS {quote_name(ROLE_PREFIX + r)}, " for r in present)
     recent = con.execute("SELECT CAST($t1 AS TIMESTAMP) - (CAST($t1 AS TIMESTAMP) - "
-                         "CAST($t0 AS TIMESTAMP)) / 3", {"t0": span[0], "t1": span[1]}).fetchone()[0]
+                         "CAST($t0 AS TIMESTAMP)) / 3",
+                         {"t0": span[0], "t1": span[1]}).fetchone()[0]
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE user_activity AS
         SELECT uid, count(*) AS n_events,

@@ -7,7 +7,9 @@ reaches the model (``model: true``), the profiles, the cards and the report like
 
     video_plays_per_week:
       description: Videos played per week
-      sql: count(*) FILTER (WHERE event = 'video_play') / greatest(date_diff('day', min(ts), max(ts)) / 7, 4)
+      sql: >-
+        count(*) FILTER (WHERE event = 'video_play')
+        / greatest(date_diff('day', min(ts), max(ts)) / 7, 4)
       unit: plays/week
       higher: watches more videos
       transform: log1p      # none (default) or log1p, for heavy-tailed counts
@@ -62,7 +64,7 @@ class CustomFeature:
                 "folder": self.folder}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CustomFeature":
+    def from_dict(cls, data: dict[str, Any]) -> CustomFeature:
         spec = dict(data["feature"])
         spec["needs"] = tuple(spec.get("needs", ()))
         return cls(catalogue.Feature(**spec), data.get("sql", ""), data.get("python", ""),

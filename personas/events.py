@@ -45,10 +45,10 @@ from typing import Any
 import duckdb
 import yaml
 
+from . import activity, csvsniff
 from .errors import InputError, ParameterError, SchemaError, yaml_problem
 from .params import PersonaParams
 from .progress import Progress
-from . import activity, csvsniff
 from .sql import quote_literal, quote_name
 
 OPTIONAL_COLUMNS = ("discount", "platform", "category", "product", "quantity")
@@ -436,7 +436,7 @@ def _number_expression(con, column: str | None, dtype: str, source: str, kind: s
 # -- event roles -------------------------------------------------------------------------------
 
 def normalise_event_name(name: str) -> str:
-    """``'Product Viewed'``, ``'productViewed'`` and ``'product-viewed'`` -> ``'product_viewed'``."""
+    """``'Product Viewed'``, ``'productViewed'``, ``'product-viewed'`` -> ``'product_viewed'``."""
     text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", str(name).strip())
     return re.sub(r"[^0-9a-z]+", "_", text.lower()).strip("_")
 
@@ -542,8 +542,8 @@ def connect(memory_limit: str = DUCKDB_MEMORY_LIMIT, temp_dir: str = ""
     temporary folder) past ``memory_limit``.
 
     DuckDB creates the folder when it first spills and removes it when the connection closes,
-    or this process when it ends; folders that killed runs left are removed here. Its own progress bar is off: the pipeline
-    reports progress (:func:`track_progress`).
+    or this process when it ends; folders that killed runs left are removed here. Its own
+    progress bar is off: the pipeline reports progress (:func:`track_progress`).
     """
     import atexit
     import shutil
@@ -794,7 +794,8 @@ def _mark_rows(con, params: PersonaParams, first: datetime) -> None:
         CREATE OR REPLACE TEMP VIEW coded AS
         SELECT u.uid, k.ts, {code}, {amount.encode} AS acode, {quantity.encode} AS qcode,
                k.discount, {pcode}, {ccode}, {prcode}, k.session_key
-        FROM kept k JOIN users u USING (user_id){joins}{amount.encode_join}{quantity.encode_join}""")
+        FROM kept k JOIN users u USING (user_id)
+        {joins}{amount.encode_join}{quantity.encode_join}""")
     words = _pack_codes(con, (amount, quantity))
     keys = [f"w{i}" for i in range(len(words))] + (["session_key"] if params.session_col else [])
     # a column with no values (width 0) is NULL throughout: nothing to pack
@@ -910,10 +911,10 @@ def _pack_codes(con, values: tuple[ValueCoding, ValueCoding] | None = None
     value as a non-negative integer, bits, shift).
 
     The sort of :func:`_mark_rows` moves every column it carries through memory and, at 165M
-    events, through its spill files; one BIGINT in place of six columns with their null masks
-    took that pass from 73 s to 52 s at 1M users here. Codes start at 1, so 0 stands for a missing value; a
-    column with no values takes no bits. Usually everything fits one word; a catalogue with
-    millions of products and prices takes two.
+    events, through its spill files: one BIGINT in place of six columns with their null masks
+    makes that pass markedly faster at 1M users (docs/benchmarks.md). Codes start at 1, so 0
+    stands for a missing value; a column with no values takes no bits. Usually everything fits
+    one word; a catalogue with millions of products and prices takes two.
     """
     def bits(table: str) -> int:
         return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]).bit_length()

@@ -162,11 +162,6 @@ def _rate(k: str, n: str, prior: str) -> str:
     return f"(({k}) + {PRIOR_WEIGHT} * {prior}) / (({n}) + {PRIOR_WEIGHT})"
 
 
-def role_condition(log: EventLog, *roles: str) -> str:
-    """SQL condition on ``code``: the event maps to one of ``roles`` (a literal code list)."""
-    return role_codes(log.con, *roles)
-
-
 def _session_sql(log: EventLog) -> str:
     """CTE ``sess_u (uid, sessions, session_minutes, regularity, abandoned_carts)``.
 
@@ -177,7 +172,7 @@ def _session_sql(log: EventLog) -> str:
     dropped, which changes no session's start, end, carts or purchases, and needs no sort.
     """
     if log.session_col:
-        cart, purchase = role_condition(log, "cart"), role_condition(log, "purchase")
+        cart, purchase = role_codes(log.con, "cart"), role_codes(log.con, "purchase")
         return f"""
 sess AS (
     SELECT uid, session_key, min(ts) AS s_start, max(ts) AS s_end,
@@ -348,7 +343,7 @@ def covers_year(log: EventLog) -> bool:
 
 def compute_features(log: EventLog) -> tuple[pd.DataFrame, dict[str, str]]:
     """One row per user (index ``user_id``), one column per supported catalogue feature, then the
-    user's event counts per role (``role_<role>``, see :func:`role_counts`), then their counts of
+    user's event counts per role (``role_<role>``), then their counts of
     the most frequent events no role covers (``event:<name>``, :func:`top_unknown_events`).
 
     Returns the table and the notes on skipped features.
@@ -383,17 +378,6 @@ def event_mix_counts(features: pd.DataFrame) -> pd.DataFrame:
         return mix
     mix = mix.assign(other=mix["other"] - unknown.sum(axis=1))
     return pd.concat([mix, unknown], axis=1)
-
-
-def role_counts(log: EventLog) -> pd.DataFrame:
-    """User x role event counts (columns ``role_<role>``): the raw event mix, for profiles.
-
-    :func:`compute_features` returns the same columns; this is for a look at the mix alone.
-    """
-    frame = log.con.execute(f"SELECT user_id, COLUMNS('^{ROLE_PREFIX}') FROM user_activity "
-                            "JOIN users USING (uid)").df()
-    frame["user_id"] = frame["user_id"].astype(str)
-    return frame.set_index("user_id").astype("float64")
 
 
 def model_columns(columns) -> list[str]:

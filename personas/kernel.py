@@ -47,7 +47,7 @@ class SharedKernel:
         self._preload_id = None  # the preload's request, until its reply is read
         self.notebooks = 0
 
-    def __enter__(self) -> "SharedKernel":
+    def __enter__(self) -> SharedKernel:
         from jupyter_core.utils import run_sync
 
         self.km = _kernel_manager(kernel_name="python3")

@@ -484,7 +484,7 @@ class FeatureMatrix(TransformerMixin, BaseEstimator):
         return {"kind": "FeatureMatrix", "centres": self.centres_, "needs": self.needs_}
 
     @classmethod
-    def from_dict(cls, state: dict) -> "FeatureMatrix":
+    def from_dict(cls, state: dict) -> FeatureMatrix:
         fitted = cls()
         fitted.centres_ = {str(k): float(v) for k, v in state["centres"].items()}
         fitted.needs_ = list(state["needs"])
@@ -758,7 +758,7 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path) -> "PersonaModel":
+    def load(cls, folder: str | Path) -> PersonaModel:
         """Load a model written by :meth:`save`; refuse a folder whose files were changed or
         cut short since (:func:`check_model_files`) with an InputError naming the file.
 
@@ -779,7 +779,7 @@ class PersonaModel(ClusterMixin, BaseEstimator):
                              "of a run", path=str(folder)) from None
 
     @classmethod
-    def _from_saved(cls, state: dict, reference: pd.DataFrame) -> "PersonaModel":
+    def _from_saved(cls, state: dict, reference: pd.DataFrame) -> PersonaModel:
         sizes = {len(state["scaler_mean"]), len(state["scaler_scale"]), reference.shape[1] - 1}
         if len(sizes) != 1 or "label" not in reference:
             raise ValueError("the saved model's parts do not fit together")

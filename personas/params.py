@@ -13,10 +13,11 @@ import difflib
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ParameterError
 
@@ -38,7 +39,8 @@ class PersonaParams:
 
     # -- input -------------------------------------------------------------------------------
     events_path: str = field(default="", metadata=_help(
-        "event log: CSV, CSV.gz, Parquet file, folder or glob of Parquet, empty means bundled sample"))
+        "event log: CSV, CSV.gz, Parquet file, folder or glob of Parquet, empty means bundled "
+        "sample"))
     user_col: str = field(default="user_id", metadata=_help("column holding the user id"))
     time_col: str = field(default="timestamp", metadata=_help(
         "column holding the event time (ISO text, date, datetime or epoch s/ms)"))
@@ -47,7 +49,8 @@ class PersonaParams:
     amount_col: str = field(default="amount", metadata=_help(
         "column holding the revenue of an event, optional"))
     session_col: str = field(default="", metadata=_help(
-        "column holding a session id, empty means cut sessions at session_gap_minutes of inactivity"))
+        "column holding a session id, empty means cut sessions at session_gap_minutes of "
+        "inactivity"))
     session_gap_minutes: int = field(default=30, metadata=_help(
         "inactivity that ends a session, in minutes", 1, 24 * 60))
     roles_path: str = field(default="", metadata=_help(
@@ -114,7 +117,7 @@ class PersonaParams:
         return [f.name for f in fields(cls)]
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], *, strict: bool = False) -> "PersonaParams":
+    def from_mapping(cls, values: Mapping[str, Any], *, strict: bool = False) -> PersonaParams:
         """Build from a mapping, converting each value by the field's type.
 
         With ``strict=True`` (CLI, YAML config) keys that are not fields are a
@@ -133,13 +136,13 @@ class PersonaParams:
         params.validate()
         return params
 
-    def replace(self, **changes: Any) -> "PersonaParams":
+    def replace(self, **changes: Any) -> PersonaParams:
         return PersonaParams.from_mapping({**self.to_dict(), **changes}, strict=True)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def validate(self) -> "PersonaParams":
+    def validate(self) -> PersonaParams:
         """Check every value against its declared type and range; raise ParameterError."""
         for f in fields(self):
             value = getattr(self, f.name)
@@ -147,7 +150,8 @@ class PersonaParams:
             low, high = f.metadata.get("low"), f.metadata.get("high")
             value = getattr(self, f.name)
             if (low is not None and value < low) or (high is not None and value > high):
-                bounds = f"{low if low is not None else '-inf'}..{high if high is not None else 'inf'}"
+                bounds = (f"{low if low is not None else '-inf'}.."
+                          f"{high if high is not None else 'inf'}")
                 raise ParameterError(
                     f"parameter {f.name}={value!r} is out of range; use a value in {bounds} "
                     f"({f.metadata['help']})", name=f.name)
@@ -158,7 +162,8 @@ class PersonaParams:
                 name="max_personas")
         for name in ("user_col", "time_col"):
             if not getattr(self, name).strip():
-                raise ParameterError(f"parameter {name} is empty; name the column to use", name=name)
+                raise ParameterError(f"parameter {name} is empty; name the column to use",
+                                     name=name)
         if not re.fullmatch(r"\s*\d+(\.\d+)?\s*([KMGT]i?B)\s*", self.memory_limit, re.I):
             raise ParameterError(f"parameter memory_limit={self.memory_limit!r} is not a size; "
                                  "write it like 2GB or 500MB", name="memory_limit")
@@ -354,7 +359,7 @@ def parse_instant(name: str, text: str) -> datetime | None:
             f"parameter {name}={text!r} is not an ISO date or time; write it like 2024-05-31 "
             "or 2024-05-31T18:00:00, or leave it empty", name=name) from None
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(UTC).replace(tzinfo=None)
     return value
 
 

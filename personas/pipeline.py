@@ -12,10 +12,11 @@ report_step        03_report                  personas.json/csv, assignments.par
 A run is built in a hidden staging folder beside its target (``.<name>.partial``) and swapped into
 place by :func:`~personas.runfolder.publish` only when complete, so a failed or killed run never
 leaves a half-written report and never destroys the previous good one; a whole run holds the
-folder's lock, so two runs never write into one folder (:mod:`personas.runfolder`). ``features.json`` (what the features step used and found)
-stays in the published run, so 02 can be re-run with other model settings after 03 has
-published, on the same features (:func:`_model_stage`). Each step checks that it was given the parameter values
-the earlier steps of the run used (:func:`check_agreement`). After the model step,
+folder's lock, so two runs never write into one folder (:mod:`personas.runfolder`).
+``features.json`` (what the features step used and found) stays in the published run, so 02 can
+be re-run with other model settings after 03 has published, on the same features
+(:func:`_model_stage`). Each step checks that it was given the parameter values the earlier
+steps of the run used (:func:`check_agreement`). After the model step,
 :func:`persona_names`, :func:`model_info` and :func:`map_points` read the staged model for
 02_personas' charts.
 """
@@ -32,7 +33,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -510,7 +511,7 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None
             title=params.title, source=state["source"],
             window_start=state["window"]["start"], window_end=state["window"]["end"],
             users=state["counts"]["users"], events=state["counts"]["events"],
-            run_date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            run_date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             personas=profiles,
             features_used=tuple((c, BY_NAME[c].description) for c in used),
             features_described=tuple((c, BY_NAME[c].description) for c in catalogue.columns

@@ -26,8 +26,9 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator, TextIO
+from typing import TextIO
 
 CLEAR = "\r\x1b[K"        # back to the start of the line and erase it (VT100, every terminal)
 

@@ -82,7 +82,7 @@ class RunLock:
         self._fd: int | None = None
         self._made_parent = False
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         if holds(self.target):                  # this process or its parent has it: re-entry
             return self
         parent = self.path.parent
@@ -141,7 +141,7 @@ class RunLock:
 
 
 def holds(target: Path) -> bool:
-    """Whether this process, or the CLI process that started this kernel, holds ``target``'s lock."""
+    """Whether this process, or the CLI process that started this kernel, holds the lock."""
     path = str(lock_path(Path(target)))
     return path in _held or os.environ.get(HELD_ENV) == path
 

@@ -223,7 +223,7 @@ _EMAIL_HOURS = (0.5, 0.3, 0.2, 0.2, 0.2, 0.4, 1.5, 3.5, 5.0, 4.5, 3.5, 3.0,
 # public API
 # ---------------------------------------------------------------------------------------------
 def make_events(n_users: int = 5000, seed: int = 0, end: str = "2024-12-31",
-                mix: "str | Cast" = "default") -> tuple[pd.DataFrame, pd.DataFrame]:
+                mix: str | Cast = "default") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Draw a synthetic e-commerce event log with planted personas.
 
     Parameters
@@ -279,7 +279,7 @@ def make_events(n_users: int = 5000, seed: int = 0, end: str = "2024-12-31",
 
 
 def write_sample(path: str | os.PathLike, n_users: int = 5000, seed: int = 0,
-                 mix: "str | Cast" = "default") -> tuple[Path, Path]:
+                 mix: str | Cast = "default") -> tuple[Path, Path]:
     """Write a synthetic event log and its ground truth.
 
     The log goes to ``path`` (Parquet for ``.parquet``, CSV for ``.csv``, gzipped CSV for
@@ -345,7 +345,7 @@ def _check_users(n_users: int) -> int:
     return int(n_users)
 
 
-def _cast_of(mix: "str | Cast") -> Cast:
+def _cast_of(mix: str | Cast) -> Cast:
     """The cast a ``mix`` argument names (or is)."""
     if isinstance(mix, Cast):
         return mix

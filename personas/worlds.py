@@ -96,7 +96,7 @@ class World:
                 f"({self.time_format}){gone}")
 
 
-# -- the cast ----------------------------------------------------------------------------------------
+# -- the cast --------------------------------------------------------------------------------------
 
 def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
     return float(np.exp(rng.uniform(np.log(low), np.log(high))))
@@ -179,7 +179,7 @@ def draw_cast(rng: np.random.Generator, order_table: bool = False) -> Cast:
     return Cast(archetypes, noise_share=float(rng.uniform(0.0, 0.12)))
 
 
-# -- the world ---------------------------------------------------------------------------------------
+# -- the world -------------------------------------------------------------------------------------
 
 def draw_world(seed: int, order_table: bool | None = None) -> World:
     """The world of ``seed``; ``order_table`` forces the kind (None: one world in five is one)."""

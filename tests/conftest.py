@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from personas import PersonaParams
-from personas import pipeline
+from personas import PersonaParams, pipeline
 
 DEMO_USERS = 3000
 # Debian's Chromium, driven by the playwright package without a browser download of its own

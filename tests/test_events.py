@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import re
+
 import duckdb
 import pandas as pd
 import pyarrow as pa
@@ -18,8 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from personas.errors import InputError, ParameterError, SchemaError
-from personas.events import (EventLog, load_events, load_role_vocabulary, normalise_event_name,
-                             suggest_column)
+from personas.events import (
+    EventLog,
+    load_events,
+    load_role_vocabulary,
+    normalise_event_name,
+    suggest_column,
+)
 from personas.params import PersonaParams
 
 BASE = pd.DataFrame({
@@ -227,7 +232,8 @@ def test_order_table_without_event_column(tmp_path):
 
 
 def test_column_mapping(tmp_path):
-    frame = pd.DataFrame({"customer": ["c1", "c2"], "when": ["2024-05-01 10:00", "2024-05-02 11:00"],
+    frame = pd.DataFrame({"customer": ["c1", "c2"],
+                          "when": ["2024-05-01 10:00", "2024-05-02 11:00"],
                           "action": ["view_item", "purchase"], "revenue": [None, 9.99],
                           "amount": [100.0, 100.0]})    # ignored: amount_col points elsewhere
     log = _load(_csv(tmp_path, frame), user_col="customer", time_col="when", event_col="action",
@@ -559,7 +565,7 @@ def test_missing_mapped_column_without_plausible_name_lists_what_exists(tmp_path
 
 # -- dirty rows --------------------------------------------------------------------------------
 def test_dirty_rows_are_counted_and_dropped_or_repaired(tmp_path):
-    future = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30)).strftime("%Y-%m-%d %H:%M:%S")
+    future = (dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).strftime("%Y-%m-%d %H:%M:%S")
     frame = pd.DataFrame({
         "user_id": ["a", None, "b", "c", "c", "c", "d", "e", "e"],
         "timestamp": ["2024-05-01 10:00:00", "2024-05-01 10:00:00", None,
@@ -667,7 +673,7 @@ def test_each_rule_alone_drops_or_repairs_only_its_rows(tmp_path, rule, row):
 
 
 def test_future_rows_use_utc_whatever_the_session_zone(tmp_path):
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     frame = pd.DataFrame({"user_id": ["a", "b", "c"],
                           "timestamp": [(now - dt.timedelta(hours=2)).isoformat(" "),
                                         "2024-01-01 00:00:00",

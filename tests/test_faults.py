@@ -341,7 +341,8 @@ def test_a_damaged_model_folder_is_refused(saved_model, damage, message, sample_
                                            capsys):
     if damage == "edit":
         path = saved_model / "model.json"
-        path.write_text(path.read_text().replace('"scaler_mean": [\n    ', '"scaler_mean": [\n    1'))
+        text = path.read_text()
+        path.write_text(text.replace('"scaler_mean": [\n    ', '"scaler_mean": [\n    1'))
     elif damage == "truncate":
         path = saved_model / "reference.parquet"
         path.write_bytes(path.read_bytes()[:1000])

@@ -62,7 +62,8 @@ def lab(project, tmp_path):
     """JupyterLab serving ``project`` on 127.0.0.1: its base URL, token and log file.
 
     Its configuration, data, runtime, settings and workspace folders (and the kernels' IPython
-    folder) are temporary, so nothing of this machine's Jupyter set-up takes part. ``--allow-root`` only when running as root.
+    folder) are temporary, so nothing of this machine's Jupyter set-up takes part.
+    ``--allow-root`` only when running as root.
     """
     home = tmp_path / "jupyter"
     for name, values in LAB_SETTINGS.items():

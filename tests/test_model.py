@@ -16,9 +16,19 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from personas.errors import InputError, ParameterError, TooFewUsersError
 from personas.features import model_matrix
-from personas.model import (MIN_USERS, FeatureMatrix, PersonaModel, align, bisect_groups,
-                            choose_count, consensus, cut_condensed_tree, join_noise,
-                            merge_by_ward, relabel_by_size)
+from personas.model import (
+    MIN_USERS,
+    FeatureMatrix,
+    PersonaModel,
+    align,
+    bisect_groups,
+    choose_count,
+    consensus,
+    cut_condensed_tree,
+    join_noise,
+    merge_by_ward,
+    relabel_by_size,
+)
 
 
 def blobs(n_per: int, centres: list[list[float]], seed: int = 0, spread: float = 0.3):
@@ -98,7 +108,8 @@ def test_the_best_separated_reproducible_count_wins():
 @pytest.fixture(scope="module")
 def six_blob_model():
     X, y = blobs(60, SIX)
-    return PersonaModel(sample_size=1000, random_state=0, min_personas=4, max_personas=8).fit(X), X, y
+    model = PersonaModel(sample_size=1000, random_state=0, min_personas=4, max_personas=8)
+    return model.fit(X), X, y
 
 
 @pytest.mark.slow

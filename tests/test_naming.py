@@ -11,8 +11,16 @@ import pandas as pd
 import pytest
 
 from personas.errors import InputError
-from personas.naming import (FALLBACK, Claim, Rule, apply_renames, clashes, load_rules,
-                             name_personas, score_rule)
+from personas.naming import (
+    FALLBACK,
+    Claim,
+    Rule,
+    apply_renames,
+    clashes,
+    load_rules,
+    name_personas,
+    score_rule,
+)
 from personas.profile import figure_table, lift_of, trait_table
 from personas.results import Stat
 
@@ -363,7 +371,8 @@ def test_every_description_agrees_with_a_singular_subject():
 
 def test_renames_follow_the_name_and_must_stay_unique():
     names = {3: "Frequent Browser", 5: "Lapsed"}
-    assert apply_renames(names, {"Lapsed": "Gone quiet"}) == {3: "Frequent Browser", 5: "Gone quiet"}
+    renamed = apply_renames(names, {"Lapsed": "Gone quiet"})
+    assert renamed == {3: "Frequent Browser", 5: "Gone quiet"}
     with pytest.raises(InputError, match="same name"):
         apply_renames(names, {"Lapsed": "Frequent Browser"})
 

@@ -17,8 +17,17 @@ import pytest
 from kpis import KPI_DEFINITIONS
 
 from personas.features import BY_NAME, ROLE_PREFIX
-from personas.profile import (KPIS, behaviour_stat, build_profiles, clear_share, figure_table,
-                              kpi_stat, lift_of, stat_basis, trait_table)
+from personas.profile import (
+    KPIS,
+    behaviour_stat,
+    build_profiles,
+    clear_share,
+    figure_table,
+    kpi_stat,
+    lift_of,
+    stat_basis,
+    trait_table,
+)
 
 # -- hand-made data --------------------------------------------------------------------------------
 
@@ -219,7 +228,7 @@ def test_trait_text_states_the_basis_and_the_ratio():
                               "(1.2× as high)"
 
 
-# -- a real run: every exported figure recomputed with pandas ---------------------------------------
+# -- a real run: every exported figure recomputed with pandas --------------------------------------
 
 KPI_COLUMNS = {"revenue_per_user": "revenue", "purchase_frequency": "orders",
                "days_since_seen": "days_since_seen", "engagement_rate": "sessions_per_week"}

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personas.report import render_report
 from personas.report import render as report_render
+from personas.report import render_report
 from personas.report.render import days, lift, measure, minutes, money, num, pct, zscore
 from personas.results import ClaimCheck, PersonaProfile, Play, RunSummary, Stat, Trait
 
@@ -26,10 +26,12 @@ NS = {"h": "http://www.w3.org/1999/xhtml"}
 
 def _stats(scale: float) -> tuple[Stat, ...]:
     return (
-        Stat("orders", "Orders per user", 2.6 * scale, 1.1, 2.6 * scale / 1.1, "orders", "mean", 1.8),
+        Stat("orders", "Orders per user", 2.6 * scale, 1.1, 2.6 * scale / 1.1, "orders", "mean",
+             1.8),
         Stat("avg_order_value", "Average order value", 84.5 * scale, 61.2, 84.5 * scale / 61.2,
              "currency", "median", 0.9),
-        Stat("sessions", "Sessions", 14.2 / scale, 9.0, 14.2 / scale / 9.0, "sessions", "mean", 0.4),
+        Stat("sessions", "Sessions", 14.2 / scale, 9.0, 14.2 / scale / 9.0, "sessions", "mean",
+             0.4),
         Stat("cart_rate", "Views that lead to a cart", 0.08 * scale, 0.05, 1.6 * scale, "share",
              "mean", 0.6),
         Stat("days_since_purchase", "Days since last purchase", 21.0 / scale, 64.3,
@@ -54,7 +56,8 @@ def _persona(pid: int, name: str, size: int, share: float, revenue_share: float,
     return PersonaProfile(
         id=pid, name=name, family=family, size=size, share=share, revenue_share=revenue_share,
         traits=(
-            Trait("orders", "Number of purchases", 1.8 * scale, f"buys {2.4 * scale:.1f}x as often as average"),
+            Trait("orders", "Number of purchases", 1.8 * scale,
+                  f"buys {2.4 * scale:.1f}x as often as average"),
             Trait("days_since_purchase", "Days since the last purchase", -1.1,
                   "bought more recently than average"),
             Trait("avg_order_value", "Average order value", 0.9, "buys bigger baskets"),
@@ -166,7 +169,8 @@ def test_lang_title_and_headings_in_order(tree, summary):
     root = tree
     assert root.get("lang") == "en"
     assert _text(root.find(".//h:title", NS)).startswith(summary.title)
-    levels = [int(el.tag[-1]) for el in root.iter() if re.fullmatch(r"\{[^}]+\}h[1-6]", str(el.tag))]
+    levels = [int(el.tag[-1]) for el in root.iter()
+              if re.fullmatch(r"\{[^}]+\}h[1-6]", str(el.tag))]
     assert levels[0] == 1 and levels.count(1) == 1
     assert all(b <= a + 1 for a, b in zip(levels, levels[1:])), levels
 
@@ -201,7 +205,8 @@ def test_one_card_per_persona(tree, summary):
         assert len(h3s) == 1 and _text(h3s[0]) == p.name
         assert _text(card.find(".//h:span[@class='persona-size']", NS)) == num(p.size)
         assert _text(card.find(".//h:span[@class='persona-share']", NS)) == pct(p.share)
-        assert _text(card.find(".//h:span[@class='persona-revenue-share']", NS)) == pct(p.revenue_share)
+        share = card.find(".//h:span[@class='persona-revenue-share']", NS)
+        assert _text(share) == pct(p.revenue_share)
         why = [_text(li) for li in card.findall(".//h:ul[@class='why']/h:li", NS)]
         assert why == [t.text for t in p.traits[:3]]
         rows = card.findall(".//h:table[@class='stats']/h:tbody/h:tr", NS)
@@ -312,7 +317,8 @@ def test_consistent_persona_colours(html, summary):
         colour = colours[p.id]
         card = re.search(rf'data-persona-id="{p.id}"[^>]*style="--persona: ([^"]+)"', html)
         assert card and card.group(1) == colour
-        assert colour.lower() in html.lower().split("<main", 1)[1].split('class="persona-card"', 1)[0]
+        before_cards = html.lower().split("<main", 1)[1].split('class="persona-card"', 1)[0]
+        assert colour.lower() in before_cards
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -427,6 +433,7 @@ def test_minimal_summary_renders(tmp_path):
 
 def test_many_personas_get_distinct_colours(tmp_path):
     from dataclasses import replace
+
     from personas.report.charts import UNASSIGNED_COLOUR, persona_colours
     colours = persona_colours(list(range(14)) + [-1])
     assert len(set(colours.values())) == 15 and colours[-1] == UNASSIGNED_COLOUR
@@ -559,7 +566,8 @@ def test_comparison_for_run_json(tmp_path):
         "previous_name": "Cart Abandoner", "previous_size": 250, "previous_share": 0.25,
         "change_points": -5.0, "matched_by": "profile", "distance": 0.8165}
     new = data["personas"][2]
-    assert new["previous_name"] is None and new["matched_by"] is None and new["change_points"] is None
+    assert new["previous_name"] is None and new["matched_by"] is None
+    assert new["change_points"] is None
     assert [p["name"] for p in data["appeared"]] == [EVIL_NAME]
     assert data["disappeared"] == [{"id": 2, "name": "Email-Engaged", "size": 150, "share": 0.15}]
 
@@ -841,6 +849,7 @@ def test_compare_to_in_a_whole_run(tmp_path):
     The second run replaces the first in the same folder: the earlier personas are read before
     the new run is published over them."""
     import json
+
     from personas import PersonaParams, pipeline
     small = dict(sample_users=400, sample_size=400)
     first = pipeline.run(PersonaParams(**small, output_dir=str(tmp_path / "a")))

@@ -30,7 +30,8 @@ def _open(browser, url: str, width: int):
     page = browser.new_page(viewport={"width": width, "height": 900})
     errors: list[str] = []
     requests: list[str] = []
-    page.on("console", lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None)
+    page.on("console",
+            lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
     page.on("request", lambda request: requests.append(request.url))
     page.goto(url, wait_until="load")

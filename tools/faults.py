@@ -327,7 +327,8 @@ def soak(tmp: Path, runs: int, seed: int = 0) -> tuple[list[SoakRow], list[str],
             if whole else f"INCOMPLETE ({incomplete(out)})"
         rows.append(SoakRow(number, after, attempt.exit_code, attempt.killed_at, published,
                             whole and known))
-        log(f"soak {number}/{runs}: {'killed after %.1f s' % after if kill else 'finished'}, "
+        how = f"killed after {after:.1f} s" if kill else "finished"
+        log(f"soak {number}/{runs}: {how}, "
             f"exit {attempt.exit_code}, published {published!r}, ok={rows[-1].ok}")
     time.sleep(3)    # a dead run's kernel notices its parent is gone within a second or two
     final = run_until(out, "-p", "title=final", cwd=folder)

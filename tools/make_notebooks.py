@@ -1,10 +1,14 @@
 """Regenerate the notebooks (parameters cell from PersonaParams). Run: .venv/bin/python tools/make_notebooks.py"""
-import dataclasses, sys
+import dataclasses
+import sys
 from pathlib import Path
 
 import nbformat as nbf
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from personas.params import PersonaParams
+
+
 def params_cell():
     lines = []
     for f in dataclasses.fields(PersonaParams):

@@ -22,9 +22,8 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib import colors as mcolors
-from matplotlib import patheffects
+from matplotlib import patheffects, ticker
 from matplotlib.figure import Figure
-from matplotlib import ticker
 from matplotlib.patches import Patch, Rectangle
 
 from ..results import PersonaProfile

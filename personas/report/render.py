@@ -21,8 +21,16 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from ..results import (CLEAR_CONFIDENCE, STABILITY_FAIR, STABILITY_FIRM, ClaimCheck,
-                       PersonaProfile, RunSummary, Stat, stability_verdict)
+from ..results import (
+    CLEAR_CONFIDENCE,
+    STABILITY_FAIR,
+    STABILITY_FIRM,
+    ClaimCheck,
+    PersonaProfile,
+    RunSummary,
+    Stat,
+    stability_verdict,
+)
 from . import charts
 from .compare import Comparison
 
@@ -44,7 +52,7 @@ def _missing(x: Any) -> bool:
 
 
 def pct(x: float | None, digits: int = 1) -> str:
-    """Share as a percentage: 0.153 -> "15.3 %"; pct(0.1, 0) -> "10 %"; a tiny share -> "< 0.1 %"."""
+    """Share as a percentage: 0.153 -> "15.3 %"; pct(0.1, 0) -> "10 %"; tiny -> "< 0.1 %"."""
     if _missing(x):
         return DASH
     value = 100 * float(x)
@@ -57,7 +65,8 @@ def pct(x: float | None, digits: int = 1) -> str:
 def num(x: float | int | None) -> str:
     """Number with thousands separators and about three significant digits.
 
-    1234567 -> "1,234,567"; 1234.56 -> "1,235"; 12.345 -> "12.3"; 3.14159 -> "3.14"; 0.0042 -> "0.0042".
+    1234567 -> "1,234,567"; 1234.56 -> "1,235"; 12.345 -> "12.3"; 3.14159 -> "3.14";
+    0.0042 -> "0.0042".
     """
     if _missing(x):
         return DASH
@@ -89,7 +98,7 @@ def lift(x: float | None) -> str:
 
 
 def money(x: float | None, symbol: str = "") -> str:
-    """Amount: 1234.5 -> "1,234"; 56.789 -> "56.79" (currency is unknown, so no symbol by default)."""
+    """Amount: 1234.5 -> "1,234"; 56.789 -> "56.79" (the currency is unknown: no symbol)."""
     if _missing(x):
         return DASH
     v = float(x)
@@ -123,7 +132,7 @@ def zscore(x: float | None) -> str:
 
 
 def measure(x: float | None, unit: str) -> str:
-    """A figure in its unit: share -> pct, currency -> money, days, minutes; anything else -> num."""
+    """A figure in its unit: share -> pct, currency -> money, days, minutes; else -> num."""
     unit = (unit or "").lower()
     if unit in ("share", "rate", "percent"):
         return pct(x)
