@@ -245,6 +245,7 @@ def features_step(params: PersonaParams, progress: Progress | bool | None = None
     say = as_progress(progress)
     params.validate()
     custom = load_custom_features(params.features_path)   # a bad file fails before any work
+    check_naming_files(params)                             # as does a bad rules or renames file
     started = time.time()
     timings: dict[str, float] = {}
     clock = _Clock(timings)
@@ -440,6 +441,17 @@ def persona_names(params: PersonaParams) -> dict[int, str]:
     assignments = pd.read_parquet(stage / "assignments.parquet")
     profiles, _, _ = _profile(params, state, features, assignments)
     return {p.id: p.name for p in profiles}
+
+
+def check_naming_files(params: PersonaParams) -> None:
+    """Read the rules and renames files the report step will use, so that a bad one stops the
+    run before its load rather than after its model fit."""
+    from .naming import load_renames, load_rules
+
+    if params.rules_path:
+        load_rules(params.rules_path)
+    if params.renames_path:
+        load_renames(params.renames_path)
 
 
 def _profile(params: PersonaParams, state: dict, features: pd.DataFrame,

@@ -230,6 +230,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
+@pytest.mark.slow     # fits the model
 def test_a_full_output_disk_is_one_sentence_and_keeps_the_previous_report(small_disk, capsys):
     target = small_disk / "run"
     target.mkdir()
@@ -270,6 +271,7 @@ def test_a_full_temporary_folder_names_temp_dir(tmp_path):
                                "memory_limit so that less is spilled")
 
 
+@pytest.mark.slow     # demo_run fits the model
 def test_the_space_a_run_needs_is_measured_not_guessed(demo_run):
     """run_bytes() must cover a real run folder, without asking for ten times what it uses."""
     used = sum(p.stat().st_size for p in demo_run.run_dir.rglob("*") if p.is_file())
@@ -331,6 +333,7 @@ def saved_model(demo_run, tmp_path):
     return folder
 
 
+@pytest.mark.slow     # demo_run fits the model
 @pytest.mark.parametrize("damage, message", [
     ("edit", "has changed since the model was saved (model.json differs from its checksum in "
              "manifest.json)"),
@@ -357,12 +360,14 @@ def test_a_damaged_model_folder_is_refused(saved_model, damage, message, sample_
     assert not out.exists()
 
 
+@pytest.mark.slow     # demo_run fits the model
 def test_an_intact_model_folder_still_loads(saved_model):
     from personas.model import PersonaModel
 
     assert PersonaModel.load(saved_model).info_["personas"] >= 2
 
 
+@pytest.mark.slow     # demo_run fits the model
 def test_the_report_and_persona_exports_hold_no_user_id(demo_run):
     ids = set(pd.read_parquet(demo_run.run_dir / "assignments.parquet")["user_id"])
     for name in ("index.html", "personas.json", "personas.csv"):
@@ -371,6 +376,7 @@ def test_the_report_and_persona_exports_hold_no_user_id(demo_run):
         assert not found, f"{name} holds user ids {sorted(found)[:5]}"
 
 
+@pytest.mark.slow     # demo_run fits the model
 def test_loading_a_model_with_parts_that_do_not_fit_is_refused(saved_model):
     from personas.model import MANIFEST, PersonaModel
 
