@@ -453,13 +453,13 @@ def test_a_claim_reads_with_its_numbers_and_bounds():
     often = ClaimCheck("purchase_frequency", "Orders per user", "orders", "mean", 3.3, 1.4,
                        3.3 / 1.4, (("at_least", 2.0), ("lift_at_least", 1.5)), True)
     assert report_render.claim(often) == ("Orders per user (mean): 3.30 vs 1.40 for all users "
-                                          "(2.4×); needs at least 2 and at least 1.5× all "
-                                          "users'")
+                                          "(2.4×); needs at least 2 and at least 1.5× that "
+                                          "of all users")
     app = ClaimCheck("app_share", "Share of activity in the app", "share", "mean", 0.8, 0.5, 1.6,
                      (("lift_at_least", 1.25),), True, word="App")
     assert report_render.claim(app) == ("App: share of activity in the app (mean): 80.0 % vs "
-                                        "50.0 % for all users (1.6×); needs at least 1.25× all "
-                                        "users'")
+                                        "50.0 % for all users (1.6×); needs at least 1.25× "
+                                        "that of all users")
     recent = ClaimCheck("days_since_first_seen", "Days since first seen", "days", "", 12.0, 250.0,
                         0.048, (("at_most", 60.0),), True)
     assert report_render.claim(recent) == ("Days since first seen: 12 days vs 250 days for all "

@@ -193,17 +193,17 @@ def revenue_share(x: float | None) -> str:
 
 
 def _bound(test: str, bound: float, unit: str) -> str:
-    """"at least 2", "at most 60 days", "at least 1.25× all users'" (a bound keeps its digits:
-    1.25 is not rounded to the 1.2 a lift would show)."""
+    """"at least 2", "at most 60 days", "at least 1.25× that of all users" (a bound keeps its
+    digits: 1.25 is not rounded to the 1.2 a lift would show)."""
     words = "at least" if test.endswith("at_least") else "at most"
     if test.startswith("lift_"):
-        return f"{words} {bound:.3g}× all users'"
+        return f"{words} {bound:.3g}× that of all users"
     return f"{words} {measure(int(bound) if float(bound).is_integer() else bound, unit)}"
 
 
 def claim(c: ClaimCheck) -> str:
     """A claim with its numbers: "Orders per user (mean): 3.30 vs 1.40 for all users (2.4×);
-    needs at least 2 and at least 1.5× all users'", the word it backs first, if any."""
+    needs at least 2 and at least 1.5× that of all users", the word it backs first, if any."""
     statistic = f" ({c.statistic})" if c.statistic else ""
     needs = " and ".join(_bound(test, bound, c.unit) for test, bound in c.bounds)
     text = (f"{c.label}{statistic}: {measure(c.value, c.unit)} vs {measure(c.overall, c.unit)} "
