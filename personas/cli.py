@@ -1,4 +1,4 @@
-"""``personas run | sample | assign``: the command line.
+"""``personas run | sample | assign | history``: the command line.
 
 Exit codes: 0 done, 2 bad input or usage, a full disk included (one line on stderr, the fix
 included), 75 another run is writing into the same output folder (try again later), 1 a bug
@@ -188,12 +188,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .sample import write_sample
+    from .sample import MAX_PERIOD, write_sample
 
     if args.users < 1:
         raise ParameterError(f"--users {args.users} must be at least 1")
+    if not 1 <= args.period <= MAX_PERIOD:
+        raise ParameterError(f"--period {args.period} must be from 1 to {MAX_PERIOD}")
     start = time.perf_counter()
-    events, truth = write_sample(args.out, n_users=args.users, seed=args.seed, mix=args.mix)
+    events, truth = write_sample(args.out, n_users=args.users, seed=args.seed, mix=args.mix,
+                                 period=args.period)
     _reporter(args.quiet).line(f"wrote {args.users:,} users in {time.perf_counter() - start:.1f} s"
                                f" (planted personas in {truth})")
     print(events)
@@ -228,6 +231,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
     personas_json = Path(args.model).parent / "personas.json"
     if personas_json.exists():
         names = {p["id"]: p["name"] for p in json.loads(personas_json.read_text("utf-8"))}
+    labels = _run_ids(Path(args.model).parent, labels)
     out = pd.DataFrame({"user_id": features.index, "persona_id": labels,
                         "persona": [names.get(int(i), f"persona {i}") for i in labels],
                         "confidence": confidence.round(4)})
@@ -240,6 +244,33 @@ def cmd_assign(args: argparse.Namespace) -> int:
     tmp.replace(out_path)
     print(out_path)
     return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from .history import write_history
+
+    start = time.perf_counter()
+    out = write_history(args.runs, args.out, title=args.title)
+    _reporter(args.quiet).line(f"{len(args.runs)} runs in {time.perf_counter() - start:.1f} s")
+    print(out)
+    return EXIT_OK
+
+
+def _run_ids(run_dir: Path, labels):
+    """The model's persona numbers as the run's persona ids: a run compared with an earlier one
+    keeps the earlier ids (``identities.model_labels`` in its run.json)."""
+    import json
+
+    import pandas as pd
+
+    from .migration import relabel
+
+    try:
+        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        mapping = {int(k): int(v) for k, v in info["identities"]["model_labels"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return labels
+    return relabel(pd.Series(labels), mapping).to_numpy()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -286,6 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--mix", choices=tuple(MIXES), default="default",
                         help="cast of planted personas: default, or holdout (other personas, "
                         "to check naming on data it was not written against; default: default)")
+    sample.add_argument("--period", type=int, default=1, metavar="N",
+                        help="year N of the same shop (default 1): 2 is the next year, with the "
+                        "same users moved between personas, some gone and some new (default mix "
+                        "only); the truth files of two years give the planted moves")
     sample.set_defaults(func=cmd_sample)
 
     assign = sub.add_parser("assign", parents=[common],
@@ -296,6 +331,21 @@ def build_parser() -> argparse.ArgumentParser:
     assign.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
                         help="column mapping etc., as for run")
     assign.set_defaults(func=cmd_assign)
+
+    history = sub.add_parser(
+        "history", parents=[common], help="one page over a series of runs: shares over time "
+        "and who moved between consecutive runs",
+        description="Read run folders of one series (e.g. monthly runs chained with -p "
+        "compare_to) and write one self-contained HTML page: each persona's share over time, "
+        "followed by persona id, and the migration of users between consecutive runs (ordered "
+        "by the end of their data windows).")
+    history.add_argument("runs", nargs="+", metavar="RUN", help="run folders (at least two), "
+                         "e.g. reports/shop-*")
+    history.add_argument("--out", default="history.html", metavar="FILE",
+                         help="HTML file to write (default history.html; a folder gets "
+                         "history.html inside it)")
+    history.add_argument("--title", default="Persona history", help="title of the page")
+    history.set_defaults(func=cmd_history)
     return parser
 
 

@@ -269,11 +269,13 @@ def _open_raw(con: duckdb.DuckDBPyConnection, params: PersonaParams,
     if not params.events_path:
         from .sample import make_events
 
-        frame, planted = make_events(params.sample_users, params.sample_seed)
+        frame, planted = make_events(params.sample_users, params.sample_seed,
+                                     period=params.sample_period)
         con.register("raw_frame", frame)
         con.execute("CREATE OR REPLACE TEMP VIEW raw AS SELECT * FROM raw_frame")
+        year = f", year {params.sample_period}" if params.sample_period > 1 else ""
         return (f"bundled synthetic sample ({params.sample_users} users, seed "
-                f"{params.sample_seed})", planted, False)
+                f"{params.sample_seed}{year})", planted, False)
     call, described, files = _source_sql(params.events_path)
     dialects = dialects if dialects is not None else []
     if call is None and not dialects:

@@ -67,6 +67,10 @@ class PersonaParams:
     sample_users: int = field(default=5000, metadata=_help(
         "users in the bundled synthetic sample (used when events_path is empty)", 100, 10_000_000))
     sample_seed: int = field(default=0, metadata=_help("seed of the bundled synthetic sample", 0))
+    sample_period: int = field(default=1, metadata=_help(
+        "year of the bundled sample's shop: 1 is the first, 2 the next year with the same users "
+        "moved between personas, some gone and some new (compare the two with compare_to)", 1,
+        20))
     features_path: str = field(default="", metadata=_help(
         "YAML file of your own per-user features (an SQL aggregate over the events or a Python "
         "function each, see the README), empty means the catalogue's only"))
@@ -218,11 +222,12 @@ class PersonaParams:
     # -- where the run goes --------------------------------------------------------------------
     @property
     def name(self) -> str:
-        """The run's name: run_name, else the events file's stem, else 'sample'."""
+        """The run's name: run_name, else the events file's stem, else 'sample' (or
+        'sample-period-2' and so on for a later year of the sample)."""
         if self.run_name:
             return self.run_name
         if not self.events_path:
-            return "sample"
+            return "sample" if self.sample_period == 1 else f"sample-period-{self.sample_period}"
         # a glob is named after its part before the first wildcard: data/parts/*.parquet -> parts
         text = re.split(r"[*?[]", self.events_path, maxsplit=1)[0]
         stem = Path(text.rstrip("/")).name

@@ -53,7 +53,8 @@ FEATURES_RECORD = "features.json"   # the features step's state, kept in the pub
 # compare_to) are read by it alone; output_dir and run_name name the run, so they agree already.
 FEATURE_PARAMETERS = ("events_path", "user_col", "time_col", "event_col", "amount_col",
                       "session_col", "session_gap_minutes", "roles_path", "start", "end",
-                      "reference_date", "sample_users", "sample_seed", "features_path")
+                      "reference_date", "sample_users", "sample_seed", "sample_period",
+                      "features_path")
 MODEL_PARAMETERS = ("min_personas", "max_personas", "n_components", "n_neighbors",
                     "min_cluster_size", "sample_size", "n_fits", "random_state")
 VERSIONED = ("personas", "pandas", "numpy", "duckdb", "pyarrow", "scikit-learn", "umap-learn",
@@ -149,7 +150,8 @@ def versions() -> dict[str, str]:
 def fingerprint(params: PersonaParams) -> str:
     """A quick fingerprint of the input: size, name and the first and last MiB of each file."""
     if not params.events_path:
-        return f"sample:users={params.sample_users}:seed={params.sample_seed}"
+        period = f":period={params.sample_period}" if params.sample_period > 1 else ""
+        return f"sample:users={params.sample_users}:seed={params.sample_seed}{period}"
     path = Path(params.events_path)
     files = sorted(path.rglob("*.parquet")) if path.is_dir() else (
         sorted(Path().glob(params.events_path)) if any(c in params.events_path for c in "*?[")
@@ -488,6 +490,15 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None
     ``progress`` reports the profiles and the report as each is done (as in
     :func:`features_step`)."""
     from .features import BY_NAME
+    from .migration import (
+        assignments_file,
+        keep_identities,
+        migrate,
+        read_side,
+        relabel,
+        series_highest_id,
+        window_of,
+    )
     from .report import render_report
     from .report.compare import compare_runs, read_previous_run
     from .results import RunSummary
@@ -499,12 +510,20 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None
     check_agreement(params, state)
     # read the earlier run first: a bad compare_to fails before this step writes anything
     previous = read_previous_run(params.compare_to) if params.compare_to else None
+    if previous is not None:
+        assignments_file(params.compare_to)          # the migration needs its assignments
     clock = _Clock(state["timings_s"])
     features = pd.read_parquet(stage / "features.parquet")
     assignments = pd.read_parquet(stage / "assignments.parquet")
     catalogue = features[[c for c in features.columns if c in BY_NAME]]
     with clock("profile"), say.stage("report", "profiling and naming the personas") as naming:
         profiles, traits, unused_renames = _profile(params, state, features, assignments)
+        # matched personas keep the earlier run's ids and names (personas.migration)
+        profiles, identities, matches = keep_identities(
+            profiles, previous, previous and series_highest_id(previous.folder,
+                                                               previous.personas))
+        assignments["persona_id"] = relabel(assignments["persona_id"], identities.model_labels)
+        traits = traits.rename(index=identities.model_labels)
         naming.done(f"{len(profiles)} personas profiled and named")
         names = {p.id: p.name for p in profiles}
         assignments["persona"] = assignments["persona_id"].map(names)
@@ -512,13 +531,21 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None
         agreement = _agreement(stage, assignments)
     with clock("report"), say.stage("report", "writing the report and the exports") as writing:
         _write_exports(stage, profiles, assignments, state["model"].get("stability"))
-        comparison = (compare_runs(json.loads((stage / "personas.json").read_text("utf-8")),
-                                   previous) if previous else None)
+        records = json.loads((stage / "personas.json").read_text("utf-8"))
+        comparison = compare_runs(records, previous, matches) if previous else None
+        migration = None
+        if previous is not None:
+            with clock("migration"):
+                migration = migrate(read_side(params.compare_to),
+                                    read_side(stage, records, window_of(state),
+                                              stage / "assignments.parquet"))
+                migration.write_csv(stage)
         used = state["model"]["features"]
         heat = traits.loc[[p.id for p in profiles], used]
         heat.index = [p.name for p in profiles]
         heat.columns = [BY_NAME[c].label for c in heat.columns]
         points = pd.read_parquet(stage / "model" / "map.parquet")
+        points["persona_id"] = relabel(points["persona_id"], identities.model_labels)
         summary = RunSummary(
             title=params.title, source=state["source"],
             window_start=state["window"]["start"], window_end=state["window"]["end"],
@@ -536,12 +563,15 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None
                            for name, v in state["event_roles"].items()),
             versions=tuple(versions().items()), agreement=agreement)
         render_report(summary, stage / "index.html", map_points=points, heatmap=heat,
-                      comparison=comparison, export_header=list(
+                      comparison=comparison, migration=migration, export_header=list(
                           pd.read_csv(stage / "personas.csv", nrows=0).columns))
         writing.done("index.html, personas.json/csv and assignments written")
     state["timings_s"]["total"] = round(time.time() - state["started"], 3)
     info = _run_info(params, state, profiles, agreement, unused_renames)
+    info["identities"] = identities.to_dict()
     info["comparison"] = comparison.to_dict() if comparison else None
+    if migration is not None:
+        info["comparison"]["migration"] = migration.to_dict()
     (stage / "run.json").write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
     (stage / STATE).unlink()
     run_dir = runfolder.publish(stage, params.run_dir()) if params.publish else stage

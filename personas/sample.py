@@ -37,8 +37,8 @@ import pandas as pd
 
 from .errors import ParameterError
 
-__all__ = ["CASTS", "FAMILIES", "HOLDOUT_PERSONAS", "MIXES", "PERSONAS", "Archetype", "Cast",
-           "make_events", "write_sample"]
+__all__ = ["CASTS", "FAMILIES", "GONE", "HOLDOUT_PERSONAS", "MIXES", "NEW_USERS_SHARE", "PERSONAS",
+           "TRANSITIONS", "Archetype", "Cast", "make_events", "write_sample"]
 
 
 @dataclass(frozen=True)
@@ -193,6 +193,33 @@ FAMILIES: dict[str, frozenset[str]] = {
 """Planted persona -> the naming-rule families (``family`` in rules.yaml) that describe it
 truthfully. Recency neighbours (lapsed / at risk) accept each other; noise has no family."""
 
+# A year later: where each planted persona's users are, as probabilities over the default
+# cast's keys and "(gone)" (no events that year). Rows sum to 1. Cart abandoners turning buyers,
+# loyal big spenders lapsing, new visitors settling into a habit or leaving, lapsed users mostly
+# gone: the moves a lifecycle marketer watches for.
+GONE = "(gone)"
+TRANSITIONS: dict[str, dict[str, float]] = {
+    "frequent_browser": {"frequent_browser": 0.70, "cart_abandoner": 0.12, "lapsed": 0.08,
+                         GONE: 0.10},
+    "loyal_big_spender": {"loyal_big_spender": 0.75, "lapsed": 0.12, "bargain_hunter": 0.05,
+                          GONE: 0.08},
+    "bargain_hunter": {"bargain_hunter": 0.65, "loyal_big_spender": 0.10, "lapsed": 0.10,
+                       GONE: 0.15},
+    "cart_abandoner": {"cart_abandoner": 0.55, "loyal_big_spender": 0.18, "bargain_hunter": 0.10,
+                       "lapsed": 0.07, GONE: 0.10},
+    "new_visitor": {"bargain_hunter": 0.25, "cart_abandoner": 0.20, "frequent_browser": 0.15,
+                    "loyal_big_spender": 0.05, "lapsed": 0.15, GONE: 0.20},
+    "lapsed": {"lapsed": 0.10, "bargain_hunter": 0.10, "loyal_big_spender": 0.05,
+               "email_engaged": 0.05, GONE: 0.70},
+    "email_engaged": {"email_engaged": 0.70, "bargain_hunter": 0.10, "lapsed": 0.10, GONE: 0.10},
+    "noise": {"noise": 0.80, GONE: 0.20},
+}
+"""Planted persona (default mix) -> where its users are a year later (:func:`make_events`'s
+``period``), with ``"(gone)"`` for users without any event that year."""
+NEW_USERS_SHARE = 0.20
+"""New users each later period, as a share of ``n_users``; they take the default cast's shares."""
+MAX_PERIOD = 20
+
 _WINDOW_DAYS = 365
 _DAY_S = 86_400
 _SESSION_GAP_S = 31 * 60      # least silence between two sessions of one user
@@ -223,7 +250,8 @@ _EMAIL_HOURS = (0.5, 0.3, 0.2, 0.2, 0.2, 0.4, 1.5, 3.5, 5.0, 4.5, 3.5, 3.0,
 # public API
 # ---------------------------------------------------------------------------------------------
 def make_events(n_users: int = 5000, seed: int = 0, end: str = "2024-12-31",
-                mix: str | Cast = "default") -> tuple[pd.DataFrame, pd.DataFrame]:
+                mix: str | Cast = "default", period: int = 1
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Draw a synthetic e-commerce event log with planted personas.
 
     Parameters
@@ -237,6 +265,13 @@ def make_events(n_users: int = 5000, seed: int = 0, end: str = "2024-12-31",
     mix : {"default", "holdout"} or Cast, default "default"
         Which cast of planted personas to draw: :data:`PERSONAS`, :data:`HOLDOUT_PERSONAS`, or
         a :class:`Cast` of your own (:mod:`personas.worlds` draws random ones).
+    period : int, default 1
+        Which year of the same shop (default mix only): 1 is the year ending ``end``; period 2
+        the 365 days after it, with the users of period 1 moved between personas by
+        :data:`TRANSITIONS` (some to ``"(gone)"``: no events that year) and new users
+        (:data:`NEW_USERS_SHARE` of ``n_users``, ids after the earlier periods' ones); period 3
+        the year after that, and so on. Every period of one ``(n_users, seed)`` draws the same
+        users in its earlier periods, so the truths of two periods give the planted moves.
 
     Returns
     -------
@@ -260,16 +295,20 @@ def make_events(n_users: int = 5000, seed: int = 0, end: str = "2024-12-31",
     """
     n_users = _check_users(n_users)
     cast = _cast_of(mix)
+    period = _check_period(period, mix)
     rng = np.random.default_rng(seed)
-    origin = (pd.Timestamp(end).normalize() + pd.Timedelta(days=1)
-              - pd.Timedelta(days=_WINDOW_DAYS))
+    end_day = pd.Timestamp(end).normalize() + pd.Timedelta(days=_WINDOW_DAYS * (period - 1))
+    origin = end_day + pd.Timedelta(days=1) - pd.Timedelta(days=_WINDOW_DAYS)
     persona = _assign_personas(n_users, rng, cast)
+    ids = _user_ids(n_users)
+    if period > 1:
+        persona, ids = _later_period(persona, n_users, seed, period, cast)
+        rng = np.random.default_rng((seed, period))
     users = _draw_users(persona, rng, cast.archetypes)
     sess = _draw_sessions(users, origin.weekday(), rng)
     _draw_contents(sess, users, rng)
     steps = _draw_steps(sess["n_events"], rng)
     steps = _place_sessions(sess, users, steps)
-    ids = _user_ids(n_users)
     events = _build_events(sess, users, steps, origin, ids, rng)
     truth = pd.DataFrame({
         "user_id": pd.Series(ids, dtype=object),
@@ -279,7 +318,7 @@ def make_events(n_users: int = 5000, seed: int = 0, end: str = "2024-12-31",
 
 
 def write_sample(path: str | os.PathLike, n_users: int = 5000, seed: int = 0,
-                 mix: str | Cast = "default") -> tuple[Path, Path]:
+                 mix: str | Cast = "default", period: int = 1) -> tuple[Path, Path]:
     """Write a synthetic event log and its ground truth.
 
     The log goes to ``path`` (Parquet for ``.parquet``, CSV for ``.csv``, gzipped CSV for
@@ -297,6 +336,8 @@ def write_sample(path: str | os.PathLike, n_users: int = 5000, seed: int = 0,
         Seed, passed to :func:`make_events`.
     mix : {"default", "holdout"} or Cast, default "default"
         Cast of planted personas, passed to :func:`make_events`.
+    period : int, default 1
+        Year of the same shop, passed to :func:`make_events`.
 
     Returns
     -------
@@ -314,7 +355,7 @@ def write_sample(path: str | os.PathLike, n_users: int = 5000, seed: int = 0,
     path = Path(path)
     fmt, stem = _format_of(path)
     n_users = _check_users(n_users)
-    events, truth = make_events(n_users, seed, mix=mix)
+    events, truth = make_events(n_users, seed, mix=mix, period=period)
     truth_path = path.with_name(f"{stem}.truth.csv")
     path.parent.mkdir(parents=True, exist_ok=True)
     temps: list[Path] = []
@@ -353,6 +394,48 @@ def _cast_of(mix: str | Cast) -> Cast:
         raise ParameterError(f"mix={mix!r} is not a planted-persona mix; use one of "
                              f"{', '.join(CASTS)}", name="mix")
     return CASTS[mix]
+
+
+def _check_period(period: int, mix: str | Cast) -> int:
+    if isinstance(period, bool) or int(period) != period or not 1 <= period <= MAX_PERIOD:
+        raise ParameterError(f"period={period!r} must be a whole number from 1 to {MAX_PERIOD}",
+                             name="period")
+    if period > 1 and (isinstance(mix, Cast) or mix != "default"):
+        raise ParameterError(f"period={period} needs mix='default': only the default cast has "
+                             "planted moves from one year to the next (TRANSITIONS)",
+                             name="period")
+    return int(period)
+
+
+def _later_period(persona: np.ndarray, n_users: int, seed: int, period: int,
+                  cast: Cast) -> tuple[np.ndarray, np.ndarray]:
+    """Persona codes and ids of the users present in ``period`` (>= 2), period 1's ``persona``
+    moved one year at a time by :data:`TRANSITIONS`, with new users joining each year.
+
+    Each year draws from its own generator, ``default_rng((seed, year, 0))``, so period 3 repeats
+    period 2's users exactly. Users gone one year stay gone.
+    """
+    keys = cast.keys
+    target = (*keys, GONE)
+    table = np.array([[TRANSITIONS[k].get(t, 0.0) for t in target] for k in keys])
+    gone = len(keys)
+    numbers = np.arange(n_users, dtype=np.int64)       # user i is u{i:07d}
+    next_number = n_users
+    for year in range(2, period + 1):
+        rng = np.random.default_rng((seed, year, 0))
+        moved = np.empty(persona.size, dtype=np.int8)
+        for code in range(len(keys)):
+            mine = np.flatnonzero(persona == code)
+            moved[mine] = rng.choice(len(target), size=mine.size, p=table[code])
+        stay = moved != gone
+        new = _assign_personas(max(1, round(NEW_USERS_SHARE * n_users)), rng, cast)
+        persona = np.concatenate([moved[stay], new])
+        numbers = np.concatenate([numbers[stay],
+                                  next_number + np.arange(new.size, dtype=np.int64)])
+        next_number += new.size
+    width = max(7, len(str(n_users - 1)))
+    ids = np.char.add("u", np.char.zfill(numbers.astype(str), width)).astype(object)
+    return persona, ids
 
 
 def _assign_personas(n_users: int, rng: np.random.Generator, cast: Cast) -> np.ndarray:

@@ -216,10 +216,16 @@ def _share(record: Mapping[str, Any]) -> PersonaShare:
                         size=int(record.get("size", 0)), share=float(record["share"]))
 
 
-def compare_runs(current: Sequence[Mapping[str, Any]], previous: PreviousRun) -> Comparison:
-    """Compare this run's personas.json records with the earlier run's."""
+def compare_runs(current: Sequence[Mapping[str, Any]], previous: PreviousRun,
+                 matches: Mapping[int, tuple[int, str]] | None = None) -> Comparison:
+    """Compare this run's personas.json records with the earlier run's.
+
+    ``matches`` (current index -> (earlier index, how)) are matches made already, by
+    :func:`personas.migration.keep_identities` before it gave matched personas their earlier ids
+    and names; without them the records are matched here (:func:`match_personas`).
+    """
     before = previous.personas
-    matches = match_personas(current, before)
+    matches = match_personas(current, before) if matches is None else matches
     changes = []
     for i, record in enumerate(current):
         j, how = matches.get(i, (None, ""))

@@ -21,6 +21,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from ..migration import Migration
 from ..results import (
     CLEAR_CONFIDENCE,
     STABILITY_FAIR,
@@ -31,7 +32,7 @@ from ..results import (
     Stat,
     stability_verdict,
 )
-from . import charts
+from . import charts, flows
 from .compare import Comparison
 
 DASH = "\u2013"          # shown for a missing figure
@@ -239,7 +240,8 @@ class Chart:
 def trusted_svg(svg: str, alt: str) -> Markup:
     """THE one place where markup bypasses autoescaping.
 
-    ``svg`` must come from :mod:`personas.report.charts`: matplotlib's SVG writer escapes every
+    ``svg`` must come from :mod:`personas.report.charts` (or :mod:`~personas.report.flows`,
+    which draws through it): matplotlib's SVG writer escapes every
     text it draws, and the charts draw text as paths anyway, with comments stripped, so no data
     string reaches this markup as HTML. The alt text is data (persona names) and is escaped here
     into the ``aria-label`` attribute.
@@ -630,14 +632,17 @@ def _column_text(suffix: str, figure: _Figure) -> str:
 def render_html(summary: RunSummary, *, map_points: pd.DataFrame | None = None,
                 heatmap: pd.DataFrame | None = None,
                 comparison: Comparison | None = None,
-                export_header: list[str] | None = None) -> str:
+                export_header: list[str] | None = None,
+                migration: Migration | None = None) -> str:
     """The report as an HTML string (see :func:`render_report` for the arguments)."""
     colours = charts.persona_colours([p.id for p in summary.personas])
     solid = solidity(summary.model_info, len(summary.personas))
     overview, cards = build_charts(summary, colours, sample_points(map_points), heatmap, solid)
+    moves = None if migration is None else flows.migration_view(migration, _chart(
+        flows.flow_chart(migration, colours), flows.flow_alt(migration), flows.FLOW_CAPTION))
     template = make_environment().get_template("report.html.j2")
     return template.render(summary=summary, colours=colours, overview=overview, cards=cards,
-                           comparison=comparison, solidity=solid,
+                           comparison=comparison, migration=moves, solidity=solid,
                            clear_confidence=CLEAR_CONFIDENCE,
                            export_columns=export_columns(summary, export_header))
 
@@ -673,13 +678,16 @@ def render_report(summary: RunSummary, out_path: str | Path, *,
                   map_points: pd.DataFrame | None = None,
                   heatmap: pd.DataFrame | None = None,
                   comparison: Comparison | None = None,
-                  export_header: list[str] | None = None) -> Path:
+                  export_header: list[str] | None = None,
+                  migration: Migration | None = None) -> Path:
     """Render index.html. map_points: columns x, y, persona_id for the 2-D persona map (a sample
     of users; more than MAP_POINTS rows are sampled down); heatmap: index = persona names (in
     persona order), columns = feature labels, values = standardised differences (z) of each
     persona vs all users; comparison: this run against an earlier one (see
     :mod:`personas.report.compare`), shown as its own section; export_header: the header of the
-    run's personas.csv, explained column by column (see :func:`export_columns`). Writes atomically
+    run's personas.csv, explained column by column (see :func:`export_columns`); migration: who
+    moved where since the earlier run (:mod:`personas.migration`), shown as its own section after
+    the comparison. Writes atomically
     (temp file + os.replace). Returns out_path.
 
     When ``out_path`` is an existing folder, the report is written as ``index.html`` inside it.
@@ -688,7 +696,7 @@ def render_report(summary: RunSummary, out_path: str | Path, *,
     if out_path.is_dir():
         out_path = out_path / "index.html"
     html = render_html(summary, map_points=map_points, heatmap=heatmap, comparison=comparison,
-                       export_header=export_header)
+                       export_header=export_header, migration=migration)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
     try:
