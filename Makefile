@@ -17,8 +17,12 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## create .venv and install the package with its test tools
 
-demo: $(STAMP)  ## run the pipeline on the bundled sample and print the report path
+# Two years of the bundled sample's shop: the second run is compared with the first (who moved
+# where), then both on one history page.
+demo: $(STAMP)  ## run the bundled sample's two years, the second compared with the first; print the pages
 	$(VENV)/bin/personas run
+	$(VENV)/bin/personas run -p sample_period=2 -p compare_to=reports/sample
+	$(VENV)/bin/personas history reports/sample reports/sample-period-2 --out reports/history.html
 
 # The browser tests (the report; the notebooks run in JupyterLab) drive /usr/bin/chromium through
 # the playwright package of .venv, which downloads no browser of its own: Debian's is all they need.

@@ -6,7 +6,8 @@ step               notebook                   writes into the staging folder
 features_step      01_features                features.parquet, features.json, state.json
 model_step         02_personas                model/, assignments (ids and confidence)
 report_step        03_report                  personas.json/csv, assignments.parquet/csv,
-                                              index.html, run.json; then publishes the run
+                                              index.html, run.json, with compare_to
+                                              migration.csv; then publishes the run
 =================  =========================  ==============================================
 
 A run is built in a hidden staging folder beside its target (``.<name>.partial``) and swapped into
@@ -18,7 +19,8 @@ be re-run with other model settings after 03 has published, on the same features
 (:func:`_model_stage`). Each step checks that it was given the parameter values the earlier
 steps of the run used (:func:`check_agreement`). After the model step,
 :func:`persona_names`, :func:`model_info` and :func:`map_points` read the staged model for
-02_personas' charts.
+02_personas' charts (in the model's numbering; with ``compare_to`` the report step gives
+matched personas the earlier run's ids, :mod:`personas.migration`).
 """
 
 from __future__ import annotations
@@ -432,8 +434,10 @@ def persona_names(params: PersonaParams) -> dict[int, str]:
     """Persona id -> the name the report step will give it, from the staged model.
 
     The model step's charts can show names rather than numbers: the names come from the same
-    profiles, rules and renames as in :func:`report_step`, so they are the report's names as long
-    as the notebooks share their parameters.
+    profiles, rules and renames as in :func:`report_step`, and with ``compare_to`` the same
+    names kept from the earlier run (:func:`personas.migration.keep_identities`), so they are the
+    report's names as long as the notebooks share their parameters. The keys stay the model's
+    numbers, as in :func:`map_points`.
     """
     stage = stage_dir(params)
     state = _read_state(stage)
@@ -442,6 +446,14 @@ def persona_names(params: PersonaParams) -> dict[int, str]:
     features = pd.read_parquet(stage / "features.parquet")
     assignments = pd.read_parquet(stage / "assignments.parquet")
     profiles, _, _ = _profile(params, state, features, assignments)
+    if params.compare_to:
+        from .migration import keep_identities, series_highest_id
+        from .report.compare import read_previous_run
+
+        previous = read_previous_run(params.compare_to)
+        kept, _, _ = keep_identities(profiles, previous,
+                                     series_highest_id(previous.folder, previous.personas))
+        return {p.id: k.name for p, k in zip(profiles, kept)}
     return {p.id: p.name for p in profiles}
 
 

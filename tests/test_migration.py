@@ -327,6 +327,11 @@ def test_migration_section_in_the_report(migration_html):
     assert shown == [tuple(r) for r in m.table().itertuples(index=False)]
 
 
+def test_files_section_lists_migration_csv_only_with_a_migration(migration_html, html):
+    assert "<dt><code>migration.csv</code></dt>" in migration_html[1]
+    assert "migration.csv" not in html
+
+
 def test_migration_section_escapes_names(migration_html):
     _, html = migration_html
     assert "<script>alert" not in html
@@ -402,9 +407,16 @@ def test_two_periods_of_the_sample_in_whole_runs(tmp_path):
 
     small = dict(sample_users=600, sample_size=600, n_fits=1)
     first = pipeline.run(PersonaParams(**small, output_dir=str(tmp_path / "p1")), progress=False)
-    second = pipeline.run(PersonaParams(**small, sample_period=2, output_dir=str(tmp_path / "p2"),
-                                        compare_to=str(first.run_dir)), progress=False)
+    params = PersonaParams(**small, sample_period=2, output_dir=str(tmp_path / "p2"),
+                           compare_to=str(first.run_dir))
+    pipeline.features_step(params, progress=False)
+    pipeline.model_step(params, progress=False)
+    staged_names = pipeline.persona_names(params)          # what 02_personas' charts show
+    second = pipeline.report_step(params, progress=False)
     info = json.loads((second.run_dir / "run.json").read_text())
+    labels = {int(k): v for k, v in info["identities"]["model_labels"].items()}
+    assert {labels[k]: name for k, name in staged_names.items()} == \
+        {p.id: p.name for p in second.profiles}
     then = pd.read_parquet(first.run_dir / "assignments.parquet")
     now = pd.read_parquet(second.run_dir / "assignments.parquet")
     # kept ids: a persona matched to an earlier one has its id and name
