@@ -43,7 +43,7 @@ class HistoryRun:
     label: str                     # the folder's name
     users: int
     shares: dict[int, float]       # persona id -> share of the run's users
-    compared_to: str | None        # the run its compare_to named, resolved; None without one
+    compared_to: str | None        # the run its compare_to named (as given); None without one
 
     @property
     def folder(self) -> str:
@@ -91,7 +91,8 @@ def read_run(folder: str | Path) -> HistoryRun:
     """One run folder of the series; ParameterError when it is not a finished run."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise _run_error(folder, "no such folder")
+        raise _run_error(folder, "a file, not a run folder" if folder.exists()
+                         else "no such folder")
     path = folder / "personas.json"
     try:
         records = json.loads(path.read_text(encoding="utf-8"))
@@ -115,7 +116,17 @@ def read_run(folder: str | Path) -> HistoryRun:
     users = sum(p.size for p in side.personas)
     shares = {p.id: (p.size / users if users else 0.0) for p in side.personas}
     return HistoryRun(side, folder.resolve().name, users, shares,
-                      str(Path(compared).resolve()) if isinstance(compared, str) else None)
+                      compared if isinstance(compared, str) else None)
+
+
+def _chained(earlier: HistoryRun, later: HistoryRun) -> bool:
+    """Whether ``later`` was compared with ``earlier`` (so it kept its persona ids). compare_to
+    was a path as the run was given it, maybe relative to another working folder: the same
+    folder once resolved, or else the same folder name, counts."""
+    if later.compared_to is None:
+        return False
+    named, folder = Path(later.compared_to), Path(earlier.folder)
+    return named.resolve() == folder.resolve() or named.name == folder.resolve().name
 
 
 def build_history(folders: list[str | Path]) -> History:
@@ -140,8 +151,7 @@ def build_history(folders: list[str | Path]) -> History:
         ordered_by = "window"
     steps = []
     for a, b in zip(runs, runs[1:]):
-        chained = b.compared_to == str(Path(a.folder).resolve())
-        steps.append(Step(a, b, migrate(a.side, b.side), chained))
+        steps.append(Step(a, b, migrate(a.side, b.side), _chained(a, b)))
     return History(tuple(runs), tuple(steps), _lines(runs), ordered_by)
 
 

@@ -541,11 +541,10 @@ def _share(part: int, whole: int) -> str:
 
 
 def move_sentence(m: Migration, f: Flow) -> str:
-    """"1,240 Cart Abandoner users (18 % of 6,890) are now in Loyal Big Spender." """
+    """"1,240 of 6,890 users in Cart Abandoner (18 %) are now in Loyal Big Spender." """
     whole = m.source_size(f)
-    return (f"{_count(f.users)} {f.source} user{'s' * (f.users != 1)} "
-            f"({_share(f.users, whole)} of {_count(whole)}) "
-            f"{'is' if f.users == 1 else 'are'} now in {f.target}.")
+    return (f"{_count(f.users)} of {_count(whole)} user{'s' * (whole != 1)} in {f.source} "
+            f"({_share(f.users, whole)}) {'is' if f.users == 1 else 'are'} now in {f.target}.")
 
 
 def gone_sentence(m: Migration) -> str:

@@ -188,7 +188,7 @@ def test_retention_and_words_are_true_to_the_numbers(shop, runs):
     assert top.users == max(n for (a, b), n in moves.items() if GONE != b and a not in (b, NEW))
     whole = sum(n for (a, _), n in moves.items() if a == top.source)
     assert move_sentence(m, top) == (
-        f"{top.users:,} {top.source} users ({100 * top.users / whole:.0f} % of {whole:,}) are "
+        f"{top.users:,} of {whole:,} users in {top.source} ({100 * top.users / whole:.0f} %) are "
         f"now in {top.target}.")
 
 
@@ -309,7 +309,7 @@ def test_migration_section_in_the_report(migration_html):
     assert "2024-01-01 to 2024-12-31 (366 days)" in text or "(365 days)" in text
     assert f"{m.both:,} users are in both runs: {m.stayed:,}" in text
     for f in m.largest_moves():
-        assert f"{f.users:,} {f.source} users (" in text
+        assert f"{f.users:,} of {m.source_size(f):,} users in {f.source} (" in text
     assert f"{m.new:,} users of this run" in text and f"{m.gone:,} users of the earlier run" in text
     # the inline flow chart: SVG, no script, labelled
     svg = section.find(".//{http://www.w3.org/2000/svg}svg")
@@ -380,18 +380,34 @@ def test_history_page(runs, tmp_path, capsys):
     m = migrate(read_side(runs[2]), read_side(runs[3]))
     assert f"{m.both:,} users are in both runs" in _text(steps[1])
     # the hand-made runs were not chained with compare_to: the page says so
-    assert "was not compared with" in page
+    assert page.count("was not compared with") == 2
 
+
+def test_history_knows_runs_chained_with_compare_to(runs, tmp_path):
+    from personas.history import build_history
+
+    chained = tmp_path / "chained"
+    import shutil
+    shutil.copytree(runs[2], chained)
+    info = json.loads((chained / "run.json").read_text())
+    info["comparison"] = {"previous_run": f"elsewhere/{runs[1].name}"}   # relative, another cwd
+    (chained / "run.json").write_text(json.dumps(info))
+    history = build_history([runs[1], chained])
+    assert [s.chained for s in history.steps] == [True]
+    assert [r.label for r in history.runs] == ["shop-1", "chained"]
 
 @pytest.mark.parametrize("args, message", [
     (["one"], "history needs at least 2 run folders"),
     (["{a}", "{a}"], "is given twice"),
     (["{a}", "{missing}"], "no such folder"),
+    (["{a}", "{file}"], "a file, not a run folder"),
 ])
 def test_history_errors(runs, tmp_path, capsys, args, message):
     from personas.cli import main
 
-    args = [a.format(a=runs[1], missing=tmp_path / "nope") for a in args]
+    (tmp_path / "page.html").write_text("<p>an earlier history page</p>")
+    args = [a.format(a=runs[1], missing=tmp_path / "nope", file=tmp_path / "page.html")
+            for a in args]
     assert main(["history", *args, "--out", str(tmp_path / "h.html")]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
