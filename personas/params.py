@@ -90,8 +90,9 @@ class PersonaParams:
         "move the finished run into output_dir at the end of the report step (the CLI sets "
         "False and publishes after saving the executed notebooks)"))
     compare_to: str = field(default="", metadata=_help(
-        "folder of an earlier run whose personas the report compares with, empty means no "
-        "comparison"))
+        "folder of an earlier run: personas matched to its personas keep their ids and names, "
+        "and the report compares the personas and shows who moved where (migration.csv), "
+        "empty means no comparison"))
     # -- resources ---------------------------------------------------------------------------
     memory_limit: str = field(default="3GB", metadata=_help(
         "memory DuckDB may use to load the events and compute features (like 2GB or 500MB), "
