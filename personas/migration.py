@@ -158,7 +158,13 @@ def _renamed(profile, new_id: int, name: str):
 
 
 def relabel(values: pd.Series, model_labels: Mapping[int, int]) -> pd.Series:
-    """Persona numbers of the model -> the run's persona ids (numbers not in the map stay)."""
+    """Persona numbers of the model -> the run's persona ids (numbers not in the map stay).
+
+    Examples
+    --------
+    >>> relabel(pd.Series([0, 1, 2, -1]), {0: 4, 1: 0, 2: 9}).tolist()
+    [4, 0, 9, -1]
+    """
     if all(k == v for k, v in model_labels.items()):
         return values
     lookup = pd.Series(model_labels, dtype="int64")
@@ -195,7 +201,15 @@ class Window:
 
     @property
     def text(self) -> str:
-        """"2024-01-01 to 2024-12-31 (366 days)", or "unknown"."""
+        """"2024-01-01 to 2024-12-31 (366 days)", or "unknown".
+
+        Examples
+        --------
+        >>> Window("2024-01-01 08:12:00", "2024-03-31 22:00:00").text
+        '2024-01-01 to 2024-03-31 (91 days)'
+        >>> Window(None, "2024-03-31").text
+        'unknown'
+        """
         b = self.bounds()
         if b is None:
             return "unknown"
@@ -456,7 +470,37 @@ def count_flows(earlier: Path, later: Path) -> pd.DataFrame:
 
 
 def migrate(earlier: RunSide, later: RunSide) -> Migration:
-    """Join the two runs' assignments on user id (see the module docstring)."""
+    """Join the two runs' assignments on user id (see the module docstring).
+
+    Examples
+    --------
+    Two runs of four users each: u1 stays a Browser, u2 moves to Buyer, u3 is gone, u5 is new.
+
+    >>> import json, tempfile, pathlib
+    >>> def write(folder, users, personas):
+    ...     folder.mkdir()
+    ...     pd.DataFrame(users, columns=["user_id", "persona_id", "persona"]).to_parquet(
+    ...         folder / "assignments.parquet")
+    ...     (folder / "personas.json").write_text(json.dumps(personas))
+    ...     return folder
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> people = [{"id": 0, "name": "Browser", "size": 2, "share": 0.5},
+    ...           {"id": 1, "name": "Buyer", "size": 2, "share": 0.5}]
+    >>> then = write(root / "march", [("u1", 0, "Browser"), ("u2", 0, "Browser"),
+    ...                               ("u3", 1, "Buyer"), ("u4", 1, "Buyer")], people)
+    >>> now = write(root / "april", [("u1", 0, "Browser"), ("u2", 1, "Buyer"),
+    ...                              ("u4", 1, "Buyer"), ("u5", 0, "Browser")], people)
+    >>> m = migrate(read_side(then), read_side(now))
+    >>> print(m.table().to_string(index=False))
+    from_persona to_persona  users
+         Browser    Browser      1
+         Browser      Buyer      1
+           Buyer      Buyer      1
+           Buyer     (gone)      1
+           (new)    Browser      1
+    >>> m.both, m.stayed, m.moved, m.new, m.gone
+    (3, 2, 1, 1, 1)
+    """
     counts = count_flows(earlier.assignments, later.assignments)
     names_then = {p.id: p.name for p in earlier.personas}
     names_now = {p.id: p.name for p in later.personas}
@@ -486,7 +530,18 @@ def _null(x: Any) -> bool:
 
 def window_warnings(earlier: Window, later: Window) -> tuple[str, ...]:
     """What a reader must know before trusting the moves: overlapping, reversed, unequal or
-    unknown windows."""
+    unknown windows.
+
+    Examples
+    --------
+    >>> window_warnings(Window("2025-01-01", "2025-03-31"), Window("2025-04-01", "2025-06-30"))
+    ()
+    >>> for w in window_warnings(Window("2025-01-01", "2025-03-31"),
+    ...                          Window("2025-03-01", "2025-12-31")):
+    ...     print(w[:58])
+    The two runs' data windows overlap by 31 days (2025-03-01
+    The windows differ in length (90 days then, 306 days now):
+    """
     a, b = earlier.bounds(), later.bounds()
     if a is None or b is None:
         which = " and ".join(name for name, w in (("the earlier run's", a), ("this run's", b))

@@ -12,9 +12,9 @@ import importlib
 
 import pytest
 
-MODULES = ("personas", "personas.events", "personas.features", "personas.model",
-           "personas.pipeline", "personas.profile", "personas.progress", "personas.results",
-           "personas.sample", "personas.worlds")
+MODULES = ("personas", "personas.events", "personas.features", "personas.migration",
+           "personas.model", "personas.pipeline", "personas.profile", "personas.progress",
+           "personas.results", "personas.sample", "personas.worlds")
 
 
 @pytest.mark.parametrize("name", MODULES)
