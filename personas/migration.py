@@ -42,6 +42,7 @@ from typing import Any
 
 import pandas as pd
 
+from .errors import InputError
 from .params import compare_to_error
 
 NEW = "(new)"            # from_persona of a user only the later run has
@@ -444,22 +445,29 @@ def count_flows(earlier: Path, later: Path) -> pd.DataFrame:
     """(from_id, from_name, to_id, to_name, users) of two assignment files joined on user_id;
     ids and names are null on the side a user is missing from.
 
-    Raises ValueError when a file holds a user twice: the join would count that user twice, and
-    the table would no longer agree with the files.
+    Raises InputError when a file cannot be read as assignments, or holds a user twice: the join
+    would count that user twice, and the table would no longer agree with the files.
     """
     import duckdb
 
     con = duckdb.connect()
     try:
         for side, path in (("a", earlier), ("b", later)):
-            con.execute(f"CREATE TEMP VIEW {side} AS SELECT CAST(user_id AS VARCHAR) AS user_id, "
-                        f"CAST(persona_id AS BIGINT) AS persona_id, "
-                        f"CAST(persona AS VARCHAR) AS persona FROM {_relation(path)}")
-            rows, users = con.execute(f"SELECT count(*), count(DISTINCT user_id) FROM {side}"
-                                      ).fetchone()
+            try:
+                con.execute(f"CREATE TEMP VIEW {side} AS SELECT CAST(user_id AS VARCHAR) AS "
+                            f"user_id, CAST(persona_id AS BIGINT) AS persona_id, "
+                            f"CAST(persona AS VARCHAR) AS persona FROM {_relation(path)}")
+                rows, users = con.execute(f"SELECT count(*), count(DISTINCT user_id) FROM {side}"
+                                          ).fetchone()
+            except duckdb.Error as exc:
+                why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise InputError(f"assignment file {str(path)!r} cannot be read as assignments "
+                                 f"({why}); a run writes it with the columns user_id, "
+                                 "persona_id and persona: use the run's own file") from None
             if rows != users:
-                raise ValueError(f"{path} holds {rows - users:,} user ids more than once; an "
-                                 "assignment file has one row per user")
+                raise InputError(f"assignment file {str(path)!r} holds {rows - users:,} user ids "
+                                 "more than once; an assignment file has one row per user: use "
+                                 "the run's own file")
         return con.execute(
             "SELECT a.persona_id AS from_id, any_value(a.persona) AS from_name, "
             "b.persona_id AS to_id, any_value(b.persona) AS to_name, count(*) AS users "

@@ -197,9 +197,17 @@ def test_csv_assignments_and_a_duplicate_user(shop, tmp_path, runs):
     as_csv = write_run(tmp_path / "csv", truth, events, csv=True)
     m = migrate(read_side(as_csv), read_side(runs[1]))
     assert m.moved == 0 and m.new == 0 and m.gone == 0 and m.stayed == len(truth)
+    from personas.errors import InputError
+
     doubled = write_run(tmp_path / "dup", pd.concat([truth, truth.head(3)]), events)
-    with pytest.raises(ValueError, match="holds 3 user ids more than once"):
+    with pytest.raises(InputError, match="dup/assignments.parquet' holds 3 user ids more than "
+                                         "once; an assignment file has one row per user"):
         migrate(read_side(doubled), read_side(runs[1]))
+    broken = write_run(tmp_path / "broken", truth, events)
+    (broken / "assignments.parquet").write_bytes(b"not parquet")
+    with pytest.raises(InputError, match="broken/assignments.parquet' cannot be read as "
+                                         "assignments .*use the run's own file"):
+        migrate(read_side(broken), read_side(runs[1]))
 
 
 def test_window_warnings():
