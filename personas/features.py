@@ -10,7 +10,7 @@ note, never filled with zeros that would look like behaviour.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -48,6 +48,8 @@ class Feature:
                                   # by EVIDENCE_WEIGHT pseudo-counts of it (order value by
                                   # orders, weekend share by active days), so a user seen on one
                                   # Saturday is not the most extreme weekend visitor
+    better: str = ""              # "higher" or "lower" is better for the business, "" neither
+                                  # (see :data:`BETTER`)
 
     @property
     def label(self) -> str:
@@ -148,6 +150,29 @@ CATALOGUE: tuple[Feature, ...] = (
     Feature("products", "breadth", "Distinct products touched", "products",
             "explores more products", ("column:product",), "log1p"),
 )
+
+BETTER: dict[str, str] = {
+    # buying: more and bigger purchases, bought more recently, fewer days between them, and
+    # full price rather than discounted (margin)
+    "orders": "higher", "purchase_rate": "higher", "revenue": "higher",
+    "avg_order_value": "higher", "items_per_order": "higher", "days_since_purchase": "lower",
+    "days_between_orders": "lower", "discount_share": "lower",
+    # engagement: visiting more and more often, and having been here recently
+    "sessions": "higher", "active_days": "higher", "sessions_per_week": "higher",
+    "active_weeks": "higher", "sessions_per_active_week": "higher", "days_since_seen": "lower",
+    "email_opens": "higher", "email_opens_per_week": "higher", "email_open_rate": "higher",
+    "email_clicks": "higher", "email_click_rate": "higher",
+    # the funnel: carts filled and completed, fewer left behind
+    "view_to_cart": "higher", "cart_to_purchase": "higher", "abandoned_carts": "lower",
+    "abandon_rate": "lower",
+    # lifecycle and breadth: kept coming back, active lately, exploring the range
+    "tenure_days": "higher", "recent_share": "higher", "categories": "higher",
+    "products": "higher",
+}
+"""Which way a feature is good news, for the report's colours (green good, red bad). Features not
+listed are neither: events or views per visit, visit length, app, weekend, night or seasonal
+shares, searches, regularity and when a user arrived describe a habit, not a result."""
+CATALOGUE = tuple(replace(f, better=BETTER.get(f.name, "")) for f in CATALOGUE)
 
 BY_NAME = {f.name: f for f in CATALOGUE}
 

@@ -123,17 +123,13 @@ class Naming:
     plays: tuple[dict, ...]
 
 
+# Neither an average group nor one named by its words brings plays of its own: its plays follow
+# from its figures (personas.plays), so the group that brings most of the revenue is protected and
+# grown whatever its name, and every persona gets a play with a test worth running.
 FALLBACK = Rule("Everyday Customer", "average", "any", (), "behaves much like the average user",
-                ({"title": "Keep in the main programme",
-                  "action": "No special treatment: include in regular campaigns and watch drift.",
-                  "kpi": "share of users in this persona",
-                  "test": "none needed"},))
+                ())
 
-DESCRIPTIVE_PLAYS = ({"title": "Read the figures first",
-                      "action": "No naming rule fits this group; check its key figures against "
-                                "the plays of the persona it resembles most before targeting it.",
-                      "kpi": "share of users in this persona",
-                      "test": "none until a play is chosen"},)
+DESCRIPTIVE_PLAYS: tuple[dict, ...] = ()
 
 
 # -- the rule file ---------------------------------------------------------------------------------

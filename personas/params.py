@@ -86,6 +86,9 @@ class PersonaParams:
     run_name: str = field(default="", metadata=_help(
         "name of the run folder under reports/, empty means 'sample' or the events file's name"))
     title: str = field(default="Customer personas", metadata=_help("title of the HTML report"))
+    currency: str = field(default="", metadata=_help(
+        "ISO 4217 code of the amounts (EUR, USD, GBP...), shown with every money figure, empty "
+        "means amounts without a currency"))
     publish: bool = field(default=True, metadata=_help(
         "move the finished run into output_dir at the end of the report step (the CLI sets "
         "False and publishes after saving the executed notebooks)"))
@@ -176,9 +179,22 @@ class PersonaParams:
             raise ParameterError(f"parameter temp_dir={self.temp_dir!r} is not a folder; create "
                                  "it or leave temp_dir empty for the system's temporary folder",
                                  name="temp_dir")
+        self._check_currency()
         self._check_dates()
         self._check_compare_to()
         return self
+
+    def _check_currency(self) -> None:
+        """An ISO 4217 code Babel's CLDR data knows, stored upper-case; empty is none."""
+        from .formatting import check_currency
+
+        try:
+            self.currency = check_currency(self.currency)
+        except ValueError:
+            raise ParameterError(
+                f"parameter currency={self.currency!r} is not an ISO 4217 currency code; write "
+                "the three-letter code of the amounts, like EUR, USD or GBP, or leave it empty "
+                "for amounts without a currency", name="currency") from None
 
     def _check_compare_to(self) -> None:
         """An earlier run must hold personas.json: checked here, so a typo fails before any work."""

@@ -488,7 +488,8 @@ def _profile(params: PersonaParams, state: dict, features: pd.DataFrame,
                               role_counts=event_mix_counts(features),
                               rules=load_rules(params.rules_path or None), renames=renames,
                               traits=traits,
-                              persona_stability=state["model"].get("persona_stability"))
+                              persona_stability=state["model"].get("persona_stability"),
+                              currency=params.currency)
     return profiles, traits, sorted(set(renames) - {p.default_name for p in profiles})
 
 
@@ -573,7 +574,8 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None
             quality=_quality_rows(state["data_quality"]),
             role_map=tuple((name, v["role"], v["rows"])
                            for name, v in state["event_roles"].items()),
-            versions=tuple(versions().items()), agreement=agreement)
+            versions=tuple(versions().items()), agreement=agreement,
+            currency=params.currency)
         render_report(summary, stage / "index.html", map_points=points, heatmap=heat,
                       comparison=comparison, migration=migration, export_header=list(
                           pd.read_csv(stage / "personas.csv", nrows=0).columns))
@@ -623,7 +625,7 @@ def _write_exports(stage: Path, profiles: tuple, assignments: pd.DataFrame,
     for p, record in zip(profiles, records):
         row = {k: record[k] for k in ("id", "name", "size", "share", "revenue_share",
                                       "confidence", "reproducibility", "clear_share",
-                                      "description")}
+                                      "description", "currency")}
         row["traits"] = "; ".join(t.text for t in p.traits[:3])
         for key, stat in record["stats"].items():     # the JSON's figures, one group per key
             row[key] = stat["value"]
@@ -663,8 +665,9 @@ def _persona_record(p) -> dict[str, Any]:
                         "statistic": c.statistic, "value": c.value, "overall": c.overall,
                         "lift": c.lift, "bounds": dict(c.bounds), "holds": c.holds}
                        for c in p.claims],      # what the name claims, with the figures
-            "plays": [{"title": x.title, "action": x.action, "kpi": x.kpi, "test": x.test}
-                      for x in p.plays],
+            "plays": [{"title": x.title, "action": x.action, "kpi": x.kpi, "test": x.test,
+                       "why": x.why} for x in p.plays],
+            "currency": p.currency or None,      # of the money figures (ISO 4217), when given
             "event_mix": dict(p.event_mix)}
 
 

@@ -20,7 +20,9 @@ import numpy as np
 import pandas as pd
 
 from .features import BY_NAME
+from .formatting import figure_name, measure, pct
 from .naming import RuleBook, apply_renames, name_personas
+from .plays import persona_plays
 from .results import CLEAR_CONFIDENCE, PersonaProfile, Play, Stat, Trait
 
 KEY_STATS = 5          # behaviour stats on a card
@@ -36,6 +38,7 @@ class Kpi:
     needs: tuple[str, ...]
     compute: Callable[[pd.DataFrame], float]
     column: str = ""      # the feature it summarises, when it is that feature's mean or median
+    better: str = ""      # "higher" or "lower" is good news for the business, "" neither
 
 
 def _ratio(num: float, den: float) -> float:
@@ -44,23 +47,34 @@ def _ratio(num: float, den: float) -> float:
 
 KPIS: tuple[Kpi, ...] = (
     Kpi("conversion_rate", "Bought at least once", "share", "share of users", ("orders",),
-        lambda f: float((f["orders"] > 0).mean())),
+        lambda f: float((f["orders"] > 0).mean()), better="higher"),
     Kpi("revenue_per_user", "Revenue per user", "currency", "mean", ("revenue",),
-        lambda f: float(f["revenue"].mean()), "revenue"),
+        lambda f: float(f["revenue"].mean()), "revenue", "higher"),
     Kpi("avg_order_value", "Average order value", "currency", "total revenue / orders",
         ("revenue", "orders", "avg_order_value"),
-        lambda f: _ratio(f["revenue"].sum(), f["orders"].sum())),
+        lambda f: _ratio(f["revenue"].sum(), f["orders"].sum()), better="higher"),
     Kpi("purchase_frequency", "Orders per user", "orders", "mean", ("orders",),
-        lambda f: float(f["orders"].mean()), "orders"),
+        lambda f: float(f["orders"].mean()), "orders", "higher"),
     Kpi("days_since_seen", "Days since last activity", "days", "median", ("days_since_seen",),
-        lambda f: float(f["days_since_seen"].median()), "days_since_seen"),
+        lambda f: float(f["days_since_seen"].median()), "days_since_seen", "lower"),
     Kpi("at_risk_share", f"Inactive for over {AT_RISK_DAYS} days", "share", "share of users",
-        ("days_since_seen",), lambda f: float((f["days_since_seen"] > AT_RISK_DAYS).mean())),
+        ("days_since_seen",), lambda f: float((f["days_since_seen"] > AT_RISK_DAYS).mean()),
+        better="lower"),
     Kpi("engagement_rate", "Sessions per week", "sessions/week", "mean", ("sessions_per_week",),
-        lambda f: float(f["sessions_per_week"].mean()), "sessions_per_week"),
+        lambda f: float(f["sessions_per_week"].mean()), "sessions_per_week", "higher"),
 )
 """KPIs keep the definition marketers use (revenue per user is total revenue / users, a mean,
 however skewed revenue is); the ones that summarise one feature also carry its median and mean."""
+
+FIGURE_LABELS: dict[str, str] = {k.column: k.label for k in KPIS if k.column}
+"""One quantity, one name: a feature a KPI summarises is called by the KPI's label on the cards
+("Orders per user", not "Number of purchases"), so its median and the KPI's mean read as two
+statistics of one figure, each label saying which (:func:`personas.formatting.figure_name`)."""
+
+
+def feature_label(feature: str) -> str:
+    """The words for a catalogue feature's figure on cards, in texts and in the exports."""
+    return FIGURE_LABELS.get(feature) or BY_NAME[feature].label
 
 
 def model_scale(name: str, values: pd.Series) -> np.ndarray:
@@ -95,16 +109,6 @@ def trait_table(features: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
     return (means - centre_spread[:, 0]) / centre_spread[:, 1]
 
 
-def _fmt(value: float) -> str:
-    if pd.isna(value):
-        return "n/a"
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
-
-
 def lift_of(value: float, overall: float) -> float | None:
     """value / overall, or None when the ratio means nothing (overall 0 or either missing)."""
     if pd.isna(value) or pd.isna(overall) or not overall:
@@ -133,10 +137,10 @@ def _centres(values: pd.Series) -> tuple[float, float]:
 
 
 def _stat(key: str, label: str, unit: str, statistic: str, value: float, overall: float,
-          z: float = 0.0, **centres) -> Stat:
+          z: float = 0.0, better: str = "", **centres) -> Stat:
     return Stat(key=key, label=label, value=float(value), overall=float(overall),
                 lift=lift_of(value, overall), unit=unit, statistic=statistic,
-                z=float(z) if pd.notna(z) else 0.0, **centres)
+                z=float(z) if pd.notna(z) else 0.0, better=better, **centres)
 
 
 def behaviour_stat(feature: str, group: pd.Series, everyone: pd.Series, z: float = 0.0) -> Stat:
@@ -153,7 +157,8 @@ def _stat_from_centres(feature: str, centres: tuple[float, float],
     basis = stat_basis(feature, overall_median)
     value, overall = (median, overall_median) if basis == "median" else (mean, overall_mean)
     spec = BY_NAME[feature]
-    return _stat(feature, spec.label, spec.unit, basis, value, overall, z, basis=basis,
+    return _stat(feature, feature_label(feature), spec.unit, basis, value, overall, z,
+                 spec.better, basis=basis,
                  median=median, mean=mean, overall_median=overall_median,
                  overall_mean=overall_mean)
 
@@ -179,7 +184,7 @@ def _kpi_stat(kpi: Kpi, group: pd.DataFrame,
         centres = dict(basis=kpi.statistic, median=median, mean=mean,
                        overall_median=overall_median, overall_mean=overall_mean)
     return _stat(kpi.key, kpi.label, kpi.unit, kpi.statistic, kpi.compute(group), overall,
-                 **centres)
+                 better=kpi.better, **centres)
 
 
 @dataclass(frozen=True)
@@ -233,11 +238,13 @@ def figure_table(features: pd.DataFrame, labels: np.ndarray) -> FigureTable:
     return FigureTable(by_feature, by_kpi)
 
 
-def _trait_text(stat: Stat) -> str:
-    """"Number of sessions: median 12 vs 5 for all users (2.4× as high)", on the stat's basis."""
+def _trait_text(stat: Stat, currency: str = "") -> str:
+    """"Orders per user (median): 12 vs 5 for all users (2.4× as high)": the figure as the card
+    shows it, named and formatted the same way (:mod:`personas.formatting`)."""
     value, overall = stat.value, stat.overall
-    centre = "median " if stat.basis == "median" else ""
-    text = f"{stat.label}: {centre}{_fmt(value)} vs {_fmt(overall)} for all users"
+    text = (f"{figure_name(stat.label, stat.statistic)}: "
+            f"{measure(value, stat.unit, currency)} vs {measure(overall, stat.unit, currency)} "
+            "for all users")
     if stat.lift is None or overall < 0:
         return text
     if stat.lift >= 1.15:
@@ -253,8 +260,8 @@ def build_profiles(features: pd.DataFrame, labels: np.ndarray, confidence: np.nd
                    order_table: bool, role_counts: pd.DataFrame | None = None,
                    rules: RuleBook | None = None, renames: dict[str, str] | None = None,
                    traits: pd.DataFrame | None = None,
-                   persona_stability: Mapping[str, float] | None = None
-                   ) -> tuple[PersonaProfile, ...]:
+                   persona_stability: Mapping[str, float] | None = None,
+                   currency: str = "") -> tuple[PersonaProfile, ...]:
     """Profile and name every persona; return them by decreasing size.
 
     ``features`` has one row per user (catalogue columns), ``labels``/``confidence`` align with
@@ -265,7 +272,9 @@ def build_profiles(features: pd.DataFrame, labels: np.ndarray, confidence: np.nd
     The revenue share is None (unknown) when the log has no amounts. ``persona_stability`` is the
     model's ``info_["persona_stability"]`` (persona id as text -> how reliably refits find the
     persona again, 0..1); it becomes each profile's ``reproducibility``, None where it is
-    missing (a model fitted once, or saved before it was measured).
+    missing (a model fitted once, or saved before it was measured). ``currency`` (an ISO 4217
+    code, or "") is the money figures' currency, in texts and on the cards. Plays are the
+    rule's and those the persona's figures call for (:func:`personas.plays.persona_plays`).
     """
     labels = np.asarray(labels)
     if traits is None:
@@ -284,12 +293,12 @@ def build_profiles(features: pd.DataFrame, labels: np.ndarray, confidence: np.nd
         order = list(naming.evidence) + [f for f in z.abs().sort_values(ascending=False).index
                                          if f not in naming.evidence]
         figures = {f: replace(table.features[int(pid)][f], z=float(z[f])) for f in order[:6]}
-        trait_list = tuple(Trait(feature=f, label=BY_NAME[f].label, z=float(z[f]),
-                                 text=_trait_text(figures[f])) for f in order[:6])
+        trait_list = tuple(Trait(feature=f, label=feature_label(f), z=float(z[f]),
+                                 text=_trait_text(figures[f], currency)) for f in order[:6])
         share = float(mask.mean())
         revenue_share = (float(features["revenue"][mask].sum()) / total_revenue
                          if total_revenue else None)
-        description = (f"{names[int(pid)]} ({share:.0%} of users): the typical member "
+        description = (f"{names[int(pid)]} ({pct(share)} of users): the typical member "
                        f"{naming.description}. "
                        + " ".join(t.text.rstrip(".") + "." for t in trait_list[:2]))
         profiles.append(PersonaProfile(
@@ -297,13 +306,15 @@ def build_profiles(features: pd.DataFrame, labels: np.ndarray, confidence: np.nd
             share=share, revenue_share=revenue_share, traits=trait_list,
             stats=tuple(figures[f] for f in order[:KEY_STATS]),
             kpis=tuple(table.kpis[int(pid)].values()), description=description,
-            plays=tuple(Play(**p) for p in naming.plays),
+            plays=persona_plays(tuple(Play(**p) for p in naming.plays), share=share,
+                                revenue_share=revenue_share, kpis=table.kpis[int(pid)],
+                                family=naming.family),
             event_mix=() if order_table else _event_mix(role_counts, mask),
             confidence=float(np.mean(confidence[mask])) if mask.any() else 0.0,
             reproducibility=_reproducibility(persona_stability, int(pid)),
             clear_share=clear_share(confidence[mask]),
             rule=naming.rule.name if naming.rule else "", default_name=naming.name,
-            claims=naming.claims))
+            claims=naming.claims, currency=currency))
     return tuple(profiles)
 
 

@@ -30,6 +30,10 @@ class Stat:
     mean: float | None = None            # the persona's mean
     overall_median: float | None = None  # median over all users
     overall_mean: float | None = None    # mean over all users
+    # Whether a higher figure is good news for the business: "higher" (more orders), "lower"
+    # (more days away) or "" (neither: a share of app use, of weekend visits). The report colours
+    # by it; arrows show the direction either way.
+    better: str = ""
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,8 @@ class Play:
     action: str
     kpi: str
     test: str
+    why: str = ""            # the persona's figures the play follows from ("" for a rule's play
+                             # that rests on the name alone)
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,7 @@ class PersonaProfile:
     rule: str = ""                   # naming rule the name is ("" for a descriptive name)
     default_name: str = ""           # the name the rules gave, before renames_path
     claims: tuple[ClaimCheck, ...] = ()   # what the name claims, checked on this persona's figures
+    currency: str = ""               # ISO 4217 code of its money figures ("" = not given)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -161,3 +168,4 @@ class RunSummary:
     role_map: tuple[tuple[str, str, int], ...] = ()  # (event, role, rows)
     versions: tuple[tuple[str, str], ...] = ()
     agreement: float | None = None                   # adjusted Rand vs planted personas
+    currency: str = ""                               # ISO 4217 code of money figures, or ""

@@ -62,7 +62,7 @@ def test_a_skewed_stat_leads_with_the_median_and_keeps_the_mean():
     assert (s.overall_median, s.overall_mean) == (2.5, 23 / 8)   # 0 1 1 2 3 3 3 10
     assert (s.basis, s.statistic) == ("median", "median")
     assert (s.value, s.overall, s.lift) == (1.0, 2.5, 0.4)
-    assert (s.label, s.unit, s.z) == ("Number of purchases", "orders", -0.2)
+    assert (s.label, s.unit, s.z) == ("Orders per user", "orders", -0.2)   # the KPI's name
 
 
 def test_a_share_leads_with_the_mean():
@@ -198,7 +198,7 @@ def test_a_name_claims_the_numbers_on_its_card():
             figure = table.of(p.id)[c.figure]
             assert (c.value, c.overall, c.lift) == (figure.value, figure.overall, figure.lift)
             assert c.holds
-        assert p.description.startswith(f"{p.name} (50% of users): the typical member ")
+        assert p.description.startswith(f"{p.name} (50.0 % of users): the typical member ")
 
 
 def test_a_log_without_amounts_has_revenue_unknown_not_zero():
@@ -220,12 +220,15 @@ def test_an_order_table_has_no_event_mix():
 
 
 def test_trait_text_states_the_basis_and_the_ratio():
-    profiles = build_profiles(SMALL, LABELS, np.ones(8), order_table=False)
+    """The figure as its card shows it: the same name (the statistic in it) and format."""
+    profiles = build_profiles(SMALL, LABELS, np.ones(8), order_table=False, currency="EUR")
     texts = {t.feature: t.text for p in profiles if p.id == 1 for t in p.traits}
-    assert texts["discount_share"] == "Share of purchases made with a discount: 0.80 vs 0.55 " \
-                                      "for all users (1.5× as high)"
-    assert texts["orders"] == "Number of purchases: median 3.00 vs 2.50 for all users " \
-                              "(1.2× as high)"
+    assert texts["discount_share"] == ("Share of purchases made with a discount (mean): 80.0 % "
+                                       "vs 55.0 % for all users (1.5× as high)")
+    assert texts["orders"] == ("Orders per user (median): 3 vs 2.50 for all users "
+                               "(1.2× as high)")
+    money = [t.text for p in profiles for t in p.traits if t.feature == "avg_order_value"]
+    assert money and all("€" in t for t in money), money
 
 
 # -- a real run: every exported figure recomputed with pandas --------------------------------------

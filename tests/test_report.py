@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from personas.formatting import figure_name
 from personas.report import render as report_render
 from personas.report import render_report
 from personas.report.render import days, lift, measure, minutes, money, num, pct, zscore
@@ -18,7 +19,7 @@ from personas.results import ClaimCheck, PersonaProfile, Play, RunSummary, Stat,
 
 EVIL_NAME = '<script>alert("x")</script> & "Co"'
 EVIL_EVENT = 'add <b>"to"</b> cart'
-EVIL_PARAM = "it's <i>roles</i>.yaml"
+EVIL_PARAM = "it's <i>roles<i>.yaml"     # a file name: shown without its folder
 NS = {"h": "http://www.w3.org/1999/xhtml"}
 
 
@@ -97,7 +98,8 @@ def make_summary() -> RunSummary:
         features_used=(("orders", "Number of purchases"), ("sessions", "Number of sessions")),
         features_described=(("revenue", "Total revenue"),),
         features_skipped=(("discount_share", "no discount column"),),
-        parameters=(("min_personas", "4"), ("max_personas", "8"), ("roles_path", EVIL_PARAM)),
+        parameters=(("min_personas", "4"), ("max_personas", "8"),
+                    ("roles_path", "/home/ana/private/" + EVIL_PARAM)),
         model_info={"clusters_found": 23, "action": "merged",
                     "silhouette": {"4": 0.41, "5": 0.47, "6": 0.44}, "personas": 3,
                     "noise_share": 0.083, "min_cluster_size": 30, "sample_size": 2999},
@@ -180,7 +182,7 @@ def test_evil_strings_only_escaped(html):
     assert "<b>" not in html and "<i>roles" not in html
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &#34;Co&#34;" in html
     assert "add &lt;b&gt;&#34;to&#34;&lt;/b&gt; cart" in html
-    assert "it&#39;s &lt;i&gt;roles&lt;/i&gt;.yaml" in html
+    assert "it&#39;s &lt;i&gt;roles&lt;i&gt;.yaml" in html
 
 
 def test_header_figures(tree, summary):
@@ -189,9 +191,11 @@ def test_header_figures(tree, summary):
     assert _text(head.find(".//h:dd[@class='users']", NS)) == "2,999"
     assert _text(head.find(".//h:dd[@class='events']", NS)) == "1,234,567"
     lead = _text(head.find(".//h:p[@class='lead']", NS))
-    assert lead == ('3 personas: Loyal Big Spender (41 %), <script>alert("x")</script> & "Co" '
-                    "(33 %), Window Shopper (26 %).")
-    assert "2024-01-01 to 2024-12-31" in _text(head)
+    # each share as everywhere else in the report (one figure, one way of writing it)
+    assert lead == ('3 personas: Loyal Big Spender (41.1 %), <script>alert("x")</script> & "Co" '
+                    "(32.9 %), Window Shopper (25.9 %).")
+    assert _text(head.find(".//h:dd[@class='window']", NS)) == "1 Jan 2024 to 31 Dec 2024"
+    assert _text(head.find(".//h:dd[@class='path source']", NS)) == "events <2024>.parquet"
 
 
 def test_one_card_per_persona(tree, summary):
@@ -213,7 +217,7 @@ def test_one_card_per_persona(tree, summary):
         assert len(rows) == 6
         for row, stat in zip(rows, p.stats):
             cells = [_text(c) for c in row]
-            assert cells[0] == f"{stat.label} {stat.statistic}"
+            assert cells[0] == figure_name(stat.label, stat.statistic)
             assert cells[1] == measure(stat.value, stat.unit)
             assert cells[2] == measure(stat.overall, stat.unit)
             arrow = {"up": "▲", "down": "▼", "same": "≈"}[report_render.direction(stat)]
@@ -246,6 +250,7 @@ def test_methodology(tree, summary):
         assert name in text
     assert "no discount column" in text
     assert EVIL_PARAM in text and EVIL_EVENT in text and "40,210" in text
+    assert "/home/ana" not in text        # the full path is in run.json only
     rows = {_text(r[0]): _text(r[1]) for r in section.iter(f"{{{NS['h']}}}tr") if len(r) == 2}
     assert rows["Noise share"] == "8.3 %"
     assert "Silhouette" not in rows       # a mapping: its own table, not one cell
@@ -409,7 +414,8 @@ def test_other_filters():
     assert zscore(-0.04) == "0.0"
     assert measure(0.25, "share") == "25.0 %"
     assert measure(61.2, "currency") == "61.20"
-    assert measure(2.0, "orders") == "2.00"
+    assert measure(2.0, "orders") == "2"          # a whole count has no decimals
+    assert measure(2.5, "orders") == "2.50"
 
 
 def test_environment_is_strict_and_escaping():
@@ -491,7 +497,9 @@ def test_cards_show_the_claims_and_an_unknown_revenue(tmp_path):
     assert others == [t.text for t in personas[1].traits[:3]]      # no claims: the traits
     for card in cards.values():
         assert _text(card.find(".//h:span[@class='persona-revenue-share']", NS)) == "unknown"
-    assert "Descriptive name" in _text(cards["2"].find(".//h:p[@class='card-foot']", NS))
+    assert _text(cards["2"].find(".//h:p[@class='card-foot']", NS)) == (
+        "Named after the figures that set it apart: no ready-made name fits it. Persona number "
+        "2 in assignments.csv.")
     rows = tree.findall(".//h:table[@class='overview-table']/h:tbody/h:tr", NS)
     assert [_text(r.findall("h:td", NS)[2]) for r in rows] == ["unknown"] * 3
     label = tree.find(".//h:section[@class='overview']//{http://www.w3.org/2000/svg}svg", NS)
@@ -652,7 +660,7 @@ def test_comparison_section_in_the_report(compared_html, summary):
     assert parser.errors == []
     section = tree.find(".//h:section[@class='comparison']", NS)
     assert _text(section.find("h:h2", NS)) == "Compared with the previous run"
-    assert "2,500 users, data from 2023-01-01 to 2023-12-31" in _text(section)
+    assert "2,500 users, data from 1 Jan 2023 to 31 Dec 2023" in _text(section)
     assert ("Of 3 personas now, 1 kept its name, 0 match an earlier persona by profile and 2 are "
             "new; 1 earlier persona has no counterpart now.") in _text(section)
     rows = [[_text(cell) for cell in row]
@@ -698,7 +706,7 @@ def test_exports_are_explained_column_by_column(tree, summary):
     keys = list(dict.fromkeys(s.key for p in summary.personas for s in (*p.stats, *p.kpis)))
     assert _export_columns(tree, "personas.csv") == [
         "id", "name", "size", "share", "revenue_share", "confidence", "reproducibility",
-        "clear_share", "description", "traits",
+        "clear_share", "description", "currency", "traits",
         *[c for k in keys for c in (k, f"{k}_overall", f"{k}_lift")]]
     section = tree.find(".//h:section[@class='export']", NS)
     text = _text(section)

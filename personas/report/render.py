@@ -21,6 +21,21 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from ..formatting import (
+    DASH,
+    day,
+    days,
+    figure_name,
+    lift,
+    measure,
+    minutes,
+    money,
+    num,
+    pct,
+    points,
+    zscore,
+)
+from ..formatting import missing as _missing
 from ..migration import Migration
 from ..results import (
     CLEAR_CONFIDENCE,
@@ -33,126 +48,14 @@ from ..results import (
     stability_verdict,
 )
 from . import charts, flows
+from .brief import glossary, make_brief, parameter_text, source_name
 from .compare import Comparison
 
-DASH = "\u2013"          # shown for a missing figure
-MINUS = "\u2212"         # typographic minus for signed figures
 SIMILAR = 0.05           # |lift - 1| below this reads as "similar to all users"
 MAP_POINTS = 3000        # most users drawn on the persona map: keeps the HTML small at any scale
 
 
 # --- filters -------------------------------------------------------------------------------------
-
-def _missing(x: Any) -> bool:
-    if x is None:
-        return True
-    try:
-        return math.isnan(float(x))
-    except (TypeError, ValueError):
-        return False
-
-
-def pct(x: float | None, digits: int = 1) -> str:
-    """Share as a percentage: 0.153 -> "15.3 %"; pct(0.1, 0) -> "10 %"; tiny -> "< 0.1 %"."""
-    if _missing(x):
-        return DASH
-    value = 100 * float(x)
-    smallest = 10 ** -digits
-    if 0 < abs(value) < smallest:
-        return f"< {smallest:.{digits}f} %"
-    return f"{value:.{digits}f} %"
-
-
-def num(x: float | int | None) -> str:
-    """Number with thousands separators and about three significant digits.
-
-    1234567 -> "1,234,567"; 1234.56 -> "1,235"; 12.345 -> "12.3"; 3.14159 -> "3.14";
-    0.0042 -> "0.0042".
-    """
-    if _missing(x):
-        return DASH
-    if isinstance(x, numbers.Integral) and not isinstance(x, bool):
-        return f"{int(x):,}"
-    v = float(x)
-    a = abs(v)
-    if a == 0:
-        return "0"
-    if a >= 100:
-        return f"{v:,.0f}"
-    if a >= 10:
-        return f"{v:.1f}"
-    if a >= 0.01:
-        return f"{v:.2f}"
-    return f"{v:.2g}"
-
-
-def lift(x: float | None) -> str:
-    """Ratio to all users: 2.41 -> "2.4×"; 12.6 -> "13×"; 0.04 -> "0.04×"; None -> "–"."""
-    if _missing(x):
-        return DASH
-    v = float(x)
-    if v >= 10:
-        return f"{v:.0f}×"
-    if v >= 0.1:
-        return f"{v:.1f}×"
-    return f"{v:.2f}×"
-
-
-def money(x: float | None, symbol: str = "") -> str:
-    """Amount: 1234.5 -> "1,234"; 56.789 -> "56.79" (the currency is unknown: no symbol)."""
-    if _missing(x):
-        return DASH
-    v = float(x)
-    text = f"{v:,.0f}" if abs(v) >= 1000 else f"{v:,.2f}"
-    return f"{symbol}{text}"
-
-
-def days(x: float | None) -> str:
-    """Days: 1 -> "1 day"; 3.46 -> "3.5 days"; 41.7 -> "42 days"."""
-    if _missing(x):
-        return DASH
-    v = float(x)
-    text = f"{v:,.0f}" if abs(v) >= 10 or float(v).is_integer() else f"{v:.1f}"
-    return f"{text} day" if text == "1" else f"{text} days"
-
-
-def minutes(x: float | None) -> str:
-    """Minutes: 4.25 -> "4.2 min"; 75 -> "75 min"."""
-    if _missing(x):
-        return DASH
-    v = float(x)
-    return f"{v:,.0f} min" if abs(v) >= 10 else f"{v:.1f} min"
-
-
-def zscore(x: float | None) -> str:
-    """Signed standardised difference: 1.23 -> "+1.2"; -0.84 -> "−0.8"; -0.04 -> "0.0"."""
-    if _missing(x):
-        return DASH
-    z = round(float(x), 1)
-    return "0.0" if z == 0 else f"{z:+.1f}".replace("-", MINUS)
-
-
-def measure(x: float | None, unit: str) -> str:
-    """A figure in its unit: share -> pct, currency -> money, days, minutes; else -> num."""
-    unit = (unit or "").lower()
-    if unit in ("share", "rate", "percent"):
-        return pct(x)
-    if unit in ("currency", "money", "revenue"):
-        return money(x)
-    if unit == "days":
-        return days(x)
-    if unit == "minutes":
-        return minutes(x)
-    return num(x)
-
-
-def points(x: float | None) -> str:
-    """Change in percentage points: 1.84 -> "+1.8 pts"; -0.4 -> "−0.4 pts"; 0.01 -> "0.0 pts"."""
-    if _missing(x):
-        return DASH
-    v = round(float(x), 1)
-    return "0.0 pts" if v == 0 else f"{v:+.1f} pts".replace("-", MINUS)
-
 
 def direction(stat: Stat) -> str:
     """"up", "down" or "same": the persona's figure against all users (by lift, else by value)."""
@@ -165,6 +68,16 @@ def direction(stat: Stat) -> str:
     if _missing(stat.value) or _missing(stat.overall) or stat.value == stat.overall:
         return "same"
     return "up" if stat.value > stat.overall else "down"
+
+
+def judgement(stat: Stat) -> str:
+    """"good", "bad" or "neutral": the persona's figure against all users', judged by which way
+    the figure is better (``Stat.better``). A figure with no better way, or about the same as
+    all users', is neutral; so the colour says good or bad, the arrow says up or down."""
+    way = direction(stat)
+    if way == "same" or stat.better not in ("higher", "lower"):
+        return "neutral"
+    return "good" if (way == "up") == (stat.better == "higher") else "bad"
 
 
 def humanize(key: Any) -> str:
@@ -202,13 +115,14 @@ def _bound(test: str, bound: float, unit: str) -> str:
     return f"{words} {measure(int(bound) if float(bound).is_integer() else bound, unit)}"
 
 
-def claim(c: ClaimCheck) -> str:
+def claim(c: ClaimCheck, currency: str = "") -> str:
     """A claim with its numbers: "Orders per user (mean): 3.30 vs 1.40 for all users (2.4×);
-    needs at least 2 and at least 1.5× that of all users", the word it backs first, if any."""
-    statistic = f" ({c.statistic})" if c.statistic else ""
+    needs at least 2 and at least 1.5× that of all users", the word it backs first, if any. The
+    figure is named and formatted as on the card (:func:`personas.formatting.figure_name`)."""
     needs = " and ".join(_bound(test, bound, c.unit) for test, bound in c.bounds)
-    text = (f"{c.label}{statistic}: {measure(c.value, c.unit)} vs {measure(c.overall, c.unit)} "
-            f"for all users ({lift(c.lift)}); needs {needs}")
+    text = (f"{figure_name(c.label, c.statistic)}: {measure(c.value, c.unit, currency)} vs "
+            f"{measure(c.overall, c.unit, currency)} for all users ({lift(c.lift)}); "
+            f"needs {needs}")
     return f"{c.word}: {text[:1].lower()}{text[1:]}" if c.word else text
 
 
@@ -216,6 +130,8 @@ FILTERS = {
     "pct": pct, "num": num, "lift": lift, "money": money, "days": days, "minutes": minutes,
     "zscore": zscore, "measure": measure, "direction": direction, "humanize": humanize,
     "info": info, "points": points, "revenue_share": revenue_share, "claim": claim,
+    "day": day, "figure_name": figure_name, "judgement": judgement, "source_name": source_name,
+    "parameter_text": parameter_text,
 }
 
 
@@ -462,6 +378,8 @@ PERSONA_COLUMNS = {
     "clear_share": "Share of the persona's users who clearly belong: confidence at least "
                    f"{CLEAR_CONFIDENCE}.",
     "description": "The description shown on the persona's card.",
+    "currency": "The ISO 4217 code of the money figures (parameter currency); empty when not "
+                "given.",
     "traits": "The three traits under \u201cWhy this name\u201d on the persona's card, separated "
               "by semicolons.",
 }
@@ -644,6 +562,9 @@ def render_html(summary: RunSummary, *, map_points: pd.DataFrame | None = None,
     return template.render(summary=summary, colours=colours, overview=overview, cards=cards,
                            comparison=comparison, migration=moves, solidity=solid,
                            clear_confidence=CLEAR_CONFIDENCE,
+                           brief=make_brief(summary, solid.verdict, solid.stability,
+                                            solid.meaning, comparison),
+                           glossary=glossary(summary),
                            export_columns=export_columns(summary, export_header))
 
 
