@@ -274,6 +274,21 @@ def test_card_text_is_free_of_internal_names(real, demo_run):
         assert "statistic" not in text
 
 
+def test_a_card_without_an_event_mix_speaks_of_standard_deviations_not_z(report_fixtures):
+    """An order table's cards draw the strongest traits instead of the event mix."""
+    base = report_fixtures.make_summary()
+    personas = tuple(dataclasses.replace(p, event_mix=()) for p in base.personas)
+    tree = _parse(render_html(dataclasses.replace(base, personas=personas)))
+    for card in _cards(tree).values():
+        text = _text(card)
+        assert "(z)" not in text and "z-score" not in text and " z " not in text
+        caption = _text(card.find(".//h:figcaption", NS))
+        assert caption.startswith("How far this persona's average is from all users', in "
+                                  "standard deviations")
+        label = card.find(".//{http://www.w3.org/2000/svg}svg").get("aria-label")
+        assert "in standard deviations" in label and "z-score" not in label
+
+
 def test_the_methodology_has_a_glossary_of_the_words_it_uses(real):
     tree, _, _ = real
     glossary = tree.find(".//h:section[@class='methodology']//h:dl[@class='glossary']", NS)

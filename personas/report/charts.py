@@ -331,7 +331,7 @@ def traits_chart(traits: Sequence[tuple[str, float]], colour: str, key: str = "t
         ax.invert_yaxis()
         lim = max([abs(z) for z in zs] + [1.0]) * 1.15
         ax.set_xlim(-lim, lim)
-        ax.set_xlabel("z (persona vs all users)", fontsize=8)
+        ax.set_xlabel("standard deviations from all users", fontsize=8)
         ax.tick_params(axis="y", length=0)
         ax.spines["left"].set_visible(False)
         return _to_svg(fig, key)

@@ -345,9 +345,11 @@ def build_charts(summary: RunSummary, colours: Mapping[int, str],
         elif p.traits:
             cards[p.id] = _chart(
                 charts.traits_chart([(t.label, t.z) for t in p.traits[:6]], colour, key=f"p{i}"),
-                f"Bar chart of {p.name}'s strongest traits as z-scores: "
+                f"Bar chart of how far {p.name} stands from all users on its strongest "
+                "traits, in standard deviations: "
                 + ", ".join(f"{t.label} {zscore(t.z)}" for t in p.traits[:6]) + ".",
-                "Difference from all users in standard deviations (z).", "Strongest traits")
+                "How far this persona's average is from all users', in standard deviations (0 = "
+                "the same as all users, beyond ±1 a clear difference).", "Strongest traits")
     return overview, cards
 
 
