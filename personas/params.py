@@ -197,13 +197,18 @@ class PersonaParams:
                 "for amounts without a currency", name="currency") from None
 
     def _check_compare_to(self) -> None:
-        """An earlier run must hold personas.json: checked here, so a typo fails before any work."""
+        """An earlier run must hold personas.json and its assignments (the migration of users
+        joins them): checked here, so a typo fails before any work."""
         if not self.compare_to:
             return
         folder = Path(self.compare_to)
         if not (folder / "personas.json").is_file():
             raise compare_to_error(self.compare_to, f"no such folder ({folder.resolve()})"
                                    if not folder.is_dir() else "the folder has no personas.json")
+        if not any((folder / name).is_file()
+                   for name in ("assignments.parquet", "assignments.csv")):
+            raise compare_to_error(self.compare_to, "the folder has no assignments.parquet or "
+                                   "assignments.csv, which the migration of users needs")
 
     def _check_dates(self) -> None:
         """Parse start, end and reference_date once here, so a typo fails before any loading."""

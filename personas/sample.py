@@ -6,7 +6,10 @@ the personas in :data:`PERSONAS`; :func:`write_sample` saves such a log and its 
 ``mix="holdout"`` draws a second, different cast (:data:`HOLDOUT_PERSONAS`: app-first users,
 one-time buyers, power users, at-risk customers, deal seekers, window shoppers), kept apart so
 naming rules can be checked on personas they were not written against. :data:`FAMILIES` says
-which naming families describe each planted persona truthfully.
+which naming families describe each planted persona truthfully. ``period=2`` draws the same shop
+a year later: the same users moved between personas by :data:`TRANSITIONS` (cart abandoners
+turning buyers, big spenders lapsing, lapsed users gone), and new ones, so two periods' truths
+give the moves a migration between two runs should find.
 
 How a log is drawn, all vectorised with one ``np.random.default_rng(seed)``:
 

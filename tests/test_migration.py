@@ -472,3 +472,17 @@ def test_two_periods_of_the_sample_in_whole_runs(tmp_path):
     model_labels = {int(k): v for k, v in info["identities"]["model_labels"].items()}
     assert list(_run_ids(second.run_dir, np.array(list(model_labels)))) == \
         list(model_labels.values())
+
+
+def test_compare_to_without_assignments_fails_before_any_work(tmp_path):
+    from personas import PersonaParams, pipeline
+
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "personas.json").write_text('[{"name": "A", "share": 1.0}]')
+    params = dict(sample_users=200, output_dir=str(tmp_path / "run"),
+                  compare_to=str(tmp_path / "old"))
+    with pytest.raises(ParameterError, match="compare_to=.*the folder has no assignments.parquet "
+                                             "or assignments.csv, which the migration of users "
+                                             "needs; set compare_to to the folder of an earlier"):
+        pipeline.run(PersonaParams.from_mapping(params))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]
