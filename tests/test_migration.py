@@ -467,11 +467,19 @@ def test_two_periods_of_the_sample_in_whole_runs(tmp_path):
     assert info["comparison"]["migration"]["warnings"] == []
     html = (second.run_dir / "index.html").read_text(encoding="utf-8")
     assert '<section class="migration"' in html
-    # personas assign with the saved model gives the run's (kept) ids
-    from personas.cli import _run_ids
-    model_labels = {int(k): v for k, v in info["identities"]["model_labels"].items()}
-    assert list(_run_ids(second.run_dir, np.array(list(model_labels)))) == \
-        list(model_labels.values())
+    # personas assign with the saved model gives the run's (kept) ids and names: scoring the
+    # same year's events again reproduces the run's own assignments
+    from personas.cli import main
+    from personas.sample import write_sample
+
+    events, _ = write_sample(tmp_path / "year2.parquet", n_users=600, period=2)
+    assert main(["assign", "--model", str(second.run_dir / "model"), "--events", str(events),
+                 "--out", str(tmp_path / "scored.csv"), "--quiet"]) == 0
+    scored = pd.read_csv(tmp_path / "scored.csv", dtype={"user_id": str})
+    both = scored.merge(now, on="user_id", suffixes=("", "_run"))
+    assert len(both) == len(now)
+    assert (both["persona_id"] == both["persona_id_run"]).all()
+    assert (both["persona"] == both["persona_run"]).all()
 
 
 def test_compare_to_without_assignments_fails_before_any_work(tmp_path):
