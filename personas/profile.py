@@ -66,10 +66,17 @@ KPIS: tuple[Kpi, ...] = (
 """KPIs keep the definition marketers use (revenue per user is total revenue / users, a mean,
 however skewed revenue is); the ones that summarise one feature also carry its median and mean."""
 
-FIGURE_LABELS: dict[str, str] = {k.column: k.label for k in KPIS if k.column}
+FIGURE_LABELS: dict[str, str] = {
+    **{k.column: k.label for k in KPIS if k.column},
+    # counted to the reference date: in plain words, as "days since last activity" is
+    "days_since_first_seen": "Days since first seen",
+    "days_since_purchase": "Days since last purchase",
+}
 """One quantity, one name: a feature a KPI summarises is called by the KPI's label on the cards
 ("Orders per user", not "Number of purchases"), so its median and the KPI's mean read as two
-statistics of one figure, each label saying which (:func:`personas.formatting.figure_name`)."""
+statistics of one figure, each label saying which (:func:`personas.formatting.figure_name`).
+Features counted to the reference date get the words the KPI uses ("Days since ..."): the
+catalogue's "reference date" is the run's, not the reader's."""
 
 
 def feature_label(feature: str) -> str:

@@ -444,3 +444,7 @@ def test_revenue_at_risk_is_named(report_fixtures):
     assert (f"Revenue at risk: {p.name} brought 25.1 % of it, but 90.0 % of its users have been "
             "inactive for over 60 days.") in brief.text
     assert brief.at_risk == p.name
+    # in a log where nearly everyone is quiet, the persona least so is not the one at risk
+    calm = dataclasses.replace(p, kpis=(*p.kpis, _kpi("at_risk_share", 0.67, 0.89)))
+    summary = dataclasses.replace(base, personas=(base.personas[0], calm, base.personas[2]))
+    assert make_brief(summary).at_risk == "" and "at risk" not in make_brief(summary).text

@@ -65,10 +65,17 @@ def revenue_personas(personas: Sequence[PersonaProfile]) -> list[PersonaProfile]
     return chosen
 
 
+def _at_risk_lift(p: PersonaProfile) -> float:
+    return next((k.lift for k in p.kpis if k.key == "at_risk_share" and k.lift is not None), 0.0)
+
+
 def at_risk_persona(personas: Sequence[PersonaProfile]) -> PersonaProfile | None:
-    """The persona with the most revenue among those mostly inactive for 60+ days."""
+    """The persona with the most revenue among those mostly inactive for 60+ days, and at least
+    as inactive as all users (in a log where nearly everyone has gone quiet, the persona least
+    so is not the one at risk)."""
     risky = [p for p in personas if p.revenue_share is not None
-             and p.revenue_share >= AT_RISK_REVENUE and (_kpi(p, "at_risk_share") or 0) >= AT_RISK]
+             and p.revenue_share >= AT_RISK_REVENUE and (_kpi(p, "at_risk_share") or 0) >= AT_RISK
+             and _at_risk_lift(p) >= 1]
     return max(risky, key=lambda p: p.revenue_share, default=None)
 
 

@@ -373,7 +373,8 @@ PERSONA_COLUMNS = {
     "size": "Users in the persona.",
     "share": "Share of all users in the persona.",
     "revenue_share": "Share of all revenue that the persona's users brought.",
-    "confidence": "Mean confidence of the persona's users (see assignments.csv).",
+    "confidence": "How clearly the persona's users belong to it, from 0 to 1: the mean of "
+                  "their confidence in assignments.csv.",
     "reproducibility": "From 0 to 1: how much of the persona the model finds again as one "
                        "persona when it is refitted on other samples (mean best overlap of "
                        "members); empty when the model was not refitted.",
