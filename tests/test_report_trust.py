@@ -401,21 +401,25 @@ def test_the_summary_comes_first_and_answers_the_questions(real, demo_run):
     assert f"fall into {n} personas." in text
     assert (f"Most of the revenue comes from {top['name']} ({top['revenue_share']:.1%}"
             .replace("%", " %") in text)
+    spend = top["stats"]["revenue_per_user"]
+    assert (f"spending {money(spend['value'])} per user on average against "
+            f"{money(spend['overall'])} for all users)") in text
     verdict = demo_run.info["segmentation"]["verdict"]
     assert f"The segmentation is {verdict} (" in text
 
 
 def test_the_summary_names_revenue_growth_risk_changes_and_firmness(report_fixtures, tmp_path):
     fx = report_fixtures
-    base = fx.make_summary()
+    base = dataclasses.replace(fx.make_summary(), currency="EUR")
     comparison = fx.make_summary_comparison(base, tmp_path)
     brief = make_brief(base, "firm", 0.93, "Refitting gives essentially the same personas.",
                        comparison)
     assert brief.text == (
         "The 2,999 users analysed (data from 1 Jan 2024 to 31 Dec 2024) fall into 3 personas. "
         "Most of the revenue comes from Loyal Big Spender (62.4 % of revenue from 41.1 % of "
-        "users). The most room to grow is in Window Shopper: 25.9 % of users but 12.5 % of "
-        "revenue, and 15.5 % of them have bought. Since the previous run (data to 31 Dec "
+        "users, spending €345.00 per user on average against €75.00 for all users). The most "
+        "room to grow is in Window Shopper: 25.9 % of users but 12.5 % of revenue, and 15.5 % "
+        "of them have bought. Since the previous run (data to 31 Dec "
         "2023), 1 persona kept its name, 2 are new (" + fx.EVIL_NAME + " and Window Shopper) "
         "and 1 disappeared (Gone <b>persona</b>); the largest shift is Loyal Big Spender, "
         "+11.1 pts of users. The segmentation is firm (0.93 agreement between refits): "

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath, PurePosixPath, PureWindowsPath
 
-from ..formatting import day, num, pct, points
+from ..formatting import day, money, num, pct, points
 from ..results import PersonaProfile, RunSummary
 
 MOST_REVENUE = 0.5       # the revenue personas: the fewest, largest first, that bring this share
@@ -95,6 +95,16 @@ def growth_persona(personas: Sequence[PersonaProfile], taken: Sequence[PersonaPr
     return max(below, key=lambda p: p.share, default=None)
 
 
+def _spend(p: PersonaProfile, currency: str) -> str:
+    """", spending €2,760 per user on average against €417 for all users" (the revenue per user
+    KPI, a mean: "on average" says so), or "" without it."""
+    kpi = next((k for k in p.kpis if k.key == "revenue_per_user"), None)
+    if kpi is None or kpi.value != kpi.value:
+        return ""
+    return (f", spending {money(kpi.value, currency)} per user on average against "
+            f"{money(kpi.overall, currency)} for all users")
+
+
 def _window(summary: RunSummary) -> str:
     if summary.window_start and summary.window_end:
         return f" (data from {day(summary.window_start)} to {day(summary.window_end)})"
@@ -114,8 +124,8 @@ def make_brief(summary: RunSummary, verdict: str | None = None, stability: float
                  f"persona{'' if n == 1 else 's'}."]
     top = revenue_personas(personas)
     if top:
-        parts = [f"{p.name} ({pct(p.revenue_share)} of revenue from {pct(p.share)} of users)"
-                 for p in top]
+        parts = [f"{p.name} ({pct(p.revenue_share)} of revenue from {pct(p.share)} of users"
+                 + _spend(p, summary.currency) + ")" for p in top]
         lead = "Most of the revenue comes from" if sum(
             p.revenue_share for p in top) >= MOST_REVENUE else "The most revenue comes from"
         sentences.append(f"{lead} {_names(parts)}.")
