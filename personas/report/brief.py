@@ -212,7 +212,16 @@ def glossary(summary: RunSummary) -> tuple[tuple[str, str], ...]:
     """The words of the report a stakeholder may not know, each with its meaning in this run:
     (term, meaning) pairs for the methodology's glossary."""
     from ..plays import AT_RISK as PLAY_AT_RISK
-    from ..plays import FIRST_PURCHASE, VALUE_MOST, VALUE_SHARE, VALUE_WEIGHT, WARNING_LIFT
+    from ..plays import AT_RISK_REVENUE as AT_RISK_REVENUE_PLAY
+    from ..plays import (
+        FIRST_PURCHASE,
+        SIZEABLE,
+        VALUE_MOST,
+        VALUE_SHARE,
+        VALUE_WEIGHT,
+        WARNING_AT_LEAST,
+        WARNING_LIFT,
+    )
     from ..profile import AT_RISK_DAYS
     from ..results import CLEAR_CONFIDENCE
 
@@ -260,9 +269,12 @@ def glossary(summary: RunSummary) -> tuple[tuple[str, str], ...]:
                   f"persona bringing {pct(VALUE_MOST, 0)} of revenue or more, or "
                   f"{pct(VALUE_SHARE, 0)} or more at {VALUE_WEIGHT:g}× its share of users; a "
                   f"churn early-warning where the share inactive for over {AT_RISK_DAYS} days is "
-                  f"{WARNING_LIFT:g}× all users'; a win-back where {pct(PLAY_AT_RISK, 0)} or more "
-                  "are inactive and the persona brought real revenue; a first purchase where "
-                  f"{pct(FIRST_PURCHASE, 0)} or fewer have bought. The line \u201cWhy\u201d "
+                  f"{pct(WARNING_AT_LEAST, 0)} or more and {WARNING_LIFT:g}× all users'; a "
+                  f"win-back where {pct(PLAY_AT_RISK, 0)} or more are inactive and the persona "
+                  f"brought {pct(AT_RISK_REVENUE_PLAY, 0)} of revenue or more; a first purchase "
+                  "where "
+                  f"{pct(FIRST_PURCHASE, 0)} or fewer have bought, fewer than all users, in a "
+                  f"persona of {pct(SIZEABLE, 0)} of users or more. The line \u201cWhy\u201d "
                   "under a play gives the figures it follows from."),
     ]
     return tuple(terms)
