@@ -63,9 +63,9 @@ class Recorder:
         self.statements.append(statement)
         return statement
 
-    def _run(self, statement: Statement, call, *args):
+    def _run(self, statement: Statement, call, *args, **kwargs):
         try:
-            return call(*args)
+            return call(*args, **kwargs)
         except Exception as exc:    # duckdb's errors have no common base below Exception
             statement.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise

@@ -25,6 +25,7 @@ RATE_WEEKS = 4       # weekly rates count at least this many weeks: a user seen 
 EVIDENCE_WEIGHT = 2.0   # pseudo-counts pulling a model value towards the median (Feature.evidence)
 EVENT_PREFIX = "event:"   # per-user counts of the most frequent events no role covers
 TOP_UNKNOWN_EVENTS = 5    # how many such events get a column of their own
+STREAM_ROWS = 100_000     # users per batch when the feature table streams out of DuckDB
 YEAR_NEED = "window:52 weeks"   # a feature needing a log that spans every calendar month
 VISITS_NEED = "data:visits"     # a feature of sessions (visits): an event log has them, an order
                                 # table (one row per order, no event column) does not
@@ -382,14 +383,40 @@ def compute_features(log: EventLog) -> tuple[pd.DataFrame, dict[str, str]]:
     (300, True, True)
     """
     kept, skipped = available_features(log)
-    frame = log.con.execute(feature_sql(log), {"reference": log.reference}).df()
-    frame["user_id"] = frame["user_id"].astype(str)
-    frame = frame.set_index("user_id")
-    counts = [c for c in frame.columns if c.startswith((ROLE_PREFIX, EVENT_PREFIX))]
-    # DuckDB's multi-threaded sums may differ in the last bits from run to run; 9 decimals keep
-    # every meaningful digit and make the same input give the same features, hence personas
-    features = frame[[f.name for f in kept]].astype("float64").round(9)
-    return features.join(frame[counts].astype("float64")), skipped
+    rows = log.con.execute("SELECT count(*) FROM user_activity").fetchall()[0][0]
+    query = log.con.sql(feature_sql(log), params={"reference": log.reference})
+    counts = [c for c in query.columns if c.startswith((ROLE_PREFIX, EVENT_PREFIX))]
+    return read_table(query, rows, [f.name for f in kept], counts), skipped
+
+
+def read_table(query, rows: int, rounded: list[str], exact: list[str]) -> pd.DataFrame:
+    """The result of ``query`` (a DuckDB relation whose first column is ``user_id`` and which has
+    ``rows`` rows) as a float frame indexed by user: columns ``rounded`` to 9 decimals, then
+    ``exact``.
+
+    The rows stream in batches straight into the frame's one block of floats, so the table is
+    held once in Python, not as DuckDB's result, a pandas copy and a float copy (about 0.4 GB
+    each at 1M users). DuckDB's multi-threaded sums may differ in the last bits from run to run;
+    9 decimals keep every meaningful digit and make the same input give the same features, hence
+    the same personas.
+    """
+    columns = rounded + exact
+    values = np.empty((rows, len(columns)))
+    ids = []
+    at = 0
+    for batch in query.select(", ".join(quote_name(c) for c in ["user_id", *columns])
+                              ).to_arrow_reader(STREAM_ROWS):
+        end = at + batch.num_rows
+        # a copy: a view of the ids would keep the whole batch alive
+        ids.append(batch.column(0).to_numpy(zero_copy_only=False))
+        for j in range(len(columns)):
+            values[at:end, j] = batch.column(j + 1).to_numpy(zero_copy_only=False)
+        at = end
+    if at != rows:
+        raise RuntimeError(f"the feature query gave {at:,} rows for {rows:,} users")
+    np.round(values[:, :len(rounded)], 9, out=values[:, :len(rounded)])
+    index = pd.Index(np.concatenate(ids) if ids else [], dtype="str", name="user_id")
+    return pd.DataFrame(values, index=index, columns=columns, copy=False)
 
 
 def event_mix_counts(features: pd.DataFrame) -> pd.DataFrame:

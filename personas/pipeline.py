@@ -261,6 +261,7 @@ def features_step(params: PersonaParams, progress: Progress | bool | None = None
         features, skipped = compute_features(log)
         features = add_custom_features(log, features, custom, params.features_path)
         computing.done(f"{features.shape[1]} columns for {len(features):,} users")
+    log.con.close()   # DuckDB's memory goes back before the table is copied out to Parquet
     stage = _fresh_stage(params)
     features.to_parquet(stage / "features.parquet")
     if log.planted is not None:
