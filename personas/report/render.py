@@ -515,7 +515,8 @@ def _shared_key(figure: _Figure) -> str:
     """For a KPI whose key is also a behaviour feature's (avg_order_value, days_since_seen):
     which of the two figures the columns hold, and where the other one is."""
     card = figure.card
-    name = card.label if card is not None else figure.feature.split(" (")[0]
+    name = (figure_name(card.label, card.statistic) if card is not None
+            else figure.feature.split(" (")[0])
     if not name:
         return ""
     text = f" Not the behaviour feature of the same name (\u201c{name}\u201d)"
