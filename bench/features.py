@@ -10,7 +10,7 @@ interleaved (pandas, duckdb, pandas, duckdb, ...) ``--runs`` times per size:
 * ``pandas``  :func:`pandas_features`: ``pd.read_parquet`` of the whole log, sort, cut sessions at
   30 minutes of silence, ``groupby``. Rates are plain ratios (DuckDB smooths them towards the
   population rate), nothing is cleaned or validated.
-* ``duckdb``  ``personas.events.load_events`` (read, clean, code, then one sort with duplicates
+* ``duckdb``  ``personas.load.load_events`` (read, clean, code, then one sort with duplicates
   dropped and sessions marked, summed per user as it comes out of the sort into the small table
   ``user_activity``, see ``personas.activity``) then ``personas.features.compute_features``
   (``feature_sql``: features and role counts from those tallies), exactly what ``personas run``
@@ -186,8 +186,8 @@ def run_pandas(events: Path) -> dict:
 
 
 def run_duckdb(events: Path) -> dict:
-    from personas.events import load_events
     from personas.features import compute_features
+    from personas.load import load_events
     from personas.params import PersonaParams
 
     start = time.perf_counter()
@@ -228,8 +228,8 @@ def smoothed_like_duckdb(table: pd.DataFrame, name: str) -> np.ndarray:
 def run_check(events: Path) -> dict:
     """Both sides on one log: per feature, the largest absolute difference and the users where
     only one side has a value; for smoothed rates, how far smoothing moves them."""
-    from personas.events import load_events
     from personas.features import compute_features
+    from personas.load import load_events
     from personas.params import PersonaParams
 
     ours, _ = compute_features(load_events(PersonaParams(events_path=str(events))))
@@ -442,7 +442,7 @@ def write_report(path: Path, tables: list[str], check: dict | None, check_users:
     text = f"""# The feature step: DuckDB SQL against pandas
 
 Time and memory of the behaviour features (issue 6) in `personas` (DuckDB SQL:
-`personas.events.load_events` then `personas.features.compute_features`) against the pandas
+`personas.load.load_events` then `personas.features.compute_features`) against the pandas
 `groupby` code an analyst would write for the same features
 ([`bench/features.py`](../bench/features.py), `pandas_features`: `pd.read_parquet` of the whole
 log, sort, sessions cut at 30 minutes of silence, `groupby`), on planted samples from
@@ -479,7 +479,7 @@ Reproduce:
   load step's one pass, pandas in its features step. **load + features** and **wall** compare the same work, from
   the file on disk to one row per user; the ratios are pandas divided by DuckDB, medians.
 - **Peak RSS** is the process's largest resident memory. DuckDB is capped at 3 GB
-  (`DUCKDB_MEMORY_LIMIT` in `personas/events.py`) and spills to a temporary folder beyond it;
+  (`DUCKDB_MEMORY_LIMIT` in `personas/load/stage.py`) and spills to a temporary folder beyond it;
   its events never become a pandas frame. pandas holds the whole log, a sorted copy and the
   helper columns in memory, so it is not run where `rows × 100 bytes` exceeds 60 % of the
   machine's memory.

@@ -169,8 +169,8 @@ def score_world(seed: int, users: int, baselines: bool = True) -> Result:
 
 def score_bundled(mix: str, users: int, seed: int) -> Result:
     """The bundled sample generator's own casts, through the same steps."""
-    from personas.events import load_events
     from personas.features import compute_features
+    from personas.load import load_events
     from personas.params import PersonaParams
     from personas.worlds import draw_world
 

@@ -23,8 +23,8 @@ from sklearn.metrics import adjusted_rand_score
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))   # run from a checkout without installing
 
-from personas.events import load_events  # noqa: E402
 from personas.features import BY_NAME, compute_features, model_matrix  # noqa: E402
+from personas.load import load_events  # noqa: E402
 from personas.params import PersonaParams  # noqa: E402
 from personas.worlds import World, draw_world, write_world  # noqa: E402
 

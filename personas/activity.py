@@ -1,6 +1,6 @@
 """One pass over the sorted events: a row of activity tallies per user, and the events per name.
 
-:func:`personas.events.load_events` defines ``event_rows``, the log coded, sorted per user, with
+:func:`personas.load.load_events` defines ``event_rows``, the log coded, sorted per user, with
 exact duplicates dropped and sessions and days marked, as a view: sorting 165M events is most of
 the work of loading them, and at that size the sorted rows do not fit in memory. Writing them out
 and reading them back for the features cost more than sorting them again. So the sorted rows are
@@ -71,7 +71,7 @@ def week_origin(first: datetime) -> int:
     ``t % DAY_US`` its time of day and ``t // (7 * DAY_US)`` its Monday-to-Sunday week. In
     paired callgrind runs of load + features (20k users), this arithmetic for the weekend and
     night shares took about 1 % fewer instructions than ``dayofweek`` and ``hour``; the week
-    mark (``day_mark`` in :func:`personas.events.load_events`' sort) cost about 2 % of them,
+    mark (``day_mark`` in :func:`personas.load.load_events`' sort) cost about 2 % of them,
     against 3.5 % for ``date_trunc('week', ...)`` compared on every row.
     """
     monday = datetime(first.year, first.month, first.day) - timedelta(days=first.weekday())

@@ -30,7 +30,7 @@ from .runfolder import NOTEBOOKS_PREFIX, RunLock, disk_full_error, is_disk_full,
 NOTEBOOKS = ("01_features", "02_personas", "03_report")
 # what the notebooks' steps import (pandas, DuckDB, scikit-learn, umap-learn, matplotlib)
 # imported by the kernel before the first notebook, and while it runs (the model's)
-NOTEBOOK_MODULES = ("personas.pipeline", "personas.events", "personas.features", "personas.plots")
+NOTEBOOK_MODULES = ("personas.pipeline", "personas.load", "personas.features", "personas.plots")
 MODEL_MODULES = ("personas.model", "umap", "hdbscan")
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 75, 130
 
@@ -209,8 +209,8 @@ def cmd_assign(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from .custom import add_custom_features, load_custom_features
-    from .events import load_events
     from .features import compute_features, model_matrix
+    from .load import load_events
     from .model import PersonaModel
 
     model = PersonaModel.load(args.model)

@@ -42,7 +42,7 @@ import yaml
 
 from . import features as catalogue
 from .errors import ParameterError, yaml_problem
-from .events import EventLog
+from .load import EventLog
 
 GROUP = "custom"
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -12,7 +12,7 @@ sent it; bound parameters follow as a comment holding JSON (``-- parameters: {..
 statement DuckDB refused (the CSV reader tries another dialect) is marked ``-- failed: ...``.
 The text is the SQL as sent, less the indentation of the Python source it was written in.
 
-Not shown: the settings :func:`personas.events.connect` gives the connection (memory limit,
+Not shown: the settings :func:`personas.load.connect` gives the connection (memory limit,
 spill folder, ``SET enable_progress_bar = false``), and the progress bar's two ``SET``
 statements a run on a terminal adds. A log with fewer users than the model needs is explained
 all the same, though the run would stop after its load.
@@ -109,8 +109,8 @@ def explain(params: PersonaParams) -> list[Statement]:
     disk or too small a ``memory_limit`` as one sentence).
     """
     from .custom import add_custom_features, load_custom_features
-    from .events import connect, load_events
     from .features import compute_features
+    from .load import connect, load_events
 
     params.validate()
     custom = load_custom_features(params.features_path)

@@ -1,6 +1,6 @@
 """Events -> one row of behaviour features per user, in DuckDB SQL, plus the feature catalogue.
 
-The SQL runs on ``user_activity``, the per-user tallies that :func:`personas.events.load_events`
+The SQL runs on ``user_activity``, the per-user tallies that :func:`personas.load.load_events`
 sums in one pass over the sorted log (:mod:`personas.activity`), in DuckDB, which spills past its
 memory limit; there is no per-user Python loop. Rates are smoothed towards the population rate with
 :data:`PRIOR_WEIGHT` pseudo-observations, so a user with one view and one cart is not "100 %".
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .activity import ROLE_PREFIX, abandoned_sql, code_counts, role_codes, spans_year
-from .events import EventLog
+from .load import EventLog
 from .sql import quote_name
 
 PRIOR_WEIGHT = 5.0   # pseudo-observations pulling a user's rate towards the population's
@@ -376,7 +376,7 @@ def compute_features(log: EventLog) -> tuple[pd.DataFrame, dict[str, str]]:
 
     Examples
     --------
-    >>> from personas.events import load_events
+    >>> from personas.load import load_events
     >>> from personas.params import PersonaParams
     >>> table, skipped = compute_features(load_events(PersonaParams(sample_users=300)))
     >>> len(table), "orders" in table.columns, "role_view" in table.columns

@@ -242,8 +242,8 @@ def features_step(params: PersonaParams, progress: Progress | bool | None = None
     ends (:func:`personas.progress.as_progress`: by default on standard output, False for none).
     """
     from .custom import add_custom_features, load_custom_features
-    from .events import load_events, track_progress
     from .features import BY_NAME, compute_features
+    from .load import load_events, track_progress
     from .model import require_users
 
     say = as_progress(progress)
@@ -608,7 +608,7 @@ def _agreement(stage: Path, assignments: pd.DataFrame) -> float | None:
 
 
 def _quality_rows(quality: dict) -> tuple:
-    from .events import CLEANING_RULES
+    from .load import CLEANING_RULES
 
     return tuple((rule, int(rows), CLEANING_RULES.get(rule, "")) for rule, rows in quality.items())
 
@@ -674,7 +674,7 @@ def _persona_record(p) -> dict[str, Any]:
 
 def _run_info(params: PersonaParams, state: dict, profiles: tuple, agreement,
               unused_renames: list[str]) -> dict:
-    from .events import CLEANING_RULES
+    from .load import CLEANING_RULES
     from .results import stability_record
 
     return {

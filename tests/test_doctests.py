@@ -12,7 +12,7 @@ import importlib
 
 import pytest
 
-MODULES = ("personas", "personas.events", "personas.features", "personas.migration",
+MODULES = ("personas", "personas.load.stage", "personas.features", "personas.migration",
            "personas.model", "personas.pipeline", "personas.profile", "personas.progress",
            "personas.results", "personas.sample", "personas.worlds")
 

@@ -1,4 +1,4 @@
-"""Tests of personas.events.load_events: formats, time parsing, roles, sessions, cleaning, errors.
+"""Tests of personas.load.load_events: formats, time parsing, roles, sessions, cleaning, errors.
 
 Every log is a tiny hand-made table written to tmp_path; nothing here fits a model.
 """
@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from personas.errors import InputError, ParameterError, SchemaError
-from personas.events import (
+from personas.load import (
     EventLog,
     load_events,
     load_role_vocabulary,
@@ -635,7 +635,7 @@ def test_blank_user_ids_count_as_missing(tmp_path):
 
 def test_blank_user_check_agrees_with_trim():
     # the cheap comparison in front of trim must let through every id that trims to nothing
-    from personas.events import BLANK_USER_SQL
+    from personas.load.cleaning import BLANK_USER_SQL
 
     con = duckdb.connect()
     trimmed = [chr(c) for (c,) in con.execute(
@@ -861,7 +861,7 @@ def test_codes_spread_over_several_sort_words_give_the_same_log(tmp_path, monkey
     # every column's code packs into one BIGINT here; squeezed to 4 bits a word, they take
     # five (the amount, in cents, 11 bits alone), and duplicates, amounts and the decoded events
     # must come out the same
-    from personas import events
+    from personas.load import encoding as events
 
     rows = ["user_id,timestamp,event,amount,discount,platform,category,product",
             "a,2024-05-01 10:00:00,purchase,12.5,true,app,shoes,p1",
@@ -874,10 +874,10 @@ def test_codes_spread_over_several_sort_words_give_the_same_log(tmp_path, monkey
     query = ("SELECT user_id, ts, event, amount, discount, platform, category, product "
              "FROM events ORDER BY ALL")
     wide = _load(path)
-    assert len(events._pack_codes(wide.con)) == 1
+    assert len(events.pack_codes(wide.con)) == 1
     monkeypatch.setattr(events, "WORD_BITS", 4)
     narrow = _load(path)
-    assert len(events._pack_codes(narrow.con)) == 5
+    assert len(events.pack_codes(narrow.con)) == 5
     assert narrow.con.execute(query).fetchall() == wide.con.execute(query).fetchall()
     assert narrow.quality["duplicate"] == wide.quality["duplicate"] == 1
     assert narrow.counts["events"] == 5
@@ -893,7 +893,7 @@ def test_codes_spread_over_several_sort_words_give_the_same_log(tmp_path, monkey
 ])
 def test_amounts_and_quantities_come_back_exactly_however_they_are_coded(tmp_path, amounts,
                                                                          coded_as):
-    from personas import events
+    from personas.load import encoding as events
 
     first, second, third = amounts
     columns = {
@@ -907,7 +907,7 @@ def test_amounts_and_quantities_come_back_exactly_however_they_are_coded(tmp_pat
     # pyarrow, not pandas: pandas would store NaN as a missing value, and None as NaN
     pq.write_table(pa.table(columns), path)
     log = _load(str(path))
-    amount, _ = events._value_codings(log.con)
+    amount, _ = events.value_codings(log.con)
     mode = ("table" if amount.encode_join else "cents" if "* 100)" in amount.encode
             else "whole")
     assert mode == coded_as

@@ -85,7 +85,7 @@ def test_explain_prints_the_runs_sql_in_order(capsys, tmp_path):
         assert f"CREATE OR REPLACE {made} AS" in sql
     # statements sent from the helper modules are there too, each naming its sender
     callers = {s["caller"].partition(".")[0] for s in statements}
-    assert {"events", "activity", "csvsniff", "features"} <= callers
+    assert {"source", "sniff", "cleaning", "encoding", "activity", "features"} <= callers
     last = statements[-1]
     assert last["step"] == "features" and "FROM user_activity" in last["sql"]
     assert set(last["parameters"]) == {"reference"}

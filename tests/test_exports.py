@@ -4,7 +4,7 @@ folders of Parquet with one bad file, and edges (a bot among users, 10,000 event
 ids, a single day).
 
 Each file is small and written to tmp_path; everything goes through
-:func:`personas.events.load_events` as a run does, or through the CLI for the error contract.
+:func:`personas.load.load_events` as a run does, or through the CLI for the error contract.
 Only the ``slow`` tests fit UMAP.
 """
 
@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personas import csvsniff, pipeline
+from personas import pipeline
 from personas.cli import EXIT_USAGE, main
 from personas.errors import InputError
-from personas.events import load_events
+from personas.load import load_events, sniff
 from personas.params import PersonaParams
 
 ROWS = [("u1", "2024-05-01 10:00:00", "page_view", ""),
@@ -179,8 +179,8 @@ def test_latin1_bytes_past_the_sniffed_rows(tmp_path, encoding, read_as):
 
 
 def test_utf8_head_check_allows_a_character_cut_at_the_end():
-    assert csvsniff.is_utf8("aé".encode()[:-1])
-    assert not csvsniff.is_utf8("aé".encode("latin-1") + b"b")
+    assert sniff.is_utf8("aé".encode()[:-1])
+    assert not sniff.is_utf8("aé".encode("latin-1") + b"b")
 
 
 # -- 5. quoted fields with line breaks ---------------------------------------------------------

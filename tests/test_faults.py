@@ -281,7 +281,7 @@ def test_the_space_a_run_needs_is_measured_not_guessed(demo_run):
 
 
 def test_memory_limit_and_temp_dir_reach_duckdb(tmp_path):
-    from personas.events import connect
+    from personas.load import connect
     from personas.runfolder import SPILL_PREFIX
 
     stale = tmp_path / f"{SPILL_PREFIX}{2 ** 22 + 17}-abc"     # a killed run's spill folder

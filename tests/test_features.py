@@ -33,7 +33,6 @@ import pytest
 
 from personas import activity
 from personas.errors import SchemaError
-from personas.events import load_events
 from personas.features import (
     CATALOGUE,
     PRIOR_WEIGHT,
@@ -44,6 +43,7 @@ from personas.features import (
     event_mix_counts,
     model_matrix,
 )
+from personas.load import load_events
 from personas.params import PersonaParams
 
 W = PRIOR_WEIGHT

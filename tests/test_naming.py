@@ -460,8 +460,8 @@ def test_renames_file_is_read_and_a_bad_one_is_a_clear_error(tmp_path):
 def planted_features(tmp_path, n_users: int, seed: int, mix: str):
     """Features of a planted log and each user's planted persona, aligned."""
     from personas import PersonaParams
-    from personas.events import load_events
     from personas.features import BY_NAME, compute_features
+    from personas.load import load_events
     from personas.sample import write_sample
 
     events, truth = write_sample(tmp_path / f"{mix}.parquet", n_users=n_users, seed=seed, mix=mix)

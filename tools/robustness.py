@@ -371,7 +371,7 @@ def _bad_section(number: int, case: Case, outcome: Outcome) -> str:
 
 
 def _usable_section(case: Case, outcome: Outcome) -> str:
-    from personas.events import CLEANING_RULES
+    from personas.load import CLEANING_RULES
 
     info = outcome.run_json or {}
     rows = info.get("data_quality", {}).get("rows", {})

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import duckdb
 
-from .sql import quote_literal
+from ..sql import quote_literal
 
 HEAD_BYTES = 1 << 20      # bytes of the (decompressed) file checked for UTF-8
 SAMPLE_ROWS = 20480       # rows DuckDB reads to guess the column types
