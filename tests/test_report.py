@@ -787,13 +787,14 @@ def test_a_kpi_sharing_a_feature_key_says_which_figure_its_columns_hold():
     assert len(rows["days_since_seen"].columns) == 8
     assert rows["avg_order_value"].meaning == (
         "Average order value (total revenue / orders): a KPI, filled for every persona. Not the "
-        "behaviour feature of the same name (\u201cAverage revenue per purchase\u201d), which "
+        "behaviour feature of the same name (\u201cAverage revenue per purchase (median)\u201d), "
+        "which "
         "some cards show as a key stat, as its median: that figure is not in this file but in "
         "personas.json, under key_stats.")
     assert rows["days_since_seen"].meaning == (
         "Days since last activity (median): a KPI, filled for every persona. Not the behaviour "
         "feature of the same name (\u201cDays from the last activity to the reference "
-        "date\u201d), which some cards show as a key stat, as its mean: that figure is the "
+        "date (mean)\u201d), which some cards show as a key stat, as its mean: that figure is the "
         "column days_since_seen_mean.")
     assert dict(rows["days_since_seen"].parts)["days_since_seen"] == "the persona's median"
     assert rows["orders"].meaning == ("Number of purchases (median): a key stat, empty for a "
