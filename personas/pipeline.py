@@ -644,10 +644,11 @@ CENTRES = ("basis", "median", "mean", "overall_median", "overall_mean")
 
 
 def _stat_record(s) -> dict[str, Any]:
-    """One figure for JSON: headline (value, overall, lift on ``basis``) plus both centres."""
+    """One figure for JSON: headline (value, overall, lift on ``basis``) plus both centres, and
+    which way is good news ("higher", "lower", or null for neither), as the report colours it."""
     return {"label": s.label, "value": s.value, "overall": s.overall, "lift": s.lift,
             "unit": s.unit, "statistic": s.statistic,
-            **{field: getattr(s, field) for field in CENTRES}}
+            **{field: getattr(s, field) for field in CENTRES}, "better": s.better or None}
 
 
 def _persona_record(p) -> dict[str, Any]:

@@ -192,8 +192,12 @@ def test_a_figure_reads_good_or_bad_without_colour(report_fixtures):
 def test_every_kpi_and_key_figure_of_a_real_run_knows_which_way_is_better(real):
     tree, records, _ = real
     for record in records.values():
-        kpis = {k: s for k, s in record["stats"].items()}
-        assert kpis["at_risk_share"]["value"] is not None
+        stats = record["stats"]
+        assert (stats["at_risk_share"]["better"], stats["days_since_seen"]["better"]) == (
+            "lower", "lower")
+        assert stats["revenue_per_user"]["better"] == "higher"
+        for stat in record["key_stats"]:
+            assert stat["better"] in ("higher", "lower", None)
     for card in _cards(tree).values():
         kpi = [k for k in card.findall(".//h:div[@class='kpi']", NS)
                if _text(k.find("h:dt", NS)).startswith("Inactive for over 60 days")][0]
