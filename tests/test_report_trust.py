@@ -456,3 +456,23 @@ def test_revenue_at_risk_is_named(report_fixtures):
     calm = dataclasses.replace(p, kpis=(*p.kpis, _kpi("at_risk_share", 0.67, 0.89)))
     summary = dataclasses.replace(base, personas=(base.personas[0], calm, base.personas[2]))
     assert make_brief(summary).at_risk == "" and "at risk" not in make_brief(summary).text
+
+
+def test_the_summary_says_who_moved_when_the_runs_share_users(report_fixtures):
+    from pathlib import Path
+
+    from personas.migration import GONE, NEW, Flow, Migration, PersonaRef, RunSide, Window
+    window, file = Window("2024-01-01", "2024-12-31"), Path("assignments.parquet")
+    then = RunSide("old", (PersonaRef(0, "A", 1200), PersonaRef(1, "B", 1100)), window, file)
+    now = RunSide("new", (PersonaRef(0, "A", 700), PersonaRef(1, "B", 1700)), window, file)
+    moves = Migration(then, now, (
+        Flow("A", "A", 700, 0, 0), Flow("A", "B", 200, 0, 1), Flow("B", "B", 1100, 1, 1),
+        Flow(NEW, "B", 400, None, 1), Flow("A", GONE, 300, 0, None)), ())
+    base = report_fixtures.make_summary()
+    brief = make_brief(base, migration=moves)
+    assert ("Of the 2,000 users in both runs, 10.0 % changed persona; 400 users are new and "
+            "300 have gone.") in brief.sentences
+    assert "changed persona" not in make_brief(base).text          # no compare_to: no line
+    html = render_html(base, migration=moves)
+    top = _text(_parse(html).find(".//h:section[@class='brief']", NS))
+    assert "Of the 2,000 users in both runs, 10.0 % changed persona" in top

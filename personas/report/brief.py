@@ -112,9 +112,10 @@ def _window(summary: RunSummary) -> str:
 
 
 def make_brief(summary: RunSummary, verdict: str | None = None, stability: float | None = None,
-               meaning: str = "", comparison=None) -> Brief:
+               meaning: str = "", comparison=None, migration=None) -> Brief:
     """The executive summary of ``summary``; ``verdict``, ``stability`` and ``meaning`` come
-    from the report's solidity (render.solidity), ``comparison`` from compare_to."""
+    from the report's solidity (render.solidity), ``comparison`` (report.compare.Comparison)
+    and ``migration`` (personas.migration.Migration: who moved where) from compare_to."""
     personas = summary.personas
     n = len(personas)
     if not n:
@@ -147,6 +148,8 @@ def make_brief(summary: RunSummary, verdict: str | None = None, stability: float
         sentences.append(f"The most room to grow is in {grow.name}: {money}{has}.")
     if comparison is not None:
         sentences.append(_changes(comparison))
+    if migration is not None and migration.both:
+        sentences.append(_moves(migration))
     if verdict:
         sentences.append(f"The segmentation is {verdict} ({num(stability)} agreement between "
                          f"refits): {meaning[:1].lower()}{meaning[1:]}")
@@ -179,6 +182,15 @@ def _changes(c) -> str:
         if abs(big.change_points) >= 0.05:
             text += (f"; the largest shift is {big.now.name}, {points(big.change_points)} "
                      "of users")
+    return text + "."
+
+
+def _moves(m) -> str:
+    """Who moved (a personas.migration.Migration), in one sentence."""
+    text = (f"Of the {num(m.both)} users in both runs, {pct(m.moved / m.both)} changed persona")
+    if m.new or m.gone:
+        text += (f"; {num(m.new)} user{'' if m.new == 1 else 's'} {'is' if m.new == 1 else 'are'}"
+                 f" new and {num(m.gone)} {'has' if m.gone == 1 else 'have'} gone")
     return text + "."
 
 

@@ -567,7 +567,7 @@ def render_html(summary: RunSummary, *, map_points: pd.DataFrame | None = None,
                            comparison=comparison, migration=moves, solidity=solid,
                            clear_confidence=CLEAR_CONFIDENCE,
                            brief=make_brief(summary, solid.verdict, solid.stability,
-                                            solid.meaning, comparison),
+                                            solid.meaning, comparison, migration),
                            glossary=glossary(summary),
                            export_columns=export_columns(summary, export_header))
 
