@@ -96,6 +96,15 @@ class PersonaParams:
         "folder of an earlier run: personas matched to its personas keep their ids and names, "
         "and the report compares the personas and shows who moved where (migration.csv), "
         "empty means no comparison"))
+    # -- forecast ----------------------------------------------------------------------------
+    forecast: bool = field(default=True, metadata=_help(
+        "forecast each buyer from their purchase days and amounts (Pareto/NBD and Gamma-Gamma): "
+        "probability still active, expected purchases and revenue, next purchase due"))
+    horizon_days: int = field(default=90, metadata=_help(
+        "days ahead the forecast covers, counted from the reference date", 1, 3650))
+    holdout_days: int = field(default=0, metadata=_help(
+        "check the forecast: fit it on the window less its last N days and compare the purchases "
+        "it predicts for those days with the ones that happened, 0 means no check", 0, 3650))
     # -- resources ---------------------------------------------------------------------------
     memory_limit: str = field(default="3GB", metadata=_help(
         "memory DuckDB may use to load the events and compute features (like 2GB or 500MB), "

@@ -25,6 +25,7 @@ matched personas the earlier run's ids, :mod:`personas.migration`).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -56,11 +57,15 @@ FEATURES_RECORD = "features.json"   # the features step's state, kept in the pub
 FEATURE_PARAMETERS = ("events_path", "user_col", "time_col", "event_col", "amount_col",
                       "session_col", "session_gap_minutes", "roles_path", "start", "end",
                       "reference_date", "sample_users", "sample_seed", "sample_period",
-                      "features_path")
+                      "features_path", "forecast", "holdout_days")
 MODEL_PARAMETERS = ("min_personas", "max_personas", "n_components", "n_neighbors",
                     "min_cluster_size", "sample_size", "n_fits", "random_state")
+# the forecast's input, staged by the features step (personas.forecast)
+FORECAST_FILES = ("purchases.parquet", "purchases_calibration.parquet",
+                  "purchases_holdout.parquet")
 VERSIONED = ("personas", "pandas", "numpy", "duckdb", "pyarrow", "scikit-learn", "umap-learn",
-             "hdbscan", "numba", "jinja2", "papermill")
+             "hdbscan", "numba", "jinja2", "papermill", "pymc-marketing", "pymc", "pytensor",
+             "statsmodels")
 
 
 @dataclass(frozen=True)
@@ -261,9 +266,17 @@ def features_step(params: PersonaParams, progress: Progress | bool | None = None
         features, skipped = compute_features(log)
         features = add_custom_features(log, features, custom, params.features_path)
         computing.done(f"{features.shape[1]} columns for {len(features):,} users")
+    purchases, purchase_record = {}, None
+    if params.forecast:
+        from .forecast import purchase_history
+
+        with clock("purchases"):
+            purchases, purchase_record = purchase_history(log, params)
     log.con.close()   # DuckDB's memory goes back before the table is copied out to Parquet
     stage = _fresh_stage(params)
     features.to_parquet(stage / "features.parquet")
+    for name, frame in purchases.items():
+        frame.to_parquet(stage / name)
     if log.planted is not None:
         log.planted.to_parquet(stage / "planted.parquet", index=False)
     record = {
@@ -287,6 +300,7 @@ def features_step(params: PersonaParams, progress: Progress | bool | None = None
                      "skipped": skipped},
         "custom_features": [c.to_dict() for c in custom],
         "timings_s": timings,
+        "purchases": purchase_record,            # the forecast's input (personas.forecast)
     }
     (stage / FEATURES_RECORD).write_text(json.dumps(record, indent=2, default=str),
                                          encoding="utf-8")
@@ -314,7 +328,7 @@ def _model_stage(params: PersonaParams) -> Path:
         raise OutputError(f"the input of {str(published)!r} has changed since its features were "
                           "computed; run 01_features (or features_step) again")
     stage = _fresh_stage(params)
-    for name in ("features.parquet", "planted.parquet", FEATURES_RECORD):
+    for name in ("features.parquet", "planted.parquet", FEATURES_RECORD, *FORECAST_FILES):
         if (published / name).exists():
             shutil.copy2(published / name, stage / name)
     _write_state(stage, {**record, "started": time.time()})
@@ -543,6 +557,17 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None
         assignments["persona"] = assignments["persona_id"].map(names)
         assignments = assignments[["user_id", "persona_id", "persona", "confidence"]]
         agreement = _agreement(stage, assignments)
+    forecast = None
+    if state.get("purchases"):
+        from .forecast import run_forecast
+
+        with clock("forecast"), say.stage("report", "forecasting purchases and revenue") as ahead:
+            forecast = run_forecast(stage, params, state, pd.Index(assignments["user_id"]),
+                                    assignments["persona_id"].to_numpy())
+            ahead.done(f"forecast over {params.horizon_days} days" if forecast.available
+                       else f"no forecast: {forecast.info['reason']}")
+    profiles = _with_forecast(profiles, forecast, params.currency)
+    assignments = _forecast_columns(assignments, forecast, bool(state.get("purchases")))
     with clock("report"), say.stage("report", "writing the report and the exports") as writing:
         _write_exports(stage, profiles, assignments, state["model"].get("stability"))
         records = json.loads((stage / "personas.json").read_text("utf-8"))
@@ -576,13 +601,14 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None
             role_map=tuple((name, v["role"], v["rows"])
                            for name, v in state["event_roles"].items()),
             versions=tuple(versions().items()), agreement=agreement,
-            currency=params.currency)
+            currency=params.currency, forecast=forecast.info if forecast else None)
         render_report(summary, stage / "index.html", map_points=points, heatmap=heat,
                       comparison=comparison, migration=migration, export_header=list(
                           pd.read_csv(stage / "personas.csv", nrows=0).columns))
         writing.done("index.html, personas.json/csv and assignments written")
     state["timings_s"]["total"] = round(time.time() - state["started"], 3)
     info = _run_info(params, state, profiles, agreement, unused_renames)
+    info["forecast"] = forecast.info if forecast else None
     info["identities"] = identities.to_dict()
     info["comparison"] = comparison.to_dict() if comparison else None
     if migration is not None:
@@ -592,6 +618,49 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None
     run_dir = runfolder.publish(stage, params.run_dir()) if params.publish else stage
     return PersonaResult(params=params, run_dir=run_dir, profiles=profiles,
                          assignments=assignments, info=info, traits=heat)
+
+
+def _with_forecast(profiles: tuple, forecast, currency: str) -> tuple:
+    """Each profile with its forecast (:class:`~personas.results.PersonaForecast`), the plays the
+    forecast calls for, and every play's A/B test sized: the users per arm to detect a 10 %
+    rise in the share of its users who buy within the horizon (forecast), or who buy at all
+    (the conversion KPI, without a forecast)."""
+    from dataclasses import replace
+
+    from .plays import sized, with_forecast_plays
+    from .results import PersonaForecast
+
+    out = []
+    for p in profiles:
+        figures = forecast.personas.get(p.id) if forecast is not None else None
+        made = None
+        if figures is not None:
+            made = PersonaForecast(**{**figures, "due_dates": tuple(figures["due_dates"])
+                                      if figures["due_dates"] else None})
+        plays = with_forecast_plays(p.plays, made, p.share, currency)
+        if made is not None and made.buying_share is not None:
+            baseline = made.buying_share
+            what = f"buy within {made.horizon_days} days (forecast)"
+        else:
+            conversion = next((k for k in p.kpis if k.key == "conversion_rate"), None)
+            baseline = conversion.value if conversion is not None else None
+            what = "buy (in the data's window)"
+        plays = tuple(sized(play, p.size, baseline, what) for play in plays)
+        out.append(replace(p, forecast=made, plays=plays))
+    return tuple(out)
+
+
+def _forecast_columns(assignments: pd.DataFrame, forecast, asked: bool) -> pd.DataFrame:
+    """assignments with p_active, expected_purchases, expected_revenue and next_purchase_due
+    (:func:`personas.forecast.assignment_columns`) when the run forecast (``forecast=true``)."""
+    if not asked:
+        return assignments
+    from .forecast import assignment_columns
+
+    users = pd.Index(assignments["user_id"])
+    columns = assignment_columns(forecast, users)
+    return pd.concat([assignments.reset_index(drop=True),
+                      columns.reset_index(drop=True)], axis=1)
 
 
 def _agreement(stage: Path, assignments: pd.DataFrame) -> float | None:
@@ -634,6 +703,8 @@ def _write_exports(stage: Path, profiles: tuple, assignments: pd.DataFrame,
             row[f"{key}_lift"] = stat["lift"]
             if stat["basis"]:
                 row.update({f"{key}_{field}": stat[field] for field in CENTRES})
+        for key, value in (record["forecast"] or {}).items():   # the forecast, flat
+            row[f"forecast_{key}"] = "..".join(value) if key == "due_dates" and value else value
         flat.append(row)
     pd.DataFrame(flat).to_csv(stage / "personas.csv", index=False)
     assignments.to_parquet(stage / "assignments.parquet", index=False)
@@ -668,9 +739,20 @@ def _persona_record(p) -> dict[str, Any]:
                         "lift": c.lift, "bounds": dict(c.bounds), "holds": c.holds}
                        for c in p.claims],      # what the name claims, with the figures
             "plays": [{"title": x.title, "action": x.action, "kpi": x.kpi, "test": x.test,
-                       "why": x.why} for x in p.plays],
+                       "why": x.why, "users_per_arm": x.users_per_arm, "effect": x.effect,
+                       "enough_users": x.enough} for x in p.plays],
             "currency": p.currency or None,      # of the money figures (ISO 4217), when given
-            "event_mix": dict(p.event_mix)}
+            "event_mix": dict(p.event_mix),
+            "forecast": _forecast_record(p.forecast)}
+
+
+def _forecast_record(f) -> dict[str, Any] | None:
+    """A persona's forecast for personas.json (None without one)."""
+    if f is None:
+        return None
+    record = dataclasses.asdict(f)
+    record["due_dates"] = list(f.due_dates) if f.due_dates else None
+    return record
 
 
 def _run_info(params: PersonaParams, state: dict, profiles: tuple, agreement,

@@ -143,3 +143,79 @@ def persona_plays(rule_plays: Sequence[Play], *, share: float, revenue_share: fl
     if not plays:
         plays = [next_order_play(kpis, share)]
     return tuple(plays[:MAX_PLAYS])
+
+
+# -- plays the forecast calls for, and the size of every play's test (issue 26) --------------------
+
+DUE_AT_LEAST = 0.05          # regular buyers due, as a share of the persona, for a due reminder
+PROTECT_VALUE = 0.2          # share of next period's expected revenue that makes a persona ...
+PROTECT_CHURN = 0.3          # ... worth a VIP protection when this share of its buyers has churned
+
+
+def forecast_plays(forecast, share: float, currency: str = "") -> list[Play]:
+    """Plays from the persona's forecast (:class:`~personas.results.PersonaForecast`): a reminder
+    before the due date for its regular buyers, VIP protection where much of the expected revenue
+    sits with buyers the model thinks may have churned."""
+    from .formatting import money
+
+    if forecast is None or not forecast.buyers:
+        return []
+    plays = []
+    horizon = f"{forecast.horizon_days} days"
+    value_share = forecast.expected_revenue_share
+    churn = forecast.churn_rate
+    if (value_share is not None and churn is not None and value_share >= PROTECT_VALUE
+            and churn >= PROTECT_CHURN):
+        plays.append(Play(
+            "VIP protection",
+            "Reach the high-value members whose chance of still being active is falling "
+            "(lowest p_active first in assignments.csv) personally, before they lapse: service "
+            "call, early access, no blanket discount.",
+            f"expected revenue kept over the next {horizon} and p_active at the next run",
+            "personal outreach vs a random hold-out without it, random halves",
+            f"Expected to bring {pct(value_share)} of the next {horizon}' revenue "
+            f"({money(forecast.expected_revenue, currency)}), but {pct(churn)} of its buyers "
+            "are predicted to have churned."))
+    if forecast.regular_buyers and forecast.regular_buyers >= DUE_AT_LEAST * forecast.users:
+        first, last = forecast.due_dates or ("", "")
+        plays.append(Play(
+            "Remind before the due date",
+            "Send each regular buyer a reminder a few days before their next purchase is due "
+            "(next_purchase_due in assignments.csv), with what they usually buy.",
+            "purchases within 14 days of the due date",
+            "reminder 5 days before the due date vs no reminder, random halves",
+            f"{num(forecast.regular_buyers)} regular buyers "
+            f"({pct(forecast.regular_buyers / forecast.users)} of the persona) are due between "
+            f"{first} and {last}."))
+    return plays
+
+
+def with_forecast_plays(plays: Sequence[Play], forecast, share: float,
+                        currency: str = "") -> tuple[Play, ...]:
+    """The forecast's plays first, then the persona's others, at most :data:`MAX_PLAYS`; a
+    forecast play replaces one on the same theme."""
+    found = forecast_plays(forecast, share, currency)
+    themes = {p.title.split()[0].casefold() for p in found}
+    rest = [p for p in plays if p.title.split()[0].casefold() not in themes]
+    return tuple((found + rest)[:MAX_PLAYS])
+
+
+def sized(play: Play, users: int, baseline: float | None, what: str) -> Play:
+    """``play`` with the users its A/B test needs per arm to detect a 10 % relative rise of
+    ``baseline`` (the share of the persona's users who ``what``) at 80 % power, two-sided 5 %
+    significance, two equal arms; ``enough`` says whether the persona's ``users`` fill both."""
+    from dataclasses import replace
+
+    from .forecast import ALPHA, POWER, TEST_LIFT, users_per_arm
+
+    if baseline is None or baseline != baseline:
+        return replace(play, effect="not sized: no baseline rate is known for this persona")
+    n = users_per_arm(baseline, TEST_LIFT)
+    target = baseline * (1 + TEST_LIFT)
+    if n is None:
+        return replace(play, effect=f"not sized: {pct(baseline)} of its users {what}, a share "
+                                    f"that cannot rise by {pct(TEST_LIFT, 0)}")
+    return replace(play, users_per_arm=n, enough=2 * n <= users,
+                   effect=f"a {pct(TEST_LIFT, 0)} relative rise in the share of users who "
+                          f"{what}, from {pct(baseline)} to {pct(target)} "
+                          f"({pct(POWER, 0)} power, {pct(ALPHA, 0)} two-sided significance)")

@@ -79,6 +79,34 @@ class Play:
     test: str
     why: str = ""            # the persona's figures the play follows from ("" for a rule's play
                              # that rests on the name alone)
+    # How many users its A/B test needs (personas.forecast.users_per_arm): per arm, to detect
+    # the effect stated in ``effect`` at 80 % power; None when it cannot be sized (``effect``
+    # then says why). ``enough``: the persona has users for both arms.
+    users_per_arm: int | None = None
+    effect: str = ""
+    enough: bool | None = None
+
+
+@dataclass(frozen=True)
+class PersonaForecast:
+    """What a persona's buyers are forecast to do over the next ``horizon_days``
+    (:mod:`personas.forecast`). Users with no purchase history are not forecast: ``buyers``
+    counts those who are; sums are over them, "per user" divides by all the persona's users."""
+
+    horizon_days: int
+    users: int
+    buyers: int                              # users with a purchase history
+    churn_rate: float | None                 # mean of 1 - p_active over its buyers
+    expected_purchases: float | None         # purchase days, its buyers' sum
+    expected_purchases_per_user: float | None
+    expected_revenue: float | None           # None without amounts
+    expected_revenue_per_user: float | None
+    expected_revenue_per_buyer: float | None
+    expected_revenue_share: float | None     # of all users' expected revenue
+    expected_purchases_share: float | None
+    buying_share: float | None               # share of its users predicted to buy in the horizon
+    regular_buyers: int                      # with a next purchase due by the horizon's end
+    due_dates: tuple[str, str] | None = None  # the first and last due date, ISO
 
 
 @dataclass(frozen=True)
@@ -105,6 +133,7 @@ class PersonaProfile:
     default_name: str = ""           # the name the rules gave, before renames_path
     claims: tuple[ClaimCheck, ...] = ()   # what the name claims, checked on this persona's figures
     currency: str = ""               # ISO 4217 code of its money figures ("" = not given)
+    forecast: PersonaForecast | None = None   # the next horizon_days; None without a forecast
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -169,3 +198,4 @@ class RunSummary:
     versions: tuple[tuple[str, str], ...] = ()
     agreement: float | None = None                   # adjusted Rand vs planted personas
     currency: str = ""                               # ISO 4217 code of money figures, or ""
+    forecast: dict[str, Any] | None = None           # run.json's "forecast" (personas.forecast)

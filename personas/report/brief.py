@@ -134,6 +134,9 @@ def make_brief(summary: RunSummary, verdict: str | None = None, stability: float
         largest = personas[0]
         sentences.append(f"The data has no amounts, so revenue by persona is unknown; the "
                          f"largest persona is {largest.name} ({pct(largest.share)} of users).")
+    ahead = forecast_sentence(summary)
+    if ahead:
+        sentences.append(ahead)
     risk = at_risk_persona(personas)
     if risk is not None:
         sentences.append(f"Revenue at risk: {risk.name} brought {pct(risk.revenue_share)} of it, "
@@ -158,6 +161,30 @@ def make_brief(summary: RunSummary, verdict: str | None = None, stability: float
                          "once.")
     return Brief(tuple(sentences), tuple(p.name for p in top),
                  grow.name if grow else "", risk.name if risk else "")
+
+
+def forecast_sentence(summary: RunSummary) -> str:
+    """Where next period's value lies (personas.forecast): the persona with the largest share of
+    the expected revenue (of the expected purchases without amounts), against its share of
+    users; and, with holdout_days, how the forecast did on the held-out days. "" without one."""
+    known = [p for p in summary.personas if p.forecast is not None and p.forecast.buyers]
+    if not known or not summary.forecast:
+        return ""
+    horizon = summary.forecast["horizon_days"]
+    key = ("expected_revenue_share" if known[0].forecast.expected_revenue_share is not None
+           else "expected_purchases_share")
+    top = max(known, key=lambda p: getattr(p.forecast, key) or 0.0)
+    share = getattr(top.forecast, key)
+    if share is None:
+        return ""
+    what = "revenue" if key == "expected_revenue_share" else "purchases"
+    text = (f"Looking ahead, {top.name}: {pct(top.share)} of users, {pct(share)} of the next "
+            f"{horizon} days' expected {what}.")
+    check = summary.forecast.get("holdout") or {}
+    if check.get("verdict"):
+        text += (f" Checked on the last {check['holdout_days']} days of the data: "
+                 f"{check['verdict'][:1].lower()}{check['verdict'][1:]}")
+    return text
 
 
 def _changes(c) -> str:
