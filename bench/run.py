@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
 RESULTS = ROOT / "bench" / "results"
 BIN = Path(sys.executable).parent
-STEPS = ("load", "features", "model", "profile", "report", "total")
+STEPS = ("load", "per_user", "features", "model", "profile", "report", "total")
 # docs/benchmarks.md: what follows this line is written by hand (or by other bench scripts) and
 # kept when this script rewrites the file
 KEEP_MARKER = "<!-- kept by bench/run.py: everything below this line is kept when it rewrites this file -->"

@@ -258,8 +258,8 @@ def features_step(params: PersonaParams, progress: Progress | bool | None = None
     started = time.time()
     timings: dict[str, float] = {}
     clock = _Clock(timings)
-    with clock("load"):
-        log = load_events(params, progress=say)
+    log = load_events(params, progress=say)
+    timings.update(log.seconds)   # the load's two passes: read and clean, then per user
     require_users(log.counts["users"], log.source)
     with clock("features"), say.stage("features", "computing features per user",
                                       track_progress(log.con, say)) as computing:

@@ -11,6 +11,7 @@ recency features count to (``reference_date``, else its last event).
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -56,6 +57,8 @@ class EventLog:
     planted: Any = None      # bundled sample only: DataFrame user_id -> planted persona
     session_col: str = ""    # the sessions are given in this column ("" = split by a gap)
     read_as: str = ""        # how a CSV was read if not as plain UTF-8 ("latin-1 text", ...)
+    # seconds of the two passes: "load" (read, type, clean) and "per_user" (code, sort, sum)
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def roles(self) -> set[str]:
@@ -168,6 +171,7 @@ def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None,
     # (DuckDB defaults to the machine's local zone).
     con.execute("SET TimeZone = 'UTC'")
     poll = track_progress(con, progress)
+    started = time.perf_counter()
     with progress.stage("load", "reading rows", poll) as stage:
         source, planted, from_text = open_raw(con, params, dialects)
         described = con.execute("DESCRIBE raw").fetchall()
@@ -249,6 +253,7 @@ def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None,
                              f"({', '.join(f'{k}: {v}' for k, v in quality.items() if v)}); check "
                              "the user and time columns", path=source)
         stage.done(f"{total:,} rows read")
+    read = time.perf_counter()
     with progress.stage("load", "summing events per user", poll) as stage:
         role_map = code_names(con, params.roles_path, has_event)
         mark_rows(con, params, kept_span[0])
@@ -266,6 +271,7 @@ def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None,
         users, events = con.execute("SELECT count(*), sum(n_events) FROM user_activity"
                                     ).fetchone()
         stage.done(f"{users:,} users summed from {int(events):,} events")
+    seconds = {"load": round(read - started, 3), "per_user": round(time.perf_counter() - read, 3)}
     quality["duplicate"] = max(total - int(events) - dropped, 0)
     # unpriced purchases come with the per-event counts, at no extra pass over a large file;
     # without an amount column no purchase has a value: that is the data's shape, not dirt
@@ -279,7 +285,7 @@ def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None,
                     optional=optional, time_format=time_format, role_map=role_map,
                     event_counts=event_counts, quality=quality, counts=counts, planted=planted,
                     session_col=params.session_col,
-                    read_as=dialects[-1].describe() if dialects else "",
+                    read_as=dialects[-1].describe() if dialects else "", seconds=seconds,
                     window={"start": timestamp_text(first), "end": timestamp_text(last)},
                     reference=reference,
                     reference_from="reference_date" if params.reference_date.strip()
