@@ -640,11 +640,11 @@ def _with_forecast(profiles: tuple, forecast, currency: str) -> tuple:
         plays = with_forecast_plays(p.plays, made, p.share, currency)
         if made is not None and made.buying_share is not None:
             baseline = made.buying_share
-            what = f"buy within {made.horizon_days} days (forecast)"
+            what = f"buy within {made.horizon_days} days, as forecast,"
         else:
             conversion = next((k for k in p.kpis if k.key == "conversion_rate"), None)
             baseline = conversion.value if conversion is not None else None
-            what = "buy (in the data's window)"
+            what = "have bought, in the data's window,"
         plays = tuple(sized(play, p.size, baseline, what) for play in plays)
         out.append(replace(p, forecast=made, plays=plays))
     return tuple(out)

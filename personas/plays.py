@@ -216,6 +216,6 @@ def sized(play: Play, users: int, baseline: float | None, what: str) -> Play:
         return replace(play, effect=f"not sized: {pct(baseline)} of its users {what}, a share "
                                     f"that cannot rise by {pct(TEST_LIFT, 0)}")
     return replace(play, users_per_arm=n, enough=2 * n <= users,
-                   effect=f"a {pct(TEST_LIFT, 0)} relative rise in the share of users who "
-                          f"{what}, from {pct(baseline)} to {pct(target)} "
-                          f"({pct(POWER, 0)} power, {pct(ALPHA, 0)} two-sided significance)")
+                   effect=f"a rise from {pct(baseline)} to {pct(target)} of users who {what} "
+                          f"(+{pct(TEST_LIFT, 0)}; {pct(POWER, 0)} power, {pct(ALPHA, 0)} "
+                          "two-sided significance)")

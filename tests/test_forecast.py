@@ -282,3 +282,34 @@ def test_the_reference_day_counts_whole(shop):
     s = forecast.purchase_summary(shop, datetime(2024, 1, 1, 8, 0))
     assert list(s.index) == ["a"]                  # its purchases at 9:00 and 18:00 count
     assert (s.loc["a", "frequency"], s.loc["a", "T"]) == (0, 0)
+
+
+@pytest.mark.parametrize("order_table", [False, True])
+def test_the_fast_purchase_rows_give_what_the_events_view_gives(tmp_path, order_table):
+    """purchase_rows reads the load's cleaned rows: same window, duplicates and repairs as the
+    documented events view, so the same summary."""
+    from personas.load import load_events
+
+    rows = pd.DataFrame({
+        "user_id": ["a", "a", "a", "a", "b", "b", "c", "d"],
+        "timestamp": ["2024-01-01T09:00", "2024-01-01T09:00", "2024-01-05", "2024-02-01",
+                      "2023-12-01", "2024-01-10", "2024-01-03", "2024-01-20"],
+        "event": ["purchase", "purchase", "purchase", "purchase", "purchase", "purchase",
+                  "page_view", "purchase"],
+        "amount": [10.0, 10.0, -3.0, 7.0, 5.0, 8.0, None, 2.5],
+    })                       # a's first row twice, a negative amount, b's first outside window
+    if order_table:
+        rows = rows[rows["event"] == "purchase"].drop(columns="event")
+    rows.to_csv(tmp_path / "log.csv", index=False)
+    log = load_events(PersonaParams(events_path=str(tmp_path / "log.csv"), start="2024-01-01",
+                                    end="2024-01-31"))
+    fast = forecast.purchase_summary(log.con, log.reference, forecast.purchase_rows(log.con))
+    slow = forecast.purchase_summary(log.con, log.reference)
+    pd.testing.assert_frame_equal(fast, slow)
+    assert list(fast.index) == ["a", "b", "d"]
+    assert (fast.loc["a", "frequency"], fast.loc["b", "frequency"]) == (1, 0)
+    assert math.isnan(fast.loc["a", "monetary_value"])       # the negative amount was emptied
+    cut = datetime(2024, 1, 4)
+    pd.testing.assert_frame_equal(
+        forecast.holdout_actuals(log.con, cut, log.reference, forecast.PURCHASE_ROWS),
+        forecast.holdout_actuals(log.con, cut, log.reference), check_like=True)

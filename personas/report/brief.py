@@ -316,4 +316,14 @@ def glossary(summary: RunSummary) -> tuple[tuple[str, str], ...]:
                   f"persona of {pct(SIZEABLE, 0)} of users or more. The line \u201cWhy\u201d "
                   "under a play gives the figures it follows from."),
     ]
+    if summary.forecast and not summary.forecast.get("reason"):
+        horizon = summary.forecast["horizon_days"]
+        terms.append((f"Forecast (next {horizon} days)",
+                      "What each buyer is expected to do after the end of the window, from their "
+                      "purchase days and amounts: the probability they are still an active "
+                      "buyer, the purchases and revenue expected, and for regular buyers the day "
+                      "their next purchase is due. Predicted churn is the share of a persona's "
+                      "buyers expected to have stopped. Users who never bought have no purchase "
+                      "history and no forecast. \u201cUsers needed\u201d under a play is the "
+                      "size of each arm of its A/B test."))
     return tuple(terms)
