@@ -91,7 +91,7 @@ def count_scores(model_info: Mapping) -> PlotFigure:
     ax.bar([str(k) for k in scores], list(scores.values()),
            color=[CHOSEN if k == chosen else OTHER for k in scores])
     if several:
-        from .model import REPRODUCIBLE
+        from .grouping import REPRODUCIBLE
 
         ax.axhline(REPRODUCIBLE, color="#6B7280", linestyle="--", linewidth=1)
     lowest = min([0.0, *scores.values()])

@@ -16,10 +16,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from personas.errors import InputError, ParameterError, TooFewUsersError
 from personas.features import model_matrix
-from personas.model import (
-    MIN_USERS,
-    FeatureMatrix,
-    PersonaModel,
+from personas.grouping import (
     align,
     bisect_groups,
     choose_count,
@@ -29,6 +26,7 @@ from personas.model import (
     merge_by_ward,
     relabel_by_size,
 )
+from personas.model import MIN_USERS, FeatureMatrix, PersonaModel
 
 
 def blobs(n_per: int, centres: list[list[float]], seed: int = 0, spread: float = 0.3):
