@@ -68,11 +68,9 @@ def week_origin(first: datetime) -> int:
 
     Counted from there, every kept event's time ``t`` is non-negative, so integer division is
     exact floor division, also before 1970: ``t // DAY_US % 7`` is its weekday (Monday 0),
-    ``t % DAY_US`` its time of day and ``t // (7 * DAY_US)`` its Monday-to-Sunday week. In
-    paired callgrind runs of load + features (20k users), this arithmetic for the weekend and
-    night shares took about 1 % fewer instructions than ``dayofweek`` and ``hour``; the week
-    mark (``day_mark`` in :func:`personas.load.load_events`' sort) cost about 2 % of them,
-    against 3.5 % for ``date_trunc('week', ...)`` compared on every row.
+    ``t % DAY_US`` its time of day and ``t // (7 * DAY_US)`` its Monday-to-Sunday week: one
+    integer origin serves the weekend and night shares and the week mark (``day_mark`` of the
+    sort in :func:`personas.load.encoding.mark_rows`), which compares weeks only on a new day.
     """
     monday = datetime(first.year, first.month, first.day) - timedelta(days=first.weekday())
     return (monday - datetime(1970, 1, 1)) // timedelta(microseconds=1)
@@ -118,8 +116,8 @@ def _trail(con, gap_sessions: bool, first: Any) -> str:
     times 8, plus 4 unless the row starts a session, plus 1 for a cart or 2 for a purchase:
     sorted, they come in time order with a session start first among rows of the same instant
     (a cart in the instant a session starts belongs to it).
-    Numbers, not text ordered as it is collected: at 1M users an ordered ``string_agg`` made the
-    whole pass take 89 s here, this list 47 s (the pass without it, 49 s; same machine, busy).
+    Numbers, not text ordered as it is collected: an ordered ``string_agg`` nearly doubled the
+    whole per-user pass at 1M users (docs/benchmarks.md).
     """
     cart, purchase = role_codes(con, "cart"), role_codes(con, "purchase")
     if not gap_sessions or cart == "FALSE":
@@ -136,8 +134,7 @@ def abandoned_sql(trail: str) -> str:
     One walk through the sorted trail keeps a tally: four times the abandoned sessions so far,
     plus the current session's flags (1: a cart, 2: a purchase). A session start first adds the
     finished session when its flags are exactly 1 and clears them; the last session is added at
-    the end. At 100k users this takes 0.35 s where spelling the trail as text and counting with
-    a regular expression took 0.5 s.
+    the end.
     """
     walk = (f"list_reduce(list_sort({trail}), lambda tally, x: CASE WHEN x % 8 < 4 "
             "THEN ((tally // 4) + CAST(tally % 4 = 1 AS BIGINT)) * 4 + x % 4 "
@@ -194,8 +191,7 @@ def _event_counts(con) -> tuple[Callable[..., str], str]:
     (a ``count_if`` each; role counts add them up) and each purchase code ``unpriced_code_<c>``.
     More names are counted with a ``count_if`` per role and two ``histogram`` MAPs
     (code -> count), as a count per code would test every event once per name.
-    A ``count_if`` per code is the cheapest way found at 100k users (8 names): 1.05 s of
-    aggregation against 1.23 s for the same counts packed into HUGEINT sums.
+    A ``count_if`` per code is also the plainest way to write them.
     """
     names = con.execute("SELECT code, role FROM event_names ORDER BY code").fetchall()
     codes = [code for code, _ in names]

@@ -25,8 +25,8 @@ NULL_USER, NULL_TIME, OUTSIDE, FUTURE, NEGATIVE, BAD_TIME, NEGATIVE_QUANTITY, FA
     1, 2, 4, 8, 16, 32, 64, 128)
 # A blank user id: DuckDB's trim removes the space and Unicode's other space separators, all
 # of them past U+007F, so a blank id is empty, starts below '!' or starts past U+007F. That
-# comparison comes first: it is cheap, and on Parquet DuckDB settles it from each row group's
-# min and max. Trimming every id took 0.11 s of CPU per pass over 16.5M rows here.
+# comparison comes first so that ordinary ids are never trimmed: on Parquet DuckDB settles it
+# from each row group's min and max.
 BLANK_USER_SQL = "((user_id < '!' OR user_id >= chr(128)) AND trim(user_id) = '')"
 
 

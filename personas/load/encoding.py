@@ -25,7 +25,7 @@ def code_names(con, roles_path: str, has_event: bool) -> dict[str, str]:
 
     One pass over the log finds all seven. Codes follow the text order, so sorting by ``uid``
     sorts by ``user_id``. With codes, the sort in :func:`mark_rows` moves narrow fixed-width
-    rows instead of strings: at 165M events that took it from 68 s to 37 s here.
+    rows instead of strings, which nearly halves it on a large log (docs/benchmarks.md).
     """
     con.execute("""
         CREATE OR REPLACE TEMP TABLE distinct_names AS
@@ -99,17 +99,14 @@ def mark_rows(con, params: PersonaParams, first: datetime) -> None:
     reading it back took longer than the sort.
     """
     amount, quantity = value_codings(con)
-    names = [_name_coding(con, table, code, column) for table, code, column in (
-        ("event_names", "code", "event"), ("platforms", "pcode", "platform"),
-        ("categories", "ccode", "category"), ("products", "prcode", "product"))]
-    code, pcode, ccode, prcode = (sql for sql, _ in names)
-    joins = "".join(join for _, join in names)
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW coded AS
-        SELECT u.uid, k.ts, {code}, {amount.encode} AS acode, {quantity.encode} AS qcode,
-               k.discount, {pcode}, {ccode}, {prcode}, k.session_key
-        FROM kept k JOIN users u USING (user_id)
-        {joins}{amount.encode_join}{quantity.encode_join}""")
+        SELECT u.uid, k.ts, e.code, {amount.encode} AS acode, {quantity.encode} AS qcode,
+               k.discount, p.pcode, c.ccode, pr.prcode, k.session_key
+        FROM kept k JOIN users u USING (user_id) JOIN event_names e USING (event)
+             LEFT JOIN platforms p USING (platform) LEFT JOIN categories c USING (category)
+             LEFT JOIN products pr USING (product)
+             {amount.encode_join}{quantity.encode_join}""")
     words = pack_codes(con, (amount, quantity))
     keys = [f"w{i}" for i in range(len(words))] + (["session_key"] if params.session_col else [])
     # a column with no values (width 0) is NULL throughout: nothing to pack
@@ -145,31 +142,6 @@ def mark_rows(con, params: PersonaParams, first: datetime) -> None:
     con.execute(f"CREATE OR REPLACE TEMP VIEW events AS {_events_view_sql(params)}")
 
 
-SMALL_CODE_TABLE = 64   # names coded by their place in a literal list, up to this many
-
-
-def _name_coding(con, table: str, code: str, column: str) -> tuple[str, str]:
-    """SQL over ``kept k`` giving the code of its ``column`` in ``table`` (codes 1, 2, ... in
-    text order, :func:`code_names`; NULL for a missing value) as column ``code``, and the join
-    that needs.
-
-    A log's event names, platforms and categories are usually a handful: their code is the
-    place of the value in a literal list of them, read straight off the row, no join. At 100k
-    users a query reading the three codes took 0.33 s this way and 0.47 s with three joins.
-    """
-    values = [value for (value,) in con.execute(
-        f"SELECT {column} FROM {table} ORDER BY {code} LIMIT {SMALL_CODE_TABLE + 1}").fetchall()]
-    if not values:
-        return f"CAST(NULL AS UINTEGER) AS {code}", ""
-    if len(values) <= SMALL_CODE_TABLE:
-        listed = ", ".join(quote_literal(value) for value in values)
-        # left INTEGER: the codes are packed into a BIGINT next (a cast to UINTEGER cost 1.4 %
-        # of the instructions of load + features)
-        return f"list_position([{listed}], k.{column}) AS {code}", ""
-    alias = f"{code}_t"
-    return f"{alias}.{code}", f" LEFT JOIN {table} {alias} USING ({column})"
-
-
 WORD_BITS = 63   # bits of a BIGINT sort key that stay non-negative
 SCALES = (1, 100)    # a numeric column whose values are all whole numbers, or all whole cents
 SCALED_BITS = 40     # ... below 2 ** 40 once scaled, goes through the sort as that number
@@ -182,9 +154,7 @@ class ValueCoding:
 
     Whole numbers or whole cents are their own code, scaled (plus 1): no join either way. Other
     values are numbered through their table of distinct values (``amounts``, ``quantities``),
-    joined on the way in and out. For the sample's amounts (whole cents) the two joins were
-    0.21 s and 0.14 s of CPU in DuckDB's profile at 100k users; in paired callgrind runs at 20k
-    users, load + features took 2.6 % fewer instructions without them.
+    joined on the way in and out.
     """
 
     encode: str          # SQL over ``kept k``: the code
@@ -255,8 +225,7 @@ def pack_codes(con, values: tuple[ValueCoding, ValueCoding] | None = None
 def _unpack_codes(words: list[list[tuple[str, str, int, int]]]) -> str:
     """SQL columns code, acode, qcode, discount, pcode, ccode, prcode read back from the words.
 
-    The codes stay BIGINT, as they come out of the word: casting them to UINTEGER cost 0.7 %
-    of the instructions of load + features.
+    The codes stay BIGINT, as they come out of the word.
     """
     columns = []
     for i, word in enumerate(words):
@@ -265,8 +234,7 @@ def _unpack_codes(words: list[list[tuple[str, str, int, int]]]) -> str:
             if name == "code":
                 columns.append(f"{value} AS code")
             elif name == "discount":
-                # 2 true, 1 false, 0 missing; a comparison, not a CASE, which took 0.1 s more
-                # CPU at 100k users
+                # 2 true, 1 false, 0 missing
                 columns.append(f"nullif({value}, 0) = 2 AS discount")
             elif width == 0:
                 columns.append(f"CAST(NULL AS BIGINT) AS {name}")

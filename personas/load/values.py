@@ -55,7 +55,7 @@ def time_expression(con, column: str, dtype: str, source: str,
     the reader typed itself.
 
     The check is not run here: :func:`keep_clean_rows` counts its failures in the pass it makes
-    anyway, which saves a whole pass over the file (7 s of a 165M-row Parquet log, cold).
+    anyway, which saves a whole pass over the file.
     """
     col = quote_name(column)
     upper = dtype.upper()
