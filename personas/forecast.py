@@ -58,7 +58,6 @@ REGULAR_P_ACTIVE = 0.5     # ... is probably still active ...
 REGULAR_OVERDUE = 2.0      # ... and was last seen within this many of their usual gaps
 DECILES = 10
 COLUMNS = ("p_active", "expected_purchases", "expected_revenue", "next_purchase_due")
-NO_HISTORY = "no purchase history"
 
 
 # -- the purchase history --------------------------------------------------------------------------

@@ -104,7 +104,7 @@ class PersonaParams:
         "days ahead the forecast covers, counted from the reference date", 1, 3650))
     holdout_days: int = field(default=0, metadata=_help(
         "check the forecast: fit it on the window less its last N days and compare the purchases "
-        "it predicts for those days with the ones that happened, 0 means no check", 0, 3650))
+        "it predicts over those days with the ones that happened, 0 means no check", 0, 3650))
     # -- resources ---------------------------------------------------------------------------
     memory_limit: str = field(default="3GB", metadata=_help(
         "memory DuckDB may use to load the events and compute features (like 2GB or 500MB), "

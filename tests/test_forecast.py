@@ -245,6 +245,11 @@ def test_the_report_shows_the_forecast_where_a_planner_looks(demo_run):
     assert "Users needed" in html and "per arm to detect" in html
     assert "not checked on held-out days" in html
     assert "<code>next_purchase_due</code>" in html
+    # personas.csv's forecast columns are explained in the export guide
+    header = pd.read_csv(demo_run.run_dir / "personas.csv", nrows=0).columns
+    assert "forecast_churn_rate" in header and "forecast_expected_revenue_share" in header
+    assert "<code>forecast_churn_rate</code>" in html
+    assert "Predicted churn: the mean, over its buyers" in html
 
 
 # -- real data -------------------------------------------------------------------------------------

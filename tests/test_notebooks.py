@@ -22,7 +22,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 FIELDS = [f.name for f in dataclasses.fields(PersonaParams)]
 RUN_FILES = {"index.html", "personas.json", "personas.csv", "assignments.parquet",
              "assignments.csv", "features.parquet", "features.json", "model", "run.json",
-             "notebooks"}
+             "notebooks", "purchases.parquet"}
 
 
 def test_the_three_notebooks_are_the_ones_the_cli_runs():

@@ -386,6 +386,29 @@ PERSONA_COLUMNS = {
     "traits": "The three traits under \u201cWhy this name\u201d on the persona's card, separated "
               "by semicolons.",
 }
+# personas.csv with the forecast (personas.forecast): its forecast_* columns, written only then.
+FORECAST_COLUMNS = {
+    "forecast_horizon_days": "Days ahead the forecast covers (parameter horizon_days).",
+    "forecast_users": "Users in the persona.",
+    "forecast_buyers": "Its users with a purchase history, the only ones forecast.",
+    "forecast_churn_rate": "Predicted churn: the mean, over its buyers, of the probability that "
+                           "they are no longer active.",
+    "forecast_expected_purchases": "Purchase days its buyers are expected to make over the "
+                                   "horizon, in total.",
+    "forecast_expected_purchases_per_user": "The same per user of the persona.",
+    "forecast_expected_revenue": "Revenue its buyers are expected to bring over the horizon; "
+                                 "empty when the data has no amounts.",
+    "forecast_expected_revenue_per_user": "The same per user of the persona.",
+    "forecast_expected_revenue_per_buyer": "The same per buyer of the persona.",
+    "forecast_expected_revenue_share": "Its share of all users' expected revenue.",
+    "forecast_expected_purchases_share": "Its share of all users' expected purchases.",
+    "forecast_buying_share": "Share of its users expected to buy within the horizon (users "
+                             "without a purchase history counted as not buying): the baseline "
+                             "of its A/B tests' sizes.",
+    "forecast_regular_buyers": "Regular buyers whose next purchase is due by the end of the "
+                               "horizon (overdue ones included).",
+    "forecast_due_dates": "The first and last of those due dates (first..last).",
+}
 # A figure's columns are its key plus these suffixes ("" is the key itself), in the order the
 # pipeline writes them: the headline three always, the centres where the figure is a median or a
 # mean (the stat's ``basis`` is set).
@@ -495,7 +518,7 @@ def export_columns(summary: RunSummary, header: list[str] | None = None
             order.append((key,))
         groups[key].append((column, suffix))
     return tuple(_figure_row(figures[item[0]], groups[item[0]]) if isinstance(item, tuple)
-                 else ExportColumns((item,), PERSONA_COLUMNS.get(
+                 else ExportColumns((item,), PERSONA_COLUMNS.get(item) or FORECAST_COLUMNS.get(
                      item, "See the same field in personas.json."))
                  for item in order)
 
