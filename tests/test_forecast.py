@@ -318,3 +318,33 @@ def test_the_fast_purchase_rows_give_what_the_events_view_gives(tmp_path, order_
     pd.testing.assert_frame_equal(
         forecast.holdout_actuals(log.con, cut, log.reference, forecast.PURCHASE_ROWS),
         forecast.holdout_actuals(log.con, cut, log.reference), check_like=True)
+
+
+def test_without_amounts_purchases_are_forecast_and_revenue_is_not(simulated):
+    con, reference, _, _, _ = simulated
+    summary = forecast.purchase_summary(con, reference).assign(monetary_value=np.nan)
+    fitted = forecast.fit(summary)
+    assert fitted.purchases is not None and fitted.spend is None
+    assert fitted.spend_reason == "the data has no amounts, so revenue is not forecast"
+    out = forecast.predict(fitted, summary, 30)
+    assert out["expected_purchases"].notna().all() and out["expected_revenue"].isna().all()
+    shares = forecast.persona_forecasts(out.assign(next_purchase_due=pd.NaT),
+                                        np.arange(len(out)) % 2, 30)
+    assert shares[0]["expected_revenue"] is None and shares[0]["expected_revenue_share"] is None
+    assert shares[0]["expected_purchases_share"] + shares[1]["expected_purchases_share"] == (
+        pytest.approx(1.0))
+
+
+@pytest.mark.slow
+def test_forecast_false_leaves_the_run_as_it_was(tmp_path):
+    result = pipeline.run(PersonaParams(sample_users=400, n_fits=1, forecast=False,
+                                        output_dir=str(tmp_path / "run")), progress=False)
+    a = pd.read_csv(result.run_dir / "assignments.csv")
+    assert list(a.columns) == ["user_id", "persona_id", "persona", "confidence"]
+    assert result.info["forecast"] is None
+    assert not (result.run_dir / "purchases.parquet").exists()
+    html = (result.run_dir / "index.html").read_text()
+    assert "(forecast)" not in html and "Looking ahead" not in html
+    for p in result.profiles:
+        assert p.forecast is None
+        assert all(play.effect for play in p.plays)    # sized on the share who have bought

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 RUN_FILES = {"index.html", "personas.json", "personas.csv", "assignments.parquet",
              "assignments.csv", "features.parquet", "features.json", "model", "run.json",
-             "planted.parquet"}
+             "planted.parquet", "purchases.parquet"}
 
 
 
