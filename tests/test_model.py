@@ -399,3 +399,15 @@ def test_scikit_learn_checks_with_pca_and_kmeans(estimator, check):
                          expected_failed_checks=few_rows_fail, xfail_strict=True)
 def test_scikit_learn_checks_with_umap_and_hdbscan(estimator, check):
     check(estimator)
+
+
+def test_umaps_compiled_functions_are_cached_on_disk():
+    # umap-learn and pynndescent compile hundreds of functions without numba's cache; the model
+    # switches it on for every one of them, so a fresh process loads them instead of compiling
+    from numba.core.caching import FunctionCache
+    from umap import layouts
+
+    from personas.model import cache_numba_compilation
+
+    assert cache_numba_compilation() > 100
+    assert isinstance(layouts._nb_optimize_layout_euclidean_single_epoch._cache, FunctionCache)
