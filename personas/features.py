@@ -6,6 +6,9 @@ memory limit; there is no per-user Python loop. Rates are smoothed towards the p
 :data:`PRIOR_WEIGHT` pseudo-observations, so a user with one view and one cart is not "100 %".
 Every feature is described in :data:`CATALOGUE`; one whose inputs the data lacks is skipped with a
 note, never filled with zeros that would look like behaviour.
+
+Why it is long: the catalogue (:data:`CATALOGUE`, each feature's meaning, unit, needs and model
+use) is data kept beside the one SQL query that computes it, so the two cannot drift apart.
 """
 
 from __future__ import annotations

@@ -46,6 +46,9 @@ UMAP and HDBSCAN are the defaults, not requirements: ``reducer`` takes any objec
 Steps 2 to 5 work on arrays of labels and live in :mod:`personas.grouping`; this module holds
 the estimator (preparing, fitting, assigning, saving). Why each step is there, with the
 measurements on many random worlds: docs/model.md.
+
+Why it is long: one scikit-learn estimator with its preprocessor, fit, assignment, persistence
+and their checks; the grouping steps are in :mod:`personas.grouping`.
 """
 
 from __future__ import annotations

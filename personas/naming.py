@@ -24,6 +24,9 @@ No two names share their head word or contain one another as a phrase, so a repo
 "Champions" beside "Champions · Frequent"; only groups that no word is true of fall back to
 "Other <noun>" and then "Persona <id>". Analysts rename afterwards with a ``{old name: new
 name}`` mapping, which follows the persona, not its id.
+
+Why it is long: a rule's claims are recomputed from the persona's own figures and checked here,
+next to the choice of name they decide; the rules themselves are data in ``rules.yaml``.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 One object serves the CLI (``-p name=value``), the notebooks (the cell tagged ``parameters``
 lists the same names) and Python (``personas.run(PersonaParams(...))``). Values are converted by
 the field's declared type, never guessed, and checked once in :meth:`PersonaParams.validate`.
+
+Why it is long: every parameter's default, range and help text is written here once, for the
+CLI, the notebooks and Python alike.
 """
 
 from __future__ import annotations

@@ -21,6 +21,10 @@ steps of the run used (:func:`check_agreement`). After the model step,
 :func:`persona_names`, :func:`model_info` and :func:`map_points` read the staged model for
 02_personas' charts (in the model's numbering; with ``compare_to`` the report step gives
 matched personas the earlier run's ids, :mod:`personas.migration`).
+
+Why it is long: each step checks its inputs, runs its stage and writes its own files and record
+into the one staging folder, and the three share the helpers for that folder and ``run.json``;
+kept together, this module is the one place that says what a run writes and in which order.
 """
 
 from __future__ import annotations

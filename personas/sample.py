@@ -26,6 +26,10 @@ How a log is drawn, all vectorised with one ``np.random.default_rng(seed)``:
 4. events are seconds to minutes apart (at most 15 minutes), and sessions of one user are pushed
    apart so at least 31 minutes separate them: cutting a user's events at 30 minutes of silence
    recovers the sessions exactly.
+
+Why it is long: the planted casts (:data:`PERSONAS`, :data:`HOLDOUT_PERSONAS`,
+:data:`TRANSITIONS`, :data:`FAMILIES`) are data written out in full, so a reader sees what each
+planted persona does; the vectorised generator itself is the second half.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ persona cards alone into an HTML fragment a notebook shows (:func:`render_cards`
 One Jinja2 environment, autoescaping on; every figure is formatted by a filter; the templates get
 the dataclasses themselves. The only markup that is not escaped is chart SVG, made by
 :mod:`personas.report.charts` and marked safe in exactly one place, :func:`trusted_svg`.
+
+Why it is long: the filters that format each kind of figure and the assembly of the report's
+context are here, in one place the templates read from; the markup itself is in ``templates/``.
 """
 
 from __future__ import annotations
