@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ParameterError
-from .migration import Migration, RunSide, migrate, read_side
+from .migration import Migration, RunSide, migrate, read_run_info, read_side
 
 MIN_RUNS = 2
 
@@ -106,12 +106,7 @@ def read_run(folder: str | Path) -> HistoryRun:
     if not any((folder / n).is_file() for n in ("assignments.parquet", "assignments.csv")):
         raise _run_error(folder, "it has no assignments.parquet or assignments.csv")
     side = read_side(folder, records)
-    info: dict = {}
-    try:
-        loaded = json.loads((folder / "run.json").read_text(encoding="utf-8"))
-        info = loaded if isinstance(loaded, dict) else {}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        pass
+    info = read_run_info(folder)
     compared = (info.get("comparison") or {}).get("previous_run")
     users = sum(p.size for p in side.personas)
     shares = {p.id: (p.size / users if users else 0.0) for p in side.personas}

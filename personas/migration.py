@@ -81,15 +81,20 @@ def series_highest_id(folder: str | Path, personas: Sequence[Mapping[str, Any]])
     """The highest persona id the series up to the run in ``folder`` has used: what its run.json
     recorded, and never less than the ids its personas.json holds (runs made before ids were
     kept record nothing)."""
-    recorded = -1
+    identities = read_run_info(folder).get("identities")
+    value = identities.get("highest_id") if isinstance(identities, dict) else None
+    recorded = value if isinstance(value, int) and not isinstance(value, bool) else -1
+    return max([recorded, *(_id(r) for r in personas)])
+
+
+def read_run_info(folder: str | Path) -> dict[str, Any]:
+    """The run.json of the run in ``folder``; {} when it is missing or unreadable (a run made
+    by an older version, or copied without it): what is read from it has a default."""
     try:
         info = json.loads((Path(folder) / "run.json").read_text(encoding="utf-8"))
-        value = (info.get("identities") or {}).get("highest_id")
-        if isinstance(value, int) and not isinstance(value, bool):
-            recorded = value
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        pass
-    return max([recorded, *(_id(r) for r in personas)])
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return info if isinstance(info, dict) else {}
 
 
 def _id(record: Mapping[str, Any]) -> int:
@@ -276,12 +281,7 @@ def read_side(folder: str | Path, personas: Sequence[Mapping[str, Any]] | None =
 
     folder = Path(folder)
     records = personas if personas is not None else read_personas(folder)
-    info: dict = {}
-    try:
-        loaded = json.loads((folder / "run.json").read_text(encoding="utf-8"))
-        info = loaded if isinstance(loaded, dict) else {}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        pass
+    info = read_run_info(folder)
     return RunSide(str(folder), _persona_refs(records),
                    window if window is not None else window_of(info),
                    Path(assignments) if assignments is not None else assignments_file(folder),
