@@ -52,9 +52,10 @@ from worlds import (  # noqa: E402
 )
 
 from personas.features import BY_NAME, event_mix_counts, model_matrix  # noqa: E402
+from personas.kpis import KPIS, figure_key  # noqa: E402
 from personas.model import PersonaModel  # noqa: E402
 from personas.naming import clashes  # noqa: E402
-from personas.profile import KPIS, build_profiles, figure_key  # noqa: E402
+from personas.profile import build_profiles  # noqa: E402
 from personas.sample import write_sample  # noqa: E402
 
 DEFAULT_OUT = ROOT / "docs" / "model.md"

@@ -43,6 +43,7 @@ import yaml
 
 from .errors import InputError, yaml_problem
 from .features import BY_NAME
+from .kpis import KPIS, figure_key
 from .results import ClaimCheck, Stat
 
 Z_CAP = 3.0
@@ -138,10 +139,7 @@ DESCRIPTIVE_PLAYS: tuple[dict, ...] = ()
 # -- the rule file ---------------------------------------------------------------------------------
 
 def _figure_keys() -> set[str]:
-    """Every key a claim or tag may name: catalogue features and KPIs (imported here, since the
-    profile module imports this one)."""
-    from .profile import KPIS, figure_key
-
+    """Every key a claim or tag may name: catalogue features and KPIs."""
     return set(BY_NAME) | {figure_key(k.key) for k in KPIS}
 
 

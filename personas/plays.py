@@ -40,7 +40,7 @@ def figure_plays(*, share: float, revenue_share: float | None, kpis: Mapping[str
     """The plays a persona's figures call for: (protect and grow, others), each most valuable
     first (see the module docstring).
 
-    ``kpis`` are the persona's KPIs by key (profile.KPIS); ``family`` its name's rule family,
+    ``kpis`` are the persona's KPIs by key (personas.kpis.KPIS); ``family`` its name's rule family,
     so a Lapsed persona, whose rule brings a win-back, does not get a second one.
     """
     plays: list[Play] = []

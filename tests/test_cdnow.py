@@ -20,8 +20,8 @@ from kpis import KPI_DEFINITIONS
 
 from personas import PersonaParams, pipeline
 from personas.features import BY_NAME
+from personas.kpis import figure_key
 from personas.naming import clashes
-from personas.profile import figure_key
 
 pytestmark = pytest.mark.slow
 

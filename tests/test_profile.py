@@ -17,8 +17,8 @@ import pytest
 from kpis import KPI_DEFINITIONS
 
 from personas.features import BY_NAME, ROLE_PREFIX
+from personas.kpis import KPIS
 from personas.profile import (
-    KPIS,
     behaviour_stat,
     build_profiles,
     clear_share,

@@ -250,6 +250,7 @@ def parameter_text(value: str, name: str) -> str:
 def glossary(summary: RunSummary) -> tuple[tuple[str, str], ...]:
     """The words of the report a stakeholder may not know, each with its meaning in this run:
     (term, meaning) pairs for the methodology's glossary."""
+    from ..kpis import AT_RISK_DAYS
     from ..plays import AT_RISK as PLAY_AT_RISK
     from ..plays import AT_RISK_REVENUE as AT_RISK_REVENUE_PLAY
     from ..plays import (
@@ -261,7 +262,6 @@ def glossary(summary: RunSummary) -> tuple[tuple[str, str], ...]:
         WARNING_AT_LEAST,
         WARNING_LIFT,
     )
-    from ..profile import AT_RISK_DAYS
     from ..results import CLEAR_CONFIDENCE
 
     if summary.window_start and summary.window_end:
