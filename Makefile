@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help setup demo test test-fast lab bench lint browser-deps clean
+.PHONY: help setup demo test test-fast lab bench lint browser-deps compiler-deps clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -19,7 +19,7 @@ setup: $(STAMP)  ## create .venv and install the package with its test tools
 
 # Two years of the bundled sample's shop: the second run is compared with the first (who moved
 # where), then both on one history page.
-demo: $(STAMP)  ## run the bundled sample's two years, the second compared with the first; print the pages
+demo: $(STAMP) compiler-deps  ## run the bundled sample's two years, the second compared with the first; print the pages
 	$(VENV)/bin/personas run
 	$(VENV)/bin/personas run -p sample_period=2 -p compare_to=reports/sample
 	$(VENV)/bin/personas history reports/sample reports/sample-period-2 --out reports/history.html
@@ -33,10 +33,19 @@ browser-deps:  ## install Debian's chromium for the browser tests (needs root; s
 	      || echo "warning: could not install chromium; the browser tests will be skipped"; \
 	  else echo "note: /usr/bin/chromium missing (apt-get install chromium); the browser tests will be skipped"; fi; }
 
+# The forecast's models (pymc-marketing on PyTensor) compile C++ on a machine's first run (about
+# 30 s, then cached in ~/.pytensor); without g++ PyTensor falls back to Python code, far slower.
+compiler-deps:  ## install Debian's g++ for the forecast's models (needs root; warns otherwise)
+	@command -v g++ >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null) \
+	      || echo "warning: could not install g++; the forecast will run slowly"; \
+	  else echo "note: g++ missing (apt-get install g++); the forecast will run slowly"; fi; }
+
 lint: $(STAMP)  ## ruff's checks (settings in pyproject.toml); make test runs it first
 	$(VENV)/bin/ruff check .
 
-test: $(STAMP) browser-deps lint  ## lint, then the whole test suite
+test: $(STAMP) browser-deps compiler-deps lint  ## lint, then the whole test suite
 	$(PY) -m pytest
 
 test-fast: $(STAMP)  ## tests without papermill, UMAP fits or the browser
