@@ -124,7 +124,9 @@ def test_the_fits_agree_on_clear_structure_and_say_so(six_blob_model):
     model, _, _ = six_blob_model
     scores = {int(k): v for k, v in model.info_["count_scores"].items()}
     assert sorted(scores) == [4, 5, 6, 7, 8]
-    assert max(scores, key=scores.get) == 6 and scores[6] > 0.95
+    # the planted count is reproduced as well as any (merging the six blobs into four the same
+    # way every time is reproducible too: choose_count then prefers the better separated one)
+    assert scores[6] == max(scores.values()) and scores[6] > 0.95
     assert model.info_["fits"] == 5 and model.stability_ > 0.95
     assert set(model.persona_stability_) == set(range(6))
     assert all(0.9 < v <= 1 for v in model.persona_stability_.values())

@@ -123,6 +123,7 @@ def test_personas_run_prints_each_stage_of_each_step(capsys, tmp_path):
                 r"\[2/3\] personas done in \d+\.\d s",
                 r"\[3/3\] report \.\.\.",
                 rf"  report: \d personas profiled and named {SECONDS}",
+                rf"  report: forecast over 90 days {SECONDS}",
                 rf"  report: index\.html, personas\.json/csv and assignments written {SECONDS}",
                 r"\[3/3\] report done in \d+\.\d s",
                 r"done in \d+\.\d s"]
