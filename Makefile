@@ -42,8 +42,9 @@ compiler-deps:  ## install Debian's g++ for the forecast's models (needs root; w
 	      || echo "warning: could not install g++; the forecast will run slowly"; \
 	  else echo "note: g++ missing (apt-get install g++); the forecast will run slowly"; fi; }
 
-lint: $(STAMP)  ## ruff's checks (settings in pyproject.toml); make test runs it first
+lint: $(STAMP)  ## ruff's checks and its formatter (settings in pyproject.toml); make test runs it first
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test: $(STAMP) browser-deps compiler-deps lint  ## lint, then the whole test suite
 	$(PY) -m pytest

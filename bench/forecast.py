@@ -35,8 +35,17 @@ def main() -> None:
     args = parser.parse_args()
     data = ROOT / "bench" / "data" / f"sample-{args.users}.parquet"
     if not data.exists():
-        subprocess.run([str(ROOT / ".venv" / "bin" / "personas"), "sample", "--users",
-                        str(args.users), "--out", str(data)], check=True)
+        subprocess.run(
+            [
+                str(ROOT / ".venv" / "bin" / "personas"),
+                "sample",
+                "--users",
+                str(args.users),
+                "--out",
+                str(data),
+            ],
+            check=True,
+        )
     from personas import PersonaParams, forecast
     from personas.load import load_events
 

@@ -35,16 +35,22 @@ def main() -> None:
     parser.add_argument("--memory-limit", default="3GB", help="the run's memory_limit")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as out:
-        params = PersonaParams(events_path=args.events, memory_limit=args.memory_limit,
-                               output_dir=str(Path(out) / "run"))
+        params = PersonaParams(
+            events_path=args.events,
+            memory_limit=args.memory_limit,
+            output_dir=str(Path(out) / "run"),
+        )
         print("| step | high-water mark | resident after | seconds |\n|---|---:|---:|---:|")
         for name, step in pipeline.STEPS:
-            Path("/proc/self/clear_refs").write_text("5")   # the high-water mark starts again
+            Path("/proc/self/clear_refs").write_text("5")  # the high-water mark starts again
             started = time.time()
             step(params, progress=False)
             figures = memory()
-            print(f"| {name} | {figures['VmHWM']:.2f} GB | {figures['VmRSS']:.2f} GB | "
-                  f"{time.time() - started:.0f} |", flush=True)
+            print(
+                f"| {name} | {figures['VmHWM']:.2f} GB | {figures['VmRSS']:.2f} GB | "
+                f"{time.time() - started:.0f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -43,8 +43,16 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-PERSONAS = ("Frequent Browser", "Loyal Big Spender", "Bargain Hunter", "Cart Abandoner",
-            "New Visitor", "Lapsed", "Email-Engaged", "Window Shopper")
+PERSONAS = (
+    "Frequent Browser",
+    "Loyal Big Spender",
+    "Bargain Hunter",
+    "Cart Abandoner",
+    "New Visitor",
+    "Lapsed",
+    "Email-Engaged",
+    "Window Shopper",
+)
 SHARES = np.array([0.18, 0.10, 0.15, 0.14, 0.12, 0.13, 0.08, 0.10])
 
 
@@ -52,24 +60,46 @@ def _ids(numbers: np.ndarray) -> np.ndarray:
     return np.char.add("u", np.char.zfill(numbers.astype(str), 8)).astype(object)
 
 
-def _write_run(folder: Path, numbers: np.ndarray, persona: np.ndarray, window: tuple[str, str],
-               highest: int) -> None:
+def _write_run(
+    folder: Path, numbers: np.ndarray, persona: np.ndarray, window: tuple[str, str], highest: int
+) -> None:
     folder.mkdir(parents=True)
-    frame = pd.DataFrame({"user_id": _ids(numbers), "persona_id": persona.astype("int64"),
-                          "persona": np.array(PERSONAS, dtype=object)[persona],
-                          "confidence": np.float64(0.9)})
+    frame = pd.DataFrame(
+        {
+            "user_id": _ids(numbers),
+            "persona_id": persona.astype("int64"),
+            "persona": np.array(PERSONAS, dtype=object)[persona],
+            "confidence": np.float64(0.9),
+        }
+    )
     frame.to_parquet(folder / "assignments.parquet", index=False)
     sizes = np.bincount(persona, minlength=len(PERSONAS))
-    (folder / "personas.json").write_text(json.dumps([
-        {"id": i, "name": name, "size": int(sizes[i]), "share": float(sizes[i] / len(persona))}
-        for i, name in enumerate(PERSONAS)]), encoding="utf-8")
-    (folder / "run.json").write_text(json.dumps({
-        "input": {"window": {"start": window[0], "end": window[1]}},
-        "identities": {"highest_id": highest}}), encoding="utf-8")
+    (folder / "personas.json").write_text(
+        json.dumps(
+            [
+                {
+                    "id": i,
+                    "name": name,
+                    "size": int(sizes[i]),
+                    "share": float(sizes[i] / len(persona)),
+                }
+                for i, name in enumerate(PERSONAS)
+            ]
+        ),
+        encoding="utf-8",
+    )
+    (folder / "run.json").write_text(
+        json.dumps(
+            {
+                "input": {"window": {"start": window[0], "end": window[1]}},
+                "identities": {"highest_id": highest},
+            }
+        ),
+        encoding="utf-8",
+    )
 
 
-def make_runs(work: Path, users: int, stay: float, move: float, seed: int = 0
-              ) -> tuple[Path, Path]:
+def make_runs(work: Path, users: int, stay: float, move: float, seed: int = 0) -> tuple[Path, Path]:
     rng = np.random.default_rng(seed)
     before = rng.choice(len(PERSONAS), size=users, p=SHARES / SHARES.sum())
     numbers = np.arange(users)
@@ -79,12 +109,14 @@ def make_runs(work: Path, users: int, stay: float, move: float, seed: int = 0
     after[moved] = rng.choice(len(PERSONAS), size=int(moved.sum()), p=SHARES / SHARES.sum())
     new = users - after.size
     later_numbers = np.concatenate([numbers[kept], users + np.arange(new)])
-    later_persona = np.concatenate([after, rng.choice(len(PERSONAS), size=new,
-                                                      p=SHARES / SHARES.sum())])
-    order = rng.permutation(later_numbers.size)       # files are not in the same user order
+    later_persona = np.concatenate(
+        [after, rng.choice(len(PERSONAS), size=new, p=SHARES / SHARES.sum())]
+    )
+    order = rng.permutation(later_numbers.size)  # files are not in the same user order
     _write_run(work / "earlier", numbers, before, ("2024-01-01", "2024-12-31"), 7)
-    _write_run(work / "later", later_numbers[order], later_persona[order],
-               ("2025-01-01", "2025-12-31"), 7)
+    _write_run(
+        work / "later", later_numbers[order], later_persona[order], ("2025-01-01", "2025-12-31"), 7
+    )
     return work / "earlier", work / "later"
 
 
@@ -127,11 +159,19 @@ def _measure(earlier: str, later: str, queue) -> None:
     into = table[table["to_persona"] != "(gone)"].groupby("to_persona")["users"].sum()
     assert out_of.to_dict() == then["persona"].value_counts().to_dict()
     assert into.to_dict() == now["persona"].value_counts().to_dict()
-    queue.put({"relabel_s": t2 - t1, "migrate_s": t3 - t2, "write_s": t4 - t3,
-               "chart_s": t5 - t4, "step_s": (t2 - t1) + (t4 - t2),
-               "extra_mib": (peak - base) / 1024, "base_mib": base / 1024,
-               "rows": len(table), "users": [m.earlier_users, m.later_users, m.both, m.new,
-                                             m.gone, int(ids.size)]})
+    queue.put(
+        {
+            "relabel_s": t2 - t1,
+            "migrate_s": t3 - t2,
+            "write_s": t4 - t3,
+            "chart_s": t5 - t4,
+            "step_s": (t2 - t1) + (t4 - t2),
+            "extra_mib": (peak - base) / 1024,
+            "base_mib": base / 1024,
+            "rows": len(table),
+            "users": [m.earlier_users, m.later_users, m.both, m.new, m.gone, int(ids.size)],
+        }
+    )
 
 
 def measure(earlier: Path, later: Path) -> dict:
@@ -157,24 +197,31 @@ def main() -> None:
         made = time.perf_counter() - start
         results = [measure(earlier, later) for _ in range(args.runs)]
     cpu = platform.processor() or platform.machine()
-    print(f"- **Machine**: {multiprocessing.cpu_count()} CPUs ({cpu}), Python "
-          f"{platform.python_version()}; **date** {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(
+        f"- **Machine**: {multiprocessing.cpu_count()} CPUs ({cpu}), Python "
+        f"{platform.python_version()}; **date** {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    )
     users = results[0]["users"]
-    print(f"- **Input**: {users[0]:,} users then, {users[1]:,} now ({users[2]:,} in both, "
-          f"{users[3]:,} new, {users[4]:,} gone), 8 personas; {results[0]['rows']} rows in "
-          f"migration.csv; made in {made:.1f} s; {args.runs} runs, each a fresh process\n")
+    print(
+        f"- **Input**: {users[0]:,} users then, {users[1]:,} now ({users[2]:,} in both, "
+        f"{users[3]:,} new, {users[4]:,} gone), 8 personas; {results[0]['rows']} rows in "
+        f"migration.csv; made in {made:.1f} s; {args.runs} runs, each a fresh process\n"
+    )
     print("| figure | min | median | max |")
     print("|---|---:|---:|---:|")
-    for key, label in (("relabel_s", "relabel the assignments to kept ids (s)"),
-                       ("migrate_s", "join on user_id, duplicate check, flows (s)"),
-                       ("write_s", "migration.csv + run.json entry (s)"),
-                       ("step_s", "**migration step: the three above (s)**"),
-                       ("chart_s", "report section: flow chart and words (s)"),
-                       ("extra_mib", "**extra peak memory of the process (MiB)**"),
-                       ("base_mib", "process before the step, libraries loaded (MiB)")):
+    for key, label in (
+        ("relabel_s", "relabel the assignments to kept ids (s)"),
+        ("migrate_s", "join on user_id, duplicate check, flows (s)"),
+        ("write_s", "migration.csv + run.json entry (s)"),
+        ("step_s", "**migration step: the three above (s)**"),
+        ("chart_s", "report section: flow chart and words (s)"),
+        ("extra_mib", "**extra peak memory of the process (MiB)**"),
+        ("base_mib", "process before the step, libraries loaded (MiB)"),
+    ):
         values = [r[key] for r in results]
-        print(f"| {label} | {min(values):.2f} | {statistics.median(values):.2f} | "
-              f"{max(values):.2f} |")
+        print(
+            f"| {label} | {min(values):.2f} | {statistics.median(values):.2f} | {max(values):.2f} |"
+        )
 
 
 if __name__ == "__main__":

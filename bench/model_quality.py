@@ -68,25 +68,26 @@ def log(message: str) -> None:
 
 # -- one world -------------------------------------------------------------------------------------
 
+
 @dataclass
 class Result:
     name: str
-    k: int                     # planted archetypes
+    k: int  # planted archetypes
     users: int
     describe: str
-    ari: list[float]           # PersonaModel, one per seed
-    found: list[int]           # personas found, one per seed
-    agreement: float           # ARI between the two seeds' assignments of every user
-    stability: float | None    # the model's own stability figure (seed 0)
-    fit_s: float               # seconds per fit + assign (mean over seeds)
+    ari: list[float]  # PersonaModel, one per seed
+    found: list[int]  # personas found, one per seed
+    agreement: float  # ARI between the two seeds' assignments of every user
+    stability: float | None  # the model's own stability figure (seed 0)
+    fit_s: float  # seconds per fit + assign (mean over seeds)
     kmeans_model: float = float("nan")
     kmeans_all: float = float("nan")
     kmeans_sil: float = float("nan")
     kmeans_sil_k: int = 0
     ceiling: float = float("nan")
     names: list[str] | None = None
-    claims: int = 0            # claims checked
-    broken: list[str] | None = None   # claims that do not hold, or names that clash
+    claims: int = 0  # claims checked
+    broken: list[str] | None = None  # claims that do not hold, or names that clash
 
 
 def fit_seeds(data: WorldData) -> tuple[list, list[float]]:
@@ -123,8 +124,13 @@ def check_names(data: WorldData, labels: np.ndarray, confidence: np.ndarray) -> 
     """Profile and name seed 0's personas; recompute and check every claim; check head words."""
     features = data.features
     catalogue = features[[c for c in features.columns if c in BY_NAME]]
-    profiles = build_profiles(catalogue, labels, confidence, order_table=data.world.order_table,
-                              role_counts=event_mix_counts(features))
+    profiles = build_profiles(
+        catalogue,
+        labels,
+        confidence,
+        order_table=data.world.order_table,
+        role_counts=event_mix_counts(features),
+    )
     broken, claims = [], 0
     for p in profiles:
         mask = labels == p.id
@@ -133,16 +139,21 @@ def check_names(data: WorldData, labels: np.ndarray, confidence: np.ndarray) -> 
             value = recompute(check, catalogue, mask)
             overall = recompute(check, catalogue, np.ones(len(labels), dtype=bool))
             lift = value / overall if value is not None and overall else None
-            if check.value is not None and value is not None and not np.isclose(
-                    value, check.value, rtol=1e-6, atol=1e-9):
-                broken.append(f"{p.name}: {check.figure} is {value:.4g}, card says "
-                              f"{check.value:.4g}")
+            if (
+                check.value is not None
+                and value is not None
+                and not np.isclose(value, check.value, rtol=1e-6, atol=1e-9)
+            ):
+                broken.append(
+                    f"{p.name}: {check.figure} is {value:.4g}, card says {check.value:.4g}"
+                )
             elif not all(bound_holds(t, b, value, lift) for t, b in check.bounds):
-                broken.append(f"{p.name}: {check.figure} = {value} (lift {lift}) fails "
-                              f"{check.bounds}")
+                broken.append(
+                    f"{p.name}: {check.figure} = {value} (lift {lift}) fails {check.bounds}"
+                )
     names = [p.name for p in profiles]
     for i, a in enumerate(names):
-        broken += [f"{a} / {b} share a head word" for b in names[i + 1:] if clashes(a, b)]
+        broken += [f"{a} / {b} share a head word" for b in names[i + 1 :] if clashes(a, b)]
     return names, claims, broken
 
 
@@ -150,12 +161,17 @@ def score_world(seed: int, users: int, baselines: bool = True) -> Result:
     data = world_data(seed, users)
     fits, seconds = fit_seeds(data)
     labels = [f[1] for f in fits]
-    result = Result(name=f"world {seed}", k=data.k, users=len(data.features),
-                    describe=data.world.describe(),
-                    ari=[planted_ari(data, lab) for lab in labels],
-                    found=[int(len(np.unique(lab))) for lab in labels],
-                    agreement=float(adjusted_rand_score(labels[0], labels[1])),
-                    stability=fits[0][0].stability_, fit_s=float(np.mean(seconds)))
+    result = Result(
+        name=f"world {seed}",
+        k=data.k,
+        users=len(data.features),
+        describe=data.world.describe(),
+        ari=[planted_ari(data, lab) for lab in labels],
+        found=[int(len(np.unique(lab))) for lab in labels],
+        agreement=float(adjusted_rand_score(labels[0], labels[1])),
+        stability=fits[0][0].stability_,
+        fit_s=float(np.mean(seconds)),
+    )
     if baselines:
         scaled = StandardScaler().fit_transform(model_matrix(data.features)[0])
         everything = catalogue_matrix(data.features)
@@ -183,21 +199,31 @@ def score_bundled(mix: str, users: int, seed: int) -> Result:
     features, _ = compute_features(log_)
     log_.con.close()
     truth = pd.read_csv(truth_path, dtype=str).set_index("user_id")["persona"]
-    data = WorldData(draw_world(0, order_table=False), features,
-                     truth.reindex(features.index).to_numpy(dtype=object), 0.0)
+    data = WorldData(
+        draw_world(0, order_table=False),
+        features,
+        truth.reindex(features.index).to_numpy(dtype=object),
+        0.0,
+    )
     fits, seconds = fit_seeds(data)
     labels = [f[1] for f in fits]
     scaled = StandardScaler().fit_transform(model_matrix(features)[0])
-    return Result(name=f"bundled sample, {mix} cast", k=data.k, users=len(features),
-                  describe=f"`write_sample(path, {users}, seed={seed}, mix=\"{mix}\")`",
-                  ari=[planted_ari(data, lab) for lab in labels],
-                  found=[int(len(np.unique(lab))) for lab in labels],
-                  agreement=float(adjusted_rand_score(labels[0], labels[1])),
-                  stability=fits[0][0].stability_, fit_s=float(np.mean(seconds)),
-                  kmeans_model=planted_ari(data, kmeans_told_k(scaled, data.k)))
+    return Result(
+        name=f"bundled sample, {mix} cast",
+        k=data.k,
+        users=len(features),
+        describe=f'`write_sample(path, {users}, seed={seed}, mix="{mix}")`',
+        ari=[planted_ari(data, lab) for lab in labels],
+        found=[int(len(np.unique(lab))) for lab in labels],
+        agreement=float(adjusted_rand_score(labels[0], labels[1])),
+        stability=fits[0][0].stability_,
+        fit_s=float(np.mean(seconds)),
+        kmeans_model=planted_ari(data, kmeans_told_k(scaled, data.k)),
+    )
 
 
 # -- the page -------------------------------------------------------------------------------------
+
 
 def fmt(x: float | None, digits: int = 3) -> str:
     return "" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{digits}f}"
@@ -205,8 +231,9 @@ def fmt(x: float | None, digits: int = 3) -> str:
 
 def table(header: list[str], rows: list[list], align: str) -> list[str]:
     marks = ["---" if a == "l" else "---:" for a in align]
-    return (["| " + " | ".join(header) + " |", "| " + " | ".join(marks) + " |"]
-            + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
+    return ["| " + " | ".join(header) + " |", "| " + " | ".join(marks) + " |"] + [
+        "| " + " | ".join(str(c) for c in row) + " |" for row in rows
+    ]
 
 
 def machine() -> str:
@@ -220,25 +247,43 @@ def machine() -> str:
 
 
 def summary_rows(results: list[Result]) -> list[list]:
-    frame = pd.DataFrame({
-        "PersonaModel, seed 0": [r.ari[0] for r in results],
-        "PersonaModel, seed 1": [r.ari[1] for r in results],
-        "k-means told the count, model features": [r.kmeans_model for r in results],
-        "k-means told the count, all features": [r.kmeans_all for r in results],
-        "k-means, count by silhouette, all features": [r.kmeans_sil for r in results],
-        "supervised ceiling (classifier on the planted labels)": [r.ceiling for r in results],
-    })
-    counts = {"PersonaModel, seed 0": np.mean([r.found[0] == r.k for r in results]),
-              "PersonaModel, seed 1": np.mean([r.found[1] == r.k for r in results]),
-              "k-means, count by silhouette, all features": np.mean(
-                  [r.kmeans_sil_k == r.k for r in results])}
-    return [[name, fmt(col.mean()), fmt(col.min()), fmt(col.quantile(0.1)),
-             f"{counts[name]:.0%}" if name in counts else "told"]
-            for name, col in frame.items()]
+    frame = pd.DataFrame(
+        {
+            "PersonaModel, seed 0": [r.ari[0] for r in results],
+            "PersonaModel, seed 1": [r.ari[1] for r in results],
+            "k-means told the count, model features": [r.kmeans_model for r in results],
+            "k-means told the count, all features": [r.kmeans_all for r in results],
+            "k-means, count by silhouette, all features": [r.kmeans_sil for r in results],
+            "supervised ceiling (classifier on the planted labels)": [r.ceiling for r in results],
+        }
+    )
+    counts = {
+        "PersonaModel, seed 0": np.mean([r.found[0] == r.k for r in results]),
+        "PersonaModel, seed 1": np.mean([r.found[1] == r.k for r in results]),
+        "k-means, count by silhouette, all features": np.mean(
+            [r.kmeans_sil_k == r.k for r in results]
+        ),
+    }
+    return [
+        [
+            name,
+            fmt(col.mean()),
+            fmt(col.min()),
+            fmt(col.quantile(0.1)),
+            f"{counts[name]:.0%}" if name in counts else "told",
+        ]
+        for name, col in frame.items()
+    ]
 
 
-def render(worlds: list[Result], big: list[Result], bundled: list[Result], started: datetime,
-           minutes: float, argv: list[str]) -> str:
+def render(
+    worlds: list[Result],
+    big: list[Result],
+    bundled: list[Result],
+    started: datetime,
+    minutes: float,
+    argv: list[str],
+) -> str:
     gap = [min(r.ari) - r.kmeans_model for r in worlds]
     agreement = [r.agreement for r in worlds]
     claims = sum(r.claims for r in worlds)
@@ -252,8 +297,11 @@ def render(worlds: list[Result], big: list[Result], bundled: list[Result], start
         "",
         f"- **Date**: {started:%Y-%m-%d %H:%M} UTC; the whole script took {minutes:.0f} min",
         f"- **Machine**: {machine()} (shared: seconds are indicative)",
-        "- **Packages**: " + ", ".join(f"{n} {version(n)}" for n in
-                                        ("umap-learn", "hdbscan", "scikit-learn", "numpy", "duckdb")),
+        "- **Packages**: "
+        + ", ".join(
+            f"{n} {version(n)}"
+            for n in ("umap-learn", "hdbscan", "scikit-learn", "numpy", "duckdb")
+        ),
         "- **Model**: `PersonaModel(random_state=s)` with default settings, seeds "
         + ", ".join(map(str, SEEDS)),
         "",
@@ -283,8 +331,11 @@ def render(worlds: list[Result], big: list[Result], bundled: list[Result], start
         "",
         "## Summary",
         "",
-        *table(["method", "ARI mean", "ARI worst", "ARI 10th pct", "count right"],
-               summary_rows(worlds), "lrrrr"),
+        *table(
+            ["method", "ARI mean", "ARI worst", "ARI 10th pct", "count right"],
+            summary_rows(worlds),
+            "lrrrr",
+        ),
         "",
         f"- **Against k-means told the count** (the same model features): PersonaModel's worse "
         f"seed is {np.mean(gap):+.3f} on average; its worst world is {min(gap):+.3f} "
@@ -302,35 +353,121 @@ def render(worlds: list[Result], big: list[Result], bundled: list[Result], start
     if broken:
         lines += ["Failed checks:", "", *[f"- {b}" for b in broken[:30]], ""]
     if big:
-        rows = [[r.name, r.k, f"{r.users:,}", fmt(r.ari[0]), fmt(r.ari[1]),
-                 f"{r.found[0]}, {r.found[1]}", fmt(r.agreement), fmt(r.stability),
-                 fmt(r.fit_s, 0)] for r in big]
+        rows = [
+            [
+                r.name,
+                r.k,
+                f"{r.users:,}",
+                fmt(r.ari[0]),
+                fmt(r.ari[1]),
+                f"{r.found[0]}, {r.found[1]}",
+                fmt(r.agreement),
+                fmt(r.stability),
+                fmt(r.fit_s, 0),
+            ]
+            for r in big
+        ]
         big_agreement = [r.agreement for r in big]
-        lines += ["## Seeds at 100,000 users", "",
-                  *table(["world", "planted", "users", "ARI seed 0", "ARI seed 1", "personas",
-                          "seed agreement", "model's stability", "fit + assign (s)"], rows,
-                         "lrrrrrrrr"), "",
-                  f"Seed agreement: mean {np.mean(big_agreement):.3f}, worst "
-                  f"{min(big_agreement):.3f}.", ""]
+        lines += [
+            "## Seeds at 100,000 users",
+            "",
+            *table(
+                [
+                    "world",
+                    "planted",
+                    "users",
+                    "ARI seed 0",
+                    "ARI seed 1",
+                    "personas",
+                    "seed agreement",
+                    "model's stability",
+                    "fit + assign (s)",
+                ],
+                rows,
+                "lrrrrrrrr",
+            ),
+            "",
+            f"Seed agreement: mean {np.mean(big_agreement):.3f}, worst {min(big_agreement):.3f}.",
+            "",
+        ]
     if bundled:
-        rows = [[r.name, r.describe, r.k, f"{r.users:,}", fmt(r.ari[0]), fmt(r.ari[1]),
-                 f"{r.found[0]}, {r.found[1]}", fmt(r.agreement), fmt(r.kmeans_model)]
-                for r in bundled]
-        lines += ["## The bundled sample", "",
-                  "The demo's planted casts (`personas.sample`), through the same steps; never "
-                  "used to choose a default.", "",
-                  *table(["data", "generated by", "planted", "users", "ARI seed 0", "ARI seed 1",
-                          "personas", "seed agreement", "k-means told the count"], rows,
-                         "llrrrrrrr"), ""]
-    rows = [[r.name.split()[-1], r.describe, r.k, f"{r.found[0]}, {r.found[1]}", fmt(r.ari[0]),
-             fmt(r.ari[1]), fmt(r.agreement), fmt(r.kmeans_model), fmt(r.kmeans_all),
-             f"{fmt(r.kmeans_sil)} ({r.kmeans_sil_k})", fmt(r.ceiling),
-             ", ".join(r.names or [])] for r in worlds]
-    lines += ["## Every world", "",
-              *table(["world", "what", "planted", "found", "ARI seed 0", "ARI seed 1",
-                      "seed agreement", "k-means told k (model features)",
-                      "k-means told k (all)", "k-means by silhouette (k)", "ceiling",
-                      "names (seed 0)"], rows, "llrrrrrrrrrl"), ""]
+        rows = [
+            [
+                r.name,
+                r.describe,
+                r.k,
+                f"{r.users:,}",
+                fmt(r.ari[0]),
+                fmt(r.ari[1]),
+                f"{r.found[0]}, {r.found[1]}",
+                fmt(r.agreement),
+                fmt(r.kmeans_model),
+            ]
+            for r in bundled
+        ]
+        lines += [
+            "## The bundled sample",
+            "",
+            "The demo's planted casts (`personas.sample`), through the same steps; never "
+            "used to choose a default.",
+            "",
+            *table(
+                [
+                    "data",
+                    "generated by",
+                    "planted",
+                    "users",
+                    "ARI seed 0",
+                    "ARI seed 1",
+                    "personas",
+                    "seed agreement",
+                    "k-means told the count",
+                ],
+                rows,
+                "llrrrrrrr",
+            ),
+            "",
+        ]
+    rows = [
+        [
+            r.name.split()[-1],
+            r.describe,
+            r.k,
+            f"{r.found[0]}, {r.found[1]}",
+            fmt(r.ari[0]),
+            fmt(r.ari[1]),
+            fmt(r.agreement),
+            fmt(r.kmeans_model),
+            fmt(r.kmeans_all),
+            f"{fmt(r.kmeans_sil)} ({r.kmeans_sil_k})",
+            fmt(r.ceiling),
+            ", ".join(r.names or []),
+        ]
+        for r in worlds
+    ]
+    lines += [
+        "## Every world",
+        "",
+        *table(
+            [
+                "world",
+                "what",
+                "planted",
+                "found",
+                "ARI seed 0",
+                "ARI seed 1",
+                "seed agreement",
+                "k-means told k (model features)",
+                "k-means told k (all)",
+                "k-means by silhouette (k)",
+                "ceiling",
+                "names (seed 0)",
+            ],
+            rows,
+            "llrrrrrrrrrl",
+        ),
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -338,8 +475,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worlds", type=int, default=32, help="worlds 0..N-1 (default 32)")
     parser.add_argument("--users", type=int, default=20_000, help="users per world")
-    parser.add_argument("--big", type=int, default=4,
-                        help="worlds also run at --big-users for seed agreement (default 4)")
+    parser.add_argument(
+        "--big",
+        type=int,
+        default=4,
+        help="worlds also run at --big-users for seed agreement (default 4)",
+    )
     parser.add_argument("--big-users", type=int, default=100_000)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
@@ -349,9 +490,11 @@ def main() -> None:
     worlds = []
     for seed in range(args.worlds):
         result = score_world(seed, args.users)
-        log(f"world {seed}: ARI {result.ari[0]:.3f}/{result.ari[1]:.3f} ({result.found} of "
+        log(
+            f"world {seed}: ARI {result.ari[0]:.3f}/{result.ari[1]:.3f} ({result.found} of "
             f"{result.k}), agreement {result.agreement:.3f}, k-means {result.kmeans_model:.3f}, "
-            f"ceiling {result.ceiling:.3f}, {len(result.broken or [])} broken")
+            f"ceiling {result.ceiling:.3f}, {len(result.broken or [])} broken"
+        )
         worlds.append(result)
     big = []
     for seed in range(args.big):
@@ -362,8 +505,9 @@ def main() -> None:
     for r in bundled:
         log(f"{r.name}: ARI {r.ari}, agreement {r.agreement:.3f}")
     minutes = (time.perf_counter() - clock) / 60
-    args.out.write_text(render(worlds, big, bundled, started, minutes, sys.argv[1:]),
-                        encoding="utf-8")
+    args.out.write_text(
+        render(worlds, big, bundled, started, minutes, sys.argv[1:]), encoding="utf-8"
+    )
     log(f"wrote {args.out} in {minutes:.0f} min")
 
 

@@ -10,6 +10,7 @@ so clusterer-only variants reuse the default's layouts; the fit time reported ad
 recorded UMAP time of a cached layout (it is what a fresh fit would cost).
 Rows go to results.jsonl (one per world x variant).
 """
+
 import argparse
 import hashlib
 import json
@@ -19,7 +20,7 @@ import warnings
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-HERE = BENCH / "data" / "variants"          # cached layouts and results, git-ignored
+HERE = BENCH / "data" / "variants"  # cached layouts and results, git-ignored
 HERE.mkdir(parents=True, exist_ok=True)
 sys.path.insert(0, str(BENCH))
 import numpy as np  # noqa: E402
@@ -72,13 +73,19 @@ m.candidate_groupings = recording_groupings
 
 def hdb(method="leaf", ms=10, share=None, eps=0.0):
     """make_clusterer replacement; ``share`` overrides the min_cluster_size rule (share of sample)."""
+
     def make(mcs):
         import hdbscan
+
         if share is not None:
             mcs = max(10, int(share * 5000))  # sample_size is 5000 in every variant here
-        return hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=ms,
-                               cluster_selection_method=method,
-                               cluster_selection_epsilon=eps)
+        return hdbscan.HDBSCAN(
+            min_cluster_size=mcs,
+            min_samples=ms,
+            cluster_selection_method=method,
+            cluster_selection_epsilon=eps,
+        )
+
     return make
 
 
@@ -134,14 +141,21 @@ def run(variant, worlds, users, seeds, out):
             found.append(int(len(np.unique(lab))))
             stab.append(model.stability_)
             diag.append(STATE["infos"])
-        row = {"variant": variant, "world": w, "users": users, "planted": d.k,
-               "ari": [round(a, 4) for a in aris], "found": found,
-               "agreement": round(float(adjusted_rand_score(labels[0], labels[1])), 4),
-               "kmeans": None if km is None else round(km, 4),
-               "fit_s": round(float(np.mean(secs)), 1),
-               "umap_s": round(float(np.mean(umap_s)), 1), "stability": stab,
-               "groups": [[i["found"] for i in dg] for dg in diag],
-               "noise": round(float(np.mean([i["noise"] for dg in diag for i in dg])), 3)}
+        row = {
+            "variant": variant,
+            "world": w,
+            "users": users,
+            "planted": d.k,
+            "ari": [round(a, 4) for a in aris],
+            "found": found,
+            "agreement": round(float(adjusted_rand_score(labels[0], labels[1])), 4),
+            "kmeans": None if km is None else round(km, 4),
+            "fit_s": round(float(np.mean(secs)), 1),
+            "umap_s": round(float(np.mean(umap_s)), 1),
+            "stability": stab,
+            "groups": [[i["found"] for i in dg] for dg in diag],
+            "noise": round(float(np.mean([i["noise"] for dg in diag for i in dg])), 3),
+        }
         print(json.dumps(row), flush=True)
         with open(out, "a") as fh:
             fh.write(json.dumps(row) + "\n")
@@ -156,5 +170,10 @@ if __name__ == "__main__":
     p.add_argument("--out", default=str(HERE / "results.jsonl"))
     a = p.parse_args()
     for v in a.variants.split(","):
-        run(v, [int(w) for w in a.worlds.split(",")], a.users,
-            [int(s) for s in a.seeds.split(",")], a.out)
+        run(
+            v,
+            [int(w) for w in a.worlds.split(",")],
+            a.users,
+            [int(s) for s in a.seeds.split(",")],
+            a.out,
+        )

@@ -26,8 +26,9 @@ SESSION_GAP = pd.Timedelta(minutes=30)
 def user_features(events: pd.DataFrame) -> pd.DataFrame:
     """One row per user: event counts, sessions, revenue, orders, funnel ratios, recency..."""
     events = events.sort_values(["user_id", "timestamp"])
-    counts = events.pivot_table(index="user_id", columns="event", values="timestamp",
-                                aggfunc="count", fill_value=0)
+    counts = events.pivot_table(
+        index="user_id", columns="event", values="timestamp", aggfunc="count", fill_value=0
+    )
     counts.columns = [f"n_{c}" for c in counts.columns]
 
     gap = events.groupby("user_id")["timestamp"].diff()
@@ -36,11 +37,13 @@ def user_features(events: pd.DataFrame) -> pd.DataFrame:
     now = events["timestamp"].max()
 
     by_user = events.groupby("user_id")
-    feats = pd.DataFrame({
-        "sessions": by_user["session"].nunique(),
-        "first_seen_days": (now - by_user["timestamp"].min()).dt.days,
-        "recency_days": (now - by_user["timestamp"].max()).dt.days,
-    })
+    feats = pd.DataFrame(
+        {
+            "sessions": by_user["session"].nunique(),
+            "first_seen_days": (now - by_user["timestamp"].min()).dt.days,
+            "recency_days": (now - by_user["timestamp"].max()).dt.days,
+        }
+    )
     orders = purchases.groupby("user_id")
     feats["orders"] = orders.size()
     feats["revenue"] = orders["amount"].sum()
@@ -84,18 +87,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", required=True, help="event log (Parquet)")
     parser.add_argument("--truth", required=True, help="<stem>.truth.csv beside the sample")
-    parser.add_argument("--min-cluster-share", type=float, default=0.01,
-                        help="HDBSCAN min_cluster_size as a share of users (default 0.01)")
+    parser.add_argument(
+        "--min-cluster-share",
+        type=float,
+        default=0.01,
+        help="HDBSCAN min_cluster_size as a share of users (default 0.01)",
+    )
     args = parser.parse_args()
 
     feats = user_features(pd.read_parquet(args.events))
     labels = cluster(feats, args.min_cluster_share)
-    print(json.dumps({
-        "approach": "naive", "users": len(feats), "features": feats.shape[1],
-        "clusters": int(len(set(labels) - {-1})),
-        "noise_share": round(float(np.mean(labels == -1)), 4),
-        "ari_vs_planted": planted_ari(feats.index, labels, args.truth),
-    }))
+    print(
+        json.dumps(
+            {
+                "approach": "naive",
+                "users": len(feats),
+                "features": feats.shape[1],
+                "clusters": int(len(set(labels) - {-1})),
+                "noise_share": round(float(np.mean(labels == -1)), 4),
+                "ari_vs_planted": planted_ari(feats.index, labels, args.truth),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -40,10 +40,11 @@ sys.path.insert(0, str(ROOT))
 
 from personas import PersonaParams, pipeline  # noqa: E402
 
-REPLICA_SEP = "~"   # user u0000042 becomes u0000042~0, u0000042~1, ...
+REPLICA_SEP = "~"  # user u0000042 becomes u0000042~0, u0000042~1, ...
 
 
 # -- staging ---------------------------------------------------------------------------------------
+
 
 def stage_small_run(work: Path, base_users: int) -> Path:
     """Run the features and model steps on the bundled sample; keep the staged folder."""
@@ -52,7 +53,7 @@ def stage_small_run(work: Path, base_users: int) -> Path:
     pipeline.model_step(params)
     pristine = work / "staged-small"
     os.replace(pipeline.stage_dir(params), pristine)
-    (pristine / "planted.parquet").unlink(missing_ok=True)   # only the bundled sample has one
+    (pristine / "planted.parquet").unlink(missing_ok=True)  # only the bundled sample has one
     return pristine
 
 
@@ -88,6 +89,7 @@ def inflate(stage: Path, users: int) -> None:
 
 # -- one timed report step (in a spawned process) -------------------------------------------------
 
+
 def _timed_report_step(output_dir: str, compare_to: str, queue) -> None:
     """Child process: run report_step, timing its render and export parts; report to ``queue``."""
     start = time.perf_counter()
@@ -102,6 +104,7 @@ def _timed_report_step(output_dir: str, compare_to: str, queue) -> None:
                 return function(*args, **kwargs)
             finally:
                 parts[name] = parts.get(name, 0.0) + time.perf_counter() - t0
+
         return wrapper
 
     report_package.render_report = timed("render", report_package.render_report)
@@ -111,13 +114,23 @@ def _timed_report_step(output_dir: str, compare_to: str, queue) -> None:
     t0 = time.perf_counter()
     result = pipeline.report_step(params)
     step = time.perf_counter() - t0
-    rest = step - parts.get("render", 0) - parts.get("exports", 0) - (
-        result.info["timings_s"].get("profile") or 0)
-    queue.put({"step_s": step, "rest_s": rest, "imports_s": imported,
-               **{f"{k}_s": v for k, v in parts.items()},
-               "profile_s": result.info["timings_s"].get("profile"),
-               "peak_rss_mib": peak_rss_mib(),
-               "personas": len(result.profiles)})
+    rest = (
+        step
+        - parts.get("render", 0)
+        - parts.get("exports", 0)
+        - (result.info["timings_s"].get("profile") or 0)
+    )
+    queue.put(
+        {
+            "step_s": step,
+            "rest_s": rest,
+            "imports_s": imported,
+            **{f"{k}_s": v for k, v in parts.items()},
+            "profile_s": result.info["timings_s"].get("profile"),
+            "peak_rss_mib": peak_rss_mib(),
+            "personas": len(result.profiles),
+        }
+    )
 
 
 def peak_rss_mib() -> float:
@@ -143,18 +156,27 @@ def report_once(pristine: Path, target: Path, compare_to: str) -> dict:
     if child.exitcode != 0:
         raise SystemExit(f"report step failed (exit code {child.exitcode})")
     measured = queue.get()
-    for name in ("index.html", "assignments.csv", "assignments.parquet", "personas.csv",
-                 "personas.json", "run.json"):
+    for name in (
+        "index.html",
+        "assignments.csv",
+        "assignments.parquet",
+        "personas.csv",
+        "personas.json",
+        "run.json",
+    ):
         measured[f"{name}_bytes"] = (target / name).stat().st_size
     return measured
 
 
 # -- the markdown ----------------------------------------------------------------------------------
 
+
 def machine() -> str:
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
-    return (f"{os.cpu_count()} CPUs, {memory:.1f} GiB memory, {platform.system()} "
-            f"{platform.release()}, Python {platform.python_version()}")
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{os.cpu_count()} CPUs, {memory:.1f} GiB memory, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}"
+    )
 
 
 def _mb(n: float) -> str:
@@ -177,24 +199,33 @@ def write_markdown(path: Path, results: dict[int, list[dict]], argv: list[str]) 
     def row(label: str, cell) -> str:
         return f"| {label} | " + " | ".join(cell(results[n]) for n in sizes) + " |"
 
-    table = "\n".join([
-        head, rule,
-        row("report step, whole (s, min / median)", lambda r: _s(r, "step_s")),
-        row("… profile and name (s)", lambda r: _s(r, "profile_s")),
-        row("… write personas.json/csv, assignments.parquet/csv (s)",
-            lambda r: _s(r, "exports_s")),
-        row("… render index.html (s)", lambda r: _s(r, "render_s")),
-        row("… the rest: read features and assignments, heatmap table, compare, run.json (s)",
-            lambda r: _s(r, "rest_s")),
-        row("importing personas.report before the step (s)", lambda r: _s(r, "imports_s")),
-        row("peak memory of the process (MiB, max)",
-            lambda r: f"{max(x['peak_rss_mib'] for x in r):,.0f}"),
-        row("`index.html`", lambda r: _mb(r[-1]["index.html_bytes"])),
-        row("`assignments.csv`", lambda r: _mb(r[-1]["assignments.csv_bytes"])),
-        row("`assignments.parquet`", lambda r: _mb(r[-1]["assignments.parquet_bytes"])),
-        row("`personas.csv`", lambda r: _mb(r[-1]["personas.csv_bytes"])),
-        row("personas", lambda r: str(r[-1]["personas"])),
-    ])
+    table = "\n".join(
+        [
+            head,
+            rule,
+            row("report step, whole (s, min / median)", lambda r: _s(r, "step_s")),
+            row("… profile and name (s)", lambda r: _s(r, "profile_s")),
+            row(
+                "… write personas.json/csv, assignments.parquet/csv (s)",
+                lambda r: _s(r, "exports_s"),
+            ),
+            row("… render index.html (s)", lambda r: _s(r, "render_s")),
+            row(
+                "… the rest: read features and assignments, heatmap table, compare, run.json (s)",
+                lambda r: _s(r, "rest_s"),
+            ),
+            row("importing personas.report before the step (s)", lambda r: _s(r, "imports_s")),
+            row(
+                "peak memory of the process (MiB, max)",
+                lambda r: f"{max(x['peak_rss_mib'] for x in r):,.0f}",
+            ),
+            row("`index.html`", lambda r: _mb(r[-1]["index.html_bytes"])),
+            row("`assignments.csv`", lambda r: _mb(r[-1]["assignments.csv_bytes"])),
+            row("`assignments.parquet`", lambda r: _mb(r[-1]["assignments.parquet_bytes"])),
+            row("`personas.csv`", lambda r: _mb(r[-1]["personas.csv_bytes"])),
+            row("personas", lambda r: str(r[-1]["personas"])),
+        ]
+    )
     runs = len(next(iter(results.values())))
     top = results[sizes[-1]]
     median = lambda key: statistics.median(r[key] for r in top)  # noqa: E731
@@ -252,15 +283,32 @@ def _public_argv(argv: list[str]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, nargs="+", default=[250_000, 1_000_000],
-                        help="users of the larger runs (default 250000 1000000)")
-    parser.add_argument("--base-users", type=int, default=3000,
-                        help="users of the bundled sample the model is fitted on (default 3000)")
+    parser.add_argument(
+        "--users",
+        type=int,
+        nargs="+",
+        default=[250_000, 1_000_000],
+        help="users of the larger runs (default 250000 1000000)",
+    )
+    parser.add_argument(
+        "--base-users",
+        type=int,
+        default=3000,
+        help="users of the bundled sample the model is fitted on (default 3000)",
+    )
     parser.add_argument("--runs", type=int, default=2, help="report steps per size (default 2)")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "report-scale.md",
-                        help="markdown report (default docs/report-scale.md)")
-    parser.add_argument("--work", type=Path, default=None,
-                        help="scratch folder (default: a temporary folder, removed at the end)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "docs" / "report-scale.md",
+        help="markdown report (default docs/report-scale.md)",
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="scratch folder (default: a temporary folder, removed at the end)",
+    )
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="report-scale-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -279,10 +327,13 @@ def main() -> None:
                 target = previous if small else work / f"run-{users}"
                 measured = report_once(pristine, target, "" if small else str(previous))
                 results[users].append(measured)
-                print(f"run {i + 1}, {users:,} users: report step {measured['step_s']:.2f} s, "
-                      f"render {measured['render_s']:.2f} s, "
-                      f"exports {measured['exports_s']:.2f} s, "
-                      f"index.html {_mb(measured['index.html_bytes'])}", flush=True)
+                print(
+                    f"run {i + 1}, {users:,} users: report step {measured['step_s']:.2f} s, "
+                    f"render {measured['render_s']:.2f} s, "
+                    f"exports {measured['exports_s']:.2f} s, "
+                    f"index.html {_mb(measured['index.html_bytes'])}",
+                    flush=True,
+                )
         write_markdown(args.out, results, _public_argv(sys.argv[1:]))
         print(f"wrote {args.out}")
     finally:

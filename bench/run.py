@@ -42,8 +42,10 @@ BIN = Path(sys.executable).parent
 STEPS = ("load", "per_user", "features", "model", "profile", "report", "total")
 # docs/benchmarks.md: what follows this line is written by hand (or by other bench scripts) and
 # kept when this script rewrites the file
-KEEP_MARKER = "<!-- kept by bench/run.py: everything below this line is kept when it rewrites this file -->"
-NAIVE_MAX_USERS = 200_000   # above this the naive approach's pandas copy of the log nears memory
+KEEP_MARKER = (
+    "<!-- kept by bench/run.py: everything below this line is kept when it rewrites this file -->"
+)
+NAIVE_MAX_USERS = 200_000  # above this the naive approach's pandas copy of the log nears memory
 
 
 @dataclass
@@ -52,7 +54,7 @@ class Approach:
 
     name: str
     argv: list[str]
-    out_dir: Path | None = None        # the personas run folder (None for the naive script)
+    out_dir: Path | None = None  # the personas run folder (None for the naive script)
     walls: list[float] = field(default_factory=list)
     peaks_mb: list[float] = field(default_factory=list)
     ari: float | None = None
@@ -63,27 +65,52 @@ class Approach:
 
 # -- data and commands -----------------------------------------------------------------------------
 
+
 def ensure_sample(users: int) -> tuple[Path, Path]:
     """The planted sample of ``users`` users and its truth file, generated when missing."""
     events = DATA / f"sample-{users}.parquet"
     truth = DATA / f"sample-{users}.truth.csv"
     if not (events.exists() and truth.exists()):
         DATA.mkdir(parents=True, exist_ok=True)
-        subprocess.run([str(BIN / "personas"), "sample", "--users", str(users),
-                        "--out", str(events)], check=True)
+        subprocess.run(
+            [str(BIN / "personas"), "sample", "--users", str(users), "--out", str(events)],
+            check=True,
+        )
     return events, truth
 
 
 def approaches(users: int, events: Path, truth: Path, naive_max: int) -> list[Approach]:
     """The commands compared at one size (the naive one only up to ``naive_max`` users)."""
+
     def personas(folder: str, *extra: str) -> Approach:
         out = RESULTS / folder
         name = " ".join(["personas run", *extra])
-        return Approach(name, [str(BIN / "personas"), "run", "--events", str(events),
-                               "--out", str(out), "--quiet", *extra], out_dir=out)
+        return Approach(
+            name,
+            [
+                str(BIN / "personas"),
+                "run",
+                "--events",
+                str(events),
+                "--out",
+                str(out),
+                "--quiet",
+                *extra,
+            ],
+            out_dir=out,
+        )
 
-    naive = Approach("naive", [sys.executable, str(ROOT / "bench" / "naive.py"),
-                               "--events", str(events), "--truth", str(truth)])
+    naive = Approach(
+        "naive",
+        [
+            sys.executable,
+            str(ROOT / "bench" / "naive.py"),
+            "--events",
+            str(events),
+            "--truth",
+            str(truth),
+        ],
+    )
     return ([naive] if users <= naive_max else []) + [
         personas(f"run-{users}"),
         personas(f"run-{users}-no-notebooks", "--no-notebooks"),
@@ -92,16 +119,21 @@ def approaches(users: int, events: Path, truth: Path, naive_max: int) -> list[Ap
 
 # -- measuring -------------------------------------------------------------------------------------
 
+
 def timed(argv: list[str]) -> tuple[float, float, str]:
     """Run ``argv`` under ``/usr/bin/time -v``: (wall seconds, peak RSS MiB, its stdout)."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
-        proc = subprocess.run(["/usr/bin/time", "-v", "-o", report.name, *argv],
-                              capture_output=True, text=True, cwd=ROOT)
+        proc = subprocess.run(
+            ["/usr/bin/time", "-v", "-o", report.name, *argv],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
         if proc.returncode != 0:
             sys.exit(f"failed ({proc.returncode}): {' '.join(argv)}\n{proc.stderr[-3000:]}")
         text = report.read()
     wall = re.search(r"Elapsed \(wall clock\) time.*: (\S+)", text).group(1)
-    seconds = sum(float(part) * 60 ** i for i, part in enumerate(reversed(wall.split(":"))))
+    seconds = sum(float(part) * 60**i for i, part in enumerate(reversed(wall.split(":"))))
     peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
     return seconds, peak_kb / 1024, proc.stdout
 
@@ -141,20 +173,32 @@ def bench_size(users: int, runs: int, naive_max: int) -> list[Approach]:
             approach.walls.append(wall)
             approach.peaks_mb.append(peak)
             record(approach, stdout, truth)
-            print(f"[{users} users] run {i + 1}/{runs} {approach.name}: {wall:.1f} s, "
-                  f"{peak:.0f} MiB, ARI {approach.ari}, {approach.clusters} groups", flush=True)
+            print(
+                f"[{users} users] run {i + 1}/{runs} {approach.name}: {wall:.1f} s, "
+                f"{peak:.0f} MiB, ARI {approach.ari}, {approach.clusters} groups",
+                flush=True,
+            )
     return todo
 
 
 # -- report ----------------------------------------------------------------------------------------
 
+
 def machine() -> str:
     """nproc, memory and CPU model of this machine."""
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
-                .splitlines() if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
-    return (f"{os.cpu_count()} CPUs ({cpu}), {mem_kb / 2**20:.1f} GiB memory, "
-            f"{platform.system()} {platform.release()}, Python {platform.python_version()}")
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), {mem_kb / 2**20:.1f} GiB memory, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+    )
 
 
 def size_table(users: int, results: list[Approach], naive_max: int = NAIVE_MAX_USERS) -> str:
@@ -162,24 +206,38 @@ def size_table(users: int, results: list[Approach], naive_max: int = NAIVE_MAX_U
     base = results[0] if results[0].name == "naive" else None
     rows = [f"### {users:,} users", ""]
     if base is None:
-        rows += [f"The naive approach was not run at this size (above {naive_max:,} users, "
-                 "`--naive-max-users`): it copies the whole log into pandas (about 100 bytes an "
-                 "event, 16 GB at 1M users) and runs UMAP on every user; see its memory and time "
-                 "at the smaller size.", ""]
+        rows += [
+            f"The naive approach was not run at this size (above {naive_max:,} users, "
+            "`--naive-max-users`): it copies the whole log into pandas (about 100 bytes an "
+            "event, 16 GB at 1M users) and runs UMAP on every user; see its memory and time "
+            "at the smaller size.",
+            "",
+        ]
     rows += [
-            "| approach | wall min (s) | wall median (s) | × naive (median) | peak RSS, max of runs (MiB) "
-            "| × naive | ARI vs planted | groups | note |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+        "| approach | wall min (s) | wall median (s) | × naive (median) | peak RSS, max of runs (MiB) "
+        "| × naive | ARI vs planted | groups | note |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for a in results:
         wall, peak = statistics.median(a.walls), max(a.peaks_mb)
         ratio_wall = f"{wall / statistics.median(base.walls):.2f}" if base else "–"
         ratio_peak = f"{peak / max(base.peaks_mb):.2f}" if base else "–"
-        rows.append(f"| {a.name} | {min(a.walls):.1f} | {wall:.1f} | {ratio_wall} | {peak:.0f} "
-                    f"| {ratio_peak} | {a.ari} | {a.clusters} | {a.note} |")
-    rows += ["", "Per-step `timings_s` from `run.json` (last run of each):", "",
-             "| run | " + " | ".join(STEPS) + " |", "|---|" + "---:|" * len(STEPS)]
-    rows += [f"| {a.name} | " + " | ".join(f"{a.timings[s]}" for s in STEPS) + " |"
-             for a in results if a.timings]
+        rows.append(
+            f"| {a.name} | {min(a.walls):.1f} | {wall:.1f} | {ratio_wall} | {peak:.0f} "
+            f"| {ratio_peak} | {a.ari} | {a.clusters} | {a.note} |"
+        )
+    rows += [
+        "",
+        "Per-step `timings_s` from `run.json` (last run of each):",
+        "",
+        "| run | " + " | ".join(STEPS) + " |",
+        "|---|" + "---:|" * len(STEPS),
+    ]
+    rows += [
+        f"| {a.name} | " + " | ".join(f"{a.timings[s]}" for s in STEPS) + " |"
+        for a in results
+        if a.timings
+    ]
     return "\n".join(rows)
 
 
@@ -250,17 +308,27 @@ def kept_tail(path: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, nargs="+", default=[20000],
-                        help="sample sizes (default 20000)")
+    parser.add_argument(
+        "--users", type=int, nargs="+", default=[20000], help="sample sizes (default 20000)"
+    )
     parser.add_argument("--runs", type=int, default=2, help="runs per command (default 2)")
-    parser.add_argument("--naive-max-users", type=int, default=NAIVE_MAX_USERS,
-                        help=f"largest size the naive approach runs at (default {NAIVE_MAX_USERS})")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md",
-                        help="markdown report (default docs/benchmarks.md)")
+    parser.add_argument(
+        "--naive-max-users",
+        type=int,
+        default=NAIVE_MAX_USERS,
+        help=f"largest size the naive approach runs at (default {NAIVE_MAX_USERS})",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "docs" / "benchmarks.md",
+        help="markdown report (default docs/benchmarks.md)",
+    )
     args = parser.parse_args()
-    tables = [size_table(users, bench_size(users, args.runs, args.naive_max_users),
-                         args.naive_max_users)
-              for users in args.users]
+    tables = [
+        size_table(users, bench_size(users, args.runs, args.naive_max_users), args.naive_max_users)
+        for users in args.users
+    ]
     write_report(args.out, tables, sys.argv[1:], args.runs)
     print(f"wrote {args.out}")
 

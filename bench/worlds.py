@@ -21,7 +21,7 @@ import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))   # run from a checkout without installing
+sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 from personas.features import BY_NAME, compute_features, model_matrix  # noqa: E402
 from personas.load import load_events  # noqa: E402
@@ -34,9 +34,9 @@ FOLDER = ROOT / "bench" / "data" / "worlds"
 @dataclass
 class WorldData:
     world: World
-    features: pd.DataFrame        # compute_features' table (catalogue, role and event counts)
-    truth: np.ndarray             # planted persona per row ("noise" = planted noise)
-    feature_s: float              # seconds to load the log and compute the features
+    features: pd.DataFrame  # compute_features' table (catalogue, role and event counts)
+    truth: np.ndarray  # planted persona per row ("noise" = planted noise)
+    feature_s: float  # seconds to load the log and compute the features
 
     @property
     def X(self) -> np.ndarray:
@@ -71,8 +71,9 @@ def world_data(seed: int, users: int, folder: Path = FOLDER) -> WorldData:
     truth = pd.read_csv(truth_path, dtype={"user_id": str}).set_index("user_id")["persona"]
     aligned = truth.reindex(features.index.astype(str))
     if aligned.isna().any():
-        raise SystemExit(f"{truth_path}: no planted persona for some users; delete "
-                         f"{folder} and rerun")
+        raise SystemExit(
+            f"{truth_path}: no planted persona for some users; delete {folder} and rerun"
+        )
     return WorldData(world, features, aligned.to_numpy(dtype=object), feature_s)
 
 
@@ -133,6 +134,10 @@ def supervised_ceiling(data: WorldData, max_users: int = 20_000) -> float:
     if len(y) > max_users:
         rows = np.random.default_rng(0).choice(len(y), max_users, replace=False)
         X, y = X[rows], y[rows]
-    predicted = cross_val_predict(HistGradientBoostingClassifier(random_state=0), X, y,
-                                  cv=StratifiedKFold(3, shuffle=True, random_state=0))
+    predicted = cross_val_predict(
+        HistGradientBoostingClassifier(random_state=0),
+        X,
+        y,
+        cv=StratifiedKFold(3, shuffle=True, random_state=0),
+    )
     return float(adjusted_rand_score(y, predicted))

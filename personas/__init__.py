@@ -19,8 +19,19 @@ from .params import PersonaParams
 
 __version__ = "0.1.0"
 
-__all__ = ["run", "PersonaParams", "PersonaModel", "PersonaResult", "PersonaError", "InputError",
-           "SchemaError", "ParameterError", "TooFewUsersError", "OutputError", "__version__"]
+__all__ = [
+    "run",
+    "PersonaParams",
+    "PersonaModel",
+    "PersonaResult",
+    "PersonaError",
+    "InputError",
+    "SchemaError",
+    "ParameterError",
+    "TooFewUsersError",
+    "OutputError",
+    "__version__",
+]
 
 _LAZY = {"PersonaModel": "model", "PersonaResult": "pipeline", "run": "pipeline"}
 

@@ -51,13 +51,13 @@ from typing import Any
 
 from .sql import quote_literal, quote_name
 
-ROLE_PREFIX = "role_"   # columns of per-role event counts
-BITMASK_VALUES = 64    # up to this many categories (products), distinct ones are OR-ed bits
+ROLE_PREFIX = "role_"  # columns of per-role event counts
+BITMASK_VALUES = 64  # up to this many categories (products), distinct ones are OR-ed bits
 PER_CODE_COLUMNS = 64  # up to this many event names, each is counted in a column of its own
-YEAR_DAYS = 364        # 52 weeks: the sample's Jan 2 .. Dec 31 is a year of data
+YEAR_DAYS = 364  # 52 weeks: the sample's Jan 2 .. Dec 31 is a year of data
 
 
-DAY_US = 86_400_000_000   # microseconds in a day
+DAY_US = 86_400_000_000  # microseconds in a day
 # ``day_mark`` of event_rows: 0 on the same day as the event before, 1 on a new day, this on a
 # new day of a new week; one sum gives the active days (low bits) and weeks (high bits)
 DAY_MARK_WEEK = (1 << 32) + 1
@@ -94,8 +94,11 @@ def role_codes(con, *roles: str) -> str:
 
     A literal list of codes, not a join: the condition is tested on every event.
     """
-    codes = [str(code) for code, role in con.execute(
-        "SELECT code, role FROM event_names ORDER BY code").fetchall() if role in roles]
+    codes = [
+        str(code)
+        for code, role in con.execute("SELECT code, role FROM event_names ORDER BY code").fetchall()
+        if role in roles
+    ]
     return f"code IN ({', '.join(codes)})" if codes else "FALSE"
 
 
@@ -123,9 +126,11 @@ def _trail(con, gap_sessions: bool, first: Any) -> str:
     if not gap_sessions or cart == "FALSE":
         return "CAST(NULL AS BIGINT[])"
     since = f"epoch_us(ts) - epoch_us(TIMESTAMP {quote_literal(first.isoformat(' '))})"
-    return (f"list(({since}) * 8 + CASE WHEN new_session THEN 0 ELSE 4 END + CASE WHEN "
-            f"{cart} THEN 1 WHEN {purchase} THEN 2 ELSE 0 END) "
-            f"FILTER (WHERE new_session OR {cart} OR {purchase})")
+    return (
+        f"list(({since}) * 8 + CASE WHEN new_session THEN 0 ELSE 4 END + CASE WHEN "
+        f"{cart} THEN 1 WHEN {purchase} THEN 2 ELSE 0 END) "
+        f"FILTER (WHERE new_session OR {cart} OR {purchase})"
+    )
 
 
 def abandoned_sql(trail: str) -> str:
@@ -136,9 +141,11 @@ def abandoned_sql(trail: str) -> str:
     finished session when its flags are exactly 1 and clears them; the last session is added at
     the end.
     """
-    walk = (f"list_reduce(list_sort({trail}), lambda tally, x: CASE WHEN x % 8 < 4 "
-            "THEN ((tally // 4) + CAST(tally % 4 = 1 AS BIGINT)) * 4 + x % 4 "
-            "ELSE tally | x % 4 END, CAST(0 AS BIGINT))")
+    walk = (
+        f"list_reduce(list_sort({trail}), lambda tally, x: CASE WHEN x % 8 < 4 "
+        "THEN ((tally // 4) + CAST(tally % 4 = 1 AS BIGINT)) * 4 + x % 4 "
+        "ELSE tally | x % 4 END, CAST(0 AS BIGINT))"
+    )
     return f"coalesce((SELECT (t // 4) + CAST(t % 4 = 1 AS BIGINT) FROM (SELECT {walk} AS t)), 0)"
 
 
@@ -169,8 +176,10 @@ def _packed_counts(slot: str, slots: int, bits: int, where: str) -> list[str]:
     without them does; twelve counts of ``month(ts) = m`` cost 0.3 s more at 100k users.
     """
     word = f"sum(CASE WHEN {where} THEN CAST(1 AS HUGEINT) << ({bits} * ({slot})) END)"
-    return [f"CAST(coalesce(({word} >> {bits * i}) & {(1 << bits) - 1}, 0) AS BIGINT)"
-            for i in range(slots)]
+    return [
+        f"CAST(coalesce(({word} >> {bits * i}) & {(1 << bits) - 1}, 0) AS BIGINT)"
+        for i in range(slots)
+    ]
 
 
 def _month_days(span: tuple[Any, Any]) -> list[str]:
@@ -180,8 +189,10 @@ def _month_days(span: tuple[Any, Any]) -> list[str]:
     bits = month_bits(*span)
     if 12 * bits > 127:
         return [f"count_if(day_mark > 0 AND month(ts) = {m}) AS days_m{m}" for m in range(1, 13)]
-    return [f"{days} AS days_m{m}" for m, days in
-            enumerate(_packed_counts("month(ts) - 1", 12, bits, "day_mark > 0"), 1)]
+    return [
+        f"{days} AS days_m{m}"
+        for m, days in enumerate(_packed_counts("month(ts) - 1", 12, bits, "day_mark > 0"), 1)
+    ]
 
 
 def _event_counts(con) -> tuple[Callable[..., str], str]:
@@ -197,8 +208,11 @@ def _event_counts(con) -> tuple[Callable[..., str], str]:
     codes = [code for code, _ in names]
     buying = [code for code, role in names if role == "purchase"]
     # the same aggregate written twice (a code's column, its role's sum) is computed once
-    counted = ({code: f"CAST(count_if(code = {code}) AS BIGINT)" for code in codes}
-               if len(codes) <= PER_CODE_COLUMNS else None)
+    counted = (
+        {code: f"CAST(count_if(code = {code}) AS BIGINT)" for code in codes}
+        if len(codes) <= PER_CODE_COLUMNS
+        else None
+    )
 
     def events_of(*roles: str) -> str:
         mine = [code for code, role in names if role in roles]
@@ -209,12 +223,18 @@ def _event_counts(con) -> tuple[Callable[..., str], str]:
         return f"CAST(count_if({role_codes(con, *roles)}) AS BIGINT)"
 
     if counted is None:
-        columns = ("histogram(code) AS by_code, histogram(code) FILTER (WHERE "
-                   f"{role_codes(con, 'purchase')} AND amount IS NULL) AS unpriced_by_code")
+        columns = (
+            "histogram(code) AS by_code, histogram(code) FILTER (WHERE "
+            f"{role_codes(con, 'purchase')} AND amount IS NULL) AS unpriced_by_code"
+        )
     else:
-        columns = ", ".join([f"{counted[c]} AS n_code_{c}" for c in codes]
-                            + [f"CAST(count_if(code = {c} AND amount IS NULL) AS BIGINT) "
-                               f"AS unpriced_code_{c}" for c in buying])
+        columns = ", ".join(
+            [f"{counted[c]} AS n_code_{c}" for c in codes]
+            + [
+                f"CAST(count_if(code = {c} AND amount IS NULL) AS BIGINT) AS unpriced_code_{c}"
+                for c in buying
+            ]
+        )
     return events_of, columns
 
 
@@ -227,21 +247,31 @@ def summarise(con, *, gap_sessions: bool, span: tuple[Any, Any], year: bool) -> 
     purchase = role_codes(con, "purchase")
     since = since_origin("ts", week_origin(span[0]))
     events_of, per_code = _event_counts(con)
-    apps = [str(code) for (code,) in con.execute(
-        "SELECT pcode FROM platforms WHERE is_app ORDER BY pcode").fetchall()]
+    apps = [
+        str(code)
+        for (code,) in con.execute(
+            "SELECT pcode FROM platforms WHERE is_app ORDER BY pcode"
+        ).fetchall()
+    ]
     app = f"pcode IN ({', '.join(apps)})" if apps else "FALSE"
     months = "".join(f"{days}, " for days in _month_days(span)) if year else ""
     counted = con.execute("SELECT count(*) FROM quantities").fetchone()[0] > 0
-    items = (f"sum(CASE WHEN {purchase} THEN quantity END) AS items, "
-             f"count(CASE WHEN {purchase} THEN quantity END) AS n_counted"
-             if counted else "CAST(NULL AS DOUBLE) AS items, CAST(0 AS BIGINT) AS n_counted")
-    present = [role for (role,) in con.execute(
-        "SELECT DISTINCT role FROM event_names ORDER BY role").fetchall()]
+    items = (
+        f"sum(CASE WHEN {purchase} THEN quantity END) AS items, "
+        f"count(CASE WHEN {purchase} THEN quantity END) AS n_counted"
+        if counted
+        else "CAST(NULL AS DOUBLE) AS items, CAST(0 AS BIGINT) AS n_counted"
+    )
+    present = [
+        role
+        for (role,) in con.execute("SELECT DISTINCT role FROM event_names ORDER BY role").fetchall()
+    ]
     # role names come from the user's roles_path: quoted
     role_counts = "".join(f"{events_of(r)} AS {quote_name(ROLE_PREFIX + r)}, " for r in present)
-    recent = con.execute("SELECT CAST($t1 AS TIMESTAMP) - (CAST($t1 AS TIMESTAMP) - "
-                         "CAST($t0 AS TIMESTAMP)) / 3",
-                         {"t0": span[0], "t1": span[1]}).fetchone()[0]
+    recent = con.execute(
+        "SELECT CAST($t1 AS TIMESTAMP) - (CAST($t1 AS TIMESTAMP) - CAST($t0 AS TIMESTAMP)) / 3",
+        {"t0": span[0], "t1": span[1]},
+    ).fetchone()[0]
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE user_activity AS
         SELECT uid, count(*) AS n_events,
@@ -267,7 +297,7 @@ def summarise(con, *, gap_sessions: bool, span: tuple[Any, Any], year: bool) -> 
                     THEN sum(idle_us) / 86400e6 / (count_if(new_session) - 1) END AS idle_mean,
                stddev_samp(idle_us / 86400e6) AS idle_sd,
                count_if({since} // {DAY_US} % 7 >= 5) / count(*) AS weekend_share,
-               count_if({since} % {DAY_US} < {6 * 3600 * 10 ** 6}) / count(*) AS night_share,
+               count_if({since} % {DAY_US} < {6 * 3600 * 10**6}) / count(*) AS night_share,
                count_if({app}) / count(*) AS app_share,
                count_if(ts >= TIMESTAMP {quote_literal(recent.isoformat(" "))}) / count(*)
                    AS recent_share,
@@ -282,8 +312,10 @@ def summarise(con, *, gap_sessions: bool, span: tuple[Any, Any], year: bool) -> 
 
 
 def _columns(con) -> list[str]:
-    return [name for (name,) in con.execute(
-        "SELECT column_name FROM (DESCRIBE user_activity)").fetchall()]
+    return [
+        name
+        for (name,) in con.execute("SELECT column_name FROM (DESCRIBE user_activity)").fetchall()
+    ]
 
 
 def code_counts(con, codes: list[int], alias: str = "u") -> list[str]:
@@ -291,8 +323,10 @@ def code_counts(con, codes: list[int], alias: str = "u") -> list[str]:
     from its ``n_code_<c>`` column, or from the ``by_code`` MAP when the log has too many names
     for a column each (:func:`_event_counts`)."""
     columns = set(_columns(con))
-    return [f"{alias}.n_code_{c}" if f"n_code_{c}" in columns
-            else f"coalesce({alias}.by_code[{c}], 0)" for c in codes]
+    return [
+        f"{alias}.n_code_{c}" if f"n_code_{c}" in columns else f"coalesce({alias}.by_code[{c}], 0)"
+        for c in codes
+    ]
 
 
 def event_totals(con) -> dict[int, tuple[int, int]]:
@@ -310,8 +344,17 @@ def event_totals(con) -> dict[int, tuple[int, int]]:
                  LEFT JOIN (SELECT code, sum(n) AS n FROM u GROUP BY code) u USING (code)""")
         return {code: (int(n), int(unpriced)) for code, n, unpriced in rows.fetchall()}
     counted = [c for c in columns if c.startswith(("n_code_", "unpriced_code_"))]
-    sums = dict(zip(counted, con.execute(
-        f"SELECT {', '.join(f'sum({c})' for c in counted)} FROM user_activity").fetchone()))
+    sums = dict(
+        zip(
+            counted,
+            con.execute(
+                f"SELECT {', '.join(f'sum({c})' for c in counted)} FROM user_activity"
+            ).fetchone(),
+        )
+    )
     codes = [int(c.removeprefix("n_code_")) for c in counted if c.startswith("n_code_")]
-    return {code: (int(sums[f"n_code_{code}"]), int(sums.get(f"unpriced_code_{code}") or 0))
-            for code in codes if sums[f"n_code_{code}"]}
+    return {
+        code: (int(sums[f"n_code_{code}"]), int(sums.get(f"unpriced_code_{code}") or 0))
+        for code in codes
+        if sums[f"n_code_{code}"]
+    }

@@ -93,8 +93,9 @@ def _read_config(path: str) -> dict:
     except OSError as exc:
         raise ParameterError(f"config file {path!r} cannot be read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
-        raise ParameterError(f"config file {path!r} is not valid YAML "
-                             f"({yaml_problem(exc)})") from None
+        raise ParameterError(
+            f"config file {path!r} is not valid YAML ({yaml_problem(exc)})"
+        ) from None
     if not isinstance(data, dict):
         raise ParameterError(f"config file {path!r} should map parameter names to values")
     return data
@@ -114,16 +115,18 @@ def _run_notebooks(params: PersonaParams, say: Progress) -> Path:
     target = params.run_dir().resolve()
     params = params.replace(output_dir=str(target), publish=False)
     values = params.to_dict()
-    with SharedKernel(cwd=str(Path.cwd()), preload=NOTEBOOK_MODULES,
-                      background=MODEL_MODULES) as kernel:
+    with SharedKernel(
+        cwd=str(Path.cwd()), preload=NOTEBOOK_MODULES, background=MODEL_MODULES
+    ) as kernel:
         # the kernel imports the package while this process imports pandas and papermill
         from papermill.exceptions import PapermillExecutionError
 
         from . import pipeline
 
         stage = pipeline.stage_dir(params)
-        executed = Path(tempfile.mkdtemp(prefix=f"{NOTEBOOKS_PREFIX}{os.getpid()}-",
-                                         dir=target.parent))
+        executed = Path(
+            tempfile.mkdtemp(prefix=f"{NOTEBOOKS_PREFIX}{os.getpid()}-", dir=target.parent)
+        )
         try:
             for i, path in enumerate(notebook_paths(), 1):
                 start = time.perf_counter()
@@ -131,21 +134,24 @@ def _run_notebooks(params: PersonaParams, say: Progress) -> Path:
                 printed = _Lines(say)
                 try:
                     with say.waiting(f"[{i}/3] {path.stem}"):
-                        kernel.execute(path, executed / path.name, parameters=values,
-                                       progress_bar=False,
-                                       stdout_file=None if say.quiet else printed)
+                        kernel.execute(
+                            path,
+                            executed / path.name,
+                            parameters=values,
+                            progress_bar=False,
+                            stdout_file=None if say.quiet else printed,
+                        )
                 except PapermillExecutionError as exc:
                     raise _notebook_error(exc, path.name) from None
                 finally:
                     printed.close()
                 say.line(f"[{i}/3] {path.stem} done in {time.perf_counter() - start:.1f} s")
-            executed.chmod(0o755)   # mkdtemp makes it private, the run folder is not
+            executed.chmod(0o755)  # mkdtemp makes it private, the run folder is not
             shutil.move(str(executed), str(stage / "notebooks"))
             return publish(stage, target)
         except BaseException as exc:
             shutil.rmtree(stage, ignore_errors=True)
-            if isinstance(exc, OSError) and not isinstance(exc, PersonaError) \
-                    and is_disk_full(exc):
+            if isinstance(exc, OSError) and not isinstance(exc, PersonaError) and is_disk_full(exc):
                 raise disk_full_error(exc, target, pipeline._users(params)) from None
             raise
         finally:
@@ -168,14 +174,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     say = _reporter(args.quiet)
     params = _parameters(args)
     source = params.events_path or f"the bundled sample ({params.sample_users} users)"
-    if args.explain:          # no lock, no run folder: the SQL only
+    if args.explain:  # no lock, no run folder: the SQL only
         from .explain import explain, render
 
         sys.stdout.write(render(explain(params), source))
         return EXIT_OK
     start = time.perf_counter()
     say.line(f"personas {__version__}: {source} -> {params.run_dir()}")
-    with RunLock(params.run_dir()):      # held until published: one run per folder at a time
+    with RunLock(params.run_dir()):  # held until published: one run per folder at a time
         if args.no_notebooks:
             from .pipeline import run
 
@@ -195,10 +201,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if not 1 <= args.period <= MAX_PERIOD:
         raise ParameterError(f"--period {args.period} must be from 1 to {MAX_PERIOD}")
     start = time.perf_counter()
-    events, truth = write_sample(args.out, n_users=args.users, seed=args.seed, mix=args.mix,
-                                 period=args.period)
-    _reporter(args.quiet).line(f"wrote {args.users:,} users in {time.perf_counter() - start:.1f} s"
-                               f" (planted personas in {truth})")
+    events, truth = write_sample(
+        args.out, n_users=args.users, seed=args.seed, mix=args.mix, period=args.period
+    )
+    _reporter(args.quiet).line(
+        f"wrote {args.users:,} users in {time.perf_counter() - start:.1f} s"
+        f" (planted personas in {truth})"
+    )
     print(events)
     return EXIT_OK
 
@@ -214,13 +223,14 @@ def cmd_assign(args: argparse.Namespace) -> int:
     from .model import PersonaModel
 
     model = PersonaModel.load(args.model)
-    params = PersonaParams.from_mapping({**_pairs(args.param), "events_path": args.events},
-                                        strict=True)
+    params = PersonaParams.from_mapping(
+        {**_pairs(args.param), "events_path": args.events}, strict=True
+    )
     custom = load_custom_features(params.features_path)
     say = _reporter(args.quiet)
     log = load_events(params, progress=say)
     features = add_custom_features(log, compute_features(log)[0], custom, params.features_path)
-    if model.preprocessor_ is None:       # a model saved before it kept its preprocessing
+    if model.preprocessor_ is None:  # a model saved before it kept its preprocessing
         matrix, columns = model_matrix(features)
         features = pd.DataFrame(matrix, columns=columns, index=features.index)
     # the model fills and pulls the users' values toward the medians it was fitted with
@@ -232,9 +242,14 @@ def cmd_assign(args: argparse.Namespace) -> int:
     if personas_json.exists():
         names = {p["id"]: p["name"] for p in json.loads(personas_json.read_text("utf-8"))}
     labels = _run_ids(Path(args.model).parent, labels)
-    out = pd.DataFrame({"user_id": features.index, "persona_id": labels,
-                        "persona": [names.get(int(i), f"persona {i}") for i in labels],
-                        "confidence": confidence.round(4)})
+    out = pd.DataFrame(
+        {
+            "user_id": features.index,
+            "persona_id": labels,
+            "persona": [names.get(int(i), f"persona {i}") for i in labels],
+            "confidence": confidence.round(4),
+        }
+    )
     out_path = Path(args.out)
     tmp = out_path.with_name(f".{out_path.name}.tmp")
     if out_path.suffix == ".parquet":
@@ -277,8 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .sample import MIXES
 
     parser = argparse.ArgumentParser(
-        prog="personas", description="Discover behavioural personas in event data.",
-        epilog="Run 'personas run --help' for the parameters.")
+        prog="personas",
+        description="Discover behavioural personas in event data.",
+        epilog="Run 'personas run --help' for the parameters.",
+    )
     parser.add_argument("--version", action="version", version=f"personas {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -286,64 +303,111 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-q", "--quiet", action="store_true", help="print only the result path")
     common.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
 
-    run = sub.add_parser("run", parents=[common], help="find personas and write a report",
-                         description="Run the three notebooks with papermill and write a run "
-                         "folder with index.html, personas.json/csv, assignments, model/.")
-    run.add_argument("--events", metavar="PATH", help="event log (CSV, CSV.gz, Parquet, folder "
-                     "of Parquet); default: the bundled synthetic sample")
-    run.add_argument("--out", metavar="DIR", help="run folder (default reports/<name>; a "
-                     "relative one is taken in the project folder)")
-    run.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
-                     help="set a parameter; repeatable (see the list below)")
+    run = sub.add_parser(
+        "run",
+        parents=[common],
+        help="find personas and write a report",
+        description="Run the three notebooks with papermill and write a run "
+        "folder with index.html, personas.json/csv, assignments, model/.",
+    )
+    run.add_argument(
+        "--events",
+        metavar="PATH",
+        help="event log (CSV, CSV.gz, Parquet, folder "
+        "of Parquet); default: the bundled synthetic sample",
+    )
+    run.add_argument(
+        "--out",
+        metavar="DIR",
+        help="run folder (default reports/<name>; a relative one is taken in the project folder)",
+    )
+    run.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        metavar="NAME=VALUE",
+        help="set a parameter; repeatable (see the list below)",
+    )
     run.add_argument("--config", metavar="YAML", help="parameters from a YAML file (-p wins)")
-    run.add_argument("--no-notebooks", action="store_true",
-                     help="run the steps in this process instead of through papermill")
-    run.add_argument("--explain", action="store_true",
-                     help="print the SQL the run would send to DuckDB for this input, in order, "
-                     "and exit: it reads the input (the SQL depends on the data) but writes "
-                     "nothing and fits no model")
+    run.add_argument(
+        "--no-notebooks",
+        action="store_true",
+        help="run the steps in this process instead of through papermill",
+    )
+    run.add_argument(
+        "--explain",
+        action="store_true",
+        help="print the SQL the run would send to DuckDB for this input, in order, "
+        "and exit: it reads the input (the SQL depends on the data) but writes "
+        "nothing and fits no model",
+    )
     run.epilog = "parameters:\n" + "\n".join(
         f"  {f.name} (default {f.default!r}): {f.metadata['help']}"
-        for f in dataclasses.fields(PersonaParams))
+        for f in dataclasses.fields(PersonaParams)
+    )
     run.formatter_class = argparse.RawDescriptionHelpFormatter
     run.set_defaults(func=cmd_run)
 
-    sample = sub.add_parser("sample", parents=[common],
-                            help="write a synthetic event log with planted personas")
+    sample = sub.add_parser(
+        "sample", parents=[common], help="write a synthetic event log with planted personas"
+    )
     sample.add_argument("--users", type=int, default=5000, help="users (default 5000)")
-    sample.add_argument("--out", required=True, metavar="PATH",
-                        help="output file: .parquet, .csv or .csv.gz")
+    sample.add_argument(
+        "--out", required=True, metavar="PATH", help="output file: .parquet, .csv or .csv.gz"
+    )
     sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    sample.add_argument("--mix", choices=tuple(MIXES), default="default",
-                        help="cast of planted personas: default, or holdout (other personas, "
-                        "to check naming on data it was not written against; default: default)")
-    sample.add_argument("--period", type=int, default=1, metavar="N",
-                        help="year N of the same shop (default 1): 2 is the next year, with the "
-                        "same users moved between personas, some gone and some new (default mix "
-                        "only); the truth files of two years give the planted moves")
+    sample.add_argument(
+        "--mix",
+        choices=tuple(MIXES),
+        default="default",
+        help="cast of planted personas: default, or holdout (other personas, "
+        "to check naming on data it was not written against; default: default)",
+    )
+    sample.add_argument(
+        "--period",
+        type=int,
+        default=1,
+        metavar="N",
+        help="year N of the same shop (default 1): 2 is the next year, with the "
+        "same users moved between personas, some gone and some new (default mix "
+        "only); the truth files of two years give the planted moves",
+    )
     sample.set_defaults(func=cmd_sample)
 
-    assign = sub.add_parser("assign", parents=[common],
-                            help="assign users of an event log to a saved model's personas")
+    assign = sub.add_parser(
+        "assign", parents=[common], help="assign users of an event log to a saved model's personas"
+    )
     assign.add_argument("--model", required=True, metavar="DIR", help="a run's model/ folder")
     assign.add_argument("--events", required=True, metavar="PATH", help="event log to score")
     assign.add_argument("--out", required=True, metavar="FILE", help="output .csv or .parquet")
-    assign.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
-                        help="column mapping etc., as for run")
+    assign.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        metavar="NAME=VALUE",
+        help="column mapping etc., as for run",
+    )
     assign.set_defaults(func=cmd_assign)
 
     history = sub.add_parser(
-        "history", parents=[common], help="one page over a series of runs: shares over time "
+        "history",
+        parents=[common],
+        help="one page over a series of runs: shares over time "
         "and who moved between consecutive runs",
         description="Read run folders of one series (e.g. monthly runs chained with -p "
         "compare_to) and write one self-contained HTML page: each persona's share over time, "
         "followed by persona id, and the migration of users between consecutive runs (ordered "
-        "by the end of their data windows).")
-    history.add_argument("runs", nargs="+", metavar="RUN", help="run folders (at least two), "
-                         "e.g. reports/shop-*")
-    history.add_argument("--out", default="history.html", metavar="FILE",
-                         help="HTML file to write (default history.html; a folder gets "
-                         "history.html inside it)")
+        "by the end of their data windows).",
+    )
+    history.add_argument(
+        "runs", nargs="+", metavar="RUN", help="run folders (at least two), e.g. reports/shop-*"
+    )
+    history.add_argument(
+        "--out",
+        default="history.html",
+        metavar="FILE",
+        help="HTML file to write (default history.html; a folder gets history.html inside it)",
+    )
     history.add_argument("--title", default="Persona history", help="title of the page")
     history.set_defaults(func=cmd_history)
     return parser

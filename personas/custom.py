@@ -56,19 +56,27 @@ class CustomFeature:
 
     feature: catalogue.Feature
     sql: str = ""
-    python: str = ""      # "module:function"
-    folder: str = ""      # where the YAML file was, to import ``python`` from
+    python: str = ""  # "module:function"
+    folder: str = ""  # where the YAML file was, to import ``python`` from
 
     def to_dict(self) -> dict[str, Any]:
-        return {"feature": asdict(self.feature), "sql": self.sql, "python": self.python,
-                "folder": self.folder}
+        return {
+            "feature": asdict(self.feature),
+            "sql": self.sql,
+            "python": self.python,
+            "folder": self.folder,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CustomFeature:
         spec = dict(data["feature"])
         spec["needs"] = tuple(spec.get("needs", ()))
-        return cls(catalogue.Feature(**spec), data.get("sql", ""), data.get("python", ""),
-                   data.get("folder", ""))
+        return cls(
+            catalogue.Feature(**spec),
+            data.get("sql", ""),
+            data.get("python", ""),
+            data.get("folder", ""),
+        )
 
 
 def _error(path: str, message: str) -> ParameterError:
@@ -86,8 +94,10 @@ def load_custom_features(path: str) -> tuple[CustomFeature, ...]:
     except yaml.YAMLError as exc:
         raise _error(path, f"is not valid YAML ({yaml_problem(exc)})") from None
     if not isinstance(entries, dict) or not entries:
-        raise _error(path, "must map feature names to their definitions (see the README, "
-                           "'Your own features')")
+        raise _error(
+            path,
+            "must map feature names to their definitions (see the README, 'Your own features')",
+        )
     folder = str(Path(path).resolve().parent)
     found = tuple(_parse(path, str(name), spec, folder) for name, spec in entries.items())
     register(found)
@@ -98,36 +108,51 @@ def _parse(path: str, name: str, spec: Any, folder: str) -> CustomFeature:
     """One entry of the file as a :class:`CustomFeature`, or a ParameterError saying what to fix."""
     where = f"feature {name!r}"
     if not NAME.match(name):
-        raise _error(path, f"{where}: a name is lower-case letters, digits and underscores, "
-                           "starting with a letter")
+        raise _error(
+            path,
+            f"{where}: a name is lower-case letters, digits and underscores, "
+            "starting with a letter",
+        )
     if name in catalogue.BY_NAME and catalogue.BY_NAME[name].group != GROUP:
         raise _error(path, f"{where} is already in the catalogue; give yours another name")
     if not isinstance(spec, dict):
         raise _error(path, f"{where}: give a mapping with description and sql or python")
     unknown = sorted(set(spec) - KEYS)
     if unknown:
-        raise _error(path, f"{where}: unknown key {unknown[0]!r} (known: "
-                           f"{', '.join(sorted(KEYS))})")
+        raise _error(
+            path, f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(KEYS))})"
+        )
     description = str(spec.get("description") or "").strip()
     if not description:
-        raise _error(path, f"{where}: needs a description (it is the feature's label in the "
-                           "report)")
+        raise _error(
+            path, f"{where}: needs a description (it is the feature's label in the report)"
+        )
     sql, python = str(spec.get("sql") or "").strip(), str(spec.get("python") or "").strip()
     if bool(sql) == bool(python):
-        raise _error(path, f"{where}: give either sql (an aggregate over the events) or python "
-                           "(module:function over the feature table), not both or neither")
+        raise _error(
+            path,
+            f"{where}: give either sql (an aggregate over the events) or python "
+            "(module:function over the feature table), not both or neither",
+        )
     if python and not re.match(r"^[\w.]+:\w+$", python):
         raise _error(path, f"{where}: python is 'module:function', got {python!r}")
     transform = str(spec.get("transform", "none"))
     if transform not in TRANSFORMS:
-        raise _error(path, f"{where}: transform is one of {', '.join(TRANSFORMS)}, got "
-                           f"{transform!r}")
+        raise _error(
+            path, f"{where}: transform is one of {', '.join(TRANSFORMS)}, got {transform!r}"
+        )
     model = spec.get("model", False)
     if not isinstance(model, bool):
         raise _error(path, f"{where}: model is true or false, got {model!r}")
-    feature = catalogue.Feature(name, GROUP, description, str(spec.get("unit", "")),
-                                str(spec.get("higher", f"has a higher {description.lower()}")),
-                                transform=transform, model=model)
+    feature = catalogue.Feature(
+        name,
+        GROUP,
+        description,
+        str(spec.get("unit", "")),
+        str(spec.get("higher", f"has a higher {description.lower()}")),
+        transform=transform,
+        model=model,
+    )
     return CustomFeature(feature, sql, python, folder)
 
 
@@ -139,32 +164,40 @@ def register(found: tuple[CustomFeature, ...]) -> None:
         catalogue.BY_NAME[custom.feature.name] = custom.feature
 
 
-def add_custom_features(log: EventLog, features: pd.DataFrame,
-                        found: tuple[CustomFeature, ...], path: str = "") -> pd.DataFrame:
+def add_custom_features(
+    log: EventLog, features: pd.DataFrame, found: tuple[CustomFeature, ...], path: str = ""
+) -> pd.DataFrame:
     """``features`` with a column per custom feature, placed after the catalogue's columns
     (before the role and event counts). Users without events for an SQL aggregate get NaN."""
     if not found:
         return features
-    counts = [c for c in features.columns
-              if c.startswith((catalogue.ROLE_PREFIX, catalogue.EVENT_PREFIX))]
+    counts = [
+        c for c in features.columns if c.startswith((catalogue.ROLE_PREFIX, catalogue.EVENT_PREFIX))
+    ]
     table = features.drop(columns=counts)
     for custom in found:
-        values = (_sql_values(log, custom, path) if custom.sql
-                  else _python_values(table, custom, path))
+        values = (
+            _sql_values(log, custom, path) if custom.sql else _python_values(table, custom, path)
+        )
         table[custom.feature.name] = values.reindex(table.index).astype("float64").round(9)
     return table.join(features[counts])
 
 
 def _sql_values(log: EventLog, custom: CustomFeature, path: str) -> pd.Series:
-    query = (f"SELECT CAST(user_id AS VARCHAR) AS user_id, CAST(({custom.sql}) AS DOUBLE) AS v "
-             "FROM kept GROUP BY user_id")
+    query = (
+        f"SELECT CAST(user_id AS VARCHAR) AS user_id, CAST(({custom.sql}) AS DOUBLE) AS v "
+        "FROM kept GROUP BY user_id"
+    )
     try:
         frame = log.con.execute(query).df()
-    except Exception as exc:   # duckdb's errors have no common base below Exception
+    except Exception as exc:  # duckdb's errors have no common base below Exception
         first = str(exc).splitlines()[0]
-        raise _error(path, f"feature {custom.feature.name!r}: its sql failed ({first}); write "
-                           "one aggregate over the columns user_id, ts, event, amount, quantity, "
-                           "discount, platform, category, product, session_key") from None
+        raise _error(
+            path,
+            f"feature {custom.feature.name!r}: its sql failed ({first}); write "
+            "one aggregate over the columns user_id, ts, event, amount, quantity, "
+            "discount, platform, category, product, session_key",
+        ) from None
     return frame.set_index("user_id")["v"]
 
 
@@ -175,8 +208,11 @@ def _python_values(table: pd.DataFrame, custom: CustomFeature, path: str) -> pd.
     try:
         function = getattr(importlib.import_module(module_name), function_name)
     except (ImportError, AttributeError) as exc:
-        raise _error(path, f"feature {name!r}: cannot import {custom.python!r} ({exc}); put "
-                           f"{module_name}.py beside the features file") from None
+        raise _error(
+            path,
+            f"feature {name!r}: cannot import {custom.python!r} ({exc}); put "
+            f"{module_name}.py beside the features file",
+        ) from None
     finally:
         sys.path.remove(custom.folder)
     values = function(table.copy())
@@ -185,11 +221,14 @@ def _python_values(table: pd.DataFrame, custom: CustomFeature, path: str) -> pd.
     elif np.ndim(values) == 1 and len(values) == len(table):
         result = pd.Series(np.asarray(values), index=table.index)
     else:
-        raise _error(path, f"feature {name!r}: {custom.python} must return one value per user "
-                           f"({len(table):,}), as a Series on the table's index or an array")
+        raise _error(
+            path,
+            f"feature {name!r}: {custom.python} must return one value per user "
+            f"({len(table):,}), as a Series on the table's index or an array",
+        )
     try:
         return pd.to_numeric(result)
     except (TypeError, ValueError):
-        raise _error(path, f"feature {name!r}: {custom.python} returned values that are not "
-                           "numbers") from None
-
+        raise _error(
+            path, f"feature {name!r}: {custom.python} returned values that are not numbers"
+        ) from None

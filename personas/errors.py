@@ -59,6 +59,8 @@ def yaml_problem(exc: Exception) -> str:
     problem = str(getattr(exc, "problem", "") or "")
     tag = re.search(r"tag 'tag:yaml.org,2002:(python/[^']*)'", problem)
     if tag:
-        return (f"it holds the tag !!{tag.group(1)}, which is refused: the file is read as "
-                "plain data, never as code")
+        return (
+            f"it holds the tag !!{tag.group(1)}, which is refused: the file is read as "
+            "plain data, never as code"
+        )
     return " ".join(str(exc).split())

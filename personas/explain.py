@@ -35,11 +35,11 @@ class Statement:
     """One call on the connection: SQL text, or a note on what was not SQL."""
 
     step: str
-    caller: str                  # module.function that sent it
+    caller: str  # module.function that sent it
     sql: str
     parameters: Any = None
     error: str = ""
-    note: str = ""               # instead of SQL: e.g. a DataFrame registered as a view
+    note: str = ""  # instead of SQL: e.g. a DataFrame registered as a view
 
 
 class Recorder:
@@ -56,9 +56,8 @@ class Recorder:
         self.statements: list[Statement] = []
 
     def _record(self, sql: str, parameters: Any = None, note: str = "") -> Statement:
-        frame = sys._getframe(2)            # the caller of execute/sql/...
-        caller = f"{frame.f_globals.get('__name__', '?').rpartition('.')[2]}." \
-                 f"{frame.f_code.co_name}"
+        frame = sys._getframe(2)  # the caller of execute/sql/...
+        caller = f"{frame.f_globals.get('__name__', '?').rpartition('.')[2]}.{frame.f_code.co_name}"
         statement = Statement(self.step, caller, sql, parameters, note=note)
         self.statements.append(statement)
         return statement
@@ -66,7 +65,7 @@ class Recorder:
     def _run(self, statement: Statement, call, *args, **kwargs):
         try:
             return call(*args, **kwargs)
-        except Exception as exc:    # duckdb's errors have no common base below Exception
+        except Exception as exc:  # duckdb's errors have no common base below Exception
             statement.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise
 
@@ -91,8 +90,10 @@ class Recorder:
     def register(self, name: str, frame: Any):
         rows = f"{len(frame):,} rows: " if hasattr(frame, "__len__") else ""
         columns = ", ".join(map(str, getattr(frame, "columns", [])))
-        statement = self._record("", note=f"register {name}: a {type(frame).__name__} "
-                                          f"({rows}{columns}) as a view, not SQL")
+        statement = self._record(
+            "",
+            note=f"register {name}: a {type(frame).__name__} ({rows}{columns}) as a view, not SQL",
+        )
         self._run(statement, self._con.register, name, frame)
         return self
 
@@ -131,8 +132,11 @@ def _layout(sql: str) -> str:
     """``sql`` without the indentation of the Python source it was written in, ending in ``;``
     (whitespace at the ends of lines and of the text is all that changes)."""
     first, _, rest = sql.strip("\n").partition("\n")
-    text = textwrap.dedent(f"{first}\n{rest}") if first[:1].isspace() else \
-        f"{first}\n{textwrap.dedent(rest)}"
+    text = (
+        textwrap.dedent(f"{first}\n{rest}")
+        if first[:1].isspace()
+        else f"{first}\n{textwrap.dedent(rest)}"
+    )
     return "\n".join(line.rstrip() for line in text.strip().split("\n")).rstrip(";") + ";"
 
 
@@ -143,9 +147,11 @@ def _json(value: Any) -> str:
 def render(statements: list[Statement], source: str) -> str:
     """The statements as text: numbered, each after its header comment, separated by blank
     lines; SQL statements end with ``;``."""
-    blocks = [f"-- the SQL a run sends to DuckDB for {source}: {len(statements)} statements, in "
-              "order\n-- (personas run --explain: the input was read; nothing was written and no "
-              "model fitted)"]
+    blocks = [
+        f"-- the SQL a run sends to DuckDB for {source}: {len(statements)} statements, in "
+        "order\n-- (personas run --explain: the input was read; nothing was written and no "
+        "model fitted)"
+    ]
     for i, s in enumerate(statements, 1):
         head = f"-- {i}. {s.step} ({s.caller})"
         if s.note:

@@ -22,16 +22,16 @@ from .activity import ROLE_PREFIX, abandoned_sql, code_counts, role_codes, spans
 from .load import EventLog
 from .sql import quote_name
 
-PRIOR_WEIGHT = 5.0   # pseudo-observations pulling a user's rate towards the population's
-RATE_WEEKS = 4       # weekly rates count at least this many weeks: a user seen once is no weekly
-                     # visitor, and new users' rates are not inflated by their short history
-EVIDENCE_WEIGHT = 2.0   # pseudo-counts pulling a model value towards the median (Feature.evidence)
-EVENT_PREFIX = "event:"   # per-user counts of the most frequent events no role covers
-TOP_UNKNOWN_EVENTS = 5    # how many such events get a column of their own
-STREAM_ROWS = 100_000     # users per batch when the feature table streams out of DuckDB
-YEAR_NEED = "window:52 weeks"   # a feature needing a log that spans every calendar month
-VISITS_NEED = "data:visits"     # a feature of sessions (visits): an event log has them, an order
-                                # table (one row per order, no event column) does not
+PRIOR_WEIGHT = 5.0  # pseudo-observations pulling a user's rate towards the population's
+RATE_WEEKS = 4  # weekly rates count at least this many weeks: a user seen once is no weekly
+# visitor, and new users' rates are not inflated by their short history
+EVIDENCE_WEIGHT = 2.0  # pseudo-counts pulling a model value towards the median (Feature.evidence)
+EVENT_PREFIX = "event:"  # per-user counts of the most frequent events no role covers
+TOP_UNKNOWN_EVENTS = 5  # how many such events get a column of their own
+STREAM_ROWS = 100_000  # users per batch when the feature table streams out of DuckDB
+YEAR_NEED = "window:52 weeks"  # a feature needing a log that spans every calendar month
+VISITS_NEED = "data:visits"  # a feature of sessions (visits): an event log has them, an order
+# table (one row per order, no event column) does not
 
 
 @dataclass(frozen=True)
@@ -39,21 +39,21 @@ class Feature:
     """One behaviour feature: what it means, what it needs, and how the model uses it."""
 
     name: str
-    group: str            # purchase | engagement | funnel | timing | lifecycle | breadth
+    group: str  # purchase | engagement | funnel | timing | lifecycle | breadth
     description: str
     unit: str
-    higher: str           # "higher means ..."
-    needs: tuple[str, ...] = ()   # roles, or "column:<name>" for optional columns
-    transform: str = "none"       # before scaling: "log1p" (heavy-tailed counts) or "none"
-    model: bool = False           # used to find personas (the rest only describe them)
-    fill: float | None = None     # model value when missing (else the median)
-    stands_in_for: str = ""       # used by the model only where that feature is not available
-    evidence: str = ""            # a count column: the model pulls the value toward the median
-                                  # by EVIDENCE_WEIGHT pseudo-counts of it (order value by
-                                  # orders, weekend share by active days), so a user seen on one
-                                  # Saturday is not the most extreme weekend visitor
-    better: str = ""              # "higher" or "lower" is better for the business, "" neither
-                                  # (see :data:`BETTER`)
+    higher: str  # "higher means ..."
+    needs: tuple[str, ...] = ()  # roles, or "column:<name>" for optional columns
+    transform: str = "none"  # before scaling: "log1p" (heavy-tailed counts) or "none"
+    model: bool = False  # used to find personas (the rest only describe them)
+    fill: float | None = None  # model value when missing (else the median)
+    stands_in_for: str = ""  # used by the model only where that feature is not available
+    evidence: str = ""  # a count column: the model pulls the value toward the median
+    # by EVIDENCE_WEIGHT pseudo-counts of it (order value by
+    # orders, weekend share by active days), so a user seen on one
+    # Saturday is not the most extreme weekend visitor
+    better: str = ""  # "higher" or "lower" is better for the business, "" neither
+    # (see :data:`BETTER`)
 
     @property
     def label(self) -> str:
@@ -63,114 +63,398 @@ class Feature:
 
 CATALOGUE: tuple[Feature, ...] = (
     # purchase behaviour (RFM)
-    Feature("orders", "purchase", "Number of purchases", "orders", "buys more often",
-            ("purchase",), "log1p", True, stands_in_for="purchase_rate"),
-    Feature("purchase_rate", "purchase", "Purchases per session (smoothed)", "orders/session",
-            "buys in more of their visits", ("purchase", VISITS_NEED), "none", True),
-    Feature("revenue", "purchase", "Total revenue from the user's purchases", "currency",
-            "spends more", ("purchase", "column:amount"), "log1p"),
-    Feature("avg_order_value", "purchase", "Average revenue per purchase (empty for non-buyers)",
-            "currency", "buys bigger baskets", ("purchase", "column:amount"), "log1p", True,
-            evidence="orders"),
-    Feature("items_per_order", "purchase", "Average items per purchase (quantity column; "
-            "empty for non-buyers)", "items", "buys more items at once",
-            ("purchase", "column:quantity"), "log1p"),
-    Feature("days_since_purchase", "purchase", "Days from the last purchase to the reference "
-            "date (the last event unless reference_date is set, empty for non-buyers)", "days",
-            "bought longer ago", ("purchase",)),
-    Feature("days_between_orders", "purchase", "Average days between consecutive purchases "
-            "(empty below two purchases)", "days", "buys less often", ("purchase",)),
-    Feature("discount_share", "purchase", "Share of purchases made with a discount (smoothed)",
-            "share", "relies more on discounts", ("purchase", "column:discount"), "none", True),
+    Feature(
+        "orders",
+        "purchase",
+        "Number of purchases",
+        "orders",
+        "buys more often",
+        ("purchase",),
+        "log1p",
+        True,
+        stands_in_for="purchase_rate",
+    ),
+    Feature(
+        "purchase_rate",
+        "purchase",
+        "Purchases per session (smoothed)",
+        "orders/session",
+        "buys in more of their visits",
+        ("purchase", VISITS_NEED),
+        "none",
+        True,
+    ),
+    Feature(
+        "revenue",
+        "purchase",
+        "Total revenue from the user's purchases",
+        "currency",
+        "spends more",
+        ("purchase", "column:amount"),
+        "log1p",
+    ),
+    Feature(
+        "avg_order_value",
+        "purchase",
+        "Average revenue per purchase (empty for non-buyers)",
+        "currency",
+        "buys bigger baskets",
+        ("purchase", "column:amount"),
+        "log1p",
+        True,
+        evidence="orders",
+    ),
+    Feature(
+        "items_per_order",
+        "purchase",
+        "Average items per purchase (quantity column; empty for non-buyers)",
+        "items",
+        "buys more items at once",
+        ("purchase", "column:quantity"),
+        "log1p",
+    ),
+    Feature(
+        "days_since_purchase",
+        "purchase",
+        "Days from the last purchase to the reference "
+        "date (the last event unless reference_date is set, empty for non-buyers)",
+        "days",
+        "bought longer ago",
+        ("purchase",),
+    ),
+    Feature(
+        "days_between_orders",
+        "purchase",
+        "Average days between consecutive purchases (empty below two purchases)",
+        "days",
+        "buys less often",
+        ("purchase",),
+    ),
+    Feature(
+        "discount_share",
+        "purchase",
+        "Share of purchases made with a discount (smoothed)",
+        "share",
+        "relies more on discounts",
+        ("purchase", "column:discount"),
+        "none",
+        True,
+    ),
     # engagement
-    Feature("sessions", "engagement", "Number of sessions (visits)", "sessions", "visits more",
-            (VISITS_NEED,), "log1p"),
-    Feature("active_days", "engagement", "Distinct days with any activity", "days",
-            "is active on more days", (), "log1p"),
-    Feature("events_per_session", "engagement", "Average events per session", "events",
-            "does more per visit", (VISITS_NEED,), "log1p", True),
-    Feature("views_per_session", "engagement", "Average product/page views per session", "views",
-            "browses more per visit", ("view", VISITS_NEED), "log1p", True),
-    Feature("session_minutes", "engagement", "Average session length", "minutes",
-            "stays longer per visit", (VISITS_NEED,), "log1p"),
-    Feature("sessions_per_week", "engagement", "Sessions per week between first and last visit "
-            "(counted over at least 4 weeks)",
-            "sessions/week", "visits more regularly", (VISITS_NEED,), "log1p", True),
-    Feature("active_weeks", "engagement", "Distinct calendar weeks (Monday to Sunday) with any "
-            "activity", "weeks", "is active in more weeks", (), "log1p"),
-    Feature("sessions_per_active_week", "engagement", "Sessions per calendar week with any "
-            "activity", "sessions/week", "visits more often in the weeks they come",
-            (VISITS_NEED,), "log1p"),
-    Feature("days_since_seen", "engagement", "Days from the last activity to the reference date",
-            "days", "has been away longer", (), "none", True),
-    Feature("email_opens", "engagement", "Marketing e-mails opened", "opens",
-            "opens more e-mails", ("email_open",), "log1p"),
-    Feature("email_opens_per_week", "engagement", "Marketing e-mails opened per week between "
-            "first and last activity (counted over at least 4 weeks)", "opens/week",
-            "opens e-mails more often",
-            ("email_open",), "log1p", True),
-    Feature("email_open_rate", "engagement", "Opens per marketing e-mail sent (smoothed)",
-            "share", "opens more of the e-mails sent", ("email_send", "email_open"), "none",
-            True),
-    Feature("email_clicks", "engagement", "Marketing e-mail links clicked", "clicks",
-            "clicks more e-mails", ("email_click",), "log1p"),
-    Feature("email_click_rate", "engagement", "Clicks per e-mail opened (smoothed)", "share",
-            "clicks more of the e-mails opened", ("email_open", "email_click"), "none", True),
-    Feature("app_share", "engagement", "Share of activity in the app (platform column)", "share",
-            "uses the app more", ("column:platform",), "none", True, evidence="active_days"),
+    Feature(
+        "sessions",
+        "engagement",
+        "Number of sessions (visits)",
+        "sessions",
+        "visits more",
+        (VISITS_NEED,),
+        "log1p",
+    ),
+    Feature(
+        "active_days",
+        "engagement",
+        "Distinct days with any activity",
+        "days",
+        "is active on more days",
+        (),
+        "log1p",
+    ),
+    Feature(
+        "events_per_session",
+        "engagement",
+        "Average events per session",
+        "events",
+        "does more per visit",
+        (VISITS_NEED,),
+        "log1p",
+        True,
+    ),
+    Feature(
+        "views_per_session",
+        "engagement",
+        "Average product/page views per session",
+        "views",
+        "browses more per visit",
+        ("view", VISITS_NEED),
+        "log1p",
+        True,
+    ),
+    Feature(
+        "session_minutes",
+        "engagement",
+        "Average session length",
+        "minutes",
+        "stays longer per visit",
+        (VISITS_NEED,),
+        "log1p",
+    ),
+    Feature(
+        "sessions_per_week",
+        "engagement",
+        "Sessions per week between first and last visit (counted over at least 4 weeks)",
+        "sessions/week",
+        "visits more regularly",
+        (VISITS_NEED,),
+        "log1p",
+        True,
+    ),
+    Feature(
+        "active_weeks",
+        "engagement",
+        "Distinct calendar weeks (Monday to Sunday) with any activity",
+        "weeks",
+        "is active in more weeks",
+        (),
+        "log1p",
+    ),
+    Feature(
+        "sessions_per_active_week",
+        "engagement",
+        "Sessions per calendar week with any activity",
+        "sessions/week",
+        "visits more often in the weeks they come",
+        (VISITS_NEED,),
+        "log1p",
+    ),
+    Feature(
+        "days_since_seen",
+        "engagement",
+        "Days from the last activity to the reference date",
+        "days",
+        "has been away longer",
+        (),
+        "none",
+        True,
+    ),
+    Feature(
+        "email_opens",
+        "engagement",
+        "Marketing e-mails opened",
+        "opens",
+        "opens more e-mails",
+        ("email_open",),
+        "log1p",
+    ),
+    Feature(
+        "email_opens_per_week",
+        "engagement",
+        "Marketing e-mails opened per week between "
+        "first and last activity (counted over at least 4 weeks)",
+        "opens/week",
+        "opens e-mails more often",
+        ("email_open",),
+        "log1p",
+        True,
+    ),
+    Feature(
+        "email_open_rate",
+        "engagement",
+        "Opens per marketing e-mail sent (smoothed)",
+        "share",
+        "opens more of the e-mails sent",
+        ("email_send", "email_open"),
+        "none",
+        True,
+    ),
+    Feature(
+        "email_clicks",
+        "engagement",
+        "Marketing e-mail links clicked",
+        "clicks",
+        "clicks more e-mails",
+        ("email_click",),
+        "log1p",
+    ),
+    Feature(
+        "email_click_rate",
+        "engagement",
+        "Clicks per e-mail opened (smoothed)",
+        "share",
+        "clicks more of the e-mails opened",
+        ("email_open", "email_click"),
+        "none",
+        True,
+    ),
+    Feature(
+        "app_share",
+        "engagement",
+        "Share of activity in the app (platform column)",
+        "share",
+        "uses the app more",
+        ("column:platform",),
+        "none",
+        True,
+        evidence="active_days",
+    ),
     # funnel
-    Feature("view_to_cart", "funnel", "Add-to-carts per product view (smoothed)", "share",
-            "adds to cart more of what is viewed", ("view", "cart"), "none", True),
-    Feature("cart_to_purchase", "funnel", "Purchases per add-to-cart (smoothed)", "share",
-            "completes more carts", ("cart", "purchase"), "none", True),
-    Feature("abandoned_carts", "funnel", "Sessions with an add-to-cart and no purchase",
-            "sessions", "abandons more carts", ("cart",), "log1p"),
-    Feature("abandon_rate", "funnel", "Share of sessions with an add-to-cart and no purchase "
-            "(smoothed)", "share", "abandons carts in more of their visits",
-            ("cart", VISITS_NEED), "none", True),
-    Feature("search_share", "funnel", "Share of events that are searches (smoothed)", "share",
-            "searches more", ("search",), "none", True),
+    Feature(
+        "view_to_cart",
+        "funnel",
+        "Add-to-carts per product view (smoothed)",
+        "share",
+        "adds to cart more of what is viewed",
+        ("view", "cart"),
+        "none",
+        True,
+    ),
+    Feature(
+        "cart_to_purchase",
+        "funnel",
+        "Purchases per add-to-cart (smoothed)",
+        "share",
+        "completes more carts",
+        ("cart", "purchase"),
+        "none",
+        True,
+    ),
+    Feature(
+        "abandoned_carts",
+        "funnel",
+        "Sessions with an add-to-cart and no purchase",
+        "sessions",
+        "abandons more carts",
+        ("cart",),
+        "log1p",
+    ),
+    Feature(
+        "abandon_rate",
+        "funnel",
+        "Share of sessions with an add-to-cart and no purchase (smoothed)",
+        "share",
+        "abandons carts in more of their visits",
+        ("cart", VISITS_NEED),
+        "none",
+        True,
+    ),
+    Feature(
+        "search_share",
+        "funnel",
+        "Share of events that are searches (smoothed)",
+        "share",
+        "searches more",
+        ("search",),
+        "none",
+        True,
+    ),
     # timing
-    Feature("weekend_share", "timing", "Share of activity on Saturdays and Sundays", "share",
-            "is more of a weekend visitor", (), "none", True, evidence="active_days"),
-    Feature("night_share", "timing", "Share of activity between midnight and 6 am (UTC)", "share",
-            "is more active at night", ()),
-    Feature("peak_month_share", "timing", "Share of the user's active days in their busiest "
-            "calendar month (smoothed toward an even spread, 1/12; needs 52 weeks of data)",
-            "share", "is more seasonal", (YEAR_NEED,)),
-    Feature("regularity", "timing", "Spread of the idle time between sessions (coefficient "
-            "of variation of the gaps from one session's end to the next one's start; empty "
-            "below three sessions)", "ratio", "visits more irregularly", (VISITS_NEED,)),
+    Feature(
+        "weekend_share",
+        "timing",
+        "Share of activity on Saturdays and Sundays",
+        "share",
+        "is more of a weekend visitor",
+        (),
+        "none",
+        True,
+        evidence="active_days",
+    ),
+    Feature(
+        "night_share",
+        "timing",
+        "Share of activity between midnight and 6 am (UTC)",
+        "share",
+        "is more active at night",
+        (),
+    ),
+    Feature(
+        "peak_month_share",
+        "timing",
+        "Share of the user's active days in their busiest "
+        "calendar month (smoothed toward an even spread, 1/12; needs 52 weeks of data)",
+        "share",
+        "is more seasonal",
+        (YEAR_NEED,),
+    ),
+    Feature(
+        "regularity",
+        "timing",
+        "Spread of the idle time between sessions (coefficient "
+        "of variation of the gaps from one session's end to the next one's start; empty "
+        "below three sessions)",
+        "ratio",
+        "visits more irregularly",
+        (VISITS_NEED,),
+    ),
     # lifecycle
-    Feature("tenure_days", "lifecycle", "Days from first to last activity", "days",
-            "has been a customer longer", ()),
-    Feature("days_since_first_seen", "lifecycle", "Days from the first activity to the "
-            "reference date", "days", "arrived longer ago", (), "none", True),
-    Feature("recent_share", "lifecycle", "Share of the user's activity in the last third of the "
-            "data window (1/3 = steady)", "share", "is more active lately", ()),
+    Feature(
+        "tenure_days",
+        "lifecycle",
+        "Days from first to last activity",
+        "days",
+        "has been a customer longer",
+        (),
+    ),
+    Feature(
+        "days_since_first_seen",
+        "lifecycle",
+        "Days from the first activity to the reference date",
+        "days",
+        "arrived longer ago",
+        (),
+        "none",
+        True,
+    ),
+    Feature(
+        "recent_share",
+        "lifecycle",
+        "Share of the user's activity in the last third of the data window (1/3 = steady)",
+        "share",
+        "is more active lately",
+        (),
+    ),
     # breadth
-    Feature("categories", "breadth", "Distinct product categories touched", "categories",
-            "explores more categories", ("column:category",), "log1p"),
-    Feature("products", "breadth", "Distinct products touched", "products",
-            "explores more products", ("column:product",), "log1p"),
+    Feature(
+        "categories",
+        "breadth",
+        "Distinct product categories touched",
+        "categories",
+        "explores more categories",
+        ("column:category",),
+        "log1p",
+    ),
+    Feature(
+        "products",
+        "breadth",
+        "Distinct products touched",
+        "products",
+        "explores more products",
+        ("column:product",),
+        "log1p",
+    ),
 )
 
 BETTER: dict[str, str] = {
     # buying: more and bigger purchases, bought more recently, fewer days between them, and
     # full price rather than discounted (margin)
-    "orders": "higher", "purchase_rate": "higher", "revenue": "higher",
-    "avg_order_value": "higher", "items_per_order": "higher", "days_since_purchase": "lower",
-    "days_between_orders": "lower", "discount_share": "lower",
+    "orders": "higher",
+    "purchase_rate": "higher",
+    "revenue": "higher",
+    "avg_order_value": "higher",
+    "items_per_order": "higher",
+    "days_since_purchase": "lower",
+    "days_between_orders": "lower",
+    "discount_share": "lower",
     # engagement: visiting more and more often, and having been here recently
-    "sessions": "higher", "active_days": "higher", "sessions_per_week": "higher",
-    "active_weeks": "higher", "sessions_per_active_week": "higher", "days_since_seen": "lower",
-    "email_opens": "higher", "email_opens_per_week": "higher", "email_open_rate": "higher",
-    "email_clicks": "higher", "email_click_rate": "higher",
+    "sessions": "higher",
+    "active_days": "higher",
+    "sessions_per_week": "higher",
+    "active_weeks": "higher",
+    "sessions_per_active_week": "higher",
+    "days_since_seen": "lower",
+    "email_opens": "higher",
+    "email_opens_per_week": "higher",
+    "email_open_rate": "higher",
+    "email_clicks": "higher",
+    "email_click_rate": "higher",
     # the funnel: carts filled and completed, fewer left behind
-    "view_to_cart": "higher", "cart_to_purchase": "higher", "abandoned_carts": "lower",
+    "view_to_cart": "higher",
+    "cart_to_purchase": "higher",
+    "abandoned_carts": "lower",
     "abandon_rate": "lower",
     # lifecycle and breadth: kept coming back, active lately, exploring the range
-    "tenure_days": "higher", "recent_share": "higher", "categories": "higher",
+    "tenure_days": "higher",
+    "recent_share": "higher",
+    "categories": "higher",
     "products": "higher",
 }
 """Which way a feature is good news, for the report's colours (green good, red bad). Features not
@@ -234,16 +518,18 @@ def _peak_month_share(log: EventLog) -> str:
     if not covers_year(log):
         return "CAST(NULL AS DOUBLE)"
     busiest = ", ".join(f"u.days_m{m}" for m in range(1, 13))
-    return (f"(greatest({busiest}) + {PRIOR_WEIGHT} / 12) / "
-            f"(u.active_days + {PRIOR_WEIGHT})")
+    return f"(greatest({busiest}) + {PRIOR_WEIGHT} / 12) / (u.active_days + {PRIOR_WEIGHT})"
 
 
 def top_unknown_events(log: EventLog) -> list[str]:
     """The :data:`TOP_UNKNOWN_EVENTS` most frequent event names that map to no role (``other``),
     most frequent first: they get count columns ``event:<name>`` beside the role counts, so the
     event mix shows what the unmapped activity is."""
-    unknown = [(-n, name) for name, n in log.event_counts.items()
-               if log.role_map.get(name) == "other" and n > 0]
+    unknown = [
+        (-n, name)
+        for name, n in log.event_counts.items()
+        if log.role_map.get(name) == "other" and n > 0
+    ]
     return [name for _, name in sorted(unknown)[:TOP_UNKNOWN_EVENTS]]
 
 
@@ -255,8 +541,10 @@ def _unknown_event_columns(log: EventLog) -> str:
         return ""
     codes = dict(log.con.execute("SELECT event, code FROM event_names").fetchall())
     counts = code_counts(log.con, [codes[name] for name in names])
-    return "".join(f",\n       {count} AS {quote_name(EVENT_PREFIX + name)}"
-                   for count, name in zip(counts, names))
+    return "".join(
+        f",\n       {count} AS {quote_name(EVENT_PREFIX + name)}"
+        for count, name in zip(counts, names)
+    )
 
 
 def feature_sql(log: EventLog) -> str:
@@ -291,8 +579,8 @@ SELECT us.user_id,
        CASE WHEN u.n_orders >= 2
             THEN epoch(u.last_purchase - u.first_purchase) / 86400 / (u.n_orders - 1)
        END AS days_between_orders,
-       {_rate('u.n_orders', 's.sessions', 'pop_s.p_order')} AS purchase_rate,
-       {_rate('u.n_discounted', 'u.n_orders', 'pop.p_discount')} AS discount_share,
+       {_rate("u.n_orders", "s.sessions", "pop_s.p_order")} AS purchase_rate,
+       {_rate("u.n_discounted", "u.n_orders", "pop.p_discount")} AS discount_share,
        s.sessions,
        u.active_days,
        u.n_events / s.sessions AS events_per_session,
@@ -304,15 +592,15 @@ SELECT us.user_id,
        epoch(pop.t_ref - u.last_ts) / 86400 AS days_since_seen,
        u.n_opens AS email_opens,
        u.n_opens / {_weeks()} AS email_opens_per_week,
-       {_rate('u.n_opens', 'u.n_sends', 'pop.p_open')} AS email_open_rate,
+       {_rate("u.n_opens", "u.n_sends", "pop.p_open")} AS email_open_rate,
        u.n_clicks AS email_clicks,
-       {_rate('u.n_clicks', 'u.n_opens', 'pop.p_click')} AS email_click_rate,
+       {_rate("u.n_clicks", "u.n_opens", "pop.p_click")} AS email_click_rate,
        u.app_share,
-       {_rate('u.n_carts', 'u.n_views', 'pop.p_view_cart')} AS view_to_cart,
-       {_rate('u.n_orders', 'u.n_carts', 'pop.p_cart_order')} AS cart_to_purchase,
+       {_rate("u.n_carts", "u.n_views", "pop.p_view_cart")} AS view_to_cart,
+       {_rate("u.n_orders", "u.n_carts", "pop.p_cart_order")} AS cart_to_purchase,
        s.abandoned_carts,
-       {_rate('s.abandoned_carts', 's.sessions', 'pop_s.p_abandon')} AS abandon_rate,
-       {_rate('u.n_searches', 'u.n_events', 'pop.p_search')} AS search_share,
+       {_rate("s.abandoned_carts", "s.sessions", "pop_s.p_abandon")} AS abandon_rate,
+       {_rate("u.n_searches", "u.n_events", "pop.p_search")} AS search_share,
        u.weekend_share,
        u.night_share,
        {_peak_month_share(log)} AS peak_month_share,
@@ -348,15 +636,20 @@ def available_features(log: EventLog) -> tuple[list[Feature], dict[str, str]]:
         missing = [need for need in feature.needs if need not in have]
         data = [m for m in missing if m not in (YEAR_NEED, VISITS_NEED)]
         if YEAR_NEED in missing:
-            skipped[feature.name] = (f"skipped: the data covers less than 52 weeks "
-                                     f"({log.counts.get('start')} to {log.counts.get('end')})")
+            skipped[feature.name] = (
+                f"skipped: the data covers less than 52 weeks "
+                f"({log.counts.get('start')} to {log.counts.get('end')})"
+            )
         elif data:
-            what = ", ".join(m.replace("column:", "") + (" column" if m.startswith("column:")
-                                                         else " events") for m in data)
+            what = ", ".join(
+                m.replace("column:", "") + (" column" if m.startswith("column:") else " events")
+                for m in data
+            )
             skipped[feature.name] = f"skipped: the data has no {what}"
         elif missing:
-            skipped[feature.name] = ("skipped: an order table (no event column) has no visits "
-                                     "to make sessions of")
+            skipped[feature.name] = (
+                "skipped: an order table (no event column) has no visits to make sessions of"
+            )
         else:
             kept.append(feature)
     return kept, skipped
@@ -407,8 +700,9 @@ def read_table(query, rows: int, rounded: list[str], exact: list[str]) -> pd.Dat
     values = np.empty((rows, len(columns)))
     ids = []
     at = 0
-    for batch in query.select(", ".join(quote_name(c) for c in ["user_id", *columns])
-                              ).to_arrow_reader(STREAM_ROWS):
+    for batch in query.select(
+        ", ".join(quote_name(c) for c in ["user_id", *columns])
+    ).to_arrow_reader(STREAM_ROWS):
         end = at + batch.num_rows
         # a copy: a view of the ids would keep the whole batch alive
         ids.append(batch.column(0).to_numpy(zero_copy_only=False))
@@ -417,7 +711,7 @@ def read_table(query, rows: int, rounded: list[str], exact: list[str]) -> pd.Dat
         at = end
     if at != rows:
         raise RuntimeError(f"the feature query gave {at:,} rows for {rows:,} users")
-    np.round(values[:, :len(rounded)], 9, out=values[:, :len(rounded)])
+    np.round(values[:, : len(rounded)], 9, out=values[:, : len(rounded)])
     index = pd.Index(np.concatenate(ids) if ids else [], dtype="str", name="user_id")
     return pd.DataFrame(values, index=index, columns=columns, copy=False)
 
@@ -440,8 +734,11 @@ def model_columns(columns) -> list[str]:
     stand-in only where the feature it stands in for is missing (``orders`` in an order table,
     which has no sessions to give a purchase rate)."""
     present = set(columns)
-    return [c for c in columns if c in BY_NAME and BY_NAME[c].model
-            and BY_NAME[c].stands_in_for not in present]
+    return [
+        c
+        for c in columns
+        if c in BY_NAME and BY_NAME[c].model and BY_NAME[c].stands_in_for not in present
+    ]
 
 
 def model_centres(features: pd.DataFrame) -> dict[str, float]:
@@ -468,8 +765,9 @@ def _transformed(features: pd.DataFrame, name: str) -> np.ndarray:
     return values
 
 
-def model_matrix(features: pd.DataFrame, centres: dict[str, float] | None = None
-                 ) -> tuple[np.ndarray, list[str]]:
+def model_matrix(
+    features: pd.DataFrame, centres: dict[str, float] | None = None
+) -> tuple[np.ndarray, list[str]]:
     """The model's input: the :func:`model_columns` of the table, filled and transformed.
 
     Heavy-tailed counts are log1p-transformed (the catalogue's ``transform``); a feature with an

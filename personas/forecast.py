@@ -49,13 +49,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-FIT_SAMPLE = 20_000        # buyers the two models are fitted on; the rest are only predicted
-MIN_BUYERS = 50            # fewer buyers than this: no forecast (the fit would be noise)
-MIN_REPEAT_BUYERS = 20     # ... and fewer repeat buyers with amounts: no revenue forecast
-REGULAR_PURCHASES = 3      # a regular buyer has at least this many purchase days ...
-REGULAR_CV = 0.5           # ... gaps whose standard deviation is at most this share of their mean
-REGULAR_P_ACTIVE = 0.5     # ... is probably still active ...
-REGULAR_OVERDUE = 2.0      # ... and was last seen within this many of their usual gaps
+FIT_SAMPLE = 20_000  # buyers the two models are fitted on; the rest are only predicted
+MIN_BUYERS = 50  # fewer buyers than this: no forecast (the fit would be noise)
+MIN_REPEAT_BUYERS = 20  # ... and fewer repeat buyers with amounts: no revenue forecast
+REGULAR_PURCHASES = 3  # a regular buyer has at least this many purchase days ...
+REGULAR_CV = 0.5  # ... gaps whose standard deviation is at most this share of their mean
+REGULAR_P_ACTIVE = 0.5  # ... is probably still active ...
+REGULAR_OVERDUE = 2.0  # ... and was last seen within this many of their usual gaps
 DECILES = 10
 COLUMNS = ("p_active", "expected_purchases", "expected_revenue", "next_purchase_due")
 
@@ -87,7 +87,8 @@ def purchase_summary(con, cutoff: datetime, source: str = "events") -> pd.DataFr
     """Per buyer up to ``cutoff``'s day (the whole day): the columns of the module's table,
     indexed by ``user_id``. ``source`` names a view with the columns user_id, ts, role and amount
     of the loaded ``events`` view (:mod:`personas.load`), or :func:`purchase_rows`' view."""
-    frame = con.execute(f"""
+    frame = con.execute(
+        f"""
         WITH days AS (
             SELECT user_id, CAST(ts AS DATE) AS day, sum(amount) AS amount,
                    count(amount) AS priced
@@ -105,7 +106,9 @@ def purchase_summary(con, cutoff: datetime, source: str = "events") -> pd.DataFr
                avg(amount) FILTER (WHERE k > 1 AND priced > 0) AS monetary_value,
                max(day) AS last_purchase,
                avg(gap) AS gap_mean, stddev_samp(gap) AS gap_sd
-        FROM gaps GROUP BY user_id""", {"cutoff": cutoff}).df()
+        FROM gaps GROUP BY user_id""",
+        {"cutoff": cutoff},
+    ).df()
     frame["user_id"] = frame["user_id"].astype(str)
     frame["last_purchase"] = pd.to_datetime(frame["last_purchase"])
     for column in ("frequency", "recency", "T", "monetary_value", "gap_mean", "gap_sd"):
@@ -113,15 +116,17 @@ def purchase_summary(con, cutoff: datetime, source: str = "events") -> pd.DataFr
     return frame.set_index("user_id").sort_index()
 
 
-def holdout_actuals(con, start: datetime, end: datetime, source: str = "events"
-                    ) -> pd.DataFrame:
+def holdout_actuals(con, start: datetime, end: datetime, source: str = "events") -> pd.DataFrame:
     """Per buyer, the purchase days and the revenue after ``start``'s day up to ``end``
     (``source`` as in :func:`purchase_summary`)."""
-    frame = con.execute(f"""
+    frame = con.execute(
+        f"""
         SELECT user_id, count(DISTINCT CAST(ts AS DATE)) AS purchases, sum(amount) AS revenue
         FROM {source} WHERE role = 'purchase' AND CAST(ts AS DATE) > CAST($start AS DATE)
                             AND ts <= $end
-        GROUP BY user_id""", {"start": start, "end": end}).df()
+        GROUP BY user_id""",
+        {"start": start, "end": end},
+    ).df()
     frame["user_id"] = frame["user_id"].astype(str)
     frame["purchases"] = frame["purchases"].astype("float64")
     frame["revenue"] = frame["revenue"].astype("float64")
@@ -134,6 +139,7 @@ def holdout_cutoff(reference: datetime, holdout_days: int) -> datetime:
 
 
 # -- the models ------------------------------------------------------------------------------------
+
 
 @contextlib.contextmanager
 def _quiet():
@@ -163,12 +169,12 @@ def _clv():
 class Fitted:
     """The fitted models, or why there is none (``reason``)."""
 
-    purchases: Any = None        # pymc_marketing.clv.ParetoNBDModel
-    spend: Any = None            # pymc_marketing.clv.GammaGammaModel, None without amounts
+    purchases: Any = None  # pymc_marketing.clv.ParetoNBDModel
+    spend: Any = None  # pymc_marketing.clv.GammaGammaModel, None without amounts
     buyers: int = 0
     fitted_on: int = 0
-    reason: str = ""             # why there is no purchase forecast ("" = there is one)
-    spend_reason: str = ""       # why there is no revenue forecast
+    reason: str = ""  # why there is no purchase forecast ("" = there is one)
+    spend_reason: str = ""  # why there is no revenue forecast
     parameters: dict[str, float] = field(default_factory=dict)
 
 
@@ -188,30 +194,41 @@ def fit(summary: pd.DataFrame, random_state: int = 0, sample: int = FIT_SAMPLE) 
     and the Gamma-Gamma on the repeat buyers among them with an amount; by MAP."""
     buyers = len(summary)
     if buyers < MIN_BUYERS:
-        return Fitted(buyers=buyers, reason=f"too few buyers to fit the purchase model ({buyers:,}"
-                      f"; it needs {MIN_BUYERS})")
+        return Fitted(
+            buyers=buyers,
+            reason=f"too few buyers to fit the purchase model ({buyers:,}; it needs {MIN_BUYERS})",
+        )
     if not (summary["frequency"] > 0).any():
-        return Fitted(buyers=buyers, reason="no buyer bought on more than one day, so there is "
-                      "no repeat purchase to learn from")
+        return Fitted(
+            buyers=buyers,
+            reason="no buyer bought on more than one day, so there is "
+            "no repeat purchase to learn from",
+        )
     clv = _clv()
     drawn = _sample(summary, sample, random_state)
     with _quiet():
         purchases = clv.ParetoNBDModel()
-        purchases.fit(_model_frame(drawn, ("frequency", "recency", "T")), method="map",
-                      progressbar=False)
+        purchases.fit(
+            _model_frame(drawn, ("frequency", "recency", "T")), method="map", progressbar=False
+        )
     fitted = Fitted(purchases=purchases, buyers=buyers, fitted_on=len(drawn))
     fitted.parameters = _parameters(purchases)
     repeat = drawn[(drawn["frequency"] > 0) & (drawn["monetary_value"] > 0)]
     if summary["monetary_value"].notna().sum() == 0:
         fitted.spend_reason = "the data has no amounts, so revenue is not forecast"
     elif len(repeat) < MIN_REPEAT_BUYERS:
-        fitted.spend_reason = (f"too few repeat buyers with an amount to fit the spend model "
-                               f"({len(repeat):,}; it needs {MIN_REPEAT_BUYERS})")
+        fitted.spend_reason = (
+            f"too few repeat buyers with an amount to fit the spend model "
+            f"({len(repeat):,}; it needs {MIN_REPEAT_BUYERS})"
+        )
     else:
         with _quiet():
             spend = clv.GammaGammaModel()
-            spend.fit(_model_frame(repeat, ("frequency", "monetary_value")), method="map",
-                      progressbar=False)
+            spend.fit(
+                _model_frame(repeat, ("frequency", "monetary_value")),
+                method="map",
+                progressbar=False,
+            )
         fitted.spend = spend
         fitted.parameters.update({f"spend_{k}": v for k, v in _parameters(spend).items()})
     return fitted
@@ -219,8 +236,11 @@ def fit(summary: pd.DataFrame, random_state: int = 0, sample: int = FIT_SAMPLE) 
 
 def _parameters(model) -> dict[str, float]:
     posterior = model.idata.posterior
-    return {name: round(float(posterior[name].values.reshape(-1)[0]), 6)
-            for name in posterior.data_vars if posterior[name].size == 1}
+    return {
+        name: round(float(posterior[name].values.reshape(-1)[0]), 6)
+        for name in posterior.data_vars
+        if posterior[name].size == 1
+    }
 
 
 def _values(array) -> np.ndarray:
@@ -233,8 +253,13 @@ def predict(fitted: Fitted, summary: pd.DataFrame, horizon_days: int) -> pd.Data
     amount of a future purchase) and ``expected_revenue``. NaN where a model is missing."""
     out = pd.DataFrame(index=summary.index)
     if fitted.purchases is None or not len(summary):
-        for column in ("p_active", "expected_purchases", "p_buys", "expected_spend",
-                       "expected_revenue"):
+        for column in (
+            "p_active",
+            "expected_purchases",
+            "p_buys",
+            "expected_spend",
+            "expected_revenue",
+        ):
             out[column] = np.nan
         return out
     data = _model_frame(summary, ("frequency", "recency", "T"))
@@ -243,8 +268,9 @@ def predict(fitted: Fitted, summary: pd.DataFrame, horizon_days: int) -> pd.Data
         # a buyer seen on the last day can come out a rounding error above 1
         out["p_active"] = np.clip(_values(model.expected_probability_alive(data)), 0.0, 1.0)
         out["expected_purchases"] = _values(model.expected_purchases(data, future_t=horizon_days))
-        none = _values(model.expected_purchase_probability(data, n_purchases=0,
-                                                           future_t=horizon_days))
+        none = _values(
+            model.expected_purchase_probability(data, n_purchases=0, future_t=horizon_days)
+        )
     out["p_buys"] = np.clip(1.0 - none, 0.0, 1.0)
     if fitted.spend is not None:
         spend = summary[["frequency", "monetary_value"]].copy()
@@ -253,8 +279,11 @@ def predict(fitted: Fitted, summary: pd.DataFrame, horizon_days: int) -> pd.Data
         unknown = spend["monetary_value"].isna() | (spend["monetary_value"] <= 0)
         spend.loc[unknown, ["frequency", "monetary_value"]] = [0.0, 0.0]
         with _quiet():
-            out["expected_spend"] = _values(fitted.spend.expected_customer_spend(
-                _model_frame(spend, ("frequency", "monetary_value"))))
+            out["expected_spend"] = _values(
+                fitted.spend.expected_customer_spend(
+                    _model_frame(spend, ("frequency", "monetary_value"))
+                )
+            )
         out["expected_revenue"] = out["expected_purchases"] * out["expected_spend"]
     else:
         out["expected_spend"] = np.nan
@@ -262,8 +291,7 @@ def predict(fitted: Fitted, summary: pd.DataFrame, horizon_days: int) -> pd.Data
     return out
 
 
-def next_purchase_due(summary: pd.DataFrame, p_active: pd.Series,
-                      reference: datetime) -> pd.Series:
+def next_purchase_due(summary: pd.DataFrame, p_active: pd.Series, reference: datetime) -> pd.Series:
     """The day a regular buyer's next purchase is due: their last purchase day plus their
     usual gap (the mean days between their purchase days), for buyers with at least
     :data:`REGULAR_PURCHASES` purchase days whose gaps vary by at most :data:`REGULAR_CV` of their
@@ -272,36 +300,52 @@ def next_purchase_due(summary: pd.DataFrame, p_active: pd.Series,
     A date before the reference date means the buyer is overdue."""
     gap = summary["gap_mean"]
     since = (pd.Timestamp(reference).normalize() - summary["last_purchase"]).dt.days
-    regular = ((summary["frequency"] + 1 >= REGULAR_PURCHASES) & (gap > 0)
-               & (summary["gap_sd"] <= REGULAR_CV * gap)
-               & (p_active.reindex(summary.index) >= REGULAR_P_ACTIVE)
-               & (since <= REGULAR_OVERDUE * gap))
+    regular = (
+        (summary["frequency"] + 1 >= REGULAR_PURCHASES)
+        & (gap > 0)
+        & (summary["gap_sd"] <= REGULAR_CV * gap)
+        & (p_active.reindex(summary.index) >= REGULAR_P_ACTIVE)
+        & (since <= REGULAR_OVERDUE * gap)
+    )
     due = summary["last_purchase"] + pd.to_timedelta(gap.round(), unit="D")
     return due.where(regular)
 
 
-def user_forecast(fitted: Fitted, summary: pd.DataFrame, users: pd.Index, horizon_days: int,
-                  reference: datetime) -> pd.DataFrame:
+def user_forecast(
+    fitted: Fitted, summary: pd.DataFrame, users: pd.Index, horizon_days: int, reference: datetime
+) -> pd.DataFrame:
     """The forecast columns for every user in ``users`` (:data:`COLUMNS`, plus ``p_buys``),
     NaN/NaT for users with no purchase history."""
     predicted = predict(fitted, summary, horizon_days)
-    predicted["next_purchase_due"] = (next_purchase_due(summary, predicted["p_active"], reference)
-                                      if fitted.purchases is not None else pd.NaT)
+    predicted["next_purchase_due"] = (
+        next_purchase_due(summary, predicted["p_active"], reference)
+        if fitted.purchases is not None
+        else pd.NaT
+    )
     return predicted.reindex(pd.Index(users, name="user_id"))
 
 
 # -- the check on held-out days --------------------------------------------------------------------
 
+
 def _errors(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
     total, real = float(predicted.sum()), float(actual.sum())
-    return {"total": round(total, 1),
-            "error_share": round((total - real) / real, 4) if real else None,
-            "mae": round(float(np.mean(np.abs(predicted - actual))), 4),
-            "rmse": round(float(np.sqrt(np.mean((predicted - actual) ** 2))), 4)}
+    return {
+        "total": round(total, 1),
+        "error_share": round((total - real) / real, 4) if real else None,
+        "mae": round(float(np.mean(np.abs(predicted - actual))), 4),
+        "rmse": round(float(np.sqrt(np.mean((predicted - actual) ** 2))), 4),
+    }
 
 
-def validate(calibration: pd.DataFrame, actual: pd.DataFrame, holdout_days: int,
-             cutoff: datetime, random_state: int = 0, sample: int = FIT_SAMPLE) -> dict:
+def validate(
+    calibration: pd.DataFrame,
+    actual: pd.DataFrame,
+    holdout_days: int,
+    cutoff: datetime,
+    random_state: int = 0,
+    sample: int = FIT_SAMPLE,
+) -> dict:
     """Fit on ``calibration`` (the purchase summary up to ``cutoff``) and compare, per buyer, the
     purchase days predicted for the next ``holdout_days`` with ``actual`` (:func:`holdout_actuals`),
     next to the naive forecast (frequency / T, the buyer's past repeat rate, times the days) and to
@@ -311,12 +355,16 @@ def validate(calibration: pd.DataFrame, actual: pd.DataFrame, holdout_days: int,
     buyers they have seen) and are counted apart.
     """
     fitted = fit(calibration, random_state, sample)
-    record: dict[str, Any] = {"holdout_days": holdout_days,
-                              "calibration_end": str(pd.Timestamp(cutoff).date()),
-                              "buyers": len(calibration)}
+    record: dict[str, Any] = {
+        "holdout_days": holdout_days,
+        "calibration_end": str(pd.Timestamp(cutoff).date()),
+        "buyers": len(calibration),
+    }
     new = actual.index.difference(calibration.index)
-    record["new_buyers_in_holdout"] = {"users": int(len(new)),
-                                       "purchases": float(actual.loc[new, "purchases"].sum())}
+    record["new_buyers_in_holdout"] = {
+        "users": int(len(new)),
+        "purchases": float(actual.loc[new, "purchases"].sum()),
+    }
     if fitted.purchases is None:
         record["reason"] = fitted.reason
         return record
@@ -325,8 +373,10 @@ def validate(calibration: pd.DataFrame, actual: pd.DataFrame, holdout_days: int,
     purchases = real["purchases"].fillna(0.0).to_numpy()
     model = predicted["expected_purchases"].to_numpy()
     T = calibration["T"].to_numpy()
-    naive = np.where(T > 0, calibration["frequency"].to_numpy() / np.where(T > 0, T, 1), 0.0
-                     ) * holdout_days
+    naive = (
+        np.where(T > 0, calibration["frequency"].to_numpy() / np.where(T > 0, T, 1), 0.0)
+        * holdout_days
+    )
     record["actual_purchases"] = float(purchases.sum())
     record["model"] = _errors(model, purchases)
     record["naive"] = _errors(naive, purchases)
@@ -335,22 +385,28 @@ def validate(calibration: pd.DataFrame, actual: pd.DataFrame, holdout_days: int,
     record["revenue"] = None
     if has_revenue:
         revenue = real["revenue"].fillna(0.0).to_numpy()
-        record["revenue"] = {"actual": round(float(revenue.sum()), 2),
-                             "model": _errors(predicted["expected_revenue"].to_numpy(), revenue)}
+        record["revenue"] = {
+            "actual": round(float(revenue.sum()), 2),
+            "model": _errors(predicted["expected_revenue"].to_numpy(), revenue),
+        }
     value = predicted["expected_revenue" if has_revenue else "expected_purchases"].to_numpy()
     order = np.argsort(-value, kind="stable")
     rows = []
     for d, part in enumerate(np.array_split(order, DECILES), start=1):
         if not len(part):
             continue
-        row = {"decile": d, "users": int(len(part)),
-               "predicted_purchases": round(float(model[part].sum()), 1),
-               "naive_purchases": round(float(naive[part].sum()), 1),
-               "actual_purchases": float(purchases[part].sum())}
+        row = {
+            "decile": d,
+            "users": int(len(part)),
+            "predicted_purchases": round(float(model[part].sum()), 1),
+            "naive_purchases": round(float(naive[part].sum()), 1),
+            "actual_purchases": float(purchases[part].sum()),
+        }
         if has_revenue:
             row["predicted_revenue"] = round(float(value[part].sum()), 2)
-            row["actual_revenue"] = round(float(real["revenue"].fillna(0.0).to_numpy()[part]
-                                                .sum()), 2)
+            row["actual_revenue"] = round(
+                float(real["revenue"].fillna(0.0).to_numpy()[part].sum()), 2
+            )
         rows.append(row)
     record["deciles_by"] = "expected revenue" if has_revenue else "expected purchases"
     record["deciles"] = rows
@@ -366,17 +422,24 @@ def verdict(record: dict) -> str:
         return "Nobody bought in the held-out days, so the forecast could not be checked."
     better = model["mae"] < naive["mae"] and model["mae"] < zero["mae"]
     size = abs(off)
-    close = ("close" if size <= 0.15 else "roughly right" if size <= 0.3 else "far off")
-    per = ("and per buyer it beats both the naive forecast and predicting zero" if better else
-           "but per buyer it does not beat both the naive forecast and predicting zero")
-    return (f"In total the forecast was {close} ({'+' if off >= 0 else ''}{off * 100:.0f} % "
-            f"against what happened), {per}.")
+    close = "close" if size <= 0.15 else "roughly right" if size <= 0.3 else "far off"
+    per = (
+        "and per buyer it beats both the naive forecast and predicting zero"
+        if better
+        else "but per buyer it does not beat both the naive forecast and predicting zero"
+    )
+    return (
+        f"In total the forecast was {close} ({'+' if off >= 0 else ''}{off * 100:.0f} % "
+        f"against what happened), {per}."
+    )
 
 
 # -- per persona -----------------------------------------------------------------------------------
 
-def persona_forecasts(forecast: pd.DataFrame, labels: np.ndarray, horizon_days: int,
-                      reference: datetime | None = None) -> dict[int, dict[str, Any]]:
+
+def persona_forecasts(
+    forecast: pd.DataFrame, labels: np.ndarray, horizon_days: int, reference: datetime | None = None
+) -> dict[int, dict[str, Any]]:
     """Per persona id: users, buyers (users with a purchase history), the predicted churn rate
     (mean of 1 - p_active over its buyers), expected purchases and revenue over the horizon
     (its buyers' sum, per user of the persona and per buyer), the share of all expected revenue
@@ -395,20 +458,23 @@ def persona_forecasts(forecast: pd.DataFrame, labels: np.ndarray, horizon_days: 
         purchases = float(group["expected_purchases"].sum())
         due = group["next_purchase_due"].dropna()
         if reference is not None:
-            due = due[due <= pd.Timestamp(reference).normalize()
-                      + pd.Timedelta(days=horizon_days)]
+            due = due[due <= pd.Timestamp(reference).normalize() + pd.Timedelta(days=horizon_days)]
         out[int(pid)] = {
-            "horizon_days": horizon_days, "users": n, "buyers": b,
+            "horizon_days": horizon_days,
+            "users": n,
+            "buyers": b,
             "churn_rate": float(1 - group.loc[buyers, "p_active"].mean()) if b else None,
             "expected_purchases": purchases if b else None,
             "expected_purchases_per_user": purchases / n if b else None,
             "expected_revenue": revenue if b else None,
             "expected_revenue_per_user": revenue / n if b and revenue is not None else None,
             "expected_revenue_per_buyer": revenue / b if b and revenue is not None else None,
-            "expected_revenue_share": (revenue / total_revenue if b and revenue is not None
-                                       and total_revenue else None),
-            "expected_purchases_share": (purchases / total_purchases if b and total_purchases
-                                         else None),
+            "expected_revenue_share": (
+                revenue / total_revenue if b and revenue is not None and total_revenue else None
+            ),
+            "expected_purchases_share": (
+                purchases / total_purchases if b and total_purchases else None
+            ),
             "buying_share": float(group["p_buys"].fillna(0.0).mean()) if b else None,
             "regular_buyers": int(len(due)),
             "due_dates": ([str(due.min().date()), str(due.max().date())] if len(due) else None),
@@ -420,11 +486,12 @@ def persona_forecasts(forecast: pd.DataFrame, labels: np.ndarray, horizon_days: 
 
 POWER = 0.8
 ALPHA = 0.05
-TEST_LIFT = 0.10           # the effect each suggested test is sized for: a 10 % relative rise
+TEST_LIFT = 0.10  # the effect each suggested test is sized for: a 10 % relative rise
 
 
-def users_per_arm(baseline: float, lift: float = TEST_LIFT, power: float = POWER,
-                  alpha: float = ALPHA) -> int | None:
+def users_per_arm(
+    baseline: float, lift: float = TEST_LIFT, power: float = POWER, alpha: float = ALPHA
+) -> int | None:
     """Users per arm (two equal arms, two-sided test at ``alpha``) to detect a rise of the share
     ``baseline`` to ``baseline * (1 + lift)`` with ``power`` (statsmodels: Cohen's h and the
     normal power of two independent samples). None when the share cannot rise so (0 or near 1).
@@ -441,16 +508,17 @@ def users_per_arm(baseline: float, lift: float = TEST_LIFT, power: float = POWER
     from statsmodels.stats.proportion import proportion_effectsize
 
     effect = abs(proportion_effectsize(target, baseline))
-    n = NormalIndPower().solve_power(effect_size=effect, alpha=alpha, power=power, ratio=1.0,
-                                     alternative="two-sided")
+    n = NormalIndPower().solve_power(
+        effect_size=effect, alpha=alpha, power=power, ratio=1.0, alternative="two-sided"
+    )
     return int(math.ceil(n))
 
 
 # -- the pipeline's use ----------------------------------------------------------------------------
 
-PURCHASES = "purchases.parquet"                  # the purchase summary up to the reference date
-CALIBRATION = "purchases_calibration.parquet"    # ... up to the reference date less holdout_days
-HOLDOUT = "purchases_holdout.parquet"            # purchases in the held-out days, per buyer
+PURCHASES = "purchases.parquet"  # the purchase summary up to the reference date
+CALIBRATION = "purchases_calibration.parquet"  # ... up to the reference date less holdout_days
+HOLDOUT = "purchases_holdout.parquet"  # purchases in the held-out days, per buyer
 
 
 def purchase_history(log, params) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
@@ -476,7 +544,9 @@ def purchase_history(log, params) -> tuple[dict[str, pd.DataFrame], dict[str, An
             raise ParameterError(
                 f"parameter holdout_days={params.holdout_days} leaves no days to fit the forecast "
                 f"on: the data spans {span} days; hold out fewer days (at most about half the "
-                "window is sensible) or set holdout_days=0", name="holdout_days")
+                "window is sensible) or set holdout_days=0",
+                name="holdout_days",
+            )
         frames[CALIBRATION] = purchase_summary(log.con, cutoff, source)
         frames[HOLDOUT] = holdout_actuals(log.con, cutoff, reference, source)
         record["calibration_end"] = str(cutoff.date())
@@ -488,7 +558,7 @@ class RunForecast:
     """What the report step gets: per-user columns, per-persona figures and the record for
     run.json (``info``, the held-out check under ``info["holdout"]``)."""
 
-    users: pd.DataFrame                      # index user_id: COLUMNS + p_buys
+    users: pd.DataFrame  # index user_id: COLUMNS + p_buys
     personas: dict[int, dict[str, Any]]
     info: dict[str, Any]
 
@@ -497,8 +567,7 @@ class RunForecast:
         return not self.info.get("reason")
 
 
-def run_forecast(stage, params, state: dict, users: pd.Index, labels: np.ndarray
-                 ) -> RunForecast:
+def run_forecast(stage, params, state: dict, users: pd.Index, labels: np.ndarray) -> RunForecast:
     """Fit, predict every user of ``users`` (persona ``labels``), check on held-out days when
     asked; from the summaries of :func:`purchase_history` staged in ``stage``."""
     record = state.get("purchases", {})
@@ -507,33 +576,42 @@ def run_forecast(stage, params, state: dict, users: pd.Index, labels: np.ndarray
     fitted = fit(summary, params.random_state)
     per_user = user_forecast(fitted, summary, users, params.horizon_days, reference)
     info: dict[str, Any] = {
-        "model": "Pareto/NBD (purchases and dropout) and Gamma-Gamma (spend), pymc-marketing, "
-                 "MAP",
-        "horizon_days": params.horizon_days, "reference_date": str(reference.date()),
-        "buyers": fitted.buyers, "users_without_purchase_history": int(len(users)
-                                                                         - fitted.buyers),
-        "fitted_on_buyers": fitted.fitted_on, "fit_sample": FIT_SAMPLE,
-        "parameters": fitted.parameters, "reason": fitted.reason,
+        "model": "Pareto/NBD (purchases and dropout) and Gamma-Gamma (spend), pymc-marketing, MAP",
+        "horizon_days": params.horizon_days,
+        "reference_date": str(reference.date()),
+        "buyers": fitted.buyers,
+        "users_without_purchase_history": int(len(users) - fitted.buyers),
+        "fitted_on_buyers": fitted.fitted_on,
+        "fit_sample": FIT_SAMPLE,
+        "parameters": fitted.parameters,
+        "reason": fitted.reason,
         "revenue_reason": fitted.spend_reason,
-        "regular_buyer": {"purchase_days_at_least": REGULAR_PURCHASES,
-                          "gap_sd_at_most_share_of_mean": REGULAR_CV,
-                          "p_active_at_least": REGULAR_P_ACTIVE,
-                          "last_seen_within_gaps": REGULAR_OVERDUE},
+        "regular_buyer": {
+            "purchase_days_at_least": REGULAR_PURCHASES,
+            "gap_sd_at_most_share_of_mean": REGULAR_CV,
+            "p_active_at_least": REGULAR_P_ACTIVE,
+            "last_seen_within_gaps": REGULAR_OVERDUE,
+        },
     }
     if fitted.purchases is not None:
         info["expected_purchases"] = round(float(per_user["expected_purchases"].sum()), 1)
         revenue = per_user["expected_revenue"]
-        info["expected_revenue"] = (round(float(revenue.sum()), 2) if revenue.notna().any()
-                                    else None)
+        info["expected_revenue"] = round(float(revenue.sum()), 2) if revenue.notna().any() else None
         info["regular_buyers_due"] = int(per_user["next_purchase_due"].notna().sum())
     info["holdout"] = None
     if params.holdout_days:
-        info["holdout"] = validate(pd.read_parquet(stage / CALIBRATION),
-                                   pd.read_parquet(stage / HOLDOUT), params.holdout_days,
-                                   pd.Timestamp(record["calibration_end"]).to_pydatetime(),
-                                   params.random_state)
-    personas = (persona_forecasts(per_user, labels, params.horizon_days, reference)
-                if fitted.purchases is not None else {})
+        info["holdout"] = validate(
+            pd.read_parquet(stage / CALIBRATION),
+            pd.read_parquet(stage / HOLDOUT),
+            params.holdout_days,
+            pd.Timestamp(record["calibration_end"]).to_pydatetime(),
+            params.random_state,
+        )
+    personas = (
+        persona_forecasts(per_user, labels, params.horizon_days, reference)
+        if fitted.purchases is not None
+        else {}
+    )
     return RunForecast(per_user, personas, info)
 
 
@@ -546,10 +624,13 @@ def assignment_columns(forecast: RunForecast | None, users: pd.Index) -> pd.Data
         frame["next_purchase_due"] = None
         return frame
     frame = forecast.users.reindex(users)
-    out = pd.DataFrame({
-        "p_active": frame["p_active"].round(4),
-        "expected_purchases": frame["expected_purchases"].round(4),
-        "expected_revenue": frame["expected_revenue"].round(2),
-        "next_purchase_due": frame["next_purchase_due"].dt.strftime("%Y-%m-%d"),
-    }, index=users)
+    out = pd.DataFrame(
+        {
+            "p_active": frame["p_active"].round(4),
+            "expected_purchases": frame["expected_purchases"].round(4),
+            "expected_revenue": frame["expected_revenue"].round(2),
+            "next_purchase_due": frame["next_purchase_due"].dt.strftime("%Y-%m-%d"),
+        },
+        index=users,
+    )
     return out

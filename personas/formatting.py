@@ -15,10 +15,10 @@ import numbers
 from datetime import date, datetime
 from typing import Any
 
-DASH = "\u2013"          # shown for a missing figure
-MINUS = "\u2212"         # typographic minus for signed figures
+DASH = "\u2013"  # shown for a missing figure
+MINUS = "\u2212"  # typographic minus for signed figures
 NBSP = "\u00a0"
-LOCALE = "en"            # the report's language: symbols and their placement follow it
+LOCALE = "en"  # the report's language: symbols and their placement follow it
 
 
 def missing(x: Any) -> bool:
@@ -36,7 +36,7 @@ def pct(x: float | None, digits: int = 1) -> str:
     if missing(x):
         return DASH
     value = 100 * float(x)
-    smallest = 10 ** -digits
+    smallest = 10**-digits
     if 0 < abs(value) < smallest:
         return f"< {smallest:.{digits}f} %"
     return f"{value:.{digits}f} %"
@@ -102,8 +102,11 @@ def money(x: float | None, currency: str = "") -> str:
         return f"{v:,.0f}" if big else f"{v:,.2f}"
     from babel.numbers import format_currency, get_currency_symbol
 
-    text = (format_currency(v, currency, "¤#,##0", locale=LOCALE, currency_digits=False)
-            if big else format_currency(v, currency, locale=LOCALE))
+    text = (
+        format_currency(v, currency, "¤#,##0", locale=LOCALE, currency_digits=False)
+        if big
+        else format_currency(v, currency, locale=LOCALE)
+    )
     symbol = get_currency_symbol(currency, locale=LOCALE)
     # CLDR's currency spacing (which Babel does not apply): a symbol that is letters ("CHF")
     # is kept apart from the digits by a no-break space

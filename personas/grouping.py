@@ -16,9 +16,9 @@ from sklearn.metrics import pairwise_distances
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.utils import check_random_state
 
-ASSIGN_NEIGHBOURS = 15   # neighbours voting on a user's persona
-SILHOUETTE_POINTS = 3000 # sample rows scoring each candidate persona count
-REPRODUCIBLE = 0.8       # agreement between the fits from which a persona count is reproduced
+ASSIGN_NEIGHBOURS = 15  # neighbours voting on a user's persona
+SILHOUETTE_POINTS = 3000  # sample rows scoring each candidate persona count
+REPRODUCIBLE = 0.8  # agreement between the fits from which a persona count is reproduced
 
 
 def cluster(clusterer, embedding: np.ndarray) -> np.ndarray:
@@ -52,8 +52,9 @@ def bisect_groups(embedding: np.ndarray, labels: np.ndarray, k: int, seed: int) 
         for group in set(np.unique(out[out >= 0]).tolist()) - unsplittable:
             points = embedding[out == group]
             spread[group] = float(((points - points.mean(axis=0)) ** 2).sum())
-        widest = max((g for g in spread if spread[g] > 0), key=lambda g: (spread[g], -g),
-                     default=None)
+        widest = max(
+            (g for g in spread if spread[g] > 0), key=lambda g: (spread[g], -g), default=None
+        )
         if widest is None:
             break
         rows = np.flatnonzero(out == widest)
@@ -146,9 +147,9 @@ def silhouettes(distances: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return silhouette_samples(distances, labels, metric="precomputed")
 
 
-def candidate_groupings(embedding: np.ndarray, features: np.ndarray, clusterer, min_k: int,
-                        max_k: int, seed: int = 0
-                        ) -> tuple[dict[int, np.ndarray], dict, np.ndarray]:
+def candidate_groupings(
+    embedding: np.ndarray, features: np.ndarray, clusterer, min_k: int, max_k: int, seed: int = 0
+) -> tuple[dict[int, np.ndarray], dict, np.ndarray]:
     """Cluster the embedding; one grouping of every row per persona count in [min_k, max_k].
 
     Returns {count: persona of every row of ``features``}, what was found (the clusterer's
@@ -160,8 +161,7 @@ def candidate_groupings(embedding: np.ndarray, features: np.ndarray, clusterer, 
     """
     raw = cluster(clusterer, embedding)
     found = int(raw.max()) + 1
-    tree = (clusterer.condensed_tree_.to_pandas() if hasattr(clusterer, "condensed_tree_")
-            else None)
+    tree = clusterer.condensed_tree_.to_pandas() if hasattr(clusterer, "condensed_tree_") else None
     candidates: dict[int, np.ndarray] = {}
     for k in range(min_k, max_k + 1):
         if k <= found:
@@ -176,14 +176,23 @@ def candidate_groupings(embedding: np.ndarray, features: np.ndarray, clusterer, 
     # between personas blur every candidate alike); all rows when too few are dense
     dense = raw >= 0
     rows = np.flatnonzero(dense) if dense.sum() > 10 * max_k else np.arange(len(features))
-    if len(rows) > SILHOUETTE_POINTS:       # the same rows score every candidate
+    if len(rows) > SILHOUETTE_POINTS:  # the same rows score every candidate
         rows = np.sort(check_random_state(seed).choice(rows, SILHOUETTE_POINTS, replace=False))
     distances = pairwise_distances(features[rows])
-    silhouette = {str(k): round(float(np.mean(silhouettes(distances, labels[rows]))), 4)
-                  for k, labels in candidates.items()}
-    return candidates, {"clusters_found": found, "noise_share": round(float(np.mean(~dense)), 4),
-                        "split_by": "condensed tree" if tree is not None else "2-means bisection",
-                        "silhouette": silhouette}, raw
+    silhouette = {
+        str(k): round(float(np.mean(silhouettes(distances, labels[rows]))), 4)
+        for k, labels in candidates.items()
+    }
+    return (
+        candidates,
+        {
+            "clusters_found": found,
+            "noise_share": round(float(np.mean(~dense)), 4),
+            "split_by": "condensed tree" if tree is not None else "2-means bisection",
+            "silhouette": silhouette,
+        },
+        raw,
+    )
 
 
 def vote(sample: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -240,20 +249,29 @@ def consensus(labelings: list[np.ndarray]) -> tuple[np.ndarray, list[float], dic
     if len(labelings) == 1:
         only = relabel_by_size(labelings[0])
         return only, [1.0], {int(p): 1.0 for p in np.unique(only)}
-    agreement = [np.mean([adjusted_rand_score(a, b) for b in labelings if b is not a])
-                 for a in labelings]
+    agreement = [
+        np.mean([adjusted_rand_score(a, b) for b in labelings if b is not a]) for a in labelings
+    ]
     anchor = labelings[int(np.argmax(agreement))]
     aligned = np.array([align(labels, anchor) for labels in labelings])
     counts = np.zeros((aligned.max() + 1, aligned.shape[1]), dtype=np.int64)
     for row in aligned:
         counts[row, np.arange(aligned.shape[1])] += 1
-    counts[anchor, np.arange(len(anchor))] += 1      # the anchor breaks ties
+    counts[anchor, np.arange(len(anchor))] += 1  # the anchor breaks ties
     final = relabel_by_size(counts.argmax(axis=0))
     per_fit = [float(adjusted_rand_score(labels, final)) for labels in labelings]
     overlap = {}
     for p in np.unique(final):
         members = final == p
-        overlap[int(p)] = float(np.mean([
-            max(np.sum(members & (labels == q)) / np.sum(members | (labels == q))
-                for q in np.unique(labels)) for labels in labelings]))
+        overlap[int(p)] = float(
+            np.mean(
+                [
+                    max(
+                        np.sum(members & (labels == q)) / np.sum(members | (labels == q))
+                        for q in np.unique(labels)
+                    )
+                    for labels in labelings
+                ]
+            )
+        )
     return final, per_fit, overlap

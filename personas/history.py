@@ -30,9 +30,11 @@ MIN_RUNS = 2
 
 
 def _run_error(folder: str | Path, why: str) -> ParameterError:
-    return ParameterError(f"run folder {str(folder)!r}: {why}; give the folders of finished runs "
-                          "(each holding personas.json and assignments.parquet or .csv)",
-                          name="runs")
+    return ParameterError(
+        f"run folder {str(folder)!r}: {why}; give the folders of finished runs "
+        "(each holding personas.json and assignments.parquet or .csv)",
+        name="runs",
+    )
 
 
 @dataclass(frozen=True)
@@ -40,10 +42,10 @@ class HistoryRun:
     """One run of the series."""
 
     side: RunSide
-    label: str                     # the folder's name
+    label: str  # the folder's name
     users: int
-    shares: dict[int, float]       # persona id -> share of the run's users
-    compared_to: str | None        # the run its compare_to named (as given); None without one
+    shares: dict[int, float]  # persona id -> share of the run's users
+    compared_to: str | None  # the run its compare_to named (as given); None without one
 
     @property
     def folder(self) -> str:
@@ -57,8 +59,8 @@ class Step:
     earlier: HistoryRun
     later: HistoryRun
     migration: Migration
-    chained: bool                  # the later run was compared with the earlier one
-    chart: Any = None              # render.Chart of the flow
+    chained: bool  # the later run was compared with the earlier one
+    chart: Any = None  # render.Chart of the flow
     summary: str = ""
     moves: tuple[str, ...] = ()
     new: str = ""
@@ -71,8 +73,8 @@ class PersonaLine:
 
     id: int
     name: str
-    names: tuple[str, ...]                 # every name it had, in run order
-    shares: tuple[float | None, ...]       # None where the run lacks it
+    names: tuple[str, ...]  # every name it had, in run order
+    shares: tuple[float | None, ...]  # None where the run lacks it
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ class History:
     runs: tuple[HistoryRun, ...]
     steps: tuple[Step, ...]
     personas: tuple[PersonaLine, ...]
-    ordered_by: str                        # "window" or "given"
+    ordered_by: str  # "window" or "given"
 
     @property
     def unchained(self) -> tuple[Step, ...]:
@@ -91,8 +93,9 @@ def read_run(folder: str | Path) -> HistoryRun:
     """One run folder of the series; ParameterError when it is not a finished run."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise _run_error(folder, "a file, not a run folder" if folder.exists()
-                         else "no such folder")
+        raise _run_error(
+            folder, "a file, not a run folder" if folder.exists() else "no such folder"
+        )
     path = folder / "personas.json"
     try:
         records = json.loads(path.read_text(encoding="utf-8"))
@@ -101,7 +104,8 @@ def read_run(folder: str | Path) -> HistoryRun:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _run_error(folder, f"its personas.json cannot be read ({exc})") from None
     if not isinstance(records, list) or not all(
-            isinstance(r, dict) and isinstance(r.get("name"), str) for r in records):
+        isinstance(r, dict) and isinstance(r.get("name"), str) for r in records
+    ):
         raise _run_error(folder, "its personas.json is not a list of personas with a name")
     if not any((folder / n).is_file() for n in ("assignments.parquet", "assignments.csv")):
         raise _run_error(folder, "it has no assignments.parquet or assignments.csv")
@@ -110,8 +114,9 @@ def read_run(folder: str | Path) -> HistoryRun:
     compared = (info.get("comparison") or {}).get("previous_run")
     users = sum(p.size for p in side.personas)
     shares = {p.id: (p.size / users if users else 0.0) for p in side.personas}
-    return HistoryRun(side, folder.resolve().name, users, shares,
-                      compared if isinstance(compared, str) else None)
+    return HistoryRun(
+        side, folder.resolve().name, users, shares, compared if isinstance(compared, str) else None
+    )
 
 
 def _chained(earlier: HistoryRun, later: HistoryRun) -> bool:
@@ -127,15 +132,21 @@ def _chained(earlier: HistoryRun, later: HistoryRun) -> bool:
 def build_history(folders: list[str | Path]) -> History:
     """Read the runs, order them, and join each pair of consecutive runs."""
     if len(folders) < MIN_RUNS:
-        raise ParameterError(f"history needs at least {MIN_RUNS} run folders (got "
-                             f"{len(folders)}); give the runs of one series, e.g. "
-                             "personas history reports/shop-*", name="runs")
+        raise ParameterError(
+            f"history needs at least {MIN_RUNS} run folders (got "
+            f"{len(folders)}); give the runs of one series, e.g. "
+            "personas history reports/shop-*",
+            name="runs",
+        )
     seen: dict[Path, str] = {}
     for folder in folders:
         key = Path(folder).resolve()
         if key in seen:
-            raise ParameterError(f"run folder {str(folder)!r} is given twice (also as "
-                                 f"{seen[key]!r}); give each run once", name="runs")
+            raise ParameterError(
+                f"run folder {str(folder)!r} is given twice (also as "
+                f"{seen[key]!r}); give each run once",
+                name="runs",
+            )
         seen[key] = str(folder)
     runs = [read_run(f) for f in folders]
     ends = [r.side.window.bounds() for r in runs]
@@ -157,8 +168,9 @@ def _lines(runs: list[HistoryRun]) -> tuple[PersonaLine, ...]:
             order.setdefault(p.id)
     lines = []
     for pid in order:
-        names = tuple(dict.fromkeys(p.name for run in runs for p in run.side.personas
-                                    if p.id == pid))
+        names = tuple(
+            dict.fromkeys(p.name for run in runs for p in run.side.personas if p.id == pid)
+        )
         latest = next(p.name for run in reversed(runs) for p in run.side.personas if p.id == pid)
         lines.append(PersonaLine(pid, latest, names, tuple(run.shares.get(pid) for run in runs)))
     return tuple(lines)
@@ -177,28 +189,46 @@ def render_history(history: History, title: str = "Persona history") -> str:
     lines = _chart(
         flows.share_lines(labels, [(p.id, p.name, p.shares) for p in history.personas], colours),
         "Line chart of each persona's share of its run's users, run by run: "
-        + "; ".join(f"{p.name}: " + ", ".join("none" if s is None else f"{100 * s:.1f} %"
-                                               for s in p.shares) for p in history.personas)
+        + "; ".join(
+            f"{p.name}: " + ", ".join("none" if s is None else f"{100 * s:.1f} %" for s in p.shares)
+            for p in history.personas
+        )
         + ".",
         "Each persona's share of its run's users; a line is one persona id across the runs, a "
-        "gap a run without it.")
+        "gap a run without it.",
+    )
     steps = []
     for i, s in enumerate(history.steps):
         m = s.migration
-        chart = _chart(flows.flow_chart(m, colours, key=f"flow{i}", left=s.earlier.label,
-                                        right=s.later.label),
-                       flows.flow_alt(m), flows.FLOW_CAPTION)
-        steps.append(dataclasses.replace(
-            s, chart=chart, summary=summary_sentence(m),
-            moves=tuple(move_sentence(m, f) for f in m.largest_moves()),
-            new=new_sentence(m), gone=gone_sentence(m)))
+        chart = _chart(
+            flows.flow_chart(m, colours, key=f"flow{i}", left=s.earlier.label, right=s.later.label),
+            flows.flow_alt(m),
+            flows.FLOW_CAPTION,
+        )
+        steps.append(
+            dataclasses.replace(
+                s,
+                chart=chart,
+                summary=summary_sentence(m),
+                moves=tuple(move_sentence(m, f) for f in m.largest_moves()),
+                new=new_sentence(m),
+                gone=gone_sentence(m),
+            )
+        )
     template = make_environment().get_template("history.html.j2")
-    return template.render(history=history, steps=steps, lines=lines, colours=colours,
-                           title=title, run_date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+    return template.render(
+        history=history,
+        steps=steps,
+        lines=lines,
+        colours=colours,
+        title=title,
+        run_date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
 
 
-def write_history(folders: list[str | Path], out: str | Path,
-                  title: str = "Persona history") -> Path:
+def write_history(
+    folders: list[str | Path], out: str | Path, title: str = "Persona history"
+) -> Path:
     """Build the series' page and write it to ``out`` atomically; return its path. A folder as
     ``out`` gets ``history.html`` inside it."""
     out = Path(out)

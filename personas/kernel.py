@@ -14,8 +14,8 @@ from pathlib import Path
 KERNEL_QUIET = ["--IPKernelApp.log_level=CRITICAL"]
 # nbclient adds the in-memory history when it starts a kernel itself; we start ours.
 KERNEL_ARGS = [*KERNEL_QUIET, "--HistoryManager.hist_file=:memory:"]
-KERNEL_START_TIMEOUT = 60       # seconds, papermill's default start_timeout
-PRELOAD_TIMEOUT = 600           # seconds the preload imports may take (a cold numba cache)
+KERNEL_START_TIMEOUT = 60  # seconds, papermill's default start_timeout
+PRELOAD_TIMEOUT = 600  # seconds the preload imports may take (a cold numba cache)
 
 
 class SharedKernel:
@@ -43,7 +43,7 @@ class SharedKernel:
         self.preload = preload
         self.background = background
         self.km = None
-        self._control = None     # our own client: the preload and the resets (see _start)
+        self._control = None  # our own client: the preload and the resets (see _start)
         self._preload_id = None  # the preload's request, until its reply is read
         self.notebooks = 0
 
@@ -62,7 +62,7 @@ class SharedKernel:
         try:
             self._shutdown(idle=exc_type is None)
         except Exception:
-            if exc_type is None:   # else the error that got us here is the one to report
+            if exc_type is None:  # else the error that got us here is the one to report
                 raise
 
     async def _start(self) -> None:
@@ -74,16 +74,20 @@ class SharedKernel:
         # ready (jupyter_client's wait_for_ready) cost 0.2 s a reset.
         from jupyter_client import BlockingKernelClient
 
-        code = (f"__import__({__name__!r}, fromlist=['_']).prepare("
-                f"{list(self.preload)!r}, {list(self.background)!r})")
+        code = (
+            f"__import__({__name__!r}, fromlist=['_']).prepare("
+            f"{list(self.preload)!r}, {list(self.background)!r})"
+        )
         self._control = BlockingKernelClient()
         self._control.load_connection_info(self.km.get_connection_info())
         self._control.start_channels()
-        self._preload_id = self._control.execute(code, silent=True, store_history=False,
-                                                 allow_stdin=False)
+        self._preload_id = self._control.execute(
+            code, silent=True, store_history=False, allow_stdin=False
+        )
 
-    def execute(self, path: Path, output: Path, parameters: dict, progress_bar: bool,
-                stdout_file=None):
+    def execute(
+        self, path: Path, output: Path, parameters: dict, progress_bar: bool, stdout_file=None
+    ):
         """``papermill.execute_notebook`` in this kernel; returns the executed notebook.
 
         ``stdout_file``, when given, receives what the cells print, as they print it (the
@@ -98,22 +102,30 @@ class SharedKernel:
             if self.notebooks:
                 self._reset()
             self.notebooks += 1
-            return pm.execute_notebook(str(path), str(output), parameters=parameters,
-                                       progress_bar=progress_bar, log_output=False,
-                                       stdout_file=stdout_file,
-                                       kernel_name="python3", cwd=self.cwd,
-                                       start_timeout=KERNEL_START_TIMEOUT, km=self.km)
+            return pm.execute_notebook(
+                str(path),
+                str(output),
+                parameters=parameters,
+                progress_bar=progress_bar,
+                log_output=False,
+                stdout_file=stdout_file,
+                kernel_name="python3",
+                cwd=self.cwd,
+                start_timeout=KERNEL_START_TIMEOUT,
+                km=self.km,
+            )
         finally:
-            self._close_clients()    # nbclient leaves its client open when it does not own km
+            self._close_clients()  # nbclient leaves its client open when it does not own km
 
     def _reset(self) -> None:
-        code = (f"__import__('os').chdir({self.cwd!r})\n"
-                "get_ipython().reset(new_session=True)")
+        code = f"__import__('os').chdir({self.cwd!r})\nget_ipython().reset(new_session=True)"
         sent = self._control.execute(code, silent=True, store_history=False, allow_stdin=False)
         content = self._reply(sent, KERNEL_START_TIMEOUT)["content"]
         if content["status"] != "ok":
-            raise RuntimeError(f"resetting the notebook kernel failed: {content.get('ename')}: "
-                               f"{content.get('evalue')}")
+            raise RuntimeError(
+                f"resetting the notebook kernel failed: {content.get('ename')}: "
+                f"{content.get('evalue')}"
+            )
 
     def _reply(self, msg_id: str, timeout: float) -> dict:
         """The kernel's reply to our client's request ``msg_id``."""
@@ -140,7 +152,7 @@ class SharedKernel:
             try:
                 run_sync(_stop_kernel)(km, idle)
             finally:
-                _close_clients(km)     # after: an interrupted cell's task still reads from them
+                _close_clients(km)  # after: an interrupted cell's task still reads from them
 
 
 def prepare(preload: list[str], background: list[str]) -> None:
@@ -186,9 +198,9 @@ def import_in_background(names: list[str]) -> None:
         for name in names:
             try:
                 importlib.import_module(name)
-            except Exception:   # noqa: BLE001 - reported by the notebook's own import
+            except Exception:  # noqa: BLE001 - reported by the notebook's own import
                 pass
-        gc.freeze()   # see prepare()
+        gc.freeze()  # see prepare()
 
     threading.Thread(target=load, name="personas-imports", daemon=True).start()
 
@@ -210,8 +222,11 @@ async def _stop_kernel(km, idle: bool = False) -> None:
 
     # Ctrl-C in a cell leaves nbclient's tasks for that cell on this loop; left running, they
     # would see the kernel go and print a "Task exception was never retrieved ... Kernel died".
-    leftovers = [t for t in asyncio.all_tasks()
-                 if "NotebookClient." in getattr(t.get_coro(), "__qualname__", "")]
+    leftovers = [
+        t
+        for t in asyncio.all_tasks()
+        if "NotebookClient." in getattr(t.get_coro(), "__qualname__", "")
+    ]
     for task in leftovers:
         task.cancel()
     await asyncio.gather(*leftovers, return_exceptions=True)

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .features import BY_NAME
 
-AT_RISK_DAYS = 60      # "at risk of churn": no activity for this many days
+AT_RISK_DAYS = 60  # "at risk of churn": no activity for this many days
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,8 @@ class Kpi:
     statistic: str
     needs: tuple[str, ...]
     compute: Callable[[pd.DataFrame], float]
-    column: str = ""      # the feature it summarises, when it is that feature's mean or median
-    better: str = ""      # "higher" or "lower" is good news for the business, "" neither
+    column: str = ""  # the feature it summarises, when it is that feature's mean or median
+    better: str = ""  # "higher" or "lower" is good news for the business, "" neither
 
 
 def _ratio(num: float, den: float) -> float:
@@ -34,22 +34,73 @@ def _ratio(num: float, den: float) -> float:
 
 
 KPIS: tuple[Kpi, ...] = (
-    Kpi("conversion_rate", "Bought at least once", "share", "share of users", ("orders",),
-        lambda f: float((f["orders"] > 0).mean()), better="higher"),
-    Kpi("revenue_per_user", "Revenue per user", "currency", "mean", ("revenue",),
-        lambda f: float(f["revenue"].mean()), "revenue", "higher"),
-    Kpi("avg_order_value", "Average order value", "currency", "total revenue / orders",
+    Kpi(
+        "conversion_rate",
+        "Bought at least once",
+        "share",
+        "share of users",
+        ("orders",),
+        lambda f: float((f["orders"] > 0).mean()),
+        better="higher",
+    ),
+    Kpi(
+        "revenue_per_user",
+        "Revenue per user",
+        "currency",
+        "mean",
+        ("revenue",),
+        lambda f: float(f["revenue"].mean()),
+        "revenue",
+        "higher",
+    ),
+    Kpi(
+        "avg_order_value",
+        "Average order value",
+        "currency",
+        "total revenue / orders",
         ("revenue", "orders", "avg_order_value"),
-        lambda f: _ratio(f["revenue"].sum(), f["orders"].sum()), better="higher"),
-    Kpi("purchase_frequency", "Orders per user", "orders", "mean", ("orders",),
-        lambda f: float(f["orders"].mean()), "orders", "higher"),
-    Kpi("days_since_seen", "Days since last activity", "days", "median", ("days_since_seen",),
-        lambda f: float(f["days_since_seen"].median()), "days_since_seen", "lower"),
-    Kpi("at_risk_share", f"Inactive for over {AT_RISK_DAYS} days", "share", "share of users",
-        ("days_since_seen",), lambda f: float((f["days_since_seen"] > AT_RISK_DAYS).mean()),
-        better="lower"),
-    Kpi("engagement_rate", "Sessions per week", "sessions/week", "mean", ("sessions_per_week",),
-        lambda f: float(f["sessions_per_week"].mean()), "sessions_per_week", "higher"),
+        lambda f: _ratio(f["revenue"].sum(), f["orders"].sum()),
+        better="higher",
+    ),
+    Kpi(
+        "purchase_frequency",
+        "Orders per user",
+        "orders",
+        "mean",
+        ("orders",),
+        lambda f: float(f["orders"].mean()),
+        "orders",
+        "higher",
+    ),
+    Kpi(
+        "days_since_seen",
+        "Days since last activity",
+        "days",
+        "median",
+        ("days_since_seen",),
+        lambda f: float(f["days_since_seen"].median()),
+        "days_since_seen",
+        "lower",
+    ),
+    Kpi(
+        "at_risk_share",
+        f"Inactive for over {AT_RISK_DAYS} days",
+        "share",
+        "share of users",
+        ("days_since_seen",),
+        lambda f: float((f["days_since_seen"] > AT_RISK_DAYS).mean()),
+        better="lower",
+    ),
+    Kpi(
+        "engagement_rate",
+        "Sessions per week",
+        "sessions/week",
+        "mean",
+        ("sessions_per_week",),
+        lambda f: float(f["sessions_per_week"].mean()),
+        "sessions_per_week",
+        "higher",
+    ),
 )
 """KPIs keep the definition marketers use (revenue per user is total revenue / users, a mean,
 however skewed revenue is); the ones that summarise one feature also carry its median and mean."""

@@ -48,33 +48,37 @@ import pandas as pd
 from .errors import InputError
 from .params import compare_to_error
 
-NEW = "(new)"            # from_persona of a user only the later run has
-GONE = "(gone)"          # to_persona of a user only the earlier run has
+NEW = "(new)"  # from_persona of a user only the later run has
+GONE = "(gone)"  # to_persona of a user only the earlier run has
 MIGRATION_FILE = "migration.csv"
 COLUMNS = ("from_persona", "to_persona", "users")
 LENGTH_TOLERANCE = 0.03  # windows whose lengths differ by more than this share are flagged
-TOP_MOVES = 5            # moves spelled out in words
+TOP_MOVES = 5  # moves spelled out in words
 
 
 # -- identities ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Identities:
     """How this run's personas got their ids and names (``identities`` in run.json)."""
 
-    model_labels: dict[int, int]               # the model's persona number -> persona id
-    highest_id: int                            # the highest persona id the series has used
+    model_labels: dict[int, int]  # the model's persona number -> persona id
+    highest_id: int  # the highest persona id the series has used
     kept: tuple[tuple[int, str, str], ...] = ()  # (id, earlier name kept, name the run gave)
-    fresh: tuple[int, ...] = ()                # ids first used by this run
+    fresh: tuple[int, ...] = ()  # ids first used by this run
     previous_run: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"highest_id": self.highest_id,
-                "model_labels": {str(k): v for k, v in self.model_labels.items()},
-                "previous_run": self.previous_run,
-                "fresh_ids": list(self.fresh),
-                "kept_names": [{"id": i, "name": kept, "name_this_run_gave": given}
-                               for i, kept, given in self.kept]}
+        return {
+            "highest_id": self.highest_id,
+            "model_labels": {str(k): v for k, v in self.model_labels.items()},
+            "previous_run": self.previous_run,
+            "fresh_ids": list(self.fresh),
+            "kept_names": [
+                {"id": i, "name": kept, "name_this_run_gave": given} for i, kept, given in self.kept
+            ],
+        }
 
 
 def series_highest_id(folder: str | Path, personas: Sequence[Mapping[str, Any]]) -> int:
@@ -105,12 +109,15 @@ def _id(record: Mapping[str, Any]) -> int:
 def _lift_record(profile) -> dict[str, Any]:
     """What matching reads of a profile: its name and its figures' lifts, as personas.json has
     them (a KPI wins over a key stat of the same key, as there)."""
-    return {"name": profile.name,
-            "stats": {s.key: {"lift": s.lift} for s in (*profile.stats, *profile.kpis)}}
+    return {
+        "name": profile.name,
+        "stats": {s.key: {"lift": s.lift} for s in (*profile.stats, *profile.kpis)},
+    }
 
 
-def keep_identities(profiles: Sequence, previous=None, highest: int | None = None
-                    ) -> tuple[tuple, Identities, dict[int, tuple[int, str]]]:
+def keep_identities(
+    profiles: Sequence, previous=None, highest: int | None = None
+) -> tuple[tuple, Identities, dict[int, tuple[int, str]]]:
     """This run's profiles with the ids and names they keep from ``previous`` (a
     :class:`~personas.report.compare.PreviousRun`), the :class:`Identities` record, and the
     matches (profile index -> (earlier index, "name" or "profile")) for the comparison.
@@ -123,8 +130,15 @@ def keep_identities(profiles: Sequence, previous=None, highest: int | None = Non
     profiles = tuple(profiles)
     if previous is None:
         labels = {p.id: p.id for p in profiles}
-        return profiles, Identities(labels, max([-1, *labels.values()]),
-                                    fresh=tuple(i for i in labels.values() if i >= 0)), {}
+        return (
+            profiles,
+            Identities(
+                labels,
+                max([-1, *labels.values()]),
+                fresh=tuple(i for i in labels.values() if i >= 0),
+            ),
+            {},
+        )
     before = previous.personas
     matches = match_personas([_lift_record(p) for p in profiles], before)
     top = max([-1 if highest is None else highest, *(_id(r) for r in before)])
@@ -137,12 +151,15 @@ def keep_identities(profiles: Sequence, previous=None, highest: int | None = Non
         j = matches.get(i, (None, ""))[0]
         earlier = before[j] if j is not None else None
         if p.id < 0:
-            pass                                   # unassigned users keep -1
+            pass  # unassigned users keep -1
         elif earlier is not None and _id(earlier) >= 0 and _id(earlier) not in used_ids:
             new_id = _id(earlier)
             # the earlier name stays, unless this run renamed the persona itself
-            if (earlier["name"] != p.name and p.name == p.default_name
-                    and earlier["name"] not in taken):
+            if (
+                earlier["name"] != p.name
+                and p.name == p.default_name
+                and earlier["name"] not in taken
+            ):
                 taken.discard(p.name)
                 taken.add(earlier["name"])
                 kept.append((new_id, earlier["name"], p.name))
@@ -154,15 +171,14 @@ def keep_identities(profiles: Sequence, previous=None, highest: int | None = Non
         used_ids.add(new_id)
         labels[p.id] = new_id
         out.append(_renamed(p, new_id, name))
-    return tuple(out), Identities(labels, top, tuple(kept), tuple(fresh),
-                                  previous.folder), matches
+    return tuple(out), Identities(labels, top, tuple(kept), tuple(fresh), previous.folder), matches
 
 
 def _renamed(profile, new_id: int, name: str):
     """``profile`` with another id and name; its description, which opens with the name, too."""
     description = profile.description
     if name != profile.name and description.startswith(profile.name):
-        description = name + description[len(profile.name):]
+        description = name + description[len(profile.name) :]
     return dataclasses.replace(profile, id=new_id, name=name, description=description)
 
 
@@ -182,6 +198,7 @@ def relabel(values: pd.Series, model_labels: Mapping[int, int]) -> pd.Series:
 
 
 # -- one run, as the migration reads it ------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Window:
@@ -210,7 +227,7 @@ class Window:
 
     @property
     def text(self) -> str:
-        """"2024-01-01 to 2024-12-31 (366 days)", or "unknown".
+        """ "2024-01-01 to 2024-12-31 (366 days)", or "unknown".
 
         Examples
         --------
@@ -264,16 +281,23 @@ def assignments_file(folder: str | Path) -> Path:
     for name in ("assignments.parquet", "assignments.csv"):
         if (folder / name).is_file():
             return folder / name
-    raise compare_to_error(folder, "the folder has no assignments.parquet or assignments.csv, "
-                           "which the migration of users needs")
+    raise compare_to_error(
+        folder,
+        "the folder has no assignments.parquet or assignments.csv, "
+        "which the migration of users needs",
+    )
 
 
 def _persona_refs(records: Sequence[Mapping[str, Any]]) -> tuple[PersonaRef, ...]:
     return tuple(PersonaRef(_id(r), str(r["name"]), int(r.get("size") or 0)) for r in records)
 
 
-def read_side(folder: str | Path, personas: Sequence[Mapping[str, Any]] | None = None,
-              window: Window | None = None, assignments: str | Path | None = None) -> RunSide:
+def read_side(
+    folder: str | Path,
+    personas: Sequence[Mapping[str, Any]] | None = None,
+    window: Window | None = None,
+    assignments: str | Path | None = None,
+) -> RunSide:
     """A run folder as a migration side. Anything given is used as is (the report step passes
     the run it is writing, whose run.json does not exist yet); the rest is read from the
     folder."""
@@ -282,23 +306,27 @@ def read_side(folder: str | Path, personas: Sequence[Mapping[str, Any]] | None =
     folder = Path(folder)
     records = personas if personas is not None else read_personas(folder)
     info = read_run_info(folder)
-    return RunSide(str(folder), _persona_refs(records),
-                   window if window is not None else window_of(info),
-                   Path(assignments) if assignments is not None else assignments_file(folder),
-                   info.get("run_date"))
+    return RunSide(
+        str(folder),
+        _persona_refs(records),
+        window if window is not None else window_of(info),
+        Path(assignments) if assignments is not None else assignments_file(folder),
+        info.get("run_date"),
+    )
 
 
 # -- the migration ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Flow:
     """Users who were in one persona then and are in another (or the same) now."""
 
-    source: str              # persona name then, or NEW
-    target: str              # persona name now, or GONE
+    source: str  # persona name then, or NEW
+    target: str  # persona name now, or GONE
     users: int
-    source_id: int | None    # None for NEW
-    target_id: int | None    # None for GONE
+    source_id: int | None  # None for NEW
+    target_id: int | None  # None for GONE
 
     @property
     def stay(self) -> bool:
@@ -307,8 +335,11 @@ class Flow:
     @property
     def move(self) -> bool:
         """Between two personas, both runs covering the user."""
-        return (self.source_id is not None and self.target_id is not None
-                and self.source_id != self.target_id)
+        return (
+            self.source_id is not None
+            and self.target_id is not None
+            and self.source_id != self.target_id
+        )
 
 
 @dataclass(frozen=True)
@@ -317,10 +348,10 @@ class Retention:
 
     id: int
     name: str
-    users: int               # in the earlier run
-    stayed: int              # in the same persona now (same id)
-    moved: int               # in another persona now
-    gone: int                # not in this run
+    users: int  # in the earlier run
+    stayed: int  # in the same persona now (same id)
+    moved: int  # in another persona now
+    gone: int  # not in this run
 
     @property
     def retention(self) -> float | None:
@@ -337,7 +368,7 @@ class Migration:
 
     earlier: RunSide
     later: RunSide
-    flows: tuple[Flow, ...]        # earlier persona order, NEW last; later order, GONE last
+    flows: tuple[Flow, ...]  # earlier persona order, NEW last; later order, GONE last
     warnings: tuple[str, ...]
     notes: tuple[str, ...] = ()
 
@@ -379,9 +410,16 @@ class Migration:
         for p in self.earlier.personas:
             mine = [f for f in self.flows if f.source_id == p.id]
             users = sum(f.users for f in mine)
-            rows.append(Retention(p.id, p.name, users, sum(f.users for f in mine if f.stay),
-                                  sum(f.users for f in mine if f.move),
-                                  sum(f.users for f in mine if f.target_id is None)))
+            rows.append(
+                Retention(
+                    p.id,
+                    p.name,
+                    users,
+                    sum(f.users for f in mine if f.stay),
+                    sum(f.users for f in mine if f.move),
+                    sum(f.users for f in mine if f.target_id is None),
+                )
+            )
         return tuple(rows)
 
     def source_size(self, flow: Flow) -> int:
@@ -389,22 +427,30 @@ class Migration:
 
     def largest_moves(self, n: int = TOP_MOVES) -> tuple[Flow, ...]:
         """The ``n`` largest moves between two personas, largest first."""
-        moves = sorted((f for f in self.flows if f.move),
-                       key=lambda f: (-f.users, f.source, f.target))
+        moves = sorted(
+            (f for f in self.flows if f.move), key=lambda f: (-f.users, f.source, f.target)
+        )
         return tuple(moves[:n])
 
     def new_by_persona(self) -> tuple[Flow, ...]:
-        return tuple(sorted((f for f in self.flows if f.source_id is None),
-                            key=lambda f: (-f.users, f.target)))
+        return tuple(
+            sorted(
+                (f for f in self.flows if f.source_id is None), key=lambda f: (-f.users, f.target)
+            )
+        )
 
     def gone_by_persona(self) -> tuple[Flow, ...]:
-        return tuple(sorted((f for f in self.flows if f.target_id is None),
-                            key=lambda f: (-f.users, f.source)))
+        return tuple(
+            sorted(
+                (f for f in self.flows if f.target_id is None), key=lambda f: (-f.users, f.source)
+            )
+        )
 
     def table(self) -> pd.DataFrame:
         """migration.csv: from_persona, to_persona, users."""
-        return pd.DataFrame([(f.source, f.target, f.users) for f in self.flows],
-                            columns=list(COLUMNS)).astype({"users": "int64"})
+        return pd.DataFrame(
+            [(f.source, f.target, f.users) for f in self.flows], columns=list(COLUMNS)
+        ).astype({"users": "int64"})
 
     def write_csv(self, folder: str | Path) -> Path:
         path = Path(folder) / MIGRATION_FILE
@@ -418,14 +464,37 @@ class Migration:
             "earlier_run": self.earlier.folder,
             "earlier_window": self.earlier.window.to_dict(),
             "window": self.later.window.to_dict(),
-            "users": {"earlier": self.earlier_users, "now": self.later_users,
-                      "in_both": self.both, "stayed": self.stayed, "moved": self.moved,
-                      "new": self.new, "gone": self.gone},
-            "rows": [{"from_persona": f.source, "to_persona": f.target, "users": f.users,
-                      "from_id": f.source_id, "to_id": f.target_id} for f in self.flows],
-            "retention": [{"id": r.id, "name": r.name, "users": r.users, "stayed": r.stayed,
-                           "moved": r.moved, "gone": r.gone,
-                           "retention": _round(r.retention)} for r in self.retention()],
+            "users": {
+                "earlier": self.earlier_users,
+                "now": self.later_users,
+                "in_both": self.both,
+                "stayed": self.stayed,
+                "moved": self.moved,
+                "new": self.new,
+                "gone": self.gone,
+            },
+            "rows": [
+                {
+                    "from_persona": f.source,
+                    "to_persona": f.target,
+                    "users": f.users,
+                    "from_id": f.source_id,
+                    "to_id": f.target_id,
+                }
+                for f in self.flows
+            ],
+            "retention": [
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "users": r.users,
+                    "stayed": r.stayed,
+                    "moved": r.moved,
+                    "gone": r.gone,
+                    "retention": _round(r.retention),
+                }
+                for r in self.retention()
+            ],
             "warnings": list(self.warnings),
             "notes": list(self.notes),
         }
@@ -440,8 +509,10 @@ def _relation(path: Path) -> str:
     quoted = "'" + str(path).replace("'", "''") + "'"
     if path.suffix == ".parquet":
         return f"read_parquet({quoted})"
-    return (f"read_csv({quoted}, header = true, "
-            "types = {'user_id': 'VARCHAR', 'persona': 'VARCHAR', 'persona_id': 'BIGINT'})")
+    return (
+        f"read_csv({quoted}, header = true, "
+        "types = {'user_id': 'VARCHAR', 'persona': 'VARCHAR', 'persona_id': 'BIGINT'})"
+    )
 
 
 def count_flows(earlier: Path, later: Path) -> pd.DataFrame:
@@ -457,25 +528,33 @@ def count_flows(earlier: Path, later: Path) -> pd.DataFrame:
     try:
         for side, path in (("a", earlier), ("b", later)):
             try:
-                con.execute(f"CREATE TEMP VIEW {side} AS SELECT CAST(user_id AS VARCHAR) AS "
-                            f"user_id, CAST(persona_id AS BIGINT) AS persona_id, "
-                            f"CAST(persona AS VARCHAR) AS persona FROM {_relation(path)}")
-                rows, users = con.execute(f"SELECT count(*), count(DISTINCT user_id) FROM {side}"
-                                          ).fetchone()
+                con.execute(
+                    f"CREATE TEMP VIEW {side} AS SELECT CAST(user_id AS VARCHAR) AS "
+                    f"user_id, CAST(persona_id AS BIGINT) AS persona_id, "
+                    f"CAST(persona AS VARCHAR) AS persona FROM {_relation(path)}"
+                )
+                rows, users = con.execute(
+                    f"SELECT count(*), count(DISTINCT user_id) FROM {side}"
+                ).fetchone()
             except duckdb.Error as exc:
                 why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise InputError(f"assignment file {str(path)!r} cannot be read as assignments "
-                                 f"({why}); a run writes it with the columns user_id, "
-                                 "persona_id and persona: use the run's own file") from None
+                raise InputError(
+                    f"assignment file {str(path)!r} cannot be read as assignments "
+                    f"({why}); a run writes it with the columns user_id, "
+                    "persona_id and persona: use the run's own file"
+                ) from None
             if rows != users:
-                raise InputError(f"assignment file {str(path)!r} holds {rows - users:,} user ids "
-                                 "more than once; an assignment file has one row per user: use "
-                                 "the run's own file")
+                raise InputError(
+                    f"assignment file {str(path)!r} holds {rows - users:,} user ids "
+                    "more than once; an assignment file has one row per user: use "
+                    "the run's own file"
+                )
         return con.execute(
             "SELECT a.persona_id AS from_id, any_value(a.persona) AS from_name, "
             "b.persona_id AS to_id, any_value(b.persona) AS to_name, count(*) AS users "
             "FROM a FULL OUTER JOIN b ON a.user_id = b.user_id "
-            "GROUP BY a.persona_id, b.persona_id").df()
+            "GROUP BY a.persona_id, b.persona_id"
+        ).df()
     finally:
         con.close()
 
@@ -521,16 +600,31 @@ def migrate(earlier: RunSide, later: RunSide) -> Migration:
     for row in counts.itertuples(index=False):
         src = None if _null(row.from_id) else int(row.from_id)
         dst = None if _null(row.to_id) else int(row.to_id)
-        flows.append(Flow(NEW if src is None else names_then.get(src, str(row.from_name)),
-                          GONE if dst is None else names_now.get(dst, str(row.to_name)),
-                          int(row.users), src, dst))
+        flows.append(
+            Flow(
+                NEW if src is None else names_then.get(src, str(row.from_name)),
+                GONE if dst is None else names_now.get(dst, str(row.to_name)),
+                int(row.users),
+                src,
+                dst,
+            )
+        )
     big = len(order_then) + len(order_now) + 1
-    flows.sort(key=lambda f: (big if f.source_id is None else order_then.get(f.source_id, big - 1),
-                              f.source,
-                              big if f.target_id is None else order_now.get(f.target_id, big - 1),
-                              f.target))
-    return Migration(earlier, later, tuple(flows), window_warnings(earlier.window, later.window),
-                     _notes(earlier.window, later.window))
+    flows.sort(
+        key=lambda f: (
+            big if f.source_id is None else order_then.get(f.source_id, big - 1),
+            f.source,
+            big if f.target_id is None else order_now.get(f.target_id, big - 1),
+            f.target,
+        )
+    )
+    return Migration(
+        earlier,
+        later,
+        tuple(flows),
+        window_warnings(earlier.window, later.window),
+        _notes(earlier.window, later.window),
+    )
 
 
 def _null(x: Any) -> bool:
@@ -538,6 +632,7 @@ def _null(x: Any) -> bool:
 
 
 # -- windows ---------------------------------------------------------------------------------------
+
 
 def window_warnings(earlier: Window, later: Window) -> tuple[str, ...]:
     """What a reader must know before trusting the moves: overlapping, reversed, unequal or
@@ -555,27 +650,36 @@ def window_warnings(earlier: Window, later: Window) -> tuple[str, ...]:
     """
     a, b = earlier.bounds(), later.bounds()
     if a is None or b is None:
-        which = " and ".join(name for name, w in (("the earlier run's", a), ("this run's", b))
-                             if w is None)
-        return (f"The data window of {which} is unknown, so whether the two runs cover separate, "
-                "equally long periods cannot be checked.",)
+        which = " and ".join(
+            name for name, w in (("the earlier run's", a), ("this run's", b)) if w is None
+        )
+        return (
+            f"The data window of {which} is unknown, so whether the two runs cover separate, "
+            "equally long periods cannot be checked.",
+        )
     out = []
     if b[1] < a[1]:
-        out.append(f"This run's data ends ({b[1]:%Y-%m-%d}) before the earlier run's "
-                   f"({a[1]:%Y-%m-%d}): the moves run backwards in time.")
+        out.append(
+            f"This run's data ends ({b[1]:%Y-%m-%d}) before the earlier run's "
+            f"({a[1]:%Y-%m-%d}): the moves run backwards in time."
+        )
     shared_start, shared_end = max(a[0], b[0]), min(a[1], b[1])
     if shared_start <= shared_end:
         days = (shared_end.normalize() - shared_start.normalize()).days + 1
-        out.append(f"The two runs' data windows overlap by {days:,} day{'s' * (days != 1)} "
-                   f"({shared_start:%Y-%m-%d} to {shared_end:%Y-%m-%d}): a user active then "
-                   "is judged on the same events in both runs, so stays and retention read "
-                   "higher than between two separate periods.")
+        out.append(
+            f"The two runs' data windows overlap by {days:,} day{'s' * (days != 1)} "
+            f"({shared_start:%Y-%m-%d} to {shared_end:%Y-%m-%d}): a user active then "
+            "is judged on the same events in both runs, so stays and retention read "
+            "higher than between two separate periods."
+        )
     then, now = earlier.days, later.days
     if abs(then - now) > LENGTH_TOLERANCE * max(then, now):
-        out.append(f"The windows differ in length ({then:,} days then, {now:,} days now): "
-                   "frequency and recency are measured over different spans, so part of the "
-                   "moves (and of the new and gone users) comes from the windows, not from "
-                   "behaviour.")
+        out.append(
+            f"The windows differ in length ({then:,} days then, {now:,} days now): "
+            "frequency and recency are measured over different spans, so part of the "
+            "moves (and of the new and gone users) comes from the windows, not from "
+            "behaviour."
+        )
     return tuple(out)
 
 
@@ -586,12 +690,15 @@ def _notes(earlier: Window, later: Window) -> tuple[str, ...]:
     gap = (b[0].normalize() - a[1].normalize()).days - 1
     if gap < 1:
         return ()
-    return (f"{gap:,} day{'s' * (gap != 1)} between the two windows "
-            f"({a[1]:%Y-%m-%d} to {b[0]:%Y-%m-%d}, exclusive) are in neither run: a user "
-            "active only then counts as gone.",)
+    return (
+        f"{gap:,} day{'s' * (gap != 1)} between the two windows "
+        f"({a[1]:%Y-%m-%d} to {b[0]:%Y-%m-%d}, exclusive) are in neither run: a user "
+        "active only then counts as gone.",
+    )
 
 
 # -- words -----------------------------------------------------------------------------------------
+
 
 def _count(n: int) -> str:
     return f"{n:,}"
@@ -607,42 +714,71 @@ def _share(part: int, whole: int) -> str:
 
 
 def move_sentence(m: Migration, f: Flow) -> str:
-    """"1,240 of 6,890 users in Cart Abandoner (18 %) are now in Loyal Big Spender." """
+    """ "1,240 of 6,890 users in Cart Abandoner (18 %) are now in Loyal Big Spender." """
     whole = m.source_size(f)
-    return (f"{_count(f.users)} of {_count(whole)} user{'s' * (whole != 1)} in {f.source} "
-            f"({_share(f.users, whole)}) {'is' if f.users == 1 else 'are'} now in {f.target}.")
+    return (
+        f"{_count(f.users)} of {_count(whole)} user{'s' * (whole != 1)} in {f.source} "
+        f"({_share(f.users, whole)}) {'is' if f.users == 1 else 'are'} now in {f.target}."
+    )
 
 
 def gone_sentence(m: Migration) -> str:
     if not m.gone:
         return "No user of the earlier run is missing from this one."
-    parts = [f"{f.source} ({_count(f.users)}, {_share(f.users, m.source_size(f))} of its users)"
-             for f in m.gone_by_persona()[:3]]
-    return (f"{_count(m.gone)} user{'s' * (m.gone != 1)} of the earlier run "
-            f"({_share(m.gone, m.earlier_users)}) {'has' if m.gone == 1 else 'have'} no "
-            "events in this run's data (gone); the most from " + ", ".join(parts) + ".")
+    parts = [
+        f"{f.source} ({_count(f.users)}, {_share(f.users, m.source_size(f))} of its users)"
+        for f in m.gone_by_persona()[:3]
+    ]
+    return (
+        f"{_count(m.gone)} user{'s' * (m.gone != 1)} of the earlier run "
+        f"({_share(m.gone, m.earlier_users)}) {'has' if m.gone == 1 else 'have'} no "
+        "events in this run's data (gone); the most from " + ", ".join(parts) + "."
+    )
 
 
 def new_sentence(m: Migration) -> str:
     if not m.new:
         return "Every user of this run was in the earlier run too."
     parts = [f"{f.target} ({_count(f.users)})" for f in m.new_by_persona()[:3]]
-    return (f"{_count(m.new)} user{'s' * (m.new != 1)} of this run "
-            f"({_share(m.new, m.later_users)}) {'is' if m.new == 1 else 'are'} new: not in "
-            "the earlier run's data; the most joined " + ", ".join(parts) + ".")
+    return (
+        f"{_count(m.new)} user{'s' * (m.new != 1)} of this run "
+        f"({_share(m.new, m.later_users)}) {'is' if m.new == 1 else 'are'} new: not in "
+        "the earlier run's data; the most joined " + ", ".join(parts) + "."
+    )
 
 
 def summary_sentence(m: Migration) -> str:
     """Of the users in both runs, how many stayed and how many moved."""
     if not m.both:
         return "No user is in both runs, so no one can be followed from one to the other."
-    return (f"{_count(m.both)} users are in both runs: {_count(m.stayed)} "
-            f"({_share(m.stayed, m.both)}) stayed in their persona and {_count(m.moved)} "
-            f"({_share(m.moved, m.both)}) moved to another.")
+    return (
+        f"{_count(m.both)} users are in both runs: {_count(m.stayed)} "
+        f"({_share(m.stayed, m.both)}) stayed in their persona and {_count(m.moved)} "
+        f"({_share(m.moved, m.both)}) moved to another."
+    )
 
 
-__all__ = ["NEW", "GONE", "MIGRATION_FILE", "Identities", "keep_identities", "relabel",
-           "series_highest_id", "Window", "window_of", "RunSide", "read_side",
-           "assignments_file", "Flow", "Retention", "Migration", "migrate", "count_flows",
-           "window_warnings", "move_sentence", "gone_sentence", "new_sentence",
-           "summary_sentence"]
+__all__ = [
+    "NEW",
+    "GONE",
+    "MIGRATION_FILE",
+    "Identities",
+    "keep_identities",
+    "relabel",
+    "series_highest_id",
+    "Window",
+    "window_of",
+    "RunSide",
+    "read_side",
+    "assignments_file",
+    "Flow",
+    "Retention",
+    "Migration",
+    "migrate",
+    "count_flows",
+    "window_warnings",
+    "move_sentence",
+    "gone_sentence",
+    "new_sentence",
+    "summary_sentence",
+]

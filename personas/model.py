@@ -77,10 +77,10 @@ from .grouping import (
     vote,
 )
 
-MIN_USERS = 50           # below this there is nothing to cluster
-ASSIGN_CHUNK = 100_000   # users assigned per batch, to bound memory
-MIN_SAMPLES = 10         # HDBSCAN density smoothing: small, so clusters come out small and pure
-MAP_EPOCHS = 100         # UMAP rounds of the 2-D persona map (a picture, not the model)
+MIN_USERS = 50  # below this there is nothing to cluster
+ASSIGN_CHUNK = 100_000  # users assigned per batch, to bound memory
+MIN_SAMPLES = 10  # HDBSCAN density smoothing: small, so clusters come out small and pure
+MAP_EPOCHS = 100  # UMAP rounds of the 2-D persona map (a picture, not the model)
 
 
 def require_users(found: int, source: str | None = None) -> None:
@@ -88,11 +88,15 @@ def require_users(found: int, source: str | None = None) -> None:
     if found >= MIN_USERS:
         return
     if source is None:
-        message = (f"found {found} users; persona discovery needs at least {MIN_USERS} (use a "
-                   "longer window or a larger export)")
+        message = (
+            f"found {found} users; persona discovery needs at least {MIN_USERS} (use a "
+            "longer window or a larger export)"
+        )
     else:
-        message = (f"events file {source!r} has {found} users after cleaning; persona "
-                   f"discovery needs at least {MIN_USERS}; use a longer window or a larger export")
+        message = (
+            f"events file {source!r} has {found} users after cleaning; persona "
+            f"discovery needs at least {MIN_USERS}; use a longer window or a larger export"
+        )
     raise TooFewUsersError(message, found=found, minimum=MIN_USERS, path=source)
 
 
@@ -103,9 +107,19 @@ def draw_sample(n_rows: int, size: int, rng: np.random.RandomState) -> np.ndarra
     return np.sort(rng.choice(n_rows, size=size, replace=False))
 
 
-UMAP_MODULES = ("umap.umap_", "umap.layouts", "umap.spectral", "umap.utils", "umap.distances",
-                "umap.sparse", "pynndescent.distances", "pynndescent.utils",
-                "pynndescent.sparse", "pynndescent.rp_trees", "pynndescent.pynndescent_")
+UMAP_MODULES = (
+    "umap.umap_",
+    "umap.layouts",
+    "umap.spectral",
+    "umap.utils",
+    "umap.distances",
+    "umap.sparse",
+    "pynndescent.distances",
+    "pynndescent.utils",
+    "pynndescent.sparse",
+    "pynndescent.rp_trees",
+    "pynndescent.pynndescent_",
+)
 
 
 @functools.cache
@@ -137,8 +151,9 @@ def cache_numba_compilation() -> int:
     return cached
 
 
-def embed(scaled: np.ndarray, n_components: int, n_neighbors: int, seed: int,
-          n_epochs: int) -> np.ndarray:
+def embed(
+    scaled: np.ndarray, n_components: int, n_neighbors: int, seed: int, n_epochs: int
+) -> np.ndarray:
     """UMAP embedding of ``scaled`` (min_dist=0 packs groups tightly, as clustering wants).
 
     The exact neighbour graph comes from scikit-learn (a tree or BLAS search, well under a second
@@ -150,9 +165,15 @@ def embed(scaled: np.ndarray, n_components: int, n_neighbors: int, seed: int,
     cache_numba_compilation()
     n_neighbors = min(n_neighbors, len(scaled) - 1)
     distances, indices = NearestNeighbors(n_neighbors=n_neighbors).fit(scaled).kneighbors(scaled)
-    reducer = umap.UMAP(n_components=n_components, n_neighbors=n_neighbors, min_dist=0.0,
-                        n_epochs=n_epochs, random_state=seed, n_jobs=1,
-                        precomputed_knn=(indices, distances))
+    reducer = umap.UMAP(
+        n_components=n_components,
+        n_neighbors=n_neighbors,
+        min_dist=0.0,
+        n_epochs=n_epochs,
+        random_state=seed,
+        n_jobs=1,
+        precomputed_knn=(indices, distances),
+    )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*n_jobs value.*")
         warnings.filterwarnings("ignore", message=".*precomputed_knn.*")
@@ -163,15 +184,16 @@ def make_clusterer(min_cluster_size: int):
     """The default clusterer: HDBSCAN with ``leaf`` selection (module docstring, step 2)."""
     import hdbscan
 
-    return hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=MIN_SAMPLES,
-                           cluster_selection_method="leaf")
+    return hdbscan.HDBSCAN(
+        min_cluster_size=min_cluster_size, min_samples=MIN_SAMPLES, cluster_selection_method="leaf"
+    )
 
 
 def fresh(estimator, seed: int):
     """An unfitted copy of a user's reducer or clusterer (the caller's object stays unfitted),
     given this fit's ``seed`` when it takes a ``random_state``: the fits differ from one another,
     and the model's ``random_state`` repeats them all."""
-    copy = clone(estimator, safe=False)      # objects without get_params are deep-copied
+    copy = clone(estimator, safe=False)  # objects without get_params are deep-copied
     if hasattr(copy, "get_params") and "random_state" in copy.get_params():
         copy.set_params(random_state=seed)
     return copy
@@ -218,9 +240,11 @@ class FeatureMatrix(TransformerMixin, BaseEstimator):
 
         self.centres_ = model_centres(self._table(X))
         if not self.centres_:
-            raise InputError("the feature table has none of the catalogue's model features "
-                             f"(found: {', '.join(map(str, list(X.columns)[:8]))}); give the "
-                             "table of personas.features.compute_features")
+            raise InputError(
+                "the feature table has none of the catalogue's model features "
+                f"(found: {', '.join(map(str, list(X.columns)[:8]))}); give the "
+                "table of personas.features.compute_features"
+            )
         evidence = {BY_NAME[c].evidence for c in self.centres_} - {""}
         self.needs_ = [*self.centres_, *sorted(evidence - set(self.centres_))]
         return self
@@ -233,23 +257,29 @@ class FeatureMatrix(TransformerMixin, BaseEstimator):
         table = self._table(X)
         unknown = [c for c in self.centres_ if c not in BY_NAME]
         if unknown:
-            raise InputError(f"the model uses your own features {', '.join(unknown)}, which are "
-                             "not defined here; give the features_path the model was fitted "
-                             "with (-p features_path=...)")
+            raise InputError(
+                f"the model uses your own features {', '.join(unknown)}, which are "
+                "not defined here; give the features_path the model was fitted "
+                "with (-p features_path=...)"
+            )
         missing = [c for c in self.needs_ if c not in table.columns]
         if missing:
-            raise InputError(f"the users to assign lack the model's features "
-                             f"{', '.join(missing)}; compute them from the same kind of event "
-                             "log the model was fitted on")
+            raise InputError(
+                f"the users to assign lack the model's features "
+                f"{', '.join(missing)}; compute them from the same kind of event "
+                "log the model was fitted on"
+            )
         matrix, columns = model_matrix(table, self.centres_)
         return pd.DataFrame(matrix, columns=columns, index=table.index)
 
     @staticmethod
     def _table(X) -> pd.DataFrame:
         if not isinstance(X, pd.DataFrame):
-            raise InputError(f"FeatureMatrix prepares a feature table (a DataFrame with the "
-                             f"catalogue's columns, as compute_features returns), got "
-                             f"{type(X).__name__}")
+            raise InputError(
+                f"FeatureMatrix prepares a feature table (a DataFrame with the "
+                f"catalogue's columns, as compute_features returns), got "
+                f"{type(X).__name__}"
+            )
         return X
 
     def to_dict(self) -> dict:
@@ -267,8 +297,12 @@ class FeatureMatrix(TransformerMixin, BaseEstimator):
 def column_medians(X: np.ndarray) -> np.ndarray:
     """Median of each column over its present values (0 for a column with none)."""
     present = ~np.isnan(X)
-    return np.array([float(np.median(X[present[:, j], j])) if present[:, j].any() else 0.0
-                     for j in range(X.shape[1])])
+    return np.array(
+        [
+            float(np.median(X[present[:, j], j])) if present[:, j].any() else 0.0
+            for j in range(X.shape[1])
+        ]
+    )
 
 
 class PersonaModel(ClusterMixin, BaseEstimator):
@@ -346,9 +380,21 @@ class PersonaModel(ClusterMixin, BaseEstimator):
     (300, True)
     """
 
-    def __init__(self, n_components=5, n_neighbors=30, min_personas=4, max_personas=8,
-                 min_cluster_size=0, sample_size=5_000, n_epochs=100, n_fits=5, reducer=None,
-                 clusterer=None, preprocessor=None, random_state=None):
+    def __init__(
+        self,
+        n_components=5,
+        n_neighbors=30,
+        min_personas=4,
+        max_personas=8,
+        min_cluster_size=0,
+        sample_size=5_000,
+        n_epochs=100,
+        n_fits=5,
+        reducer=None,
+        clusterer=None,
+        preprocessor=None,
+        random_state=None,
+    ):
         self.n_components = n_components
         self.n_neighbors = n_neighbors
         self.min_personas = min_personas
@@ -364,22 +410,27 @@ class PersonaModel(ClusterMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True       # missing values take the fitted medians
+        tags.input_tags.allow_nan = True  # missing values take the fitted medians
         return tags
 
     def _check_params(self) -> None:
         """Raise ParameterError for values :meth:`fit` cannot work with (before any work)."""
         if not 2 <= self.min_personas <= self.max_personas:
-            raise ParameterError(f"min_personas={self.min_personas} and max_personas="
-                                 f"{self.max_personas} must satisfy 2 <= min <= max",
-                                 name="min_personas")
+            raise ParameterError(
+                f"min_personas={self.min_personas} and max_personas="
+                f"{self.max_personas} must satisfy 2 <= min <= max",
+                name="min_personas",
+            )
         if self.n_fits < 1:
             raise ParameterError(f"n_fits={self.n_fits} must be at least 1", name="n_fits")
         if self.preprocessor is not None and not isinstance(self.preprocessor, FeatureMatrix):
-            raise ParameterError(f"preprocessor={self.preprocessor!r} is not supported: a saved "
-                                 "model holds JSON and Parquet, no pickle, so it is None or "
-                                 "personas.model.FeatureMatrix(); transform X before fit "
-                                 "instead", name="preprocessor")
+            raise ParameterError(
+                f"preprocessor={self.preprocessor!r} is not supported: a saved "
+                "model holds JSON and Parquet, no pickle, so it is None or "
+                "personas.model.FeatureMatrix(); transform X before fit "
+                "instead",
+                name="preprocessor",
+            )
 
     def fit(self, X, y=None):
         self._check_params()
@@ -393,18 +444,23 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         reference = scaled[self.sample_index_]
         # every fit labels the same users: the first fit's sample, by its own vote
         counts = sorted(set.intersection(*(set(f[2]) for f in fits)))
-        if not counts:                       # the fits reached no common count: the first's
+        if not counts:  # the fits reached no common count: the first's
             counts = sorted(fits[0][2])
             fits = fits[:1]
-        votes = {k: [vote(scaled[index], candidates[k], reference)
-                     for index, _, candidates, _, _ in fits] for k in counts}
-        separation = {k: float(np.mean([f[4]["silhouette"][str(k)] for f in fits]))
-                      for k in counts}
+        votes = {
+            k: [
+                vote(scaled[index], candidates[k], reference) for index, _, candidates, _, _ in fits
+            ]
+            for k in counts
+        }
+        separation = {k: float(np.mean([f[4]["silhouette"][str(k)] for f in fits])) for k in counts}
         if len(fits) > 1:
             scores = {k: mean_agreement(votes[k]) for k in counts}
-            rule = (f"the best separated count among those the {len(fits)} independent fits "
-                    f"reproduce (agreement at least {REPRODUCIBLE}; if none does, the most "
-                    "reproduced count)")
+            rule = (
+                f"the best separated count among those the {len(fits)} independent fits "
+                f"reproduce (agreement at least {REPRODUCIBLE}; if none does, the most "
+                "reproduced count)"
+            )
         else:
             scores = separation
             rule = "the count whose personas are best separated (mean silhouette)"
@@ -412,16 +468,18 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         personas, per_fit, overlap = consensus(votes[best])
         self.stability_ = round(float(np.mean(per_fit)), 4) if len(fits) > 1 else None
         self.persona_stability_ = {p: round(v, 4) for p, v in overlap.items()}
-        self.info_ = {**info, "fits": len(fits),
-                      "reducer": "UMAP" if self.reducer is None else describe(self.reducer),
-                      "clusterer": ("HDBSCAN" if self.clusterer is None
-                                    else describe(self.clusterer)),
-                      "count_scores": {str(k): round(v, 4) for k, v in scores.items()},
-                      "silhouette": {str(k): round(v, 4) for k, v in separation.items()},
-                      "count_rule": rule, "personas": int(personas.max()) + 1,
-                      "stability": self.stability_,
-                      "persona_stability": {str(p): v
-                                            for p, v in self.persona_stability_.items()}}
+        self.info_ = {
+            **info,
+            "fits": len(fits),
+            "reducer": "UMAP" if self.reducer is None else describe(self.reducer),
+            "clusterer": ("HDBSCAN" if self.clusterer is None else describe(self.clusterer)),
+            "count_scores": {str(k): round(v, 4) for k, v in scores.items()},
+            "silhouette": {str(k): round(v, 4) for k, v in separation.items()},
+            "count_rule": rule,
+            "personas": int(personas.max()) + 1,
+            "stability": self.stability_,
+            "persona_stability": {str(p): v for p, v in self.persona_stability_.items()},
+        }
         self._fit_assigner(reference, personas)
         self.labels_, _ = self._vote(reference)
         return self
@@ -441,10 +499,10 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         else:
             embedding = reduce(fresh(self.reducer, seed), sample)
         mcs = self.min_cluster_size or max(10, int(0.005 * len(sample)))
-        clusterer = (make_clusterer(mcs) if self.clusterer is None
-                     else fresh(self.clusterer, seed))
-        candidates, info, groups = candidate_groupings(embedding, sample, clusterer,
-                                                       self.min_personas, self.max_personas, seed)
+        clusterer = make_clusterer(mcs) if self.clusterer is None else fresh(self.clusterer, seed)
+        candidates, info, groups = candidate_groupings(
+            embedding, sample, clusterer, self.min_personas, self.max_personas, seed
+        )
         info.update(min_cluster_size=int(mcs), sample_size=int(len(sample)))
         return index, embedding, candidates, groups, info
 
@@ -463,10 +521,10 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         confidence = np.empty(len(scaled), dtype="float64")
         classes = self._knn.classes_
         for start in range(0, len(scaled), ASSIGN_CHUNK):
-            proba = self._knn.predict_proba(scaled[start:start + ASSIGN_CHUNK])
+            proba = self._knn.predict_proba(scaled[start : start + ASSIGN_CHUNK])
             best = proba.argmax(axis=1)
-            labels[start:start + len(best)] = classes[best]
-            confidence[start:start + len(best)] = proba[np.arange(len(best)), best]
+            labels[start : start + len(best)] = classes[best]
+            confidence[start : start + len(best)] = proba[np.arange(len(best)), best]
         return labels, confidence
 
     def predict_with_confidence(self, X) -> tuple[np.ndarray, np.ndarray]:
@@ -484,16 +542,20 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         the preprocessor's state and the medians; later calls reuse them, so users assigned
         later are prepared as the fitted ones were, whatever the other users given with them."""
         if fitting:
-            self.preprocessor_ = (None if self.preprocessor is None
-                                  else clone(self.preprocessor).fit(X))
+            self.preprocessor_ = (
+                None if self.preprocessor is None else clone(self.preprocessor).fit(X)
+            )
         if self.preprocessor_ is not None:
             X = self.preprocessor_.transform(X)
         try:
-            X = validate_data(self, X, reset=fitting, dtype="float64",
-                              ensure_all_finite="allow-nan")
+            X = validate_data(
+                self, X, reset=fitting, dtype="float64", ensure_all_finite="allow-nan"
+            )
         except ValueError as exc:
-            raise InputError(f"{str(exc).strip()} (compute the users' features as for the "
-                             "users the model was fitted on)") from None
+            raise InputError(
+                f"{str(exc).strip()} (compute the users' features as for the "
+                "users the model was fitted on)"
+            ) from None
         if fitting:
             self.medians_ = column_medians(X)
         return np.where(np.isnan(X), self.medians_, X)
@@ -508,13 +570,15 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         check_is_fitted(self, "reference_")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        params = {k: v for k, v in self.get_params(deep=False).items()
-                  if k not in ("reducer", "clusterer", "preprocessor")}
+        params = {
+            k: v
+            for k, v in self.get_params(deep=False).items()
+            if k not in ("reducer", "clusterer", "preprocessor")
+        }
         state = {
             "params": params,
             "features": list(getattr(self, "feature_names_in_", [])),
-            "preprocessor": (None if self.preprocessor_ is None
-                             else self.preprocessor_.to_dict()),
+            "preprocessor": (None if self.preprocessor_ is None else self.preprocessor_.to_dict()),
             "medians": self.medians_.tolist(),
             "scaler_mean": self.scaler_.mean_.tolist(),
             "scaler_scale": self.scaler_.scale_.tolist(),
@@ -522,8 +586,9 @@ class PersonaModel(ClusterMixin, BaseEstimator):
             "versions": versions or {},
         }
         (folder / "model.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
-        reference = pd.DataFrame(self.reference_, columns=[f"f{i}" for i in
-                                                           range(self.reference_.shape[1])])
+        reference = pd.DataFrame(
+            self.reference_, columns=[f"f{i}" for i in range(self.reference_.shape[1])]
+        )
         reference["label"] = self.reference_labels_
         reference.to_parquet(folder / "reference.parquet", index=False)
         checksums = {name: file_digest(folder / name) for name in MODEL_FILES}
@@ -547,9 +612,12 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         except (OSError, ValueError, KeyError, TypeError) as exc:
             if isinstance(exc, InputError):
                 raise
-            raise InputError(f"model folder {str(folder)!r} does not hold a saved persona model "
-                             f"({exc.__class__.__name__}); point --model at the model/ folder "
-                             "of a run", path=str(folder)) from None
+            raise InputError(
+                f"model folder {str(folder)!r} does not hold a saved persona model "
+                f"({exc.__class__.__name__}); point --model at the model/ folder "
+                "of a run",
+                path=str(folder),
+            ) from None
 
     @classmethod
     def _from_saved(cls, state: dict, reference: pd.DataFrame) -> PersonaModel:
@@ -566,7 +634,7 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         model.scaler_ = StandardScaler()
         model.scaler_.mean_ = np.array(state["scaler_mean"])
         model.scaler_.scale_ = np.array(state["scaler_scale"])
-        model.scaler_.var_ = model.scaler_.scale_ ** 2
+        model.scaler_.var_ = model.scaler_.scale_**2
         model.scaler_.n_features_in_ = model.n_features_in_
         model.info_ = state["info"]
         labels = reference.pop("label").to_numpy(dtype=np.int64)
@@ -575,7 +643,7 @@ class PersonaModel(ClusterMixin, BaseEstimator):
 
 
 MODEL_FILES = ("model.json", "reference.parquet")
-MANIFEST = "manifest.json"       # the SHA-256 of each of MODEL_FILES, written last by save()
+MANIFEST = "manifest.json"  # the SHA-256 of each of MODEL_FILES, written last by save()
 
 
 def file_digest(path: Path) -> str:
@@ -597,16 +665,23 @@ def check_model_files(folder: Path) -> None:
         return
     for name in MODEL_FILES:
         if not (folder / name).exists():
-            raise InputError(f"model folder {str(folder)!r} lacks {name}; copy the whole model "
-                             "folder of a run, or run personas again", path=str(folder))
+            raise InputError(
+                f"model folder {str(folder)!r} lacks {name}; copy the whole model "
+                "folder of a run, or run personas again",
+                path=str(folder),
+            )
         if file_digest(folder / name) != expected.get(name):
-            raise InputError(f"model folder {str(folder)!r} has changed since the model was "
-                             f"saved ({name} differs from its checksum in {MANIFEST}); copy it "
-                             "again from its run, or run personas again", path=str(folder))
+            raise InputError(
+                f"model folder {str(folder)!r} has changed since the model was "
+                f"saved ({name} differs from its checksum in {MANIFEST}); copy it "
+                "again from its run, or run personas again",
+                path=str(folder),
+            )
 
 
-def map_2d(scaled_sample: np.ndarray, embedding: np.ndarray, seed: int, max_points: int = 3000
-           ) -> tuple[np.ndarray, np.ndarray]:
+def map_2d(
+    scaled_sample: np.ndarray, embedding: np.ndarray, seed: int, max_points: int = 3000
+) -> tuple[np.ndarray, np.ndarray]:
     """Row indices (into the sample) and 2-D coordinates for the persona map.
 
     With a 2-D embedding the map is the embedding itself; otherwise a 2-D UMAP of up to

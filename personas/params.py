@@ -26,8 +26,8 @@ from .errors import ParameterError
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-PROJECT = "personas"          # the [project] name of the pyproject.toml that marks the project
-PAPERMILL_CELL = "# Parameters"   # first line of the cell papermill injects (its translators.py)
+PROJECT = "personas"  # the [project] name of the pyproject.toml that marks the project
+PAPERMILL_CELL = "# Parameters"  # first line of the cell papermill injects (its translators.py)
 
 
 def _help(text: str, low: float | None = None, high: float | None = None) -> dict:
@@ -41,95 +41,210 @@ class PersonaParams:
     """Settings of one persona run. Each field's ``metadata['help']`` is its documentation."""
 
     # -- input -------------------------------------------------------------------------------
-    events_path: str = field(default="", metadata=_help(
-        "event log: CSV, CSV.gz, Parquet file, folder or glob of Parquet, empty means bundled "
-        "sample"))
+    events_path: str = field(
+        default="",
+        metadata=_help(
+            "event log: CSV, CSV.gz, Parquet file, folder or glob of Parquet, empty means bundled "
+            "sample"
+        ),
+    )
     user_col: str = field(default="user_id", metadata=_help("column holding the user id"))
-    time_col: str = field(default="timestamp", metadata=_help(
-        "column holding the event time (ISO text, date, datetime or epoch s/ms)"))
-    event_col: str = field(default="event", metadata=_help(
-        "column holding the event name, when absent every row is a purchase (order tables)"))
-    amount_col: str = field(default="amount", metadata=_help(
-        "column holding the revenue of an event, optional"))
-    session_col: str = field(default="", metadata=_help(
-        "column holding a session id, empty means cut sessions at session_gap_minutes of "
-        "inactivity"))
-    session_gap_minutes: int = field(default=30, metadata=_help(
-        "inactivity that ends a session, in minutes", 1, 24 * 60))
-    roles_path: str = field(default="", metadata=_help(
-        "YAML file mapping event names to roles (view, cart, purchase, ...), extends the defaults"))
-    start: str = field(default="", metadata=_help(
-        "first date or time of events to use (ISO like 2024-01-31 or 2024-01-31T08:00), "
-        "empty means from the first event"))
-    end: str = field(default="", metadata=_help(
-        "last date or time of events to use, a date alone includes its whole day, "
-        "empty means up to the last event"))
-    reference_date: str = field(default="", metadata=_help(
-        "the 'today' that recency features (days since ...) count to, a date alone means "
-        "its midnight, empty means the last event used"))
-    sample_users: int = field(default=5000, metadata=_help(
-        "users in the bundled synthetic sample (used when events_path is empty)", 100, 10_000_000))
+    time_col: str = field(
+        default="timestamp",
+        metadata=_help("column holding the event time (ISO text, date, datetime or epoch s/ms)"),
+    )
+    event_col: str = field(
+        default="event",
+        metadata=_help(
+            "column holding the event name, when absent every row is a purchase (order tables)"
+        ),
+    )
+    amount_col: str = field(
+        default="amount", metadata=_help("column holding the revenue of an event, optional")
+    )
+    session_col: str = field(
+        default="",
+        metadata=_help(
+            "column holding a session id, empty means cut sessions at session_gap_minutes of "
+            "inactivity"
+        ),
+    )
+    session_gap_minutes: int = field(
+        default=30, metadata=_help("inactivity that ends a session, in minutes", 1, 24 * 60)
+    )
+    roles_path: str = field(
+        default="",
+        metadata=_help(
+            "YAML file mapping event names to roles (view, cart, purchase, ...), extends the "
+            "defaults"
+        ),
+    )
+    start: str = field(
+        default="",
+        metadata=_help(
+            "first date or time of events to use (ISO like 2024-01-31 or 2024-01-31T08:00), "
+            "empty means from the first event"
+        ),
+    )
+    end: str = field(
+        default="",
+        metadata=_help(
+            "last date or time of events to use, a date alone includes its whole day, "
+            "empty means up to the last event"
+        ),
+    )
+    reference_date: str = field(
+        default="",
+        metadata=_help(
+            "the 'today' that recency features (days since ...) count to, a date alone means "
+            "its midnight, empty means the last event used"
+        ),
+    )
+    sample_users: int = field(
+        default=5000,
+        metadata=_help(
+            "users in the bundled synthetic sample (used when events_path is empty)",
+            100,
+            10_000_000,
+        ),
+    )
     sample_seed: int = field(default=0, metadata=_help("seed of the bundled synthetic sample", 0))
-    sample_period: int = field(default=1, metadata=_help(
-        "year of the bundled sample's shop: 1 is the first, 2 the next year with the same users "
-        "moved between personas, some gone and some new (compare the two with compare_to)", 1,
-        20))
-    features_path: str = field(default="", metadata=_help(
-        "YAML file of your own per-user features (an SQL aggregate over the events or a Python "
-        "function each, see the README), empty means the catalogue's only"))
+    sample_period: int = field(
+        default=1,
+        metadata=_help(
+            "year of the bundled sample's shop: 1 is the first, 2 the next year with the same "
+            "users moved between personas, some gone and some new (compare the two with "
+            "compare_to)",
+            1,
+            20,
+        ),
+    )
+    features_path: str = field(
+        default="",
+        metadata=_help(
+            "YAML file of your own per-user features (an SQL aggregate over the events or a Python "
+            "function each, see the README), empty means the catalogue's only"
+        ),
+    )
     # -- naming ------------------------------------------------------------------------------
-    rules_path: str = field(default="", metadata=_help(
-        "YAML rule table that replaces the packaged naming rules (same format as rules.yaml)"))
-    renames_path: str = field(default="", metadata=_help(
-        "YAML mapping of persona names to the names you want, applied after naming"))
+    rules_path: str = field(
+        default="",
+        metadata=_help(
+            "YAML rule table that replaces the packaged naming rules (same format as rules.yaml)"
+        ),
+    )
+    renames_path: str = field(
+        default="",
+        metadata=_help("YAML mapping of persona names to the names you want, applied after naming"),
+    )
     # -- output ------------------------------------------------------------------------------
-    output_dir: str = field(default="", metadata=_help(
-        "run folder, empty means reports/<run_name>, relative ones are taken in the project "
-        "folder"))
-    run_name: str = field(default="", metadata=_help(
-        "name of the run folder under reports/, empty means 'sample' or the events file's name"))
+    output_dir: str = field(
+        default="",
+        metadata=_help(
+            "run folder, empty means reports/<run_name>, relative ones are taken in the project "
+            "folder"
+        ),
+    )
+    run_name: str = field(
+        default="",
+        metadata=_help(
+            "name of the run folder under reports/, empty means 'sample' or the events file's name"
+        ),
+    )
     title: str = field(default="Customer personas", metadata=_help("title of the HTML report"))
-    currency: str = field(default="", metadata=_help(
-        "ISO 4217 code of the amounts (EUR, USD, GBP...), shown with every money figure, empty "
-        "means amounts without a currency"))
-    publish: bool = field(default=True, metadata=_help(
-        "move the finished run into output_dir at the end of the report step (the CLI sets "
-        "False and publishes after saving the executed notebooks)"))
-    compare_to: str = field(default="", metadata=_help(
-        "folder of an earlier run: personas matched to its personas keep their ids and names, "
-        "and the report compares the personas and shows who moved where (migration.csv), "
-        "empty means no comparison"))
+    currency: str = field(
+        default="",
+        metadata=_help(
+            "ISO 4217 code of the amounts (EUR, USD, GBP...), shown with every money figure, empty "
+            "means amounts without a currency"
+        ),
+    )
+    publish: bool = field(
+        default=True,
+        metadata=_help(
+            "move the finished run into output_dir at the end of the report step (the CLI sets "
+            "False and publishes after saving the executed notebooks)"
+        ),
+    )
+    compare_to: str = field(
+        default="",
+        metadata=_help(
+            "folder of an earlier run: personas matched to its personas keep their ids and names, "
+            "and the report compares the personas and shows who moved where (migration.csv), "
+            "empty means no comparison"
+        ),
+    )
     # -- forecast ----------------------------------------------------------------------------
-    forecast: bool = field(default=True, metadata=_help(
-        "forecast each buyer from their purchase days and amounts (Pareto/NBD and Gamma-Gamma): "
-        "probability still active, expected purchases and revenue, next purchase due"))
-    horizon_days: int = field(default=90, metadata=_help(
-        "days ahead the forecast covers, counted from the reference date", 1, 3650))
-    holdout_days: int = field(default=0, metadata=_help(
-        "check the forecast: fit it on the window less its last N days and compare the purchases "
-        "it predicts over those days with the ones that happened, 0 means no check", 0, 3650))
+    forecast: bool = field(
+        default=True,
+        metadata=_help(
+            "forecast each buyer from their purchase days and amounts (Pareto/NBD and "
+            "Gamma-Gamma): probability still active, expected purchases and revenue, next "
+            "purchase due"
+        ),
+    )
+    horizon_days: int = field(
+        default=90,
+        metadata=_help("days ahead the forecast covers, counted from the reference date", 1, 3650),
+    )
+    holdout_days: int = field(
+        default=0,
+        metadata=_help(
+            "check the forecast: fit it on the window less its last N days and compare the "
+            "purchases it predicts over those days with the ones that happened, 0 means no check",
+            0,
+            3650,
+        ),
+    )
     # -- resources ---------------------------------------------------------------------------
-    memory_limit: str = field(default="3GB", metadata=_help(
-        "memory DuckDB may use to load the events and compute features (like 2GB or 500MB), "
-        "past it DuckDB spills to temp_dir"))
-    temp_dir: str = field(default="", metadata=_help(
-        "folder DuckDB spills to past memory_limit, empty means the system's temporary folder"))
+    memory_limit: str = field(
+        default="3GB",
+        metadata=_help(
+            "memory DuckDB may use to load the events and compute features (like 2GB or 500MB), "
+            "past it DuckDB spills to temp_dir"
+        ),
+    )
+    temp_dir: str = field(
+        default="",
+        metadata=_help(
+            "folder DuckDB spills to past memory_limit, empty means the system's temporary folder"
+        ),
+    )
     # -- model -------------------------------------------------------------------------------
     min_personas: int = field(default=4, metadata=_help("fewest personas to report", 2, 30))
     max_personas: int = field(default=8, metadata=_help("most personas to report", 2, 30))
-    n_components: int = field(default=5, metadata=_help(
-        "dimensions of the UMAP embedding that is clustered", 2, 50))
-    n_neighbors: int = field(default=30, metadata=_help(
-        "UMAP neighbourhood size: larger favours the global structure", 2, 500))
-    min_cluster_size: int = field(default=0, metadata=_help(
-        "smallest group HDBSCAN calls a cluster, 0 means 0.5% of the fitted sample", 0))
-    sample_size: int = field(default=5_000, metadata=_help(
-        "users each fit is fitted on, everyone else is assigned to the nearest persona", 200))
-    n_fits: int = field(default=5, metadata=_help(
-        "independent fits, each on its own sample of users, that agree on the persona count and "
-        "the personas (1 is fastest, more are steadier)", 1, 50))
-    random_state: int = field(default=0, metadata=_help(
-        "seed of the sample draw and the UMAP layout: same seed, same personas", 0))
+    n_components: int = field(
+        default=5, metadata=_help("dimensions of the UMAP embedding that is clustered", 2, 50)
+    )
+    n_neighbors: int = field(
+        default=30,
+        metadata=_help("UMAP neighbourhood size: larger favours the global structure", 2, 500),
+    )
+    min_cluster_size: int = field(
+        default=0,
+        metadata=_help(
+            "smallest group HDBSCAN calls a cluster, 0 means 0.5% of the fitted sample", 0
+        ),
+    )
+    sample_size: int = field(
+        default=5_000,
+        metadata=_help(
+            "users each fit is fitted on, everyone else is assigned to the nearest persona", 200
+        ),
+    )
+    n_fits: int = field(
+        default=5,
+        metadata=_help(
+            "independent fits, each on its own sample of users, that agree on the persona count "
+            "and the personas (1 is fastest, more are steadier)",
+            1,
+            50,
+        ),
+    )
+    random_state: int = field(
+        default=0,
+        metadata=_help("seed of the sample draw and the UMAP layout: same seed, same personas", 0),
+    )
 
     # ----------------------------------------------------------------------------------------
     @classmethod
@@ -170,27 +285,37 @@ class PersonaParams:
             low, high = f.metadata.get("low"), f.metadata.get("high")
             value = getattr(self, f.name)
             if (low is not None and value < low) or (high is not None and value > high):
-                bounds = (f"{low if low is not None else '-inf'}.."
-                          f"{high if high is not None else 'inf'}")
+                bounds = (
+                    f"{low if low is not None else '-inf'}..{high if high is not None else 'inf'}"
+                )
                 raise ParameterError(
                     f"parameter {f.name}={value!r} is out of range; use a value in {bounds} "
-                    f"({f.metadata['help']})", name=f.name)
+                    f"({f.metadata['help']})",
+                    name=f.name,
+                )
         if self.max_personas < self.min_personas:
             raise ParameterError(
                 f"parameter max_personas={self.max_personas} is below min_personas="
                 f"{self.min_personas}; raise max_personas or lower min_personas",
-                name="max_personas")
+                name="max_personas",
+            )
         for name in ("user_col", "time_col"):
             if not getattr(self, name).strip():
-                raise ParameterError(f"parameter {name} is empty; name the column to use",
-                                     name=name)
+                raise ParameterError(
+                    f"parameter {name} is empty; name the column to use", name=name
+                )
         if not re.fullmatch(r"\s*\d+(\.\d+)?\s*([KMGT]i?B)\s*", self.memory_limit, re.I):
-            raise ParameterError(f"parameter memory_limit={self.memory_limit!r} is not a size; "
-                                 "write it like 2GB or 500MB", name="memory_limit")
+            raise ParameterError(
+                f"parameter memory_limit={self.memory_limit!r} is not a size; "
+                "write it like 2GB or 500MB",
+                name="memory_limit",
+            )
         if self.temp_dir and not Path(self.temp_dir).is_dir():
-            raise ParameterError(f"parameter temp_dir={self.temp_dir!r} is not a folder; create "
-                                 "it or leave temp_dir empty for the system's temporary folder",
-                                 name="temp_dir")
+            raise ParameterError(
+                f"parameter temp_dir={self.temp_dir!r} is not a folder; create "
+                "it or leave temp_dir empty for the system's temporary folder",
+                name="temp_dir",
+            )
         self._check_currency()
         self._check_dates()
         self._check_compare_to()
@@ -206,7 +331,9 @@ class PersonaParams:
             raise ParameterError(
                 f"parameter currency={self.currency!r} is not an ISO 4217 currency code; write "
                 "the three-letter code of the amounts, like EUR, USD or GBP, or leave it empty "
-                "for amounts without a currency", name="currency") from None
+                "for amounts without a currency",
+                name="currency",
+            ) from None
 
     def _check_compare_to(self) -> None:
         """An earlier run must hold personas.json and its assignments (the migration of users
@@ -215,12 +342,20 @@ class PersonaParams:
             return
         folder = Path(self.compare_to)
         if not (folder / "personas.json").is_file():
-            raise compare_to_error(self.compare_to, f"no such folder ({folder.resolve()})"
-                                   if not folder.is_dir() else "the folder has no personas.json")
-        if not any((folder / name).is_file()
-                   for name in ("assignments.parquet", "assignments.csv")):
-            raise compare_to_error(self.compare_to, "the folder has no assignments.parquet or "
-                                   "assignments.csv, which the migration of users needs")
+            raise compare_to_error(
+                self.compare_to,
+                f"no such folder ({folder.resolve()})"
+                if not folder.is_dir()
+                else "the folder has no personas.json",
+            )
+        if not any(
+            (folder / name).is_file() for name in ("assignments.parquet", "assignments.csv")
+        ):
+            raise compare_to_error(
+                self.compare_to,
+                "the folder has no assignments.parquet or "
+                "assignments.csv, which the migration of users needs",
+            )
 
     def _check_dates(self) -> None:
         """Parse start, end and reference_date once here, so a typo fails before any loading."""
@@ -229,12 +364,16 @@ class PersonaParams:
         if first is not None and last is not None and first > last:
             raise ParameterError(
                 f"parameter start={self.start!r} is after end={self.end!r}; swap them or leave "
-                "one empty", name="start")
+                "one empty",
+                name="start",
+            )
         if reference is not None and first is not None and reference < first:
             raise ParameterError(
                 f"parameter reference_date={self.reference_date!r} is before start="
                 f"{self.start!r}; recency is counted to a date on or after the last event used, "
-                "so set a later reference_date or leave it empty", name="reference_date")
+                "so set a later reference_date or leave it empty",
+                name="reference_date",
+            )
 
     # -- the date window and the reference date ------------------------------------------------
     def time_window(self) -> tuple[datetime | None, datetime | None]:
@@ -336,14 +475,22 @@ def injected_names(namespace: Mapping[str, Any]) -> list[str]:
                 tree = ast.parse(source)
             except SyntaxError:
                 return []
-            return [target.id for node in tree.body if isinstance(node, ast.Assign)
-                    for target in node.targets if isinstance(target, ast.Name)]
+            return [
+                target.id
+                for node in tree.body
+                if isinstance(node, ast.Assign)
+                for target in node.targets
+                if isinstance(target, ast.Name)
+            ]
     return []
 
 
 def _convert(f: dataclasses.Field, value: Any) -> Any:
-    kind = f.type if isinstance(f.type, type) else {"str": str, "int": int, "float": float,
-                                                    "bool": bool}[f.type]
+    kind = (
+        f.type
+        if isinstance(f.type, type)
+        else {"str": str, "int": int, "float": float, "bool": bool}[f.type]
+    )
     try:
         if kind is bool:
             if isinstance(value, bool):
@@ -369,8 +516,9 @@ def _convert(f: dataclasses.Field, value: Any) -> Any:
         return str(value)
     except (TypeError, ValueError):
         raise ParameterError(
-            f"parameter {f.name}={value!r} is not a valid {kind.__name__}; "
-            f"{f.metadata['help']}", name=f.name) from None
+            f"parameter {f.name}={value!r} is not a valid {kind.__name__}; {f.metadata['help']}",
+            name=f.name,
+        ) from None
 
 
 def _is_date_only(text: str) -> bool:
@@ -396,7 +544,9 @@ def parse_instant(name: str, text: str) -> datetime | None:
     except ValueError:
         raise ParameterError(
             f"parameter {name}={text!r} is not an ISO date or time; write it like 2024-05-31 "
-            "or 2024-05-31T18:00:00, or leave it empty", name=name) from None
+            "or 2024-05-31T18:00:00, or leave it empty",
+            name=name,
+        ) from None
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value
@@ -407,7 +557,9 @@ def compare_to_error(value: str, why: str) -> ParameterError:
     return ParameterError(
         f"parameter compare_to={str(value)!r}: {why}; set compare_to to the folder of an earlier "
         "run (the one holding its index.html and personas.json), or leave it empty for no "
-        "comparison", name="compare_to")
+        "comparison",
+        name="compare_to",
+    )
 
 
 def _unknown_message(key: str, known: list[str]) -> str:

@@ -53,23 +53,59 @@ from .params import PersonaParams
 from .progress import Progress, as_progress
 
 STATE = "state.json"
-FEATURES_RECORD = "features.json"   # the features step's state, kept in the published run
+FEATURES_RECORD = "features.json"  # the features step's state, kept in the published run
 # The parameters each step reads. A later step of a run must be given the values the earlier
 # steps used (each notebook has its own parameters cell): otherwise the report would state
 # parameters its features or model did not use. The report step's own parameters (naming, title,
 # compare_to) are read by it alone; output_dir and run_name name the run, so they agree already.
-FEATURE_PARAMETERS = ("events_path", "user_col", "time_col", "event_col", "amount_col",
-                      "session_col", "session_gap_minutes", "roles_path", "start", "end",
-                      "reference_date", "sample_users", "sample_seed", "sample_period",
-                      "features_path", "forecast", "holdout_days")
-MODEL_PARAMETERS = ("min_personas", "max_personas", "n_components", "n_neighbors",
-                    "min_cluster_size", "sample_size", "n_fits", "random_state")
+FEATURE_PARAMETERS = (
+    "events_path",
+    "user_col",
+    "time_col",
+    "event_col",
+    "amount_col",
+    "session_col",
+    "session_gap_minutes",
+    "roles_path",
+    "start",
+    "end",
+    "reference_date",
+    "sample_users",
+    "sample_seed",
+    "sample_period",
+    "features_path",
+    "forecast",
+    "holdout_days",
+)
+MODEL_PARAMETERS = (
+    "min_personas",
+    "max_personas",
+    "n_components",
+    "n_neighbors",
+    "min_cluster_size",
+    "sample_size",
+    "n_fits",
+    "random_state",
+)
 # the forecast's input, staged by the features step (personas.forecast)
-FORECAST_FILES = ("purchases.parquet", "purchases_calibration.parquet",
-                  "purchases_holdout.parquet")
-VERSIONED = ("personas", "pandas", "numpy", "duckdb", "pyarrow", "scikit-learn", "umap-learn",
-             "hdbscan", "numba", "jinja2", "papermill", "pymc-marketing", "pymc", "pytensor",
-             "statsmodels")
+FORECAST_FILES = ("purchases.parquet", "purchases_calibration.parquet", "purchases_holdout.parquet")
+VERSIONED = (
+    "personas",
+    "pandas",
+    "numpy",
+    "duckdb",
+    "pyarrow",
+    "scikit-learn",
+    "umap-learn",
+    "hdbscan",
+    "numba",
+    "jinja2",
+    "papermill",
+    "pymc-marketing",
+    "pymc",
+    "pytensor",
+    "statsmodels",
+)
 
 
 @dataclass(frozen=True)
@@ -79,11 +115,11 @@ class PersonaResult:
     params: PersonaParams
     run_dir: Path
     profiles: tuple
-    assignments: pd.DataFrame          # user_id, persona_id, persona, confidence
-    info: dict                         # the content of run.json
+    assignments: pd.DataFrame  # user_id, persona_id, persona, confidence
+    info: dict  # the content of run.json
     traits: pd.DataFrame | None = None  # persona name x model feature label: the persona's
-                                        # standardised difference from all users (z), as the
-                                        # report's heatmap draws it
+    # standardised difference from all users (z), as the
+    # report's heatmap draws it
 
     def _repr_html_(self) -> str:
         """The persona cards of the report, with a link to it: what a notebook shows."""
@@ -93,6 +129,7 @@ class PersonaResult:
 
 
 # -- folders ---------------------------------------------------------------------------------------
+
 
 def stage_dir(params: PersonaParams) -> Path:
     return runfolder.stage_path(params.run_dir())
@@ -106,8 +143,10 @@ def _read_state(stage: Path) -> dict:
     try:
         state = json.loads((stage / STATE).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise OutputError(f"no features step found in {str(stage)!r}; run 01_features (or "
-                          "features_step) first with the same output_dir") from None
+        raise OutputError(
+            f"no features step found in {str(stage)!r}; run 01_features (or "
+            "features_step) first with the same output_dir"
+        ) from None
     register(tuple(CustomFeature.from_dict(d) for d in state.get("custom_features", [])))
     return state
 
@@ -115,8 +154,10 @@ def _read_state(stage: Path) -> dict:
 def _require_model(stage: Path, state: dict) -> None:
     """The personas step must have run on this staging folder before profiles can be made."""
     if "model_params" not in state:
-        raise OutputError(f"no personas step found in {str(stage)!r}; run 02_personas (or "
-                          "model_step) first with the same output_dir")
+        raise OutputError(
+            f"no personas step found in {str(stage)!r}; run 02_personas (or "
+            "model_step) first with the same output_dir"
+        )
 
 
 def check_agreement(params: PersonaParams, state: dict) -> None:
@@ -124,8 +165,10 @@ def check_agreement(params: PersonaParams, state: dict) -> None:
 
     The message names the parameter, both values and the notebook that used the other one.
     """
-    earlier = (("features", "01_features", state.get("params", {}), FEATURE_PARAMETERS),
-               ("personas", "02_personas", state.get("model_params", {}), MODEL_PARAMETERS))
+    earlier = (
+        ("features", "01_features", state.get("params", {}), FEATURE_PARAMETERS),
+        ("personas", "02_personas", state.get("model_params", {}), MODEL_PARAMETERS),
+    )
     for step, notebook, used, names in earlier:
         for name in names:
             if name in used and used[name] != getattr(params, name):
@@ -133,7 +176,9 @@ def check_agreement(params: PersonaParams, state: dict) -> None:
                 raise ParameterError(
                     f"parameter {name}={given!r} differs from {name}={used[name]!r}, which the "
                     f"{step} step ({notebook}) of this run used; give every notebook of the run "
-                    f"the same value, or re-run {notebook} with {name}={given!r}", name=name)
+                    f"the same value, or re-run {notebook} with {name}={given!r}",
+                    name=name,
+                )
 
 
 def _write_state(stage: Path, state: dict) -> None:
@@ -147,6 +192,7 @@ def _fresh_stage(params: PersonaParams) -> Path:
 
 
 # -- provenance ------------------------------------------------------------------------------------
+
 
 def versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
@@ -164,9 +210,15 @@ def fingerprint(params: PersonaParams) -> str:
         period = f":period={params.sample_period}" if params.sample_period > 1 else ""
         return f"sample:users={params.sample_users}:seed={params.sample_seed}{period}"
     path = Path(params.events_path)
-    files = sorted(path.rglob("*.parquet")) if path.is_dir() else (
-        sorted(Path().glob(params.events_path)) if any(c in params.events_path for c in "*?[")
-        else [path])
+    files = (
+        sorted(path.rglob("*.parquet"))
+        if path.is_dir()
+        else (
+            sorted(Path().glob(params.events_path))
+            if any(c in params.events_path for c in "*?[")
+            else [path]
+        )
+    )
     digest = hashlib.sha256()
     for file in files:
         size = file.stat().st_size
@@ -212,16 +264,18 @@ def _disk_guard(step):
                 raise
             temp = Path(params.temp_dir or tempfile.gettempdir())
             if runfolder.is_disk_full(exc):
-                raise runfolder.disk_full_error(exc, params.run_dir(), _users(params), temp
-                                                ) from None
+                raise runfolder.disk_full_error(
+                    exc, params.run_dir(), _users(params), temp
+                ) from None
             duckdb = sys.modules.get("duckdb")
             if duckdb is not None and isinstance(exc, duckdb.OutOfMemoryException):
-                if "offload" in str(exc):     # it could not write to temp_dir: that disk is full
+                if "offload" in str(exc):  # it could not write to temp_dir: that disk is full
                     raise runfolder.temp_full_error(temp) from None
                 raise ParameterError(
                     f"parameter memory_limit={params.memory_limit!r} is too small for this log "
                     f"(DuckDB: {str(exc).splitlines()[0].split(': ', 1)[-1]}); raise it, or "
-                    "give temp_dir a folder with more room to spill to", name="memory_limit"
+                    "give temp_dir a folder with more room to spill to",
+                    name="memory_limit",
                 ) from None
             raise
 
@@ -239,10 +293,9 @@ def _users(params: PersonaParams) -> int | None:
 
 # -- step 1: load + features ---------------------------------------------------------------------
 
-@_disk_guard
 
-def features_step(params: PersonaParams, progress: Progress | bool | None = None
-                  ) -> pd.DataFrame:
+@_disk_guard
+def features_step(params: PersonaParams, progress: Progress | bool | None = None) -> pd.DataFrame:
     """Load and validate the events, compute features; start a fresh staging folder.
 
     Returns the feature table (one row per user). Raises InputError/SchemaError on bad input
@@ -257,16 +310,20 @@ def features_step(params: PersonaParams, progress: Progress | bool | None = None
 
     say = as_progress(progress)
     params.validate()
-    custom = load_custom_features(params.features_path)   # a bad file fails before any work
-    check_naming_files(params)                             # as does a bad rules or renames file
+    custom = load_custom_features(params.features_path)  # a bad file fails before any work
+    check_naming_files(params)  # as does a bad rules or renames file
     started = time.time()
     timings: dict[str, float] = {}
     clock = _Clock(timings)
     log = load_events(params, progress=say)
-    timings.update(log.seconds)   # the load's two passes: read and clean, then per user
+    timings.update(log.seconds)  # the load's two passes: read and clean, then per user
     require_users(log.counts["users"], log.source)
-    with clock("features"), say.stage("features", "computing features per user",
-                                      track_progress(log.con, say)) as computing:
+    with (
+        clock("features"),
+        say.stage(
+            "features", "computing features per user", track_progress(log.con, say)
+        ) as computing,
+    ):
         features, skipped = compute_features(log)
         features = add_custom_features(log, features, custom, params.features_path)
         computing.done(f"{features.shape[1]} columns for {len(features):,} users")
@@ -276,7 +333,7 @@ def features_step(params: PersonaParams, progress: Progress | bool | None = None
 
         with clock("purchases"):
             purchases, purchase_record = purchase_history(log, params)
-    log.con.close()   # DuckDB's memory goes back before the table is copied out to Parquet
+    log.con.close()  # DuckDB's memory goes back before the table is copied out to Parquet
     stage = _fresh_stage(params)
     features.to_parquet(stage / "features.parquet")
     for name, frame in purchases.items():
@@ -290,29 +347,35 @@ def features_step(params: PersonaParams, progress: Progress | bool | None = None
         "fingerprint": fingerprint(params),
         "order_table": not log.has_event_column,
         "time_format": log.time_format,
-        "read_as": log.read_as,                  # a CSV's encoding, separator, ... if unusual
-        "counts": {"events": log.counts["events"], "users": log.counts["users"],
-                   "rows_read": log.counts["rows_read"]},
-        "window": {"start": log.counts["start"], "end": log.counts["end"]},   # events kept
-        "window_applied": log.window,            # the start/end filter, None = open
+        "read_as": log.read_as,  # a CSV's encoding, separator, ... if unusual
+        "counts": {
+            "events": log.counts["events"],
+            "users": log.counts["users"],
+            "rows_read": log.counts["rows_read"],
+        },
+        "window": {"start": log.counts["start"], "end": log.counts["end"]},  # events kept
+        "window_applied": log.window,  # the start/end filter, None = open
         "reference_date": {"value": str(log.reference), "from": log.reference_from},
         "data_quality": log.quality,
-        "event_roles": {name: {"role": log.role_map[name], "rows": int(n)}
-                        for name, n in log.event_counts.items()},
+        "event_roles": {
+            name: {"role": log.role_map[name], "rows": int(n)}
+            for name, n in log.event_counts.items()
+        },
         "unknown_events": log.unknown_events,
-        "features": {"used": [c for c in features.columns if c in BY_NAME],
-                     "skipped": skipped},
+        "features": {"used": [c for c in features.columns if c in BY_NAME], "skipped": skipped},
         "custom_features": [c.to_dict() for c in custom],
         "timings_s": timings,
-        "purchases": purchase_record,            # the forecast's input (personas.forecast)
+        "purchases": purchase_record,  # the forecast's input (personas.forecast)
     }
-    (stage / FEATURES_RECORD).write_text(json.dumps(record, indent=2, default=str),
-                                         encoding="utf-8")
+    (stage / FEATURES_RECORD).write_text(
+        json.dumps(record, indent=2, default=str), encoding="utf-8"
+    )
     _write_state(stage, record)
     return features
 
 
 # -- step 2: model ---------------------------------------------------------------------------------
+
 
 def _model_stage(params: PersonaParams) -> Path:
     """The staging folder the model step works in: the one 01 started or, once 03 has published
@@ -325,12 +388,14 @@ def _model_stage(params: PersonaParams) -> Path:
     stage = stage_dir(params)
     published = params.run_dir()
     if (stage / STATE).exists() or not (published / FEATURES_RECORD).exists():
-        return stage                     # _read_state explains a missing features step
+        return stage  # _read_state explains a missing features step
     record = json.loads((published / FEATURES_RECORD).read_text(encoding="utf-8"))
     check_agreement(params, {"params": record["params"]})
     if record["fingerprint"] != fingerprint(params):
-        raise OutputError(f"the input of {str(published)!r} has changed since its features were "
-                          "computed; run 01_features (or features_step) again")
+        raise OutputError(
+            f"the input of {str(published)!r} has changed since its features were "
+            "computed; run 01_features (or features_step) again"
+        )
     stage = _fresh_stage(params)
     for name in ("features.parquet", "planted.parquet", FEATURES_RECORD, *FORECAST_FILES):
         if (published / name).exists():
@@ -354,15 +419,23 @@ def persona_model(params: PersonaParams, model: Any = None):
     from .model import FeatureMatrix, PersonaModel
 
     if model is None:
-        return PersonaModel(n_components=params.n_components, n_neighbors=params.n_neighbors,
-                            min_personas=params.min_personas, max_personas=params.max_personas,
-                            min_cluster_size=params.min_cluster_size,
-                            sample_size=params.sample_size, n_fits=params.n_fits,
-                            preprocessor=FeatureMatrix(), random_state=params.random_state)
+        return PersonaModel(
+            n_components=params.n_components,
+            n_neighbors=params.n_neighbors,
+            min_personas=params.min_personas,
+            max_personas=params.max_personas,
+            min_cluster_size=params.min_cluster_size,
+            sample_size=params.sample_size,
+            n_fits=params.n_fits,
+            preprocessor=FeatureMatrix(),
+            random_state=params.random_state,
+        )
     if not isinstance(model, PersonaModel):
-        raise ParameterError(f"model={model!r} is not a PersonaModel; give your clusterer or "
-                             "reducer to one: model=PersonaModel(clusterer=..., reducer=...)",
-                             name="model")
+        raise ParameterError(
+            f"model={model!r} is not a PersonaModel; give your clusterer or "
+            "reducer to one: model=PersonaModel(clusterer=..., reducer=...)",
+            name="model",
+        )
     model = clone(model)
     if model.preprocessor is None:
         model.set_params(preprocessor=FeatureMatrix())
@@ -382,13 +455,16 @@ def _model_record(model) -> dict[str, Any]:
     from .model import describe
 
     plain = (type(None), bool, int, float, str)
-    return {name: value if isinstance(value, plain) else describe(value)
-            for name, value in model.get_params(deep=False).items()}
+    return {
+        name: value if isinstance(value, plain) else describe(value)
+        for name, value in model.get_params(deep=False).items()
+    }
 
 
 @_disk_guard
-def model_step(params: PersonaParams, progress: Progress | bool | None = None,
-               model: Any = None) -> pd.DataFrame:
+def model_step(
+    params: PersonaParams, progress: Progress | bool | None = None, model: Any = None
+) -> pd.DataFrame:
     """Fit the PersonaModel on the staged features and assign every user.
 
     Returns the assignments so far: user_id, persona_id, confidence. ``progress`` reports the
@@ -404,15 +480,17 @@ def model_step(params: PersonaParams, progress: Progress | bool | None = None,
     # the features' parameters only: re-running 02 with other model settings replaces the model
     check_agreement(params, {"params": state["params"]})
     features = pd.read_parquet(stage / "features.parquet")
-    X = features        # the model's FeatureMatrix picks and prepares its columns
+    X = features  # the model's FeatureMatrix picks and prepares its columns
     model = persona_model(params, model)
     with _Clock(state["timings_s"])("model"):
         fits = f"{model.n_fits} fit{'s' * (model.n_fits > 1)}"
         sample = min(model.sample_size, len(X))
         with say.stage("personas", f"fitting {fits} on {sample:,} users each") as fitting:
             model.fit(X)
-            fitting.done(f"{fits} on {len(model.sample_index_):,} users each: "
-                         f"{model.info_['personas']} personas")
+            fitting.done(
+                f"{fits} on {len(model.sample_index_):,} users each: "
+                f"{model.info_['personas']} personas"
+            )
         with say.stage("personas", f"assigning {len(X):,} users") as assigning:
             labels, confidence = model.predict_with_confidence(X)
             assigning.done(f"{len(X):,} users assigned")
@@ -420,13 +498,22 @@ def model_step(params: PersonaParams, progress: Progress | bool | None = None,
             rows, coords = map_2d(model.reference_, model.embedding_, params.random_state)
             drawing.done(f"2-D map of {len(rows):,} users")
     model.save(stage / "model", versions=versions())
-    pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1], "persona_id": model.labels_[rows]}
-                 ).to_parquet(stage / "model" / "map.parquet", index=False)
-    assignments = pd.DataFrame({"user_id": features.index.astype(str), "persona_id": labels,
-                                "confidence": confidence.round(4)})
+    pd.DataFrame(
+        {"x": coords[:, 0], "y": coords[:, 1], "persona_id": model.labels_[rows]}
+    ).to_parquet(stage / "model" / "map.parquet", index=False)
+    assignments = pd.DataFrame(
+        {
+            "user_id": features.index.astype(str),
+            "persona_id": labels,
+            "confidence": confidence.round(4),
+        }
+    )
     assignments.to_parquet(stage / "assignments.parquet", index=False)
-    state["model"] = {**model.info_, "features": list(model.feature_names_in_),
-                      "params": _model_record(model)}
+    state["model"] = {
+        **model.info_,
+        "features": list(model.feature_names_in_),
+        "params": _model_record(model),
+    }
     state["model_params"] = model_parameters(model)
     _write_state(stage, state)
     return assignments
@@ -470,8 +557,9 @@ def persona_names(params: PersonaParams) -> dict[int, str]:
         from .report.compare import read_previous_run
 
         previous = read_previous_run(params.compare_to)
-        kept, _, _ = keep_identities(profiles, previous,
-                                     series_highest_id(previous.folder, previous.personas))
+        kept, _, _ = keep_identities(
+            profiles, previous, series_highest_id(previous.folder, previous.personas)
+        )
         return {p.id: k.name for p, k in zip(profiles, kept)}
     return {p.id: p.name for p in profiles}
 
@@ -487,8 +575,9 @@ def check_naming_files(params: PersonaParams) -> None:
         load_renames(params.renames_path)
 
 
-def _profile(params: PersonaParams, state: dict, features: pd.DataFrame,
-             assignments: pd.DataFrame) -> tuple[tuple, pd.DataFrame, list[str]]:
+def _profile(
+    params: PersonaParams, state: dict, features: pd.DataFrame, assignments: pd.DataFrame
+) -> tuple[tuple, pd.DataFrame, list[str]]:
     """Profile and name the staged personas: (profiles, trait table, unused renames).
 
     The trait table (persona id x catalogue feature, z) feeds the names, the cards and the
@@ -502,21 +591,26 @@ def _profile(params: PersonaParams, state: dict, features: pd.DataFrame,
     catalogue = features[[c for c in features.columns if c in BY_NAME]]
     renames = load_renames(params.renames_path) if params.renames_path else {}
     traits = trait_table(catalogue, labels)
-    profiles = build_profiles(catalogue, labels, assignments["confidence"].to_numpy(),
-                              order_table=state["order_table"],
-                              role_counts=event_mix_counts(features),
-                              rules=load_rules(params.rules_path or None), renames=renames,
-                              traits=traits,
-                              persona_stability=state["model"].get("persona_stability"),
-                              currency=params.currency)
+    profiles = build_profiles(
+        catalogue,
+        labels,
+        assignments["confidence"].to_numpy(),
+        order_table=state["order_table"],
+        role_counts=event_mix_counts(features),
+        rules=load_rules(params.rules_path or None),
+        renames=renames,
+        traits=traits,
+        persona_stability=state["model"].get("persona_stability"),
+        currency=params.currency,
+    )
     return profiles, traits, sorted(set(renames) - {p.default_name for p in profiles})
 
 
 # -- step 3: profile, name, report, publish -------------------------------------------------------
 
+
 @_disk_guard
-def report_step(params: PersonaParams, progress: Progress | bool | None = None
-                ) -> PersonaResult:
+def report_step(params: PersonaParams, progress: Progress | bool | None = None) -> PersonaResult:
     """Profile and name the personas, write the report and exports, then publish the run.
 
     ``progress`` reports the profiles and the report as each is done (as in
@@ -543,7 +637,7 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None
     # read the earlier run first: a bad compare_to fails before this step writes anything
     previous = read_previous_run(params.compare_to) if params.compare_to else None
     if previous is not None:
-        assignments_file(params.compare_to)          # the migration needs its assignments
+        assignments_file(params.compare_to)  # the migration needs its assignments
     clock = _Clock(state["timings_s"])
     features = pd.read_parquet(stage / "features.parquet")
     assignments = pd.read_parquet(stage / "assignments.parquet")
@@ -552,8 +646,8 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None
         profiles, traits, unused_renames = _profile(params, state, features, assignments)
         # matched personas keep the earlier run's ids and names (personas.migration)
         profiles, identities, matches = keep_identities(
-            profiles, previous, previous and series_highest_id(previous.folder,
-                                                               previous.personas))
+            profiles, previous, previous and series_highest_id(previous.folder, previous.personas)
+        )
         assignments["persona_id"] = relabel(assignments["persona_id"], identities.model_labels)
         traits = traits.rename(index=identities.model_labels)
         naming.done(f"{len(profiles)} personas profiled and named")
@@ -566,10 +660,18 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None
         from .forecast import run_forecast
 
         with clock("forecast"), say.stage("report", "forecasting purchases and revenue") as ahead:
-            forecast = run_forecast(stage, params, state, pd.Index(assignments["user_id"]),
-                                    assignments["persona_id"].to_numpy())
-            ahead.done(f"forecast over {params.horizon_days} days" if forecast.available
-                       else f"no forecast: {forecast.info['reason']}")
+            forecast = run_forecast(
+                stage,
+                params,
+                state,
+                pd.Index(assignments["user_id"]),
+                assignments["persona_id"].to_numpy(),
+            )
+            ahead.done(
+                f"forecast over {params.horizon_days} days"
+                if forecast.available
+                else f"no forecast: {forecast.info['reason']}"
+            )
     profiles = _with_forecast(profiles, forecast, params.currency)
     assignments = _forecast_columns(assignments, forecast, bool(state.get("purchases")))
     with clock("report"), say.stage("report", "writing the report and the exports") as writing:
@@ -579,9 +681,10 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None
         migration = None
         if previous is not None:
             with clock("migration"):
-                migration = migrate(read_side(params.compare_to),
-                                    read_side(stage, records, window_of(state),
-                                              stage / "assignments.parquet"))
+                migration = migrate(
+                    read_side(params.compare_to),
+                    read_side(stage, records, window_of(state), stage / "assignments.parquet"),
+                )
                 migration.write_csv(stage)
         used = state["model"]["features"]
         heat = traits.loc[[p.id for p in profiles], used]
@@ -590,25 +693,39 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None
         points = pd.read_parquet(stage / "model" / "map.parquet")
         points["persona_id"] = relabel(points["persona_id"], identities.model_labels)
         summary = RunSummary(
-            title=params.title, source=state["source"],
-            window_start=state["window"]["start"], window_end=state["window"]["end"],
-            users=state["counts"]["users"], events=state["counts"]["events"],
+            title=params.title,
+            source=state["source"],
+            window_start=state["window"]["start"],
+            window_end=state["window"]["end"],
+            users=state["counts"]["users"],
+            events=state["counts"]["events"],
             run_date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             personas=profiles,
             features_used=tuple((c, BY_NAME[c].description) for c in used),
-            features_described=tuple((c, BY_NAME[c].description) for c in catalogue.columns
-                                     if c not in used),
+            features_described=tuple(
+                (c, BY_NAME[c].description) for c in catalogue.columns if c not in used
+            ),
             features_skipped=tuple(state["features"]["skipped"].items()),
             parameters=tuple((k, str(v)) for k, v in params.to_dict().items()),
             model_info=state["model"],
             quality=_quality_rows(state["data_quality"]),
-            role_map=tuple((name, v["role"], v["rows"])
-                           for name, v in state["event_roles"].items()),
-            versions=tuple(versions().items()), agreement=agreement,
-            currency=params.currency, forecast=forecast.info if forecast else None)
-        render_report(summary, stage / "index.html", map_points=points, heatmap=heat,
-                      comparison=comparison, migration=migration, export_header=list(
-                          pd.read_csv(stage / "personas.csv", nrows=0).columns))
+            role_map=tuple(
+                (name, v["role"], v["rows"]) for name, v in state["event_roles"].items()
+            ),
+            versions=tuple(versions().items()),
+            agreement=agreement,
+            currency=params.currency,
+            forecast=forecast.info if forecast else None,
+        )
+        render_report(
+            summary,
+            stage / "index.html",
+            map_points=points,
+            heatmap=heat,
+            comparison=comparison,
+            migration=migration,
+            export_header=list(pd.read_csv(stage / "personas.csv", nrows=0).columns),
+        )
         writing.done("index.html, personas.json/csv and assignments written")
     state["timings_s"]["total"] = round(time.time() - state["started"], 3)
     info = _run_info(params, state, profiles, agreement, unused_renames)
@@ -620,8 +737,14 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None
     (stage / "run.json").write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
     (stage / STATE).unlink()
     run_dir = runfolder.publish(stage, params.run_dir()) if params.publish else stage
-    return PersonaResult(params=params, run_dir=run_dir, profiles=profiles,
-                         assignments=assignments, info=info, traits=heat)
+    return PersonaResult(
+        params=params,
+        run_dir=run_dir,
+        profiles=profiles,
+        assignments=assignments,
+        info=info,
+        traits=heat,
+    )
 
 
 def _with_forecast(profiles: tuple, forecast, currency: str) -> tuple:
@@ -639,8 +762,12 @@ def _with_forecast(profiles: tuple, forecast, currency: str) -> tuple:
         figures = forecast.personas.get(p.id) if forecast is not None else None
         made = None
         if figures is not None:
-            made = PersonaForecast(**{**figures, "due_dates": tuple(figures["due_dates"])
-                                      if figures["due_dates"] else None})
+            made = PersonaForecast(
+                **{
+                    **figures,
+                    "due_dates": tuple(figures["due_dates"]) if figures["due_dates"] else None,
+                }
+            )
         plays = with_forecast_plays(p.plays, made, p.share, currency)
         if made is not None and made.buying_share is not None:
             baseline = made.buying_share
@@ -663,8 +790,7 @@ def _forecast_columns(assignments: pd.DataFrame, forecast, asked: bool) -> pd.Da
 
     users = pd.Index(assignments["user_id"])
     columns = assignment_columns(forecast, users)
-    return pd.concat([assignments.reset_index(drop=True),
-                      columns.reset_index(drop=True)], axis=1)
+    return pd.concat([assignments.reset_index(drop=True), columns.reset_index(drop=True)], axis=1)
 
 
 def _agreement(stage: Path, assignments: pd.DataFrame) -> float | None:
@@ -686,8 +812,9 @@ def _quality_rows(quality: dict) -> tuple:
     return tuple((rule, int(rows), CLEANING_RULES.get(rule, "")) for rule, rows in quality.items())
 
 
-def _write_exports(stage: Path, profiles: tuple, assignments: pd.DataFrame,
-                   stability: float | None = None) -> None:
+def _write_exports(
+    stage: Path, profiles: tuple, assignments: pd.DataFrame, stability: float | None = None
+) -> None:
     """personas.json/csv and the assignments; ``stability`` is the model's agreement between
     refits, written with its verdict into every persona record (personas.json is a list)."""
     from .results import stability_record
@@ -697,17 +824,29 @@ def _write_exports(stage: Path, profiles: tuple, assignments: pd.DataFrame,
     (stage / "personas.json").write_text(json.dumps(records, indent=2), encoding="utf-8")
     flat = []
     for p, record in zip(profiles, records):
-        row = {k: record[k] for k in ("id", "name", "size", "share", "revenue_share",
-                                      "confidence", "reproducibility", "clear_share",
-                                      "description", "currency")}
+        row = {
+            k: record[k]
+            for k in (
+                "id",
+                "name",
+                "size",
+                "share",
+                "revenue_share",
+                "confidence",
+                "reproducibility",
+                "clear_share",
+                "description",
+                "currency",
+            )
+        }
         row["traits"] = "; ".join(t.text for t in p.traits[:3])
-        for key, stat in record["stats"].items():     # the JSON's figures, one group per key
+        for key, stat in record["stats"].items():  # the JSON's figures, one group per key
             row[key] = stat["value"]
             row[f"{key}_overall"] = stat["overall"]
             row[f"{key}_lift"] = stat["lift"]
             if stat["basis"]:
                 row.update({f"{key}_{field}": stat[field] for field in CENTRES})
-        for key, value in (record["forecast"] or {}).items():   # the forecast, flat
+        for key, value in (record["forecast"] or {}).items():  # the forecast, flat
             row[f"forecast_{key}"] = "..".join(value) if key == "due_dates" and value else value
         flat.append(row)
     pd.DataFrame(flat).to_csv(stage / "personas.csv", index=False)
@@ -721,9 +860,16 @@ CENTRES = ("basis", "median", "mean", "overall_median", "overall_mean")
 def _stat_record(s) -> dict[str, Any]:
     """One figure for JSON: headline (value, overall, lift on ``basis``) plus both centres, and
     which way is good news ("higher", "lower", or null for neither), as the report colours it."""
-    return {"label": s.label, "value": s.value, "overall": s.overall, "lift": s.lift,
-            "unit": s.unit, "statistic": s.statistic,
-            **{field: getattr(s, field) for field in CENTRES}, "better": s.better or None}
+    return {
+        "label": s.label,
+        "value": s.value,
+        "overall": s.overall,
+        "lift": s.lift,
+        "unit": s.unit,
+        "statistic": s.statistic,
+        **{field: getattr(s, field) for field in CENTRES},
+        "better": s.better or None,
+    }
 
 
 def _persona_record(p) -> dict[str, Any]:
@@ -731,23 +877,53 @@ def _persona_record(p) -> dict[str, Any]:
     # key (avg_order_value, days_since_seen) the KPI's definition is the one kept there, so
     # "key_stats" lists the card's behaviour stats in full, in card order.
     stats = {s.key: _stat_record(s) for s in (*p.stats, *p.kpis)}
-    return {"id": p.id, "name": p.name, "default_name": p.default_name, "family": p.family,
-            "size": p.size, "share": p.share,
-            "revenue_share": p.revenue_share, "confidence": p.confidence,
-            "reproducibility": p.reproducibility, "clear_share": p.clear_share, "stats": stats,
-            "key_stats": [{"key": s.key, **_stat_record(s)} for s in p.stats],
-            "traits": [{"feature": t.feature, "z": t.z, "text": t.text} for t in p.traits],
-            "description": p.description,
-            "claims": [{"figure": c.figure, "word": c.word, "label": c.label, "unit": c.unit,
-                        "statistic": c.statistic, "value": c.value, "overall": c.overall,
-                        "lift": c.lift, "bounds": dict(c.bounds), "holds": c.holds}
-                       for c in p.claims],      # what the name claims, with the figures
-            "plays": [{"title": x.title, "action": x.action, "kpi": x.kpi, "test": x.test,
-                       "why": x.why, "users_per_arm": x.users_per_arm, "effect": x.effect,
-                       "enough_users": x.enough} for x in p.plays],
-            "currency": p.currency or None,      # of the money figures (ISO 4217), when given
-            "event_mix": dict(p.event_mix),
-            "forecast": _forecast_record(p.forecast)}
+    return {
+        "id": p.id,
+        "name": p.name,
+        "default_name": p.default_name,
+        "family": p.family,
+        "size": p.size,
+        "share": p.share,
+        "revenue_share": p.revenue_share,
+        "confidence": p.confidence,
+        "reproducibility": p.reproducibility,
+        "clear_share": p.clear_share,
+        "stats": stats,
+        "key_stats": [{"key": s.key, **_stat_record(s)} for s in p.stats],
+        "traits": [{"feature": t.feature, "z": t.z, "text": t.text} for t in p.traits],
+        "description": p.description,
+        "claims": [
+            {
+                "figure": c.figure,
+                "word": c.word,
+                "label": c.label,
+                "unit": c.unit,
+                "statistic": c.statistic,
+                "value": c.value,
+                "overall": c.overall,
+                "lift": c.lift,
+                "bounds": dict(c.bounds),
+                "holds": c.holds,
+            }
+            for c in p.claims
+        ],  # what the name claims, with the figures
+        "plays": [
+            {
+                "title": x.title,
+                "action": x.action,
+                "kpi": x.kpi,
+                "test": x.test,
+                "why": x.why,
+                "users_per_arm": x.users_per_arm,
+                "effect": x.effect,
+                "enough_users": x.enough,
+            }
+            for x in p.plays
+        ],
+        "currency": p.currency or None,  # of the money figures (ISO 4217), when given
+        "event_mix": dict(p.event_mix),
+        "forecast": _forecast_record(p.forecast),
+    }
 
 
 def _forecast_record(f) -> dict[str, Any] | None:
@@ -759,19 +935,25 @@ def _forecast_record(f) -> dict[str, Any] | None:
     return record
 
 
-def _run_info(params: PersonaParams, state: dict, profiles: tuple, agreement,
-              unused_renames: list[str]) -> dict:
+def _run_info(
+    params: PersonaParams, state: dict, profiles: tuple, agreement, unused_renames: list[str]
+) -> dict:
     from .load import CLEANING_RULES
     from .results import stability_record
 
     return {
         "parameters": params.to_dict(),
         "versions": versions(),
-        "input": {"source": state["source"], "fingerprint": state["fingerprint"],
-                  "time_format": state["time_format"], "read_as": state.get("read_as", ""),
-                  "order_table": state["order_table"],
-                  "window": state["window"], "window_applied": state["window_applied"],
-                  "reference_date": state["reference_date"]},
+        "input": {
+            "source": state["source"],
+            "fingerprint": state["fingerprint"],
+            "time_format": state["time_format"],
+            "read_as": state.get("read_as", ""),
+            "order_table": state["order_table"],
+            "window": state["window"],
+            "window_applied": state["window_applied"],
+            "reference_date": state["reference_date"],
+        },
         "counts": {**state["counts"], "personas": len(profiles)},
         "timings_s": state["timings_s"],
         "data_quality": {"rules": dict(CLEANING_RULES), "rows": state["data_quality"]},
@@ -781,7 +963,7 @@ def _run_info(params: PersonaParams, state: dict, profiles: tuple, agreement,
         "model": state["model"],
         "segmentation": stability_record(state["model"].get("stability")),
         "agreement_with_planted_ari": agreement,
-        "renames_unused": unused_renames,     # names in renames_path that no persona had
+        "renames_unused": unused_renames,  # names in renames_path that no persona had
     }
 
 
@@ -790,8 +972,12 @@ def _run_info(params: PersonaParams, state: dict, profiles: tuple, agreement,
 STEPS = (("features", features_step), ("personas", model_step), ("report", report_step))
 
 
-def run(params: PersonaParams | None = None, progress: Progress | bool | None = None,
-        model: Any = None, **changes: Any) -> PersonaResult:
+def run(
+    params: PersonaParams | None = None,
+    progress: Progress | bool | None = None,
+    model: Any = None,
+    **changes: Any,
+) -> PersonaResult:
     """Run all three steps in this process and publish the run folder.
 
     ``progress`` gets a line as each step starts and ends (with its time), and the steps'

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from .features import BY_NAME, model_columns
 
-CHOSEN, OTHER = "#0072B2", "#C9D3E0"   # the kept persona count and the other candidates
+CHOSEN, OTHER = "#0072B2", "#C9D3E0"  # the kept persona count and the other candidates
 
 
 class PlotFigure(Figure):
@@ -45,12 +45,20 @@ def catalogue_table(features: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for f in BY_NAME.values():
         present = f.name in features.columns
-        rows.append({"feature": f.name, "group": f.group, "description": f.description,
-                     "unit": f.unit, "higher means": f.higher, "used by model": f.model,
-                     "transform": f.transform,
-                     "median": features[f.name].median() if present else np.nan,
-                     "missing": features[f.name].isna().mean() if present else np.nan,
-                     "present": present})
+        rows.append(
+            {
+                "feature": f.name,
+                "group": f.group,
+                "description": f.description,
+                "unit": f.unit,
+                "higher means": f.higher,
+                "used by model": f.model,
+                "transform": f.transform,
+                "median": features[f.name].median() if present else np.nan,
+                "missing": features[f.name].isna().mean() if present else np.nan,
+                "present": present,
+            }
+        )
     return pd.DataFrame(rows).set_index("feature")
 
 
@@ -67,7 +75,7 @@ def feature_distributions(features: pd.DataFrame, columns: list[str] | None = No
         ax.hist(np.log1p(np.clip(values, 0, None)) if log else values, bins=40, color="#4c72b0")
         ax.set_title(f"log1p({name})" if log else name, fontsize=9)
         ax.tick_params(labelsize=7)
-    for ax in axes[len(columns):]:
+    for ax in axes[len(columns) :]:
         ax.set_visible(False)
     return fig
 
@@ -88,19 +96,29 @@ def count_scores(model_info: Mapping) -> PlotFigure:
     several = (model_info.get("fits") or 1) > 1
     fig = _figure(max(4.5, 0.6 * len(scores) + 2.5), 3.4)
     ax = fig.subplots()
-    ax.bar([str(k) for k in scores], list(scores.values()),
-           color=[CHOSEN if k == chosen else OTHER for k in scores])
+    ax.bar(
+        [str(k) for k in scores],
+        list(scores.values()),
+        color=[CHOSEN if k == chosen else OTHER for k in scores],
+    )
     if several:
         from .grouping import REPRODUCIBLE
 
         ax.axhline(REPRODUCIBLE, color="#6B7280", linestyle="--", linewidth=1)
     lowest = min([0.0, *scores.values()])
-    ax.set(xlabel="personas", ylim=(lowest, 1.05),
-           ylabel="agreement between the fits" if several else "separation (mean silhouette)")
+    ax.set(
+        xlabel="personas",
+        ylim=(lowest, 1.05),
+        ylabel="agreement between the fits" if several else "separation (mean silhouette)",
+    )
     fig.suptitle(f"Why {chosen} personas", x=0.02, ha="left", fontsize=12)
     rule = str(model_info.get("count_rule", "")).strip()
-    ax.set_title("\n".join(textwrap.wrap(f"kept: {rule}", 70)) if rule else "", loc="left",
-                 fontsize=8, color="#4B5563")
+    ax.set_title(
+        "\n".join(textwrap.wrap(f"kept: {rule}", 70)) if rule else "",
+        loc="left",
+        fontsize=8,
+        color="#4B5563",
+    )
     return fig
 
 
@@ -139,8 +157,9 @@ def persona_sizes(assignments: pd.DataFrame, names: Mapping[int, str] | None = N
     return fig
 
 
-def persona_confidence(assignments: pd.DataFrame,
-                       names: Mapping[int, str] | None = None) -> PlotFigure:
+def persona_confidence(
+    assignments: pd.DataFrame, names: Mapping[int, str] | None = None
+) -> PlotFigure:
     """How clearly each persona's users belong: their confidence (share of their 15 nearest
     fitted users in the same persona), with the line from which a user clearly belongs."""
     import seaborn as sns
@@ -152,11 +171,20 @@ def persona_confidence(assignments: pd.DataFrame,
     palette = _palette(ids, names)
     fig = _figure(7, 0.45 * len(palette) + 1.2)
     ax = fig.subplots()
-    sns.boxplot(x=assignments["confidence"], y=labels, hue=labels, order=list(palette),
-                palette=palette, legend=False, fliersize=1, ax=ax)
+    sns.boxplot(
+        x=assignments["confidence"],
+        y=labels,
+        hue=labels,
+        order=list(palette),
+        palette=palette,
+        legend=False,
+        fliersize=1,
+        ax=ax,
+    )
     ax.axvline(CLEAR_CONFIDENCE, color="#6B7280", linestyle="--", linewidth=1)
-    ax.set(xlim=(0, 1.02), xlabel="confidence (right of the dashed line: clearly belongs)",
-           ylabel="")
+    ax.set(
+        xlim=(0, 1.02), xlabel="confidence (right of the dashed line: clearly belongs)", ylabel=""
+    )
     return fig
 
 
@@ -168,8 +196,16 @@ def persona_map(points: pd.DataFrame, names: Mapping[int, str] | None = None) ->
     palette = _palette(points["persona_id"], names)
     fig = _figure(7, 6)
     ax = fig.subplots()
-    sns.scatterplot(x=points["x"], y=points["y"], hue=labels, hue_order=list(palette), s=6,
-                    linewidth=0, ax=ax, palette=palette)
+    sns.scatterplot(
+        x=points["x"],
+        y=points["y"],
+        hue=labels,
+        hue_order=list(palette),
+        s=6,
+        linewidth=0,
+        ax=ax,
+        palette=palette,
+    )
     ax.set(xticks=[], yticks=[], xlabel="", ylabel="")
     ax.legend(fontsize=8, markerscale=2, frameon=False)
     return fig
@@ -187,9 +223,19 @@ def trait_heatmap(traits: pd.DataFrame) -> PlotFigure:
     table = traits.T
     fig = _figure(1.1 * table.shape[1] + 4, 0.32 * table.shape[0] + 1.8)
     ax = fig.subplots()
-    sns.heatmap(table, cmap="RdBu_r", center=0, vmin=-3, vmax=3, annot=True, fmt=".1f",
-                annot_kws={"fontsize": 7}, linewidths=0.5, ax=ax,
-                cbar_kws={"label": "z: persona mean vs all users, in standard deviations"})
+    sns.heatmap(
+        table,
+        cmap="RdBu_r",
+        center=0,
+        vmin=-3,
+        vmax=3,
+        annot=True,
+        fmt=".1f",
+        annot_kws={"fontsize": 7},
+        linewidths=0.5,
+        ax=ax,
+        cbar_kws={"label": "z: persona mean vs all users, in standard deviations"},
+    )
     ax.set(xlabel="", ylabel="")
     ax.set_xticklabels(ax.get_xticklabels(), rotation=30, ha="right", fontsize=8)
     ax.tick_params(axis="y", labelsize=8)

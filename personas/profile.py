@@ -26,7 +26,7 @@ from .naming import RuleBook, apply_renames, name_personas
 from .plays import persona_plays
 from .results import CLEAR_CONFIDENCE, PersonaProfile, Play, Stat, Trait
 
-KEY_STATS = 5          # behaviour stats on a card
+KEY_STATS = 5  # behaviour stats on a card
 
 
 FIGURE_LABELS: dict[str, str] = {
@@ -72,8 +72,9 @@ def trait_table(features: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
     is the population one (ddof 0) and a feature that does not vary has no z (NaN). So the table
     of some columns is exactly those columns of the table of all of them.
     """
-    scaled = {name: model_scale(name, features[name]) for name in features.columns
-              if name in BY_NAME}
+    scaled = {
+        name: model_scale(name, features[name]) for name in features.columns if name in BY_NAME
+    }
     centre_spread = np.array([_mean_and_std(v) for v in scaled.values()]).reshape(-1, 2)
     means = pd.DataFrame(scaled, index=features.index).groupby(np.asarray(labels)).mean()
     return (means - centre_spread[:, 0]) / centre_spread[:, 1]
@@ -106,11 +107,29 @@ def _centres(values: pd.Series) -> tuple[float, float]:
     return float(values.median()), float(values.mean())
 
 
-def _stat(key: str, label: str, unit: str, statistic: str, value: float, overall: float,
-          z: float = 0.0, better: str = "", **centres) -> Stat:
-    return Stat(key=key, label=label, value=float(value), overall=float(overall),
-                lift=lift_of(value, overall), unit=unit, statistic=statistic,
-                z=float(z) if pd.notna(z) else 0.0, better=better, **centres)
+def _stat(
+    key: str,
+    label: str,
+    unit: str,
+    statistic: str,
+    value: float,
+    overall: float,
+    z: float = 0.0,
+    better: str = "",
+    **centres,
+) -> Stat:
+    return Stat(
+        key=key,
+        label=label,
+        value=float(value),
+        overall=float(overall),
+        lift=lift_of(value, overall),
+        unit=unit,
+        statistic=statistic,
+        z=float(z) if pd.notna(z) else 0.0,
+        better=better,
+        **centres,
+    )
 
 
 def behaviour_stat(feature: str, group: pd.Series, everyone: pd.Series, z: float = 0.0) -> Stat:
@@ -119,18 +138,30 @@ def behaviour_stat(feature: str, group: pd.Series, everyone: pd.Series, z: float
     return _stat_from_centres(feature, _centres(group), _centres(everyone), z)
 
 
-def _stat_from_centres(feature: str, centres: tuple[float, float],
-                       everyone: tuple[float, float], z: float = 0.0) -> Stat:
+def _stat_from_centres(
+    feature: str, centres: tuple[float, float], everyone: tuple[float, float], z: float = 0.0
+) -> Stat:
     """A key stat from the persona's and all users' (median, mean) of ``feature``."""
     median, mean = centres
     overall_median, overall_mean = everyone
     basis = stat_basis(feature, overall_median)
     value, overall = (median, overall_median) if basis == "median" else (mean, overall_mean)
     spec = BY_NAME[feature]
-    return _stat(feature, feature_label(feature), spec.unit, basis, value, overall, z,
-                 spec.better, basis=basis,
-                 median=median, mean=mean, overall_median=overall_median,
-                 overall_mean=overall_mean)
+    return _stat(
+        feature,
+        feature_label(feature),
+        spec.unit,
+        basis,
+        value,
+        overall,
+        z,
+        spec.better,
+        basis=basis,
+        median=median,
+        mean=mean,
+        overall_median=overall_median,
+        overall_mean=overall_mean,
+    )
 
 
 def kpi_stat(kpi: Kpi, group: pd.DataFrame, everyone: pd.DataFrame) -> Stat:
@@ -143,18 +174,32 @@ def _kpi_overall(kpi: Kpi, everyone: pd.DataFrame) -> tuple[float, tuple[float, 
     return kpi.compute(everyone), (_centres(everyone[kpi.column]) if kpi.column else None)
 
 
-def _kpi_stat(kpi: Kpi, group: pd.DataFrame,
-              everyone: tuple[float, tuple[float, float] | None]) -> Stat:
+def _kpi_stat(
+    kpi: Kpi, group: pd.DataFrame, everyone: tuple[float, tuple[float, float] | None]
+) -> Stat:
     """:func:`kpi_stat` with the figures over all users already computed (:func:`_kpi_overall`)."""
     overall, overall_centres = everyone
     centres = {}
     if overall_centres is not None:
         median, mean = _centres(group[kpi.column])
         overall_median, overall_mean = overall_centres
-        centres = dict(basis=kpi.statistic, median=median, mean=mean,
-                       overall_median=overall_median, overall_mean=overall_mean)
-    return _stat(kpi.key, kpi.label, kpi.unit, kpi.statistic, kpi.compute(group), overall,
-                 better=kpi.better, **centres)
+        centres = dict(
+            basis=kpi.statistic,
+            median=median,
+            mean=mean,
+            overall_median=overall_median,
+            overall_mean=overall_mean,
+        )
+    return _stat(
+        kpi.key,
+        kpi.label,
+        kpi.unit,
+        kpi.statistic,
+        kpi.compute(group),
+        overall,
+        better=kpi.better,
+        **centres,
+    )
 
 
 @dataclass(frozen=True)
@@ -163,13 +208,15 @@ class FigureTable:
     feature, z left at 0) and the KPIs. The cards show these Stats and the naming claims check
     them."""
 
-    features: dict[int, dict[str, Stat]]   # persona id -> feature -> its key stat
-    kpis: dict[int, dict[str, Stat]]       # persona id -> KPI key -> the KPI
+    features: dict[int, dict[str, Stat]]  # persona id -> feature -> its key stat
+    kpis: dict[int, dict[str, Stat]]  # persona id -> KPI key -> the KPI
 
     def of(self, pid: int) -> dict[str, Stat]:
         """One persona's figures by the keys naming rules use (:func:`figure_key`)."""
-        return {**self.features.get(pid, {}),
-                **{figure_key(k): s for k, s in self.kpis.get(pid, {}).items()}}
+        return {
+            **self.features.get(pid, {}),
+            **{figure_key(k): s for k, s in self.kpis.get(pid, {}).items()},
+        }
 
 
 def figure_table(features: pd.DataFrame, labels: np.ndarray) -> FigureTable:
@@ -191,20 +238,25 @@ def figure_table(features: pd.DataFrame, labels: np.ndarray) -> FigureTable:
     by_kpi: dict[int, dict[str, Stat]] = {}
     for pid, group in features.groupby(labels):
         pid = int(pid)
-        by_feature[pid] = {c: _stat_from_centres(c, (float(medians.at[pid, c]),
-                                                     float(means.at[pid, c])), everyone[c])
-                           for c in columns}
+        by_feature[pid] = {
+            c: _stat_from_centres(
+                c, (float(medians.at[pid, c]), float(means.at[pid, c])), everyone[c]
+            )
+            for c in columns
+        }
         by_kpi[pid] = {k.key: _kpi_stat(k, group, kpi_overall[k.key]) for k in kpis}
     return FigureTable(by_feature, by_kpi)
 
 
 def _trait_text(stat: Stat, currency: str = "") -> str:
-    """"Orders per user (median): 12 vs 5 for all users (2.4× as high)": the figure as the card
+    """ "Orders per user (median): 12 vs 5 for all users (2.4× as high)": the figure as the card
     shows it, named and formatted the same way (:mod:`personas.formatting`)."""
     value, overall = stat.value, stat.overall
-    text = (f"{figure_name(stat.label, stat.statistic)}: "
-            f"{measure(value, stat.unit, currency)} vs {measure(overall, stat.unit, currency)} "
-            "for all users")
+    text = (
+        f"{figure_name(stat.label, stat.statistic)}: "
+        f"{measure(value, stat.unit, currency)} vs {measure(overall, stat.unit, currency)} "
+        "for all users"
+    )
     if stat.lift is None or overall < 0:
         return text
     if stat.lift >= 1.15:
@@ -216,12 +268,19 @@ def _trait_text(stat: Stat, currency: str = "") -> str:
     return f"{text} ({rel})"
 
 
-def build_profiles(features: pd.DataFrame, labels: np.ndarray, confidence: np.ndarray, *,
-                   order_table: bool, role_counts: pd.DataFrame | None = None,
-                   rules: RuleBook | None = None, renames: dict[str, str] | None = None,
-                   traits: pd.DataFrame | None = None,
-                   persona_stability: Mapping[str, float] | None = None,
-                   currency: str = "") -> tuple[PersonaProfile, ...]:
+def build_profiles(
+    features: pd.DataFrame,
+    labels: np.ndarray,
+    confidence: np.ndarray,
+    *,
+    order_table: bool,
+    role_counts: pd.DataFrame | None = None,
+    rules: RuleBook | None = None,
+    renames: dict[str, str] | None = None,
+    traits: pd.DataFrame | None = None,
+    persona_stability: Mapping[str, float] | None = None,
+    currency: str = "",
+) -> tuple[PersonaProfile, ...]:
     """Profile and name every persona; return them by decreasing size.
 
     ``features`` has one row per user (catalogue columns), ``labels``/``confidence`` align with
@@ -240,8 +299,12 @@ def build_profiles(features: pd.DataFrame, labels: np.ndarray, confidence: np.nd
     if traits is None:
         traits = trait_table(features, labels)
     table = figure_table(features, labels)
-    namings = name_personas(traits, {int(p): table.of(int(p)) for p in traits.index},
-                            order_table=order_table, book=rules)
+    namings = name_personas(
+        traits,
+        {int(p): table.of(int(p)) for p in traits.index},
+        order_table=order_table,
+        book=rules,
+    )
     names = apply_renames({pid: n.name for pid, n in namings.items()}, renames or {})
     total_revenue = float(features["revenue"].sum()) if "revenue" in features else 0.0
 
@@ -250,31 +313,56 @@ def build_profiles(features: pd.DataFrame, labels: np.ndarray, confidence: np.nd
         mask = labels == pid
         z = traits.loc[pid].dropna()
         naming = namings[int(pid)]
-        order = list(naming.evidence) + [f for f in z.abs().sort_values(ascending=False).index
-                                         if f not in naming.evidence]
+        order = list(naming.evidence) + [
+            f for f in z.abs().sort_values(ascending=False).index if f not in naming.evidence
+        ]
         figures = {f: replace(table.features[int(pid)][f], z=float(z[f])) for f in order[:6]}
-        trait_list = tuple(Trait(feature=f, label=feature_label(f), z=float(z[f]),
-                                 text=_trait_text(figures[f], currency)) for f in order[:6])
+        trait_list = tuple(
+            Trait(
+                feature=f,
+                label=feature_label(f),
+                z=float(z[f]),
+                text=_trait_text(figures[f], currency),
+            )
+            for f in order[:6]
+        )
         share = float(mask.mean())
-        revenue_share = (float(features["revenue"][mask].sum()) / total_revenue
-                         if total_revenue else None)
-        description = (f"{names[int(pid)]} ({pct(share)} of users): the typical member "
-                       f"{naming.description}. "
-                       + " ".join(t.text.rstrip(".") + "." for t in trait_list[:2]))
-        profiles.append(PersonaProfile(
-            id=int(pid), name=names[int(pid)], family=naming.family, size=int(mask.sum()),
-            share=share, revenue_share=revenue_share, traits=trait_list,
-            stats=tuple(figures[f] for f in order[:KEY_STATS]),
-            kpis=tuple(table.kpis[int(pid)].values()), description=description,
-            plays=persona_plays(tuple(Play(**p) for p in naming.plays), share=share,
-                                revenue_share=revenue_share, kpis=table.kpis[int(pid)],
-                                family=naming.family),
-            event_mix=() if order_table else _event_mix(role_counts, mask),
-            confidence=float(np.mean(confidence[mask])) if mask.any() else 0.0,
-            reproducibility=_reproducibility(persona_stability, int(pid)),
-            clear_share=clear_share(confidence[mask]),
-            rule=naming.rule.name if naming.rule else "", default_name=naming.name,
-            claims=naming.claims, currency=currency))
+        revenue_share = (
+            float(features["revenue"][mask].sum()) / total_revenue if total_revenue else None
+        )
+        description = (
+            f"{names[int(pid)]} ({pct(share)} of users): the typical member "
+            f"{naming.description}. " + " ".join(t.text.rstrip(".") + "." for t in trait_list[:2])
+        )
+        profiles.append(
+            PersonaProfile(
+                id=int(pid),
+                name=names[int(pid)],
+                family=naming.family,
+                size=int(mask.sum()),
+                share=share,
+                revenue_share=revenue_share,
+                traits=trait_list,
+                stats=tuple(figures[f] for f in order[:KEY_STATS]),
+                kpis=tuple(table.kpis[int(pid)].values()),
+                description=description,
+                plays=persona_plays(
+                    tuple(Play(**p) for p in naming.plays),
+                    share=share,
+                    revenue_share=revenue_share,
+                    kpis=table.kpis[int(pid)],
+                    family=naming.family,
+                ),
+                event_mix=() if order_table else _event_mix(role_counts, mask),
+                confidence=float(np.mean(confidence[mask])) if mask.any() else 0.0,
+                reproducibility=_reproducibility(persona_stability, int(pid)),
+                clear_share=clear_share(confidence[mask]),
+                rule=naming.rule.name if naming.rule else "",
+                default_name=naming.name,
+                claims=naming.claims,
+                currency=currency,
+            )
+        )
     return tuple(profiles)
 
 
@@ -297,8 +385,7 @@ def _reproducibility(persona_stability: Mapping[str, float] | None, pid: int) ->
     return None if value is None else float(value)
 
 
-def _event_mix(role_counts: pd.DataFrame | None, mask: np.ndarray
-               ) -> tuple[tuple[str, float], ...]:
+def _event_mix(role_counts: pd.DataFrame | None, mask: np.ndarray) -> tuple[tuple[str, float], ...]:
     """Each kind of event's share of the persona's events, most frequent first."""
     if role_counts is None or not len(role_counts.columns):
         return ()
@@ -306,5 +393,8 @@ def _event_mix(role_counts: pd.DataFrame | None, mask: np.ndarray
     total = float(sums.sum())
     if not total:
         return ()
-    return tuple((str(role), float(v / total))
-                 for role, v in sums.sort_values(ascending=False).items() if v > 0)
+    return tuple(
+        (str(role), float(v / total))
+        for role, v in sums.sort_values(ascending=False).items()
+        if v > 0
+    )

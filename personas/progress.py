@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-CLEAR = "\r\x1b[K"        # back to the start of the line and erase it (VT100, every terminal)
+CLEAR = "\r\x1b[K"  # back to the start of the line and erase it (VT100, every terminal)
 
 
 class Stage:
@@ -76,15 +76,21 @@ class Progress:
         Seconds between redraws of the live line.
     """
 
-    def __init__(self, stream: TextIO | None = None, *, live: bool | None = None,
-                 quiet: bool = False, interval: float = 0.25):
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        live: bool | None = None,
+        quiet: bool = False,
+        interval: float = 0.25,
+    ):
         self._stream = stream
         self.quiet = quiet
-        self.live = (not quiet and (_is_terminal(self.stream) if live is None else live))
+        self.live = not quiet and (_is_terminal(self.stream) if live is None else live)
         self.interval = interval
         self._lock = threading.Lock()
         self._running: Stage | None = None
-        self._drawn = False       # the live line is on the screen
+        self._drawn = False  # the live line is on the screen
 
     @property
     def stream(self) -> TextIO:
@@ -98,8 +104,9 @@ class Progress:
             self._write(text + "\n")
 
     @contextmanager
-    def stage(self, step: str, doing: str, poll: Callable[[], float] | None = None
-              ) -> Iterator[Stage]:
+    def stage(
+        self, step: str, doing: str, poll: Callable[[], float] | None = None
+    ) -> Iterator[Stage]:
         """A part of ``step`` that may take long: prints ``  step: <done text> (1.2 s)`` when it
         ends without an error (nothing when it fails: the error says why).
 
@@ -149,8 +156,9 @@ class Progress:
         thread.start()
         return thread, stop
 
-    def _stop(self, ticker: tuple[threading.Thread, threading.Event] | None,
-              last: str | None) -> None:
+    def _stop(
+        self, ticker: tuple[threading.Thread, threading.Event] | None, last: str | None
+    ) -> None:
         if ticker is not None:
             thread, stop = ticker
             stop.set()
@@ -161,8 +169,9 @@ class Progress:
 
     def _draw(self) -> None:
         stage = self._running
-        text = (stage.running_line() if stage.doing
-                else f"{stage.label} ... ({stage.elapsed():.0f} s)")
+        text = (
+            stage.running_line() if stage.doing else f"{stage.label} ... ({stage.elapsed():.0f} s)"
+        )
         self.stream.write(CLEAR + text)
         self.stream.flush()
         self._drawn = True
@@ -182,7 +191,7 @@ class Progress:
 def _is_terminal(stream: TextIO) -> bool:
     try:
         return stream.isatty()
-    except (AttributeError, ValueError):     # no isatty, or a closed stream
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
         return False
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from .errors import OutputError, RunBusyError
 
-HELD_ENV = "PERSONAS_RUN_LOCK"   # the lock a parent process holds for this one (a CLI's kernel)
+HELD_ENV = "PERSONAS_RUN_LOCK"  # the lock a parent process holds for this one (a CLI's kernel)
 NOTEBOOKS_PREFIX = ".personas-notebooks-"
 SPILL_PREFIX = "personas-duckdb-"  # DuckDB's spill folders: <temp_dir>/personas-duckdb-<pid>-*
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -57,14 +57,14 @@ def pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:      # someone else's process: alive
+    except PermissionError:  # someone else's process: alive
         return True
     return True
 
 
 # -- the lock --------------------------------------------------------------------------------------
 
-_held: set[str] = set()          # lock files this process holds
+_held: set[str] = set()  # lock files this process holds
 
 
 class RunLock:
@@ -83,43 +83,48 @@ class RunLock:
         self._made_parent = False
 
     def __enter__(self) -> RunLock:
-        if holds(self.target):                  # this process or its parent has it: re-entry
+        if holds(self.target):  # this process or its parent has it: re-entry
             return self
         parent = self.path.parent
         if not parent.exists():
             try:
                 parent.mkdir(parents=True)
             except OSError as exc:
-                raise OutputError(f"output folder {str(self.target)!r} cannot be written "
-                                  f"({exc.strerror}); set output_dir to a writable folder"
-                                  ) from None
+                raise OutputError(
+                    f"output folder {str(self.target)!r} cannot be written "
+                    f"({exc.strerror}); set output_dir to a writable folder"
+                ) from None
             self._made_parent = True
         while self._fd is None:
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as exc:
-                raise OutputError(f"output folder {str(self.target)!r} cannot be written "
-                                  f"({exc.strerror}); set output_dir to a writable folder"
-                                  ) from None
+                raise OutputError(
+                    f"output folder {str(self.target)!r} cannot be written "
+                    f"({exc.strerror}); set output_dir to a writable folder"
+                ) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
                 os.close(fd)
-                raise RunBusyError(f"another run ({holder}) is writing into "
-                                   f"{str(self.target)!r}; wait for it to finish, or give this "
-                                   "run another output folder") from None
+                raise RunBusyError(
+                    f"another run ({holder}) is writing into "
+                    f"{str(self.target)!r}; wait for it to finish, or give this "
+                    "run another output folder"
+                ) from None
             try:
                 same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
             except FileNotFoundError:
                 same = False
             if same:
                 self._fd = fd
-            else:                  # the holder released (and removed) it as we opened it
+            else:  # the holder released (and removed) it as we opened it
                 os.close(fd)
         os.ftruncate(self._fd, 0)
-        os.write(self._fd, f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}"
-                 .encode())
+        os.write(
+            self._fd, f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}".encode()
+        )
         _held.add(str(self.path))
         os.environ[HELD_ENV] = str(self.path)  # a notebook kernel started now inherits it
         return self
@@ -130,12 +135,12 @@ class RunLock:
         _held.discard(str(self.path))
         if os.environ.get(HELD_ENV) == str(self.path):
             del os.environ[HELD_ENV]
-        self.path.unlink(missing_ok=True)      # before unlocking: no one can lock a removed file
+        self.path.unlink(missing_ok=True)  # before unlocking: no one can lock a removed file
         os.close(self._fd)
         self._fd = None
         if self._made_parent:
             try:
-                self.path.parent.rmdir()          # only if the run left it empty (it failed)
+                self.path.parent.rmdir()  # only if the run left it empty (it failed)
             except OSError:
                 pass
 
@@ -147,6 +152,7 @@ def holds(target: Path) -> bool:
 
 
 # -- staging and publishing ----------------------------------------------------------------------
+
 
 def fresh_stage(target: Path) -> Path:
     """An empty staging folder for a run into ``target``, after :func:`clean_up`.
@@ -171,8 +177,10 @@ def fresh_stage(target: Path) -> Path:
             raise
         if exc.errno in DISK_FULL:
             raise disk_full_error(exc, target) from None
-        raise OutputError(f"output folder {str(target)!r} cannot be written "
-                          f"({exc.strerror}); set output_dir to a writable folder") from None
+        raise OutputError(
+            f"output folder {str(target)!r} cannot be written "
+            f"({exc.strerror}); set output_dir to a writable folder"
+        ) from None
     return stage
 
 
@@ -189,7 +197,7 @@ def publish(stage: Path, target: Path) -> Path:
         if not target.exists():
             os.replace(stage, target)
         elif _exchange(stage, target):
-            shutil.rmtree(stage, ignore_errors=True)      # the replaced run
+            shutil.rmtree(stage, ignore_errors=True)  # the replaced run
         else:
             backup = target.parent / f".{target.name}.old-{os.getpid()}"
             os.replace(target, backup)
@@ -212,7 +220,7 @@ def _exchange(a: Path, b: Path) -> bool:
         return True
     code = ctypes.get_errno()
     if code in (errno.EINVAL, errno.ENOSYS, errno.EXDEV, errno.ENOTSUP):
-        return False             # this file system cannot: fall back to two renames
+        return False  # this file system cannot: fall back to two renames
     raise OSError(code, os.strerror(code), str(b))
 
 
@@ -222,8 +230,13 @@ def _renameat2():
         return None
     function = getattr(ctypes.CDLL(name, use_errno=True), "renameat2", None)
     if function is not None:
-        function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                             ctypes.c_uint]
+        function.argtypes = [
+            ctypes.c_int,
+            ctypes.c_char_p,
+            ctypes.c_int,
+            ctypes.c_char_p,
+            ctypes.c_uint,
+        ]
     return function
 
 
@@ -236,8 +249,9 @@ def clean_up(target: Path) -> list[Path]:
     parent = target.parent
     if not parent.exists():
         return []
-    backups = sorted(parent.glob(f".{glob_escape(target.name)}.old-*"),
-                     key=lambda p: p.stat().st_mtime)
+    backups = sorted(
+        parent.glob(f".{glob_escape(target.name)}.old-*"), key=lambda p: p.stat().st_mtime
+    )
     if backups and not target.exists():
         os.replace(backups.pop(), target)
     removed = []
@@ -269,6 +283,7 @@ def clean_spill_folders(temp_dir: Path) -> None:
 
 # -- full disks ------------------------------------------------------------------------------------
 
+
 def is_disk_full(exc: BaseException) -> bool:
     """An OSError for a full disk or quota, or a library's error whose text says so (DuckDB,
     pyarrow)."""
@@ -282,8 +297,9 @@ def run_bytes(users: int) -> int:
     return FIXED_BYTES + BYTES_PER_USER * users
 
 
-def disk_full_error(exc: BaseException, target: Path, users: int | None = None,
-                    temp_dir: str | Path | None = None) -> OutputError:
+def disk_full_error(
+    exc: BaseException, target: Path, users: int | None = None, temp_dir: str | Path | None = None
+) -> OutputError:
     """One sentence for a full disk: the folder that filled, its free space, what the run needs
     there and which parameter moves it. A path in DuckDB's spill folders means the temporary
     folder filled, anything else the output folder."""
@@ -292,16 +308,20 @@ def disk_full_error(exc: BaseException, target: Path, users: int | None = None,
         return temp_full_error(Path(temp_dir) if temp_dir else Path(written).parent.parent)
     free = shutil.disk_usage(_existing(target.parent)).free
     need = _size(run_bytes(users)) if users else "a few MB plus 300 bytes per user"
-    return OutputError(f"the disk holding the output folder {str(target)!r} is full "
-                       f"({_size(free)} free, and the run needs about {need} there); free some "
-                       "space, or set output_dir to a folder on another disk")
+    return OutputError(
+        f"the disk holding the output folder {str(target)!r} is full "
+        f"({_size(free)} free, and the run needs about {need} there); free some "
+        "space, or set output_dir to a folder on another disk"
+    )
 
 
 def temp_full_error(temp_dir: Path) -> OutputError:
     free = shutil.disk_usage(_existing(temp_dir)).free
-    return OutputError(f"the disk holding DuckDB's temporary folder {str(temp_dir)!r} is full "
-                       f"({_size(free)} free); set temp_dir to a folder on a disk with more "
-                       "room, or raise memory_limit so that less is spilled")
+    return OutputError(
+        f"the disk holding DuckDB's temporary folder {str(temp_dir)!r} is full "
+        f"({_size(free)} free); set temp_dir to a folder on a disk with more "
+        "room, or raise memory_limit so that less is spilled"
+    )
 
 
 def _quoted_path(text: str) -> str | None:

@@ -44,33 +44,45 @@ import pandas as pd
 
 from .errors import ParameterError
 
-__all__ = ["CASTS", "FAMILIES", "GONE", "HOLDOUT_PERSONAS", "MIXES", "NEW_USERS_SHARE", "PERSONAS",
-           "TRANSITIONS", "Archetype", "Cast", "make_events", "write_sample"]
+__all__ = [
+    "CASTS",
+    "FAMILIES",
+    "GONE",
+    "HOLDOUT_PERSONAS",
+    "MIXES",
+    "NEW_USERS_SHARE",
+    "PERSONAS",
+    "TRANSITIONS",
+    "Archetype",
+    "Cast",
+    "make_events",
+    "write_sample",
+]
 
 
 @dataclass(frozen=True)
 class Archetype:
     """How one planted persona behaves; every user draws their own values around these."""
 
-    share: float                          # fraction of users
-    first_day: tuple[int, int]            # first active day, uniform in [lo, hi]; 0 = window start
-    last_day: tuple[int, int]             # end of activity (exclusive day), uniform in [lo, hi]
-    sessions: float                       # median site sessions per 30 active days
-    spread: float                         # lognormal sigma of the per-user session/email rates
-    depth: float                          # mean browsing events per site session
-    mix: tuple[float, float, float]       # browsing split: page_view, view_item, search
-    cart: float                           # P(a session without purchase adds to cart)
-    basket: float                         # mean add_to_cart events in a cart session (>= 1)
-    checkout: float                       # P(a cart session without purchase begins checkout)
-    buy: float                            # P(a site session ends in a purchase)
-    aov: float                            # median order value, before category price and discount
-    discount: float                       # P(an order uses a discount code)
-    emails: float                         # median marketing emails opened per 30 active days
-    click: float                          # P(an opened email is clicked)
-    email_buy: float                      # P(a clicked email leads to a purchase in that session)
-    app: float                            # share of sessions on the app (rest: web)
-    weekend: float                        # P(a site session is moved onto a weekend day)
-    max_sessions: int = 100_000           # cap on site sessions
+    share: float  # fraction of users
+    first_day: tuple[int, int]  # first active day, uniform in [lo, hi]; 0 = window start
+    last_day: tuple[int, int]  # end of activity (exclusive day), uniform in [lo, hi]
+    sessions: float  # median site sessions per 30 active days
+    spread: float  # lognormal sigma of the per-user session/email rates
+    depth: float  # mean browsing events per site session
+    mix: tuple[float, float, float]  # browsing split: page_view, view_item, search
+    cart: float  # P(a session without purchase adds to cart)
+    basket: float  # mean add_to_cart events in a cart session (>= 1)
+    checkout: float  # P(a cart session without purchase begins checkout)
+    buy: float  # P(a site session ends in a purchase)
+    aov: float  # median order value, before category price and discount
+    discount: float  # P(an order uses a discount code)
+    emails: float  # median marketing emails opened per 30 active days
+    click: float  # P(an opened email is clicked)
+    email_buy: float  # P(a clicked email leads to a purchase in that session)
+    app: float  # share of sessions on the app (rest: web)
+    weekend: float  # P(a site session is moved onto a weekend day)
+    max_sessions: int = 100_000  # cap on site sessions
 
 
 # The planted personas, in the order of PERSONAS. 'noise' (the last persona) has no row: each of
@@ -78,40 +90,152 @@ class Archetype:
 _PLANTED: dict[str, Archetype] = {
     # many long browsing sessions all year, weekend-heavy, almost never buys
     "frequent_browser": Archetype(
-        share=0.18, first_day=(0, 150), last_day=(320, 365), sessions=1.9, spread=0.6,
-        depth=6.5, mix=(0.35, 0.45, 0.20), cart=0.04, basket=1.2, checkout=0.15, buy=0.006,
-        aov=60, discount=0.30, emails=0.8, click=0.10, email_buy=0.005, app=0.60, weekend=0.25),
+        share=0.18,
+        first_day=(0, 150),
+        last_day=(320, 365),
+        sessions=1.9,
+        spread=0.6,
+        depth=6.5,
+        mix=(0.35, 0.45, 0.20),
+        cart=0.04,
+        basket=1.2,
+        checkout=0.15,
+        buy=0.006,
+        aov=60,
+        discount=0.30,
+        emails=0.8,
+        click=0.10,
+        email_buy=0.005,
+        app=0.60,
+        weekend=0.25,
+    ),
     # regular visits all year up to now, buys in a large share of them, big baskets, full price
     "loyal_big_spender": Archetype(
-        share=0.10, first_day=(0, 60), last_day=(365, 365), sessions=2.2, spread=0.45,
-        depth=4.0, mix=(0.30, 0.60, 0.10), cart=0.25, basket=2.0, checkout=0.30, buy=0.40,
-        aov=195, discount=0.08, emails=2.0, click=0.30, email_buy=0.15, app=0.55, weekend=0.05),
+        share=0.10,
+        first_day=(0, 60),
+        last_day=(365, 365),
+        sessions=2.2,
+        spread=0.45,
+        depth=4.0,
+        mix=(0.30, 0.60, 0.10),
+        cart=0.25,
+        basket=2.0,
+        checkout=0.30,
+        buy=0.40,
+        aov=195,
+        discount=0.08,
+        emails=2.0,
+        click=0.30,
+        email_buy=0.15,
+        app=0.55,
+        weekend=0.05,
+    ),
     # moderate activity, small discounted orders, clicks promotional emails
     "bargain_hunter": Archetype(
-        share=0.15, first_day=(0, 180), last_day=(300, 365), sessions=1.1, spread=0.5,
-        depth=5.0, mix=(0.35, 0.45, 0.20), cart=0.30, basket=1.5, checkout=0.25, buy=0.20,
-        aov=36, discount=0.82, emails=2.2, click=0.60, email_buy=0.20, app=0.50, weekend=0.25),
+        share=0.15,
+        first_day=(0, 180),
+        last_day=(300, 365),
+        sessions=1.1,
+        spread=0.5,
+        depth=5.0,
+        mix=(0.35, 0.45, 0.20),
+        cart=0.30,
+        basket=1.5,
+        checkout=0.25,
+        buy=0.20,
+        aov=36,
+        discount=0.82,
+        emails=2.2,
+        click=0.60,
+        email_buy=0.20,
+        app=0.50,
+        weekend=0.25,
+    ),
     # fills carts and starts checkouts, rarely pays
     "cart_abandoner": Archetype(
-        share=0.14, first_day=(0, 180), last_day=(300, 365), sessions=1.3, spread=0.5,
-        depth=6.0, mix=(0.30, 0.60, 0.10), cart=0.65, basket=2.2, checkout=0.35, buy=0.03,
-        aov=80, discount=0.25, emails=1.2, click=0.20, email_buy=0.02, app=0.50, weekend=0.10),
+        share=0.14,
+        first_day=(0, 180),
+        last_day=(300, 365),
+        sessions=1.3,
+        spread=0.5,
+        depth=6.0,
+        mix=(0.30, 0.60, 0.10),
+        cart=0.65,
+        basket=2.2,
+        checkout=0.35,
+        buy=0.03,
+        aov=80,
+        discount=0.25,
+        emails=1.2,
+        click=0.20,
+        email_buy=0.02,
+        app=0.50,
+        weekend=0.10,
+    ),
     # first seen in the last 30 days, 1-4 short sessions
     "new_visitor": Archetype(
-        share=0.12, first_day=(335, 364), last_day=(365, 365), sessions=4.0, spread=0.5,
-        depth=3.0, mix=(0.50, 0.35, 0.15), cart=0.12, basket=1.2, checkout=0.25, buy=0.05,
-        aov=55, discount=0.40, emails=1.0, click=0.20, email_buy=0.02, app=0.40, weekend=0.10,
-        max_sessions=4),
+        share=0.12,
+        first_day=(335, 364),
+        last_day=(365, 365),
+        sessions=4.0,
+        spread=0.5,
+        depth=3.0,
+        mix=(0.50, 0.35, 0.15),
+        cart=0.12,
+        basket=1.2,
+        checkout=0.25,
+        buy=0.05,
+        aov=55,
+        discount=0.40,
+        emails=1.0,
+        click=0.20,
+        email_buy=0.02,
+        app=0.40,
+        weekend=0.10,
+        max_sessions=4,
+    ),
     # ordinary buyers in the first 40% of the window, then gone
     "lapsed": Archetype(
-        share=0.13, first_day=(0, 30), last_day=(90, 146), sessions=2.5, spread=0.5,
-        depth=5.0, mix=(0.35, 0.50, 0.15), cart=0.20, basket=1.5, checkout=0.30, buy=0.35,
-        aov=70, discount=0.25, emails=1.5, click=0.20, email_buy=0.05, app=0.45, weekend=0.10),
+        share=0.13,
+        first_day=(0, 30),
+        last_day=(90, 146),
+        sessions=2.5,
+        spread=0.5,
+        depth=5.0,
+        mix=(0.35, 0.50, 0.15),
+        cart=0.20,
+        basket=1.5,
+        checkout=0.30,
+        buy=0.35,
+        aov=70,
+        discount=0.25,
+        emails=1.5,
+        click=0.20,
+        email_buy=0.05,
+        app=0.45,
+        weekend=0.10,
+    ),
     # opens and clicks most emails, little browsing, buys after an email click
     "email_engaged": Archetype(
-        share=0.08, first_day=(0, 120), last_day=(350, 365), sessions=0.6, spread=0.5,
-        depth=3.0, mix=(0.45, 0.45, 0.10), cart=0.10, basket=1.3, checkout=0.20, buy=0.03,
-        aov=65, discount=0.35, emails=4.5, click=0.70, email_buy=0.10, app=0.35, weekend=0.05),
+        share=0.08,
+        first_day=(0, 120),
+        last_day=(350, 365),
+        sessions=0.6,
+        spread=0.5,
+        depth=3.0,
+        mix=(0.45, 0.45, 0.10),
+        cart=0.10,
+        basket=1.3,
+        checkout=0.20,
+        buy=0.03,
+        aov=65,
+        discount=0.35,
+        emails=4.5,
+        click=0.70,
+        email_buy=0.10,
+        app=0.35,
+        weekend=0.05,
+    ),
 }
 _NOISE_SHARE = 0.10
 
@@ -123,36 +247,131 @@ PERSONAS: tuple[str, ...] = (*_PLANTED, "noise")
 _HOLDOUT: dict[str, Archetype] = {
     # most visits in the app: many short sessions, few e-mails (reached by push instead)
     "app_first": Archetype(
-        share=0.15, first_day=(0, 200), last_day=(330, 365), sessions=3.5, spread=0.5,
-        depth=2.5, mix=(0.30, 0.55, 0.15), cart=0.15, basket=1.3, checkout=0.30, buy=0.06,
-        aov=50, discount=0.30, emails=0.3, click=0.15, email_buy=0.02, app=0.96, weekend=0.15),
+        share=0.15,
+        first_day=(0, 200),
+        last_day=(330, 365),
+        sessions=3.5,
+        spread=0.5,
+        depth=2.5,
+        mix=(0.30, 0.55, 0.15),
+        cart=0.15,
+        basket=1.3,
+        checkout=0.30,
+        buy=0.06,
+        aov=50,
+        discount=0.30,
+        emails=0.3,
+        click=0.15,
+        email_buy=0.02,
+        app=0.96,
+        weekend=0.15,
+    ),
     # one site visit that ends in an order, at any time of the year, then never again
     "one_time_buyer": Archetype(
-        share=0.16, first_day=(0, 300), last_day=(301, 365), sessions=1.0, spread=0.3,
-        depth=4.0, mix=(0.30, 0.60, 0.10), cart=0.30, basket=1.4, checkout=0.30, buy=0.85,
-        aov=70, discount=0.30, emails=0.05, click=0.10, email_buy=0.001, app=0.35,
-        weekend=0.20, max_sessions=1),
+        share=0.16,
+        first_day=(0, 300),
+        last_day=(301, 365),
+        sessions=1.0,
+        spread=0.3,
+        depth=4.0,
+        mix=(0.30, 0.60, 0.10),
+        cart=0.30,
+        basket=1.4,
+        checkout=0.30,
+        buy=0.85,
+        aov=70,
+        discount=0.30,
+        emails=0.05,
+        click=0.10,
+        email_buy=0.001,
+        app=0.35,
+        weekend=0.20,
+        max_sessions=1,
+    ),
     # here all year, many long sessions, buys a lot at ordinary prices
     "power_user": Archetype(
-        share=0.10, first_day=(0, 60), last_day=(355, 365), sessions=7.0, spread=0.4,
-        depth=10.0, mix=(0.30, 0.55, 0.15), cart=0.35, basket=1.8, checkout=0.30, buy=0.25,
-        aov=75, discount=0.20, emails=2.0, click=0.30, email_buy=0.05, app=0.45, weekend=0.20),
+        share=0.10,
+        first_day=(0, 60),
+        last_day=(355, 365),
+        sessions=7.0,
+        spread=0.4,
+        depth=10.0,
+        mix=(0.30, 0.55, 0.15),
+        cart=0.35,
+        basket=1.8,
+        checkout=0.30,
+        buy=0.25,
+        aov=75,
+        discount=0.20,
+        emails=2.0,
+        click=0.30,
+        email_buy=0.05,
+        app=0.45,
+        weekend=0.20,
+    ),
     # good regular buyers for most of the year who stopped 3 to 5 months before its end
     "at_risk": Archetype(
-        share=0.15, first_day=(0, 90), last_day=(220, 280), sessions=2.5, spread=0.45,
-        depth=5.0, mix=(0.30, 0.55, 0.15), cart=0.25, basket=1.6, checkout=0.30, buy=0.35,
-        aov=90, discount=0.15, emails=1.2, click=0.25, email_buy=0.05, app=0.40, weekend=0.10),
+        share=0.15,
+        first_day=(0, 90),
+        last_day=(220, 280),
+        sessions=2.5,
+        spread=0.45,
+        depth=5.0,
+        mix=(0.30, 0.55, 0.15),
+        cart=0.25,
+        basket=1.6,
+        checkout=0.30,
+        buy=0.35,
+        aov=90,
+        discount=0.15,
+        emails=1.2,
+        click=0.25,
+        email_buy=0.05,
+        app=0.40,
+        weekend=0.10,
+    ),
     # buys small baskets almost only with a code; visits more and mails less than bargain_hunter
     "deal_seeker": Archetype(
-        share=0.14, first_day=(0, 150), last_day=(320, 365), sessions=2.0, spread=0.5,
-        depth=4.5, mix=(0.35, 0.45, 0.20), cart=0.30, basket=1.5, checkout=0.25, buy=0.22,
-        aov=28, discount=0.92, emails=0.6, click=0.40, email_buy=0.10, app=0.40, weekend=0.30),
+        share=0.14,
+        first_day=(0, 150),
+        last_day=(320, 365),
+        sessions=2.0,
+        spread=0.5,
+        depth=4.5,
+        mix=(0.35, 0.45, 0.20),
+        cart=0.30,
+        basket=1.5,
+        checkout=0.25,
+        buy=0.22,
+        aov=28,
+        discount=0.92,
+        emails=0.6,
+        click=0.40,
+        email_buy=0.10,
+        app=0.40,
+        weekend=0.30,
+    ),
     # long sessions of product views, hardly any searches, carts or orders
     "window_shopper": Archetype(
-        share=0.20, first_day=(0, 200), last_day=(330, 365), sessions=1.5, spread=0.55,
-        depth=9.0, mix=(0.30, 0.65, 0.05), cart=0.03, basket=1.1, checkout=0.10, buy=0.004,
-        aov=60, discount=0.30, emails=0.6, click=0.08, email_buy=0.003, app=0.35,
-        weekend=0.35),
+        share=0.20,
+        first_day=(0, 200),
+        last_day=(330, 365),
+        sessions=1.5,
+        spread=0.55,
+        depth=9.0,
+        mix=(0.30, 0.65, 0.05),
+        cart=0.03,
+        basket=1.1,
+        checkout=0.10,
+        buy=0.004,
+        aov=60,
+        discount=0.30,
+        emails=0.6,
+        click=0.08,
+        email_buy=0.003,
+        app=0.35,
+        weekend=0.35,
+    ),
 }
 
 HOLDOUT_PERSONAS: tuple[str, ...] = (*_HOLDOUT, "noise")
@@ -160,7 +379,6 @@ HOLDOUT_PERSONAS: tuple[str, ...] = (*_HOLDOUT, "noise")
 
 MIXES: dict[str, tuple[str, ...]] = {"default": PERSONAS, "holdout": HOLDOUT_PERSONAS}
 """Persona keys of every mix :func:`make_events` can draw."""
-
 
 
 @dataclass(frozen=True)
@@ -206,18 +424,46 @@ truthfully. Recency neighbours (lapsed / at risk) accept each other; noise has n
 # gone: the moves a lifecycle marketer watches for.
 GONE = "(gone)"
 TRANSITIONS: dict[str, dict[str, float]] = {
-    "frequent_browser": {"frequent_browser": 0.70, "cart_abandoner": 0.12, "lapsed": 0.08,
-                         GONE: 0.10},
-    "loyal_big_spender": {"loyal_big_spender": 0.75, "lapsed": 0.12, "bargain_hunter": 0.05,
-                          GONE: 0.08},
-    "bargain_hunter": {"bargain_hunter": 0.65, "loyal_big_spender": 0.10, "lapsed": 0.10,
-                       GONE: 0.15},
-    "cart_abandoner": {"cart_abandoner": 0.55, "loyal_big_spender": 0.18, "bargain_hunter": 0.10,
-                       "lapsed": 0.07, GONE: 0.10},
-    "new_visitor": {"bargain_hunter": 0.25, "cart_abandoner": 0.20, "frequent_browser": 0.15,
-                    "loyal_big_spender": 0.05, "lapsed": 0.15, GONE: 0.20},
-    "lapsed": {"lapsed": 0.10, "bargain_hunter": 0.10, "loyal_big_spender": 0.05,
-               "email_engaged": 0.05, GONE: 0.70},
+    "frequent_browser": {
+        "frequent_browser": 0.70,
+        "cart_abandoner": 0.12,
+        "lapsed": 0.08,
+        GONE: 0.10,
+    },
+    "loyal_big_spender": {
+        "loyal_big_spender": 0.75,
+        "lapsed": 0.12,
+        "bargain_hunter": 0.05,
+        GONE: 0.08,
+    },
+    "bargain_hunter": {
+        "bargain_hunter": 0.65,
+        "loyal_big_spender": 0.10,
+        "lapsed": 0.10,
+        GONE: 0.15,
+    },
+    "cart_abandoner": {
+        "cart_abandoner": 0.55,
+        "loyal_big_spender": 0.18,
+        "bargain_hunter": 0.10,
+        "lapsed": 0.07,
+        GONE: 0.10,
+    },
+    "new_visitor": {
+        "bargain_hunter": 0.25,
+        "cart_abandoner": 0.20,
+        "frequent_browser": 0.15,
+        "loyal_big_spender": 0.05,
+        "lapsed": 0.15,
+        GONE: 0.20,
+    },
+    "lapsed": {
+        "lapsed": 0.10,
+        "bargain_hunter": 0.10,
+        "loyal_big_spender": 0.05,
+        "email_engaged": 0.05,
+        GONE: 0.70,
+    },
     "email_engaged": {"email_engaged": 0.70, "bargain_hunter": 0.10, "lapsed": 0.10, GONE: 0.10},
     "noise": {"noise": 0.80, GONE: 0.20},
 }
@@ -229,36 +475,104 @@ MAX_PERIOD = 20
 
 _WINDOW_DAYS = 365
 _DAY_S = 86_400
-_SESSION_GAP_S = 31 * 60      # least silence between two sessions of one user
-_MAX_STEP_S = 15 * 60         # most silence between two events of one session
-_STEP_MEDIAN_S = 25.0         # median seconds between two events of one session
-_MAX_BODY = 80                # most browsing events in one session
+_SESSION_GAP_S = 31 * 60  # least silence between two sessions of one user
+_MAX_STEP_S = 15 * 60  # most silence between two events of one session
+_STEP_MEDIAN_S = 25.0  # median seconds between two events of one session
+_MAX_BODY = 80  # most browsing events in one session
 
-_EVENTS = ("page_view", "view_item", "search", "add_to_cart", "begin_checkout", "purchase",
-           "email_open", "email_click")
+_EVENTS = (
+    "page_view",
+    "view_item",
+    "search",
+    "add_to_cart",
+    "begin_checkout",
+    "purchase",
+    "email_open",
+    "email_click",
+)
 _PV, _VI, _SEARCH, _ATC, _CHECKOUT, _PURCHASE, _OPEN, _CLICK = range(len(_EVENTS))
 
 # category: (popularity, price factor)
 _CATEGORIES: dict[str, tuple[float, float]] = {
-    "apparel": (0.16, 0.9), "shoes": (0.11, 1.1), "electronics": (0.10, 1.8),
-    "home": (0.10, 1.2), "beauty": (0.10, 0.7), "sports": (0.08, 1.1), "toys": (0.07, 0.8),
-    "books": (0.06, 0.5), "grocery": (0.07, 0.5), "jewelry": (0.04, 1.6),
-    "garden": (0.05, 1.0), "pets": (0.06, 0.7),
+    "apparel": (0.16, 0.9),
+    "shoes": (0.11, 1.1),
+    "electronics": (0.10, 1.8),
+    "home": (0.10, 1.2),
+    "beauty": (0.10, 0.7),
+    "sports": (0.08, 1.1),
+    "toys": (0.07, 0.8),
+    "books": (0.06, 0.5),
+    "grocery": (0.07, 0.5),
+    "jewelry": (0.04, 1.6),
+    "garden": (0.05, 1.0),
+    "pets": (0.06, 0.7),
 }
 
 # relative activity per hour of the day (UTC): quiet nights, evening peak; emails read mornings too
-_SITE_HOURS = (1.0, 0.6, 0.35, 0.25, 0.25, 0.4, 0.9, 1.6, 2.4, 2.9, 3.1, 3.3,
-               3.6, 3.4, 3.2, 3.3, 3.6, 4.1, 4.9, 5.8, 6.4, 6.2, 4.8, 2.6)
-_EMAIL_HOURS = (0.5, 0.3, 0.2, 0.2, 0.2, 0.4, 1.5, 3.5, 5.0, 4.5, 3.5, 3.0,
-                3.2, 2.8, 2.5, 2.5, 2.6, 2.8, 3.2, 3.6, 3.8, 3.4, 2.4, 1.2)
+_SITE_HOURS = (
+    1.0,
+    0.6,
+    0.35,
+    0.25,
+    0.25,
+    0.4,
+    0.9,
+    1.6,
+    2.4,
+    2.9,
+    3.1,
+    3.3,
+    3.6,
+    3.4,
+    3.2,
+    3.3,
+    3.6,
+    4.1,
+    4.9,
+    5.8,
+    6.4,
+    6.2,
+    4.8,
+    2.6,
+)
+_EMAIL_HOURS = (
+    0.5,
+    0.3,
+    0.2,
+    0.2,
+    0.2,
+    0.4,
+    1.5,
+    3.5,
+    5.0,
+    4.5,
+    3.5,
+    3.0,
+    3.2,
+    2.8,
+    2.5,
+    2.5,
+    2.6,
+    2.8,
+    3.2,
+    3.6,
+    3.8,
+    3.4,
+    2.4,
+    1.2,
+)
 
 
 # ---------------------------------------------------------------------------------------------
 # public API
 # ---------------------------------------------------------------------------------------------
-def make_events(n_users: int = 5000, seed: int = 0, end: str = "2024-12-31",
-                mix: str | Cast = "default", period: int = 1
-                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def make_events(
+    n_users: int = 5000,
+    seed: int = 0,
+    end: str = "2024-12-31",
+    mix: str | Cast = "default",
+    period: int = 1,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Draw a synthetic e-commerce event log with planted personas.
 
     Parameters
@@ -317,15 +631,22 @@ def make_events(n_users: int = 5000, seed: int = 0, end: str = "2024-12-31",
     steps = _draw_steps(sess["n_events"], rng)
     steps = _place_sessions(sess, users, steps)
     events = _build_events(sess, users, steps, origin, ids, rng)
-    truth = pd.DataFrame({
-        "user_id": pd.Series(ids, dtype=object),
-        "persona": pd.Series(np.array(cast.keys, dtype=object)[persona], dtype=object),
-    })
+    truth = pd.DataFrame(
+        {
+            "user_id": pd.Series(ids, dtype=object),
+            "persona": pd.Series(np.array(cast.keys, dtype=object)[persona], dtype=object),
+        }
+    )
     return events, truth
 
 
-def write_sample(path: str | os.PathLike, n_users: int = 5000, seed: int = 0,
-                 mix: str | Cast = "default", period: int = 1) -> tuple[Path, Path]:
+def write_sample(
+    path: str | os.PathLike,
+    n_users: int = 5000,
+    seed: int = 0,
+    mix: str | Cast = "default",
+    period: int = 1,
+) -> tuple[Path, Path]:
     """Write a synthetic event log and its ground truth.
 
     The log goes to ``path`` (Parquet for ``.parquet``, CSV for ``.csv``, gzipped CSV for
@@ -371,8 +692,7 @@ def write_sample(path: str | os.PathLike, n_users: int = 5000, seed: int = 0,
         if fmt == "parquet":
             events.to_parquet(events_tmp, index=False)
         else:
-            events.to_csv(events_tmp, index=False,
-                          compression="gzip" if fmt == "csv.gz" else None)
+            events.to_csv(events_tmp, index=False, compression="gzip" if fmt == "csv.gz" else None)
         truth_tmp = _temp_beside(truth_path, temps)
         truth.to_csv(truth_tmp, index=False)
         os.replace(events_tmp, path)
@@ -388,8 +708,9 @@ def write_sample(path: str | os.PathLike, n_users: int = 5000, seed: int = 0,
 # ---------------------------------------------------------------------------------------------
 def _check_users(n_users: int) -> int:
     if isinstance(n_users, bool) or int(n_users) != n_users or n_users < 1:
-        raise ParameterError(f"n_users={n_users!r} must be a whole number of at least 1",
-                             name="n_users")
+        raise ParameterError(
+            f"n_users={n_users!r} must be a whole number of at least 1", name="n_users"
+        )
     return int(n_users)
 
 
@@ -398,24 +719,29 @@ def _cast_of(mix: str | Cast) -> Cast:
     if isinstance(mix, Cast):
         return mix
     if mix not in CASTS:
-        raise ParameterError(f"mix={mix!r} is not a planted-persona mix; use one of "
-                             f"{', '.join(CASTS)}", name="mix")
+        raise ParameterError(
+            f"mix={mix!r} is not a planted-persona mix; use one of {', '.join(CASTS)}", name="mix"
+        )
     return CASTS[mix]
 
 
 def _check_period(period: int, mix: str | Cast) -> int:
     if isinstance(period, bool) or int(period) != period or not 1 <= period <= MAX_PERIOD:
-        raise ParameterError(f"period={period!r} must be a whole number from 1 to {MAX_PERIOD}",
-                             name="period")
+        raise ParameterError(
+            f"period={period!r} must be a whole number from 1 to {MAX_PERIOD}", name="period"
+        )
     if period > 1 and (isinstance(mix, Cast) or mix != "default"):
-        raise ParameterError(f"period={period} needs mix='default': only the default cast has "
-                             "planted moves from one year to the next (TRANSITIONS)",
-                             name="period")
+        raise ParameterError(
+            f"period={period} needs mix='default': only the default cast has "
+            "planted moves from one year to the next (TRANSITIONS)",
+            name="period",
+        )
     return int(period)
 
 
-def _later_period(persona: np.ndarray, n_users: int, seed: int, period: int,
-                  cast: Cast) -> tuple[np.ndarray, np.ndarray]:
+def _later_period(
+    persona: np.ndarray, n_users: int, seed: int, period: int, cast: Cast
+) -> tuple[np.ndarray, np.ndarray]:
     """Persona codes and ids of the users present in ``period`` (>= 2), period 1's ``persona``
     moved one year at a time by :data:`TRANSITIONS`, with new users joining each year.
 
@@ -426,7 +752,7 @@ def _later_period(persona: np.ndarray, n_users: int, seed: int, period: int,
     target = (*keys, GONE)
     table = np.array([[TRANSITIONS[k].get(t, 0.0) for t in target] for k in keys])
     gone = len(keys)
-    numbers = np.arange(n_users, dtype=np.int64)       # user i is u{i:07d}
+    numbers = np.arange(n_users, dtype=np.int64)  # user i is u{i:07d}
     next_number = n_users
     for year in range(2, period + 1):
         rng = np.random.default_rng((seed, year, 0))
@@ -437,8 +763,7 @@ def _later_period(persona: np.ndarray, n_users: int, seed: int, period: int,
         stay = moved != gone
         new = _assign_personas(max(1, round(NEW_USERS_SHARE * n_users)), rng, cast)
         persona = np.concatenate([moved[stay], new])
-        numbers = np.concatenate([numbers[stay],
-                                  next_number + np.arange(new.size, dtype=np.int64)])
+        numbers = np.concatenate([numbers[stay], next_number + np.arange(new.size, dtype=np.int64)])
         next_number += new.size
     width = max(7, len(str(n_users - 1)))
     ids = np.char.add("u", np.char.zfill(numbers.astype(str), width)).astype(object)
@@ -460,8 +785,9 @@ def _logit_jitter(p: np.ndarray, sd: np.ndarray, rng: np.random.Generator) -> np
     return 1.0 / (1.0 + np.exp(-logit))
 
 
-def _draw_users(persona: np.ndarray, rng: np.random.Generator,
-                table: dict[str, Archetype]) -> dict[str, np.ndarray]:
+def _draw_users(
+    persona: np.ndarray, rng: np.random.Generator, table: dict[str, Archetype]
+) -> dict[str, np.ndarray]:
     """Per-user parameters (arrays indexed by user)."""
     rows = list(table.values())
     noise = persona == len(rows)
@@ -476,9 +802,9 @@ def _draw_users(persona: np.ndarray, rng: np.random.Generator,
         return np.array([getattr(row, name) for row in rows], dtype=np.float64)[src]
 
     n = persona.size
-    wide = np.where(noise, 2.5, 1.0)          # noise users scatter more around their source
+    wide = np.where(noise, 2.5, 1.0)  # noise users scatter more around their source
 
-    src = source()                            # the active window comes from one persona
+    src = source()  # the active window comes from one persona
     first_lo, first_hi = np.array([r.first_day for r in rows])[src].T
     last_lo, last_hi = np.array([r.last_day for r in rows])[src].T
     first = rng.integers(first_lo, first_hi + 1).astype(np.int32)
@@ -496,8 +822,9 @@ def _draw_users(persona: np.ndarray, rng: np.random.Generator,
     users["basket"] = 1 + (column("basket", source()) - 1) * np.exp(rng.normal(0.0, 0.3, n) * wide)
     users["aov"] = column("aov", source()) * np.exp(rng.normal(0.0, 0.3, n) * wide)
 
-    mix = np.array([r.mix for r in rows])[source()] * np.exp(rng.normal(0.0, 0.25, (n, 3))
-                                                            * wide[:, None])
+    mix = np.array([r.mix for r in rows])[source()] * np.exp(
+        rng.normal(0.0, 0.25, (n, 3)) * wide[:, None]
+    )
     mix /= mix.sum(axis=1, keepdims=True)
     users["mix_pv"] = mix[:, 0]
     users["mix_pv_vi"] = mix[:, 0] + mix[:, 1]
@@ -529,8 +856,9 @@ def _lookup_table(weights: tuple[float, ...] | np.ndarray, size: int = 1024) -> 
     return np.minimum(np.searchsorted(cdf, quantiles, side="right"), len(cdf) - 1)
 
 
-def _draw_sessions(users: dict[str, np.ndarray], first_weekday: int,
-                   rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _draw_sessions(
+    users: dict[str, np.ndarray], first_weekday: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """Sessions of every user (site then email), with a start second, sorted by user and start.
 
     Start seconds count from the window start and fit int32 (a year is ~3.2e7 s).
@@ -539,8 +867,9 @@ def _draw_sessions(users: dict[str, np.ndarray], first_weekday: int,
     counts = n_site + n_email
     n = int(counts.sum())
     user = np.repeat(np.arange(counts.size, dtype=np.int32), counts)
-    email = np.repeat(np.tile(np.array([False, True]), counts.size),
-                      np.column_stack([n_site, n_email]).ravel())
+    email = np.repeat(
+        np.tile(np.array([False, True]), counts.size), np.column_stack([n_site, n_email]).ravel()
+    )
 
     first, last = users["first"][user], users["last"][user]
     day = rng.integers(first, last, dtype=np.int32)
@@ -569,8 +898,9 @@ def _draw_sessions(users: dict[str, np.ndarray], first_weekday: int,
     return {"user": user, "email": email, "start": start}
 
 
-def _draw_contents(sess: dict[str, np.ndarray], users: dict[str, np.ndarray],
-                   rng: np.random.Generator) -> None:
+def _draw_contents(
+    sess: dict[str, np.ndarray], users: dict[str, np.ndarray], rng: np.random.Generator
+) -> None:
     """Which funnel steps each session holds, and how many events (added to ``sess``).
 
     Flags (bool): ``email`` (starts with email_open), ``clicked`` (then email_click),
@@ -591,8 +921,16 @@ def _draw_contents(sess: dict[str, np.ndarray], users: dict[str, np.ndarray],
     checkout = buy | (cart & (rng.random(n) < users["checkout"][user]))
     app = rng.random(n) < users["app"][user]
     n_events = email + clicked.astype(np.int32) + landing + body + 2 * pairs + checkout + buy
-    sess.update(clicked=clicked, landing=landing, body=body, pairs=pairs, checkout=checkout,
-                buy=buy, app=app, n_events=n_events.astype(np.int32))
+    sess.update(
+        clicked=clicked,
+        landing=landing,
+        body=body,
+        pairs=pairs,
+        checkout=checkout,
+        buy=buy,
+        app=app,
+        n_events=n_events.astype(np.int32),
+    )
 
 
 def _draw_steps(n_events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -605,8 +943,9 @@ def _draw_steps(n_events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return steps
 
 
-def _place_sessions(sess: dict[str, np.ndarray], users: dict[str, np.ndarray],
-                    steps: np.ndarray) -> np.ndarray:
+def _place_sessions(
+    sess: dict[str, np.ndarray], users: dict[str, np.ndarray], steps: np.ndarray
+) -> np.ndarray:
     """Push sessions of one user apart and drop those pushed past the user's activity.
 
     A session starts no earlier than drawn and at least ``_SESSION_GAP_S`` after the end of the
@@ -623,14 +962,14 @@ def _place_sessions(sess: dict[str, np.ndarray], users: dict[str, np.ndarray],
     step = duration.astype(np.int64)
     step += _SESSION_GAP_S
     earlier = np.cumsum(step)
-    earlier -= step                                          # steps of all earlier sessions
+    earlier -= step  # steps of all earlier sessions
     del step
-    counts = users["n_site"] + users["n_email"]            # sessions per user, all >= 1
-    earlier -= np.repeat(earlier[_group_starts(counts)], counts)   # ... of the same user
-    key = user.astype(np.int64) << 34                       # wider than any start - earlier
+    counts = users["n_site"] + users["n_email"]  # sessions per user, all >= 1
+    earlier -= np.repeat(earlier[_group_starts(counts)], counts)  # ... of the same user
+    key = user.astype(np.int64) << 34  # wider than any start - earlier
     key += start
     key -= earlier
-    np.maximum.accumulate(key, out=key)                    # running max, restarting per user
+    np.maximum.accumulate(key, out=key)  # running max, restarting per user
     key -= user.astype(np.int64) << 34
     key += earlier
     start = key.astype(np.int32)
@@ -649,9 +988,14 @@ def _place_sessions(sess: dict[str, np.ndarray], users: dict[str, np.ndarray],
 # ---------------------------------------------------------------------------------------------
 # events
 # ---------------------------------------------------------------------------------------------
-def _build_events(sess: dict[str, np.ndarray], users: dict[str, np.ndarray], steps: np.ndarray,
-                  origin: pd.Timestamp, ids: np.ndarray,
-                  rng: np.random.Generator) -> pd.DataFrame:
+def _build_events(
+    sess: dict[str, np.ndarray],
+    users: dict[str, np.ndarray],
+    steps: np.ndarray,
+    origin: pd.Timestamp,
+    ids: np.ndarray,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
     """Lay out every session's events in funnel order and give them times and values.
 
     ``steps`` (int32 seconds since the previous event) is overwritten to save memory: with ~100M
@@ -674,7 +1018,7 @@ def _build_events(sess: dict[str, np.ndarray], users: dict[str, np.ndarray], ste
     seconds *= 1_000_000_000
     seconds += origin.value
 
-    columns = {                               # copy=False: no second copy of ~100M rows
+    columns = {  # copy=False: no second copy of ~100M rows
         "user_id": ids[event_user],
         "timestamp": seconds.view("datetime64[ns]"),
         "event": np.array(_EVENTS, dtype=object)[kind],
@@ -682,15 +1026,25 @@ def _build_events(sess: dict[str, np.ndarray], users: dict[str, np.ndarray], ste
         "discount": discount,
         "category": np.array([*_CATEGORIES, None], dtype=object)[category],
         "platform": np.array(["web", "app"], dtype=object)[
-            np.repeat(sess["app"].view(np.int8), n_events)],
+            np.repeat(sess["app"].view(np.int8), n_events)
+        ],
     }
-    return pd.DataFrame({name: pd.Series(values, dtype=values.dtype, copy=False)
-                         for name, values in columns.items()}, copy=False)
+    return pd.DataFrame(
+        {
+            name: pd.Series(values, dtype=values.dtype, copy=False)
+            for name, values in columns.items()
+        },
+        copy=False,
+    )
 
 
-def _event_kinds(sess: dict[str, np.ndarray], users: dict[str, np.ndarray], firsts: np.ndarray,
-                 event_user: np.ndarray,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _event_kinds(
+    sess: dict[str, np.ndarray],
+    users: dict[str, np.ndarray],
+    firsts: np.ndarray,
+    event_user: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Event kind codes, positions of the view_item of each cart pair and of each purchase.
 
     Session layout: [email_open] [email_click] [landing page_view] browsing...
@@ -713,8 +1067,9 @@ def _event_kinds(sess: dict[str, np.ndarray], users: dict[str, np.ndarray], firs
     kind[firsts[clicked] + 1] = _CLICK
     kind[at_landing[landing]] = _PV
     pairs = sess["pairs"]
-    pair_at = (np.repeat(at_pairs, pairs)
-               + 2 * (np.arange(pairs.sum()) - np.repeat(_group_starts(pairs), pairs)))
+    pair_at = np.repeat(at_pairs, pairs) + 2 * (
+        np.arange(pairs.sum()) - np.repeat(_group_starts(pairs), pairs)
+    )
     kind[pair_at] = _VI
     kind[pair_at + 1] = _ATC
     kind[at_checkout[sess["checkout"]]] = _CHECKOUT
@@ -723,9 +1078,14 @@ def _event_kinds(sess: dict[str, np.ndarray], users: dict[str, np.ndarray], firs
     return kind, pair_at, buy_at
 
 
-def _categories(kind: np.ndarray, pair_at: np.ndarray, buy_at: np.ndarray,
-                users: dict[str, np.ndarray], event_user: np.ndarray,
-                rng: np.random.Generator) -> np.ndarray:
+def _categories(
+    kind: np.ndarray,
+    pair_at: np.ndarray,
+    buy_at: np.ndarray,
+    users: dict[str, np.ndarray],
+    event_user: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Category code per event (``len(_CATEGORIES)`` = none).
 
     A product view is of the user's favourite category or of one drawn by popularity;
@@ -747,9 +1107,14 @@ def _categories(kind: np.ndarray, pair_at: np.ndarray, buy_at: np.ndarray,
     return category
 
 
-def _orders(n_events: int, buy_at: np.ndarray, category: np.ndarray,
-            users: dict[str, np.ndarray], event_user: np.ndarray,
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _orders(
+    n_events: int,
+    buy_at: np.ndarray,
+    category: np.ndarray,
+    users: dict[str, np.ndarray],
+    event_user: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
     """Order value (NaN off purchases) and discount flag per event."""
     who = event_user[buy_at]
     price = np.array([v[1] for v in _CATEGORIES.values()])[category[buy_at]]
@@ -779,8 +1144,10 @@ def _format_of(path: Path) -> tuple[str, str]:
     for suffix in (".parquet", ".csv.gz", ".csv"):
         if name.lower().endswith(suffix) and len(name) > len(suffix):
             return suffix[1:], name[: -len(suffix)]
-    raise ParameterError(f"cannot tell the format of {str(path)!r}; end the name with .parquet, "
-                         ".csv or .csv.gz", name="path")
+    raise ParameterError(
+        f"cannot tell the format of {str(path)!r}; end the name with .parquet, .csv or .csv.gz",
+        name="path",
+    )
 
 
 def _temp_beside(target: Path, temps: list[Path]) -> Path:

@@ -38,27 +38,70 @@ import yaml
 
 from .sample import Archetype, Cast, make_events
 
-MIN_SHARE = 0.04                 # the smallest archetype's share of users
-ARCHETYPES = (4, 8)              # fewest and most archetypes in a world
-CHANGED_ASPECTS = (2, 10)        # aspects in which an archetype differs from its shop
-ORDER_TABLE_SHARE = 0.2          # worlds that are order tables
+MIN_SHARE = 0.04  # the smallest archetype's share of users
+ARCHETYPES = (4, 8)  # fewest and most archetypes in a world
+CHANGED_ASPECTS = (2, 10)  # aspects in which an archetype differs from its shop
+ORDER_TABLE_SHARE = 0.2  # worlds that are order tables
 
-_GA4 = ("page_view", "view_item", "search", "add_to_cart", "begin_checkout", "purchase",
-        "email_open", "email_click")
+_GA4 = (
+    "page_view",
+    "view_item",
+    "search",
+    "add_to_cart",
+    "begin_checkout",
+    "purchase",
+    "email_open",
+    "email_click",
+)
 VOCABULARIES: dict[str, dict[str, str]] = {
     "ga4": {name: name for name in _GA4},
-    "segment": dict(zip(_GA4, ("Page", "Product Viewed", "Products Searched", "Product Added",
-                               "Checkout Started", "Order Completed", "Email Opened",
-                               "Email Link Clicked"))),
-    "plain": dict(zip(_GA4, ("view", "view", "search", "cart", "checkout", "order",
-                             "email_open", "email_click"))),
+    "segment": dict(
+        zip(
+            _GA4,
+            (
+                "Page",
+                "Product Viewed",
+                "Products Searched",
+                "Product Added",
+                "Checkout Started",
+                "Order Completed",
+                "Email Opened",
+                "Email Link Clicked",
+            ),
+        )
+    ),
+    "plain": dict(
+        zip(
+            _GA4,
+            ("view", "view", "search", "cart", "checkout", "order", "email_open", "email_click"),
+        )
+    ),
     # names no default vocabulary knows: the world ships a roles file for them
-    "own": dict(zip(_GA4, ("Visited Page", "Looked At Item", "Typed Query", "Put In Basket",
-                           "Went To Till", "Paid", "Newsletter Read", "Newsletter Link"))),
+    "own": dict(
+        zip(
+            _GA4,
+            (
+                "Visited Page",
+                "Looked At Item",
+                "Typed Query",
+                "Put In Basket",
+                "Went To Till",
+                "Paid",
+                "Newsletter Read",
+                "Newsletter Link",
+            ),
+        )
+    ),
 }
-_OWN_ROLES = {"view": ["Visited Page", "Looked At Item"], "search": ["Typed Query"],
-              "cart": ["Put In Basket"], "checkout": ["Went To Till"], "purchase": ["Paid"],
-              "email_open": ["Newsletter Read"], "email_click": ["Newsletter Link"]}
+_OWN_ROLES = {
+    "view": ["Visited Page", "Looked At Item"],
+    "search": ["Typed Query"],
+    "cart": ["Put In Basket"],
+    "checkout": ["Went To Till"],
+    "purchase": ["Paid"],
+    "email_open": ["Newsletter Read"],
+    "email_click": ["Newsletter Link"],
+}
 
 _COLUMN_NAMES = {
     "user_id": ("user_id", "customer_id", "visitor_id", "uid", "client"),
@@ -66,8 +109,12 @@ _COLUMN_NAMES = {
     "event": ("event", "event_name", "action", "event_type"),
     "amount": ("amount", "revenue", "value", "order_total"),
 }
-_PARAM_OF = {"user_id": "user_col", "timestamp": "time_col", "event": "event_col",
-             "amount": "amount_col"}
+_PARAM_OF = {
+    "user_id": "user_col",
+    "timestamp": "time_col",
+    "event": "event_col",
+    "amount": "amount_col",
+}
 
 
 @dataclass(frozen=True)
@@ -76,11 +123,11 @@ class World:
 
     seed: int
     cast: Cast
-    vocabulary: str                      # a key of VOCABULARIES, or "orders" (an order table)
-    columns: dict[str, str]              # canonical column -> its name in this world's file
-    dropped: tuple[str, ...]             # optional columns this world's file leaves out
-    file_format: str                     # parquet | csv
-    time_format: str                     # datetime | iso | epoch_ms
+    vocabulary: str  # a key of VOCABULARIES, or "orders" (an order table)
+    columns: dict[str, str]  # canonical column -> its name in this world's file
+    dropped: tuple[str, ...]  # optional columns this world's file leaves out
+    file_format: str  # parquet | csv
+    time_format: str  # datetime | iso | epoch_ms
 
     @property
     def order_table(self) -> bool:
@@ -90,13 +137,16 @@ class World:
         """One line: archetypes, noise, vocabulary, format and what is missing."""
         kind = "order table" if self.order_table else f"{self.vocabulary} events"
         gone = f", no {'/'.join(self.dropped)}" if self.dropped else ""
-        return (f"{len(self.cast.archetypes)} archetypes (smallest "
-                f"{min(a.share for a in self.cast.archetypes.values()):.0%}), "
-                f"{self.cast.noise_share:.0%} noise, {kind}, {self.file_format} "
-                f"({self.time_format}){gone}")
+        return (
+            f"{len(self.cast.archetypes)} archetypes (smallest "
+            f"{min(a.share for a in self.cast.archetypes.values()):.0%}), "
+            f"{self.cast.noise_share:.0%} noise, {kind}, {self.file_format} "
+            f"({self.time_format}){gone}"
+        )
 
 
 # -- the cast --------------------------------------------------------------------------------------
+
 
 def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
     return float(np.exp(rng.uniform(np.log(low), np.log(high))))
@@ -105,36 +155,49 @@ def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
 def _lifecycle(rng: np.random.Generator, kind: str) -> dict:
     """First and last active day ranges of a lifecycle kind (the window is days 0..365)."""
     if kind == "steady":
-        return {"first_day": (0, int(rng.integers(20, 200))),
-                "last_day": (int(rng.integers(300, 355)), 365)}
+        return {
+            "first_day": (0, int(rng.integers(20, 200))),
+            "last_day": (int(rng.integers(300, 355)), 365),
+        }
     if kind == "new":
         lo = int(rng.integers(280, 340))
         return {"first_day": (lo, 364), "last_day": (365, 365)}
     if kind == "lapsed":
         end = int(rng.integers(70, 170))
-        return {"first_day": (0, int(rng.integers(0, 50))),
-                "last_day": (end, end + int(rng.integers(20, 60)))}
+        return {
+            "first_day": (0, int(rng.integers(0, 50))),
+            "last_day": (end, end + int(rng.integers(20, 60))),
+        }
     # fading: here most of the year, gone for the last two to four months
     end = int(rng.integers(220, 290))
-    return {"first_day": (0, int(rng.integers(0, 90))),
-            "last_day": (end, end + int(rng.integers(10, 40)))}
+    return {
+        "first_day": (0, int(rng.integers(0, 90))),
+        "last_day": (end, end + int(rng.integers(10, 40))),
+    }
 
 
 def _aspect(rng: np.random.Generator, aspect: str, order_table: bool) -> dict:
     """Fresh values of one aspect of behaviour, from wide priors."""
     if aspect == "lifecycle":
-        return _lifecycle(rng, str(rng.choice(["steady", "new", "lapsed", "fading"],
-                                              p=[0.4, 0.2, 0.25, 0.15])))
+        return _lifecycle(
+            rng, str(rng.choice(["steady", "new", "lapsed", "fading"], p=[0.4, 0.2, 0.25, 0.15]))
+        )
     if aspect == "frequency":
         one_visit = not order_table and rng.random() < 0.15
-        return {"sessions": _log_uniform(rng, 0.3, 8.0), "spread": rng.uniform(0.3, 0.7),
-                "max_sessions": int(rng.integers(1, 4)) if one_visit else 100_000}
+        return {
+            "sessions": _log_uniform(rng, 0.3, 8.0),
+            "spread": rng.uniform(0.3, 0.7),
+            "max_sessions": int(rng.integers(1, 4)) if one_visit else 100_000,
+        }
     if aspect == "browsing":
         mix = rng.dirichlet([3.0, 4.0, 1.5])
         return {"depth": _log_uniform(rng, 1.5, 12.0), "mix": tuple(float(x) for x in mix)}
     if aspect == "carts":
-        return {"cart": _log_uniform(rng, 0.01, 0.7), "basket": 1 + _log_uniform(rng, 0.05, 1.5),
-                "checkout": rng.uniform(0.05, 0.5)}
+        return {
+            "cart": _log_uniform(rng, 0.01, 0.7),
+            "basket": 1 + _log_uniform(rng, 0.05, 1.5),
+            "checkout": rng.uniform(0.05, 0.5),
+        }
     if aspect == "buying":
         low = 0.1 if order_table else 0.002
         return {"buy": _log_uniform(rng, low, 0.7)}
@@ -143,8 +206,11 @@ def _aspect(rng: np.random.Generator, aspect: str, order_table: bool) -> dict:
     if aspect == "discount":
         return {"discount": rng.uniform(0.02, 0.95)}
     if aspect == "email":
-        return {"emails": _log_uniform(rng, 0.05, 6.0), "click": rng.uniform(0.05, 0.8),
-                "email_buy": _log_uniform(rng, 0.001, 0.2)}
+        return {
+            "emails": _log_uniform(rng, 0.05, 6.0),
+            "click": rng.uniform(0.05, 0.8),
+            "email_buy": _log_uniform(rng, 0.001, 0.2),
+        }
     if aspect == "app":
         return {"app": rng.uniform(0.03, 0.97)}
     if aspect == "weekend":
@@ -152,8 +218,18 @@ def _aspect(rng: np.random.Generator, aspect: str, order_table: bool) -> dict:
     raise ValueError(aspect)
 
 
-EVENT_ASPECTS = ("lifecycle", "frequency", "browsing", "carts", "buying", "value", "discount",
-                 "email", "app", "weekend")
+EVENT_ASPECTS = (
+    "lifecycle",
+    "frequency",
+    "browsing",
+    "carts",
+    "buying",
+    "value",
+    "discount",
+    "email",
+    "app",
+    "weekend",
+)
 ORDER_ASPECTS = ("lifecycle", "frequency", "buying", "value", "discount")
 """What an archetype may differ in: in an order table only what orders show."""
 
@@ -171,8 +247,7 @@ def draw_cast(rng: np.random.Generator, order_table: bool = False) -> Cast:
     archetypes = {}
     for i, share in enumerate(shares):
         values = dict(base, share=float(share))
-        n_changed = int(rng.integers(CHANGED_ASPECTS[0], min(CHANGED_ASPECTS[1],
-                                                             len(aspects)) + 1))
+        n_changed = int(rng.integers(CHANGED_ASPECTS[0], min(CHANGED_ASPECTS[1], len(aspects)) + 1))
         for aspect in rng.choice(aspects, size=n_changed, replace=False):
             values.update(_aspect(rng, str(aspect), order_table))
         archetypes[f"archetype_{i + 1}"] = Archetype(**values)
@@ -180,6 +255,7 @@ def draw_cast(rng: np.random.Generator, order_table: bool = False) -> Cast:
 
 
 # -- the world -------------------------------------------------------------------------------------
+
 
 def draw_world(seed: int, order_table: bool | None = None) -> World:
     """The world of ``seed``; ``order_table`` forces the kind (None: one world in five is one)."""
@@ -196,9 +272,15 @@ def draw_world(seed: int, order_table: bool | None = None) -> World:
         dropped = tuple(c for c in ("discount", "platform", "category") if rng.random() < 0.25)
         if rng.random() < 0.1:
             dropped += ("amount",)
-    return World(seed=seed, cast=cast, vocabulary=vocabulary, columns=columns, dropped=dropped,
-                 file_format=str(rng.choice(["parquet", "parquet", "parquet", "csv"])),
-                 time_format=str(rng.choice(["datetime", "iso", "epoch_ms"])))
+    return World(
+        seed=seed,
+        cast=cast,
+        vocabulary=vocabulary,
+        columns=columns,
+        dropped=dropped,
+        file_format=str(rng.choice(["parquet", "parquet", "parquet", "csv"])),
+        time_format=str(rng.choice(["datetime", "iso", "epoch_ms"])),
+    )
 
 
 def world_events(world: World, n_users: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -253,5 +335,6 @@ def write_world(world: World, folder: str | Path, n_users: int) -> tuple[Path, P
 
 def describe_cast(cast: Cast) -> pd.DataFrame:
     """The cast as a table, one row per archetype (for reading a world's truth)."""
-    return pd.DataFrame([dataclasses.asdict(a) for a in cast.archetypes.values()],
-                        index=list(cast.archetypes))
+    return pd.DataFrame(
+        [dataclasses.asdict(a) for a in cast.archetypes.values()], index=list(cast.archetypes)
+    )

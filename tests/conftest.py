@@ -18,9 +18,16 @@ DEMO_USERS = 3000
 # Debian's Chromium, driven by the playwright package without a browser download of its own
 CHROMIUM = "/usr/bin/chromium"
 # --disable-dev-shm-usage: a container's small /dev/shm (Docker: 64 MB) crashes large pages
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 
 
 @pytest.fixture(scope="session")
@@ -45,8 +52,9 @@ def sample_csv(tmp_path_factory):
 def report_fixtures():
     """The fake RunSummary, profiles and chart data of test_report.py, for the other test files
     that draw a report or cards (one source for all of them)."""
-    spec = importlib.util.spec_from_file_location("_report_fixtures",
-                                                  Path(__file__).with_name("test_report.py"))
+    spec = importlib.util.spec_from_file_location(
+        "_report_fixtures", Path(__file__).with_name("test_report.py")
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -60,8 +68,9 @@ def browser():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip("playwright is not importable: apt-get install chromium; "
-                    "pip install playwright")
+        pytest.skip(
+            "playwright is not importable: apt-get install chromium; pip install playwright"
+        )
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

@@ -53,18 +53,31 @@ def cdnow(tmp_path_factory):
     """The pipeline run on CDNOW as a CSV (customer_id, date, quantity, amount)."""
     try:
         source = metadata.distribution("Lifetimes").locate_file(
-            "lifetimes/datasets/CDNOW_master.txt")
+            "lifetimes/datasets/CDNOW_master.txt"
+        )
     except metadata.PackageNotFoundError:
         pytest.skip("the CDNOW data ships with the 'lifetimes' package: pip install -e '.[test]'")
-    orders = pd.read_csv(source, sep=r"\s+", skiprows=1, header=None, dtype={0: str, 1: str},
-                         names=["customer_id", "date", "quantity", "amount"])
+    orders = pd.read_csv(
+        source,
+        sep=r"\s+",
+        skiprows=1,
+        header=None,
+        dtype={0: str, 1: str},
+        names=["customer_id", "date", "quantity", "amount"],
+    )
     orders["date"] = pd.to_datetime(orders["date"], format="%Y%m%d").dt.strftime("%Y-%m-%d")
     folder = tmp_path_factory.mktemp("cdnow")
     path = folder / "cdnow.csv"
     orders.to_csv(path, index=False)
-    result = pipeline.run(PersonaParams(events_path=str(path), user_col="customer_id",
-                                        time_col="date", output_dir=str(folder / "run"),
-                                        random_state=0))
+    result = pipeline.run(
+        PersonaParams(
+            events_path=str(path),
+            user_col="customer_id",
+            time_col="date",
+            output_dir=str(folder / "run"),
+            random_state=0,
+        )
+    )
     features = pd.read_parquet(result.run_dir / "features.parquet")
     assign = pd.read_parquet(result.run_dir / "assignments.parquet").set_index("user_id")
     joined = features.join(assign, how="inner")
@@ -76,7 +89,7 @@ def test_the_data_is_what_the_tests_assume(cdnow):
     result, _, joined = cdnow
     assert result.info["input"]["order_table"] is True
     assert result.info["counts"]["users"] == len(joined) == 23_570
-    assert joined["days_since_first_seen"].min() > 400      # nobody arrived in the last year
+    assert joined["days_since_first_seen"].min() > 400  # nobody arrived in the last year
 
 
 def test_every_claim_holds_on_the_persona_figures_recomputed(cdnow):
@@ -104,7 +117,7 @@ def test_names_are_unique_apart_and_untagged(cdnow):
     heads = [n.split()[0].split("-")[0].casefold() for n in names]
     assert len(set(heads)) == len(heads), names
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             assert not clashes(a, b), (a, b)
 
 
@@ -123,8 +136,15 @@ def test_nobody_is_new_and_the_big_spenders_really_spend(cdnow):
 
 def test_an_order_table_card_has_no_event_mix_and_nothing_per_session(cdnow):
     result, personas, _ = cdnow
-    per_session = {"sessions", "events_per_session", "session_minutes", "sessions_per_week",
-                   "sessions_per_active_week", "regularity", "engagement_rate"}
+    per_session = {
+        "sessions",
+        "events_per_session",
+        "session_minutes",
+        "sessions_per_week",
+        "sessions_per_active_week",
+        "regularity",
+        "engagement_rate",
+    }
     for p in personas:
         assert p["event_mix"] == {}
         assert not per_session & (set(p["stats"]) | {t["feature"] for t in p["traits"]})

@@ -24,13 +24,16 @@ EARLIER = "<html>the earlier good run</html>"
 
 
 def _events(n_users: int, **columns) -> pd.DataFrame:
-    frame = pd.DataFrame({
-        "user_id": [f"u{i}" for i in range(n_users) for _ in range(2)],
-        "timestamp": [f"2024-05-{1 + i % 28:02d} 1{k}:00:00" for i in range(n_users)
-                      for k in range(2)],
-        "event": ["page_view", "purchase"] * n_users,
-        "amount": [None, 10.0] * n_users,
-    })
+    frame = pd.DataFrame(
+        {
+            "user_id": [f"u{i}" for i in range(n_users) for _ in range(2)],
+            "timestamp": [
+                f"2024-05-{1 + i % 28:02d} 1{k}:00:00" for i in range(n_users) for k in range(2)
+            ],
+            "event": ["page_view", "purchase"] * n_users,
+            "amount": [None, 10.0] * n_users,
+        }
+    )
     return frame.assign(**columns)
 
 
@@ -57,7 +60,7 @@ def _run_fails(capsys, tmp_path, *args: str, earlier: bool = False) -> str:
     assert len(lines) == 1, captured.err
     assert lines[0].startswith("personas: error: ")
     assert captured.out == ""
-    assert sorted(p.name for p in tmp_path.iterdir()) == before    # no run, no .run.partial
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no run, no .run.partial
     assert not (tmp_path / ".run.partial").exists()
     if earlier:
         assert sorted(p.name for p in out.iterdir()) == ["index.html"]
@@ -144,8 +147,9 @@ def test_non_numeric_amounts(capsys, tmp_path, earlier):
 @pytest.mark.parametrize("earlier", [False, True], ids=["fresh", "earlier-run"])
 def test_unknown_parameter(capsys, tmp_path, earlier):
     line = _run_fails(capsys, tmp_path, "-p", "max_persona=6", earlier=earlier)
-    assert line.startswith("personas: error: unknown parameter 'max_persona'; "
-                           "did you mean 'max_personas'?")
+    assert line.startswith(
+        "personas: error: unknown parameter 'max_persona'; did you mean 'max_personas'?"
+    )
 
 
 @pytest.mark.parametrize("earlier", [False, True], ids=["fresh", "earlier-run"])
@@ -162,8 +166,9 @@ def test_out_of_range_parameter(capsys, tmp_path):
 @pytest.mark.parametrize("earlier", [False, True], ids=["fresh", "earlier-run"])
 def test_parameter_without_equals(capsys, tmp_path, earlier):
     line = _run_fails(capsys, tmp_path, "-p", "max_personas", earlier=earlier)
-    assert line == ("personas: error: -p 'max_personas' is not name=value; "
-                    "write e.g. -p max_personas=6")
+    assert line == (
+        "personas: error: -p 'max_personas' is not name=value; write e.g. -p max_personas=6"
+    )
 
 
 @pytest.mark.parametrize("earlier", [False, True], ids=["fresh", "earlier-run"])
@@ -208,8 +213,18 @@ def test_debug_keeps_the_exception(tmp_path):
     from personas.errors import InputError
 
     with pytest.raises(InputError, match=r"does not exist"):
-        main(["run", "--no-notebooks", "-q", "--debug", "--events", str(tmp_path / "nope.csv"),
-              "--out", str(tmp_path / "run")])
+        main(
+            [
+                "run",
+                "--no-notebooks",
+                "-q",
+                "--debug",
+                "--events",
+                str(tmp_path / "nope.csv"),
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
 
 
 # -- sample ----------------------------------------------------------------------------------------
@@ -245,7 +260,7 @@ def _robustness_tool():
     """tools/robustness.py, whose CASES the document was generated from."""
     spec = importlib.util.spec_from_file_location("robustness", ROOT / "tools" / "robustness.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module      # dataclasses look their module up while being built
+    sys.modules[spec.name] = module  # dataclasses look their module up while being built
     spec.loader.exec_module(module)
     return module
 
@@ -257,8 +272,9 @@ STALE = "docs/robustness.md is stale: re-run .venv/bin/python tools/robustness.p
 def _documented(case) -> str:
     """The document's section on ``case``."""
     text = TOOL.DOC.read_text(encoding="utf-8").split(f"\n{TOOL.FAULTS_HEAD}")[0]
-    heads = [part for part in text.split("\n### ") if part.split("\n", 1)[0].endswith(
-        f". {case.title}")]
+    heads = [
+        part for part in text.split("\n### ") if part.split("\n", 1)[0].endswith(f". {case.title}")
+    ]
     if case.usable:
         return text.split("## Dirty but usable rows", 1)[-1]
     assert len(heads) == 1, f"{case.title!r} is not in docs/robustness.md; {STALE}"
@@ -280,7 +296,8 @@ def _try(case, tmp_path, monkeypatch, capsys):
 
 @pytest.mark.parametrize("case", [c for c in TOOL.CASES if not c.usable], ids=lambda c: c.title)
 def test_each_documented_bad_input_still_gives_its_documented_exit_code_and_line(
-        case, tmp_path, monkeypatch, capsys):
+    case, tmp_path, monkeypatch, capsys
+):
     if case.unprivileged and os.geteuid() == 0:
         pytest.skip("root reads any file; tools/robustness.py runs this case as an ordinary user")
     section = _documented(case)
@@ -300,8 +317,9 @@ def test_the_document_covers_every_case_and_nothing_else():
     assert "## Dirty but usable rows" in text
     exports = text.split("## Files as people export them", 1)[1]
     for case in (c for c in TOOL.CASES if c.export):
-        assert f"| {case.title} | {case.given} | 0 | 300 | {len(TOOL._export()):,} |" in exports, \
+        assert f"| {case.title} | {case.given} | 0 | 300 | {len(TOOL._export()):,} |" in exports, (
             STALE
+        )
 
 
 @pytest.mark.slow
@@ -311,13 +329,25 @@ def test_the_documented_dirty_log_runs_and_counts_each_rule(tmp_path, monkeypatc
     assert outcome.exit_code == 0, outcome.stderr
     assert outcome.written == ["run"]
     info = outcome.run_json
-    assert info["data_quality"]["rows"] == case.quality == {
-        "null_user": 3, "null_time": 4, "outside_window": 6, "future": 2,
-        "negative_amount": 2, "negative_quantity": 2, "missing_amount": 5, "duplicate": 5}
+    assert (
+        info["data_quality"]["rows"]
+        == case.quality
+        == {
+            "null_user": 3,
+            "null_time": 4,
+            "outside_window": 6,
+            "future": 2,
+            "negative_amount": 2,
+            "negative_quantity": 2,
+            "missing_amount": 5,
+            "duplicate": 5,
+        }
+    )
     assert info["input"]["window_applied"] == {"start": "2024-01-01 00:00:00", "end": None}
-    assert info["input"]["reference_date"] == {"value": info["input"]["window"]["end"],
-                                               "from": "last event used"}
+    assert info["input"]["reference_date"] == {
+        "value": info["input"]["window"]["end"],
+        "from": "last event used",
+    }
     assert info["input"]["time_format"] == "ISO text"
     for rule, rows in case.quality.items():
         assert f"| `{rule}` | {rows} |" in _documented(case), STALE
-

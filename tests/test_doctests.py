@@ -12,16 +12,27 @@ import importlib
 
 import pytest
 
-MODULES = ("personas", "personas.load.stage", "personas.features", "personas.migration",
-           "personas.model", "personas.pipeline", "personas.profile", "personas.progress",
-           "personas.results", "personas.sample", "personas.worlds")
+MODULES = (
+    "personas",
+    "personas.load.stage",
+    "personas.features",
+    "personas.migration",
+    "personas.model",
+    "personas.pipeline",
+    "personas.profile",
+    "personas.progress",
+    "personas.results",
+    "personas.sample",
+    "personas.worlds",
+)
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name):
     module = importlib.import_module(name)
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
-                             verbose=False)
+    result = doctest.testmod(
+        module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False
+    )
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples of {name} failed"
     examples = sum(len(t.examples) for t in doctest.DocTestFinder().find(module))
     assert examples > 0, f"{name} has no examples: drop it from MODULES"

@@ -31,8 +31,11 @@ SMALL = dict(sample_users=400, sample_size=400, n_fits=2)
 
 def tree_digest(folder: Path) -> dict[str, str]:
     """Every file under ``folder`` with the SHA-256 of its bytes."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def python(code: str, **kwargs) -> subprocess.Popen:
@@ -43,6 +46,7 @@ def python(code: str, **kwargs) -> subprocess.Popen:
 
 
 # -- publishing ------------------------------------------------------------------------------------
+
 
 def _stage_and_target(tmp_path):
     target, stage = tmp_path / "run", tmp_path / ".run.partial"
@@ -57,7 +61,7 @@ def test_publish_swaps_the_new_run_in_and_removes_the_old_one(tmp_path):
     stage, target = _stage_and_target(tmp_path)
     runfolder.publish(stage, target)
     assert [p.name for p in target.iterdir()] == ["new.txt"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]      # no lock, no old run
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no lock, no old run
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="renameat2 is Linux's")
@@ -79,9 +83,9 @@ def test_without_the_swap_publish_falls_back_to_two_renames(tmp_path, monkeypatc
 
 
 def test_clean_up_restores_a_run_left_aside_and_removes_what_dead_runs_left(tmp_path):
-    dead = 2 ** 22 + 17                      # above Linux's default pid_max: never running
+    dead = 2**22 + 17  # above Linux's default pid_max: never running
     assert not runfolder.pid_alive(dead)
-    aside = tmp_path / f".run.old-{dead}"    # a crash between the two renames of a publish
+    aside = tmp_path / f".run.old-{dead}"  # a crash between the two renames of a publish
     aside.mkdir()
     (aside / "index.html").write_text("the good run")
     (tmp_path / ".run.partial").mkdir()
@@ -119,11 +123,11 @@ def test_a_run_killed_at_publishing_leaves_one_whole_run_and_the_next_run_cleans
         assert killed.wait(timeout=300) == -signal.SIGKILL
         after = tree_digest(target)
         if when == "before":
-            assert after == before                          # byte for byte the previous run
+            assert after == before  # byte for byte the previous run
         else:
             assert after != before and "index.html" in after and "run.json" in after
             run = json.loads((target / "run.json").read_text())
-            assert run["parameters"]["sample_seed"] == 3    # the new run, complete
+            assert run["parameters"]["sample_seed"] == 3  # the new run, complete
     assert (tmp_path / ".run.partial").exists() and (tmp_path / ".run.lock").exists()
     pipeline.run(PersonaParams(**SMALL, output_dir=str(target), sample_seed=4), progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
@@ -147,8 +151,9 @@ def held_folder(tmp_path):
     target = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
     env.pop(runfolder.HELD_ENV, None)
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(target)], env=env,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(target)], env=env, stdout=subprocess.PIPE, text=True
+    )
     assert holder.stdout.readline().strip() == "locked"
     yield target, holder
     holder.kill()
@@ -161,9 +166,12 @@ def test_a_second_run_into_a_busy_folder_is_refused_with_exit_75(held_folder, ca
     err = capsys.readouterr().err.splitlines()
     assert code == EXIT_BUSY == 75
     assert len(err) == 1
-    assert re.fullmatch(rf"personas: error: another run \(pid {holder.pid}, started [0-9: -]+\) "
-                        rf"is writing into '{re.escape(str(target))}'; wait for it to finish, or "
-                        r"give this run another output folder", err[0])
+    assert re.fullmatch(
+        rf"personas: error: another run \(pid {holder.pid}, started [0-9: -]+\) "
+        rf"is writing into '{re.escape(str(target))}'; wait for it to finish, or "
+        r"give this run another output folder",
+        err[0],
+    )
     assert not target.exists() and not (target.parent / ".run.partial").exists()
 
 
@@ -181,7 +189,7 @@ def test_the_lock_of_a_killed_run_is_taken_over(held_folder):
     target, holder = held_folder
     holder.kill()
     holder.wait()
-    assert (target.parent / ".run.lock").exists()          # the dead run's file, unlocked
+    assert (target.parent / ".run.lock").exists()  # the dead run's file, unlocked
     with runfolder.RunLock(target):
         assert runfolder.holds(target)
     assert not (target.parent / ".run.lock").exists()
@@ -193,15 +201,30 @@ def test_runs_into_one_folder_at_once_publish_one_whole_run_and_other_folders_ar
     small = [f"-p{k}={v}" for k, v in SMALL.items()]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
     env.pop(runfolder.HELD_ENV, None)
-    first = subprocess.Popen([*cli, "--out", str(tmp_path / "a"), *small], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [*cli, "--out", str(tmp_path / "a"), *small],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 60
     while not (tmp_path / ".a.lock").exists() and time.time() < deadline:
         time.sleep(0.05)
-    same = subprocess.run([*cli, "--out", str(tmp_path / "a"), *small], env=env,
-                          capture_output=True, text=True, timeout=300)
-    other = subprocess.run([*cli, "--out", str(tmp_path / "b"), *small], env=env,
-                           capture_output=True, text=True, timeout=300)
+    same = subprocess.run(
+        [*cli, "--out", str(tmp_path / "a"), *small],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    other = subprocess.run(
+        [*cli, "--out", str(tmp_path / "b"), *small],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert first.wait(timeout=300) == 0, first.stderr.read()
     assert same.returncode == 75 and "another run" in same.stderr
     assert other.returncode == 0, other.stderr
@@ -212,6 +235,7 @@ def test_runs_into_one_folder_at_once_publish_one_whole_run_and_other_folders_ar
 
 
 # -- full disks ------------------------------------------------------------------------------------
+
 
 def _can_mount() -> bool:
     return os.geteuid() == 0 and shutil.which("mount") is not None
@@ -224,27 +248,42 @@ def small_disk(tmp_path):
         pytest.skip("mounting a small disk needs root")
     disk = tmp_path / "disk"
     disk.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)],
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("this machine does not let us mount a tmpfs")
     yield disk
     subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
-@pytest.mark.slow     # fits the model
+@pytest.mark.slow  # fits the model
 def test_a_full_output_disk_is_one_sentence_and_keeps_the_previous_report(small_disk, capsys):
     target = small_disk / "run"
     target.mkdir()
     (target / "index.html").write_text("the earlier good run")
-    code = main(["run", "--no-notebooks", "-q", "--out", str(target),
-                 *[f"-p{k}={v}" for k, v in SMALL.items()]])
+    code = main(
+        [
+            "run",
+            "--no-notebooks",
+            "-q",
+            "--out",
+            str(target),
+            *[f"-p{k}={v}" for k, v in SMALL.items()],
+        ]
+    )
     err = capsys.readouterr().err.splitlines()
     assert code == EXIT_USAGE
     assert len(err) == 1
-    assert re.fullmatch(rf"personas: error: the disk holding the output folder "
-                        rf"'{re.escape(str(target))}' is full \(\d+ MB free, and the run needs "
-                        r"about \d+ MB there\); free some space, or set output_dir to a folder "
-                        r"on another disk", err[0])
+    assert re.fullmatch(
+        rf"personas: error: the disk holding the output folder "
+        rf"'{re.escape(str(target))}' is full \(\d+ MB free, and the run needs "
+        r"about \d+ MB there\); free some space, or set output_dir to a folder "
+        r"on another disk",
+        err[0],
+    )
     assert (target / "index.html").read_text() == "the earlier good run"
     assert sorted(p.name for p in small_disk.iterdir()) == ["run"]
 
@@ -254,8 +293,16 @@ def test_a_full_disk_anywhere_in_a_step_becomes_the_sentence(tmp_path, monkeypat
         raise OSError(28, "No space left on device", str(tmp_path / ".run.partial" / "x"))
 
     monkeypatch.setattr(pd.DataFrame, "to_parquet", full)
-    code = main(["run", "--no-notebooks", "-q", "--out", str(tmp_path / "run"),
-                 *[f"-p{k}={v}" for k, v in SMALL.items()]])
+    code = main(
+        [
+            "run",
+            "--no-notebooks",
+            "-q",
+            "--out",
+            str(tmp_path / "run"),
+            *[f"-p{k}={v}" for k, v in SMALL.items()],
+        ]
+    )
     err = capsys.readouterr().err.splitlines()
     assert code == EXIT_USAGE and len(err) == 1
     assert "the disk holding the output folder" in err[0] and "is full" in err[0]
@@ -263,16 +310,21 @@ def test_a_full_disk_anywhere_in_a_step_becomes_the_sentence(tmp_path, monkeypat
 
 
 def test_a_full_temporary_folder_names_temp_dir(tmp_path):
-    exc = OSError(f'IO Error: Could not write file "{tmp_path}/personas-duckdb-1-ab/'
-                  'duckdb_temp_storage-0.tmp": No space left on device')
+    exc = OSError(
+        f'IO Error: Could not write file "{tmp_path}/personas-duckdb-1-ab/'
+        'duckdb_temp_storage-0.tmp": No space left on device'
+    )
     error = runfolder.disk_full_error(exc, tmp_path / "run", 1000, temp_dir=tmp_path)
-    assert str(error).startswith(f"the disk holding DuckDB's temporary folder '{tmp_path}' is "
-                                 "full (")
-    assert str(error).endswith("; set temp_dir to a folder on a disk with more room, or raise "
-                               "memory_limit so that less is spilled")
+    assert str(error).startswith(
+        f"the disk holding DuckDB's temporary folder '{tmp_path}' is full ("
+    )
+    assert str(error).endswith(
+        "; set temp_dir to a folder on a disk with more room, or raise "
+        "memory_limit so that less is spilled"
+    )
 
 
-@pytest.mark.slow     # demo_run fits the model
+@pytest.mark.slow  # demo_run fits the model
 def test_the_space_a_run_needs_is_measured_not_guessed(demo_run):
     """run_bytes() must cover a real run folder, without asking for ten times what it uses."""
     used = sum(p.stat().st_size for p in demo_run.run_dir.rglob("*") if p.is_file())
@@ -284,20 +336,24 @@ def test_memory_limit_and_temp_dir_reach_duckdb(tmp_path):
     from personas.load import connect
     from personas.runfolder import SPILL_PREFIX
 
-    stale = tmp_path / f"{SPILL_PREFIX}{2 ** 22 + 17}-abc"     # a killed run's spill folder
+    stale = tmp_path / f"{SPILL_PREFIX}{2**22 + 17}-abc"  # a killed run's spill folder
     stale.mkdir()
     con = connect("123MB", str(tmp_path))
     limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
     folder = con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
     assert limit.replace(" ", "") in ("117.3MiB", "123.0MB")
     assert Path(folder).parent == tmp_path and Path(folder).name.startswith(
-        f"{SPILL_PREFIX}{os.getpid()}-")
+        f"{SPILL_PREFIX}{os.getpid()}-"
+    )
     assert not stale.exists()
 
 
-@pytest.mark.parametrize("value, message", [
-    ("lots", "parameter memory_limit='lots' is not a size; write it like 2GB or 500MB"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("lots", "parameter memory_limit='lots' is not a size; write it like 2GB or 500MB"),
+    ],
+)
 def test_memory_limit_must_be_a_size(value, message):
     from personas.errors import ParameterError
 
@@ -310,16 +366,18 @@ def test_memory_limit_must_be_a_size(value, message):
 EVIL = "!!python/object/apply:os.system ['touch {marker}']\n"
 
 
-@pytest.mark.parametrize("flag", ["rules_path", "renames_path", "roles_path", "features_path",
-                                  "--config"])
+@pytest.mark.parametrize(
+    "flag", ["rules_path", "renames_path", "roles_path", "features_path", "--config"]
+)
 def test_yaml_files_cannot_run_code(flag, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.yaml"
     evil.write_text(EVIL.format(marker=marker))
     args = ["--config", str(evil)] if flag == "--config" else [f"-p{flag}={evil}"]
-    code = main(["run", "--no-notebooks", "-q", "--out", str(tmp_path / "run"),
-                 "-psample_users=300", *args])
+    code = main(
+        ["run", "--no-notebooks", "-q", "--out", str(tmp_path / "run"), "-psample_users=300", *args]
+    )
     err = capsys.readouterr().err.splitlines()
     assert code == EXIT_USAGE and len(err) == 1
     assert str(evil) in err[0] and "python/object" in err[0], err[0]
@@ -334,15 +392,22 @@ def saved_model(demo_run, tmp_path):
     return folder
 
 
-@pytest.mark.slow     # demo_run fits the model
-@pytest.mark.parametrize("damage, message", [
-    ("edit", "has changed since the model was saved (model.json differs from its checksum in "
-             "manifest.json)"),
-    ("truncate", "has changed since the model was saved (reference.parquet differs"),
-    ("delete", "lacks reference.parquet"),
-])
-def test_a_damaged_model_folder_is_refused(saved_model, damage, message, sample_csv, tmp_path,
-                                           capsys):
+@pytest.mark.slow  # demo_run fits the model
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (
+            "edit",
+            "has changed since the model was saved (model.json differs from its checksum in "
+            "manifest.json)",
+        ),
+        ("truncate", "has changed since the model was saved (reference.parquet differs"),
+        ("delete", "lacks reference.parquet"),
+    ],
+)
+def test_a_damaged_model_folder_is_refused(
+    saved_model, damage, message, sample_csv, tmp_path, capsys
+):
     if damage == "edit":
         path = saved_model / "model.json"
         text = path.read_text()
@@ -353,22 +418,32 @@ def test_a_damaged_model_folder_is_refused(saved_model, damage, message, sample_
     else:
         (saved_model / "reference.parquet").unlink()
     out = tmp_path / "assigned.csv"
-    code = main(["assign", "-q", "--model", str(saved_model), "--events", str(sample_csv),
-                 "--out", str(out)])
+    code = main(
+        [
+            "assign",
+            "-q",
+            "--model",
+            str(saved_model),
+            "--events",
+            str(sample_csv),
+            "--out",
+            str(out),
+        ]
+    )
     err = capsys.readouterr().err.splitlines()
     assert code == EXIT_USAGE and len(err) == 1
     assert f"model folder '{saved_model}' " in err[0] and message in err[0]
     assert not out.exists()
 
 
-@pytest.mark.slow     # demo_run fits the model
+@pytest.mark.slow  # demo_run fits the model
 def test_an_intact_model_folder_still_loads(saved_model):
     from personas.model import PersonaModel
 
     assert PersonaModel.load(saved_model).info_["personas"] >= 2
 
 
-@pytest.mark.slow     # demo_run fits the model
+@pytest.mark.slow  # demo_run fits the model
 def test_the_report_and_persona_exports_hold_no_user_id(demo_run):
     ids = set(pd.read_parquet(demo_run.run_dir / "assignments.parquet")["user_id"])
     for name in ("index.html", "personas.json", "personas.csv"):
@@ -377,11 +452,11 @@ def test_the_report_and_persona_exports_hold_no_user_id(demo_run):
         assert not found, f"{name} holds user ids {sorted(found)[:5]}"
 
 
-@pytest.mark.slow     # demo_run fits the model
+@pytest.mark.slow  # demo_run fits the model
 def test_loading_a_model_with_parts_that_do_not_fit_is_refused(saved_model):
     from personas.model import MANIFEST, PersonaModel
 
-    (saved_model / MANIFEST).unlink()           # as an older version saved it
+    (saved_model / MANIFEST).unlink()  # as an older version saved it
     state = json.loads((saved_model / "model.json").read_text())
     state["scaler_scale"] = state["scaler_scale"][:-1]
     (saved_model / "model.json").write_text(json.dumps(state))

@@ -34,12 +34,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ("01_features", "02_personas", "03_report")
 SMALL = {"sample_users": 1500, "sample_size": 1500, "n_fits": 2}
-RUN_TIMEOUT_MS = 240_000       # a notebook's cells; UMAP's numba compile takes ~20 s per kernel
+RUN_TIMEOUT_MS = 240_000  # a notebook's cells; UMAP's numba compile takes ~20 s per kernel
 SERVER_TIMEOUT_S = 60
 # JupyterLab's own settings for the test: every cell in the page (not only those scrolled to),
 # no question about news, and no call to the internet.
-LAB_SETTINGS = {"notebook-extension/tracker": {"windowingMode": "none"},
-                "apputils-extension/notification": {"fetchNews": "false"}}
+LAB_SETTINGS = {
+    "notebook-extension/tracker": {"windowingMode": "none"},
+    "apputils-extension/notification": {"fetchNews": "false"},
+}
 
 
 @pytest.fixture
@@ -51,9 +53,14 @@ def project(tmp_path) -> Path:
     (root / "pyproject.toml").write_text('[project]\nname = "personas"\n', encoding="utf-8")
     (root / "notebooks").symlink_to(Path("personas", "notebooks"))
     for name in NOTEBOOKS:
-        pm.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"),
-                            str(folder / f"{name}.ipynb"), parameters=SMALL, prepare_only=True,
-                            kernel_name="python3", progress_bar=False)
+        pm.execute_notebook(
+            str(ROOT / "notebooks" / f"{name}.ipynb"),
+            str(folder / f"{name}.ipynb"),
+            parameters=SMALL,
+            prepare_only=True,
+            kernel_name="python3",
+            progress_bar=False,
+        )
     return root
 
 
@@ -70,27 +77,40 @@ def lab(project, tmp_path):
         path = home / "settings" / "@jupyterlab" / f"{name}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values), encoding="utf-8")
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"),
-           "JUPYTER_DATA_DIR": str(home / "data"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-           "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-           "IPYTHONDIR": str(home / "ipython")}
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_DATA_DIR": str(home / "data"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+        "IPYTHONDIR": str(home / "ipython"),
+    }
     token = secrets.token_hex(16)
-    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
-               f"--port={_free_port()}", f"--IdentityProvider.token={token}",
-               f"--ServerApp.root_dir={project}", "--LabApp.news_url=None",
-               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={_free_port()}",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={project}",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
     if os.geteuid() == 0:
         command.append("--allow-root")
     log_path = tmp_path / "jupyterlab.log"
     with open(log_path, "w", encoding="utf-8") as log:
-        server = subprocess.Popen(command, cwd=project, env=env, stdout=log,
-                                  stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            command, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
         try:
             url = _wait_for_server(server, home / "runtime", token, log_path)
             yield url, token, log_path
         finally:
-            server.terminate()           # it shuts its kernels down
+            server.terminate()  # it shuts its kernels down
             try:
                 server.wait(30)
             except subprocess.TimeoutExpired:
@@ -116,12 +136,13 @@ def _wait_for_server(server: subprocess.Popen, runtime: Path, token: str, log: P
         if info.exists():
             try:
                 url = json.loads(info.read_text())["url"]
-                request = urllib.request.Request(url + "api/status",
-                                                 headers={"Authorization": f"token {token}"})
+                request = urllib.request.Request(
+                    url + "api/status", headers={"Authorization": f"token {token}"}
+                )
                 with urllib.request.urlopen(request, timeout=5):
                     return url
             except (OSError, ValueError, KeyError):
-                pass                    # not written completely, or not answering yet
+                pass  # not written completely, or not answering yet
         time.sleep(0.2)
     pytest.fail(f"JupyterLab did not answer within {SERVER_TIMEOUT_S} s:\n{log.read_text()}")
 
@@ -136,8 +157,7 @@ def _charts(name: str) -> int:
     count = 0
     for cell in cells:
         source = "".join(cell["source"]).strip()
-        call = cell["cell_type"] == "code" and re.search(r"plots\.(\w+)\(",
-                                                         source.splitlines()[-1])
+        call = cell["cell_type"] == "code" and re.search(r"plots\.(\w+)\(", source.splitlines()[-1])
         if call and issubclass(get_type_hints(getattr(plots, call.group(1)))["return"], Figure):
             count += 1
     return count
@@ -154,9 +174,9 @@ def _run_all_cells(page, name: str):
     expect(tab).to_contain_text(f"{name}.ipynb")
     panel = page.locator(f"[id='{tab.get_attribute('data-id')}']")
     cells = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())["cells"]
-    expect(panel.locator(".jp-Notebook .jp-Cell")).to_have_count(len(cells) + 1)   # + injected
+    expect(panel.locator(".jp-Notebook .jp-Cell")).to_have_count(len(cells) + 1)  # + injected
     idle = page.get_by_text("Python 3 (ipykernel) | Idle")
-    expect(idle).to_be_visible(timeout=60_000)          # its kernel has started
+    expect(idle).to_be_visible(timeout=60_000)  # its kernel has started
     page.locator(".lm-MenuBar-item", has_text="Run").click()
     page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
     page.wait_for_function(
@@ -164,7 +184,10 @@ def _run_all_cells(page, name: str):
             const prompts = [...panel.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
             return prompts.length > 0
                 && prompts.every(p => /^\\s*\\[\\d+\\]/.test(p.textContent));
-        }""", arg=panel.element_handle(), timeout=RUN_TIMEOUT_MS)
+        }""",
+        arg=panel.element_handle(),
+        timeout=RUN_TIMEOUT_MS,
+    )
     expect(idle).to_be_visible(timeout=60_000)
     return panel
 
@@ -182,14 +205,17 @@ def test_the_notebooks_run_in_jupyterlab(browser, lab, project, tmp_path):
             panel = _run_all_cells(page, name)
             assert panel.locator(".jp-InputPrompt", has_text="[*]").count() == 0
             # errors and warnings alike render as stderr output
-            stderr = panel.locator(".jp-OutputArea-output"
-                                   "[data-mime-type='application/vnd.jupyter.stderr']")
+            stderr = panel.locator(
+                ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+            )
             assert stderr.count() == 0, stderr.all_inner_texts()
             images = panel.locator(".jp-OutputArea-output[data-mime-type='image/png'] img")
             expect(images).to_have_count(_charts(name))
             for image in images.all():
-                assert image.evaluate("img => img.complete && img.naturalWidth > 100 "
-                                      "&& img.src.startsWith('data:image/png')")
+                assert image.evaluate(
+                    "img => img.complete && img.naturalWidth > 100 "
+                    "&& img.src.startsWith('data:image/png')"
+                )
             shown[name] = "\n".join(panel.locator(".jp-OutputArea").all_inner_texts())
     except Exception:
         page.screenshot(path=str(tmp_path / "jupyterlab.png"))
@@ -200,8 +226,12 @@ def test_the_notebooks_run_in_jupyterlab(browser, lab, project, tmp_path):
 
     run = project / "reports" / "sample"
     assert (run / "index.html").is_file()
-    assert sorted(p.name for p in project.iterdir()) == ["notebooks", "personas",
-                                                         "pyproject.toml", "reports"]
+    assert sorted(p.name for p in project.iterdir()) == [
+        "notebooks",
+        "personas",
+        "pyproject.toml",
+        "reports",
+    ]
     assert sorted(p.name for p in (project / "personas").iterdir()) == ["notebooks"]
     names = [p["name"] for p in json.loads((run / "personas.json").read_text())]
     assert len(names) >= 2

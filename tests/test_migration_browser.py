@@ -19,7 +19,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def checks():
     spec = importlib.util.spec_from_file_location(
-        "_report_browser", Path(__file__).with_name("test_report_browser.py"))
+        "_report_browser", Path(__file__).with_name("test_report_browser.py")
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -36,7 +37,8 @@ def pages(report_fixtures, tmp_path_factory):
     from personas.sample import make_events
 
     spec = importlib.util.spec_from_file_location(
-        "_migration_tests", Path(__file__).with_name("test_migration.py"))
+        "_migration_tests", Path(__file__).with_name("test_migration.py")
+    )
     helpers = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(helpers)
     folder = tmp_path_factory.mktemp("migration-browser")
@@ -47,12 +49,17 @@ def pages(report_fixtures, tmp_path_factory):
         events, truth = make_events(600, seed=4, period=period)
         runs.append(helpers.write_run(folder / f"shop-{period}", truth, events))
     summary = report_fixtures.make_summary()
-    summary = dataclasses.replace(summary, personas=tuple(
-        dataclasses.replace(p, name=p.name + long) for p in summary.personas))
-    report = render_report(summary, folder / "report" / "index.html",
-                           map_points=report_fixtures.make_map_points(),
-                           heatmap=report_fixtures.make_heatmap(summary),
-                           migration=migrate(read_side(runs[0]), read_side(runs[1])))
+    summary = dataclasses.replace(
+        summary,
+        personas=tuple(dataclasses.replace(p, name=p.name + long) for p in summary.personas),
+    )
+    report = render_report(
+        summary,
+        folder / "report" / "index.html",
+        map_points=report_fixtures.make_map_points(),
+        heatmap=report_fixtures.make_heatmap(summary),
+        migration=migrate(read_side(runs[0]), read_side(runs[1])),
+    )
     history = write_history(runs, folder / "history.html")
     return {"report": report, "history": history}
 
@@ -65,13 +72,16 @@ def test_migration_fits_a_phone_with_every_cell_labelled(browser, checks, pages,
         result = page.evaluate(checks.OVERFLOW_JS)
         assert result["found"] == []
         assert result["scrollWidth"] <= page.evaluate("window.innerWidth")
-        cells = [c for c in page.evaluate(checks.LABELS_JS)
-                 if c["table"].startswith("migration-table")]
+        cells = [
+            c for c in page.evaluate(checks.LABELS_JS) if c["table"].startswith("migration-table")
+        ]
         assert len(cells) > 50
         assert [c for c in cells if c["label"] != c["head"]] == []
         assert {c["role"] for c in cells} == {"rowheader", "cell"}
-        display = page.evaluate("[...document.querySelectorAll('table.migration-table tbody tr')]"
-                                ".map(tr => getComputedStyle(tr).display)")
+        display = page.evaluate(
+            "[...document.querySelectorAll('table.migration-table tbody tr')]"
+            ".map(tr => getComputedStyle(tr).display)"
+        )
         assert set(display) == {"block"}
         chart = page.locator("figure.flow svg").first.bounding_box()
         assert chart["width"] > 0 and chart["x"] + chart["width"] <= checks.PHONE["width"] + 0.5
@@ -88,8 +98,10 @@ def test_migration_in_print(browser, checks, pages, which):
         result = page.evaluate(checks.OVERFLOW_JS)
         assert result["found"] == []
         assert result["scrollWidth"] <= checks.A4_PRINT_WIDTH
-        breaks = page.evaluate("[...document.querySelectorAll('section.migration')]"
-                               ".map(el => getComputedStyle(el).breakBefore)")
+        breaks = page.evaluate(
+            "[...document.querySelectorAll('section.migration')]"
+            ".map(el => getComputedStyle(el).breakBefore)"
+        )
         assert breaks and set(breaks) == {"page"}
         assert page.pdf(format="A4")[:4] == b"%PDF"
     finally:

@@ -84,8 +84,8 @@ def test_align_renumbers_labels_to_match_an_anchor():
 
 def test_consensus_takes_each_rows_most_frequent_persona_and_measures_agreement():
     a = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
-    b = np.array([1, 1, 1, 0, 0, 0, 2, 2, 2])    # a renumbered
-    c = np.array([0, 0, 1, 1, 1, 1, 2, 2, 2])    # one row moved
+    b = np.array([1, 1, 1, 0, 0, 0, 2, 2, 2])  # a renumbered
+    c = np.array([0, 0, 1, 1, 1, 1, 2, 2, 2])  # one row moved
     final, per_fit, overlap = consensus([a, b, c])
     assert adjusted_rand_score(final, a) == 1.0
     assert per_fit[0] == per_fit[1] == 1.0 and per_fit[2] < 1.0
@@ -152,16 +152,17 @@ def test_fit_predict_labels_every_row_not_only_the_sample():
 def test_bisection_splits_the_widest_group_until_k_and_the_splits_nest():
     rng = np.random.default_rng(0)
     # group 0: two tight halves far apart (wide); group 1: tight; the last row is noise
-    embedding = np.concatenate([rng.normal(0, 0.1, 20), rng.normal(3, 0.1, 20),
-                                rng.normal(10, 0.1, 15)])[:, None]
+    embedding = np.concatenate(
+        [rng.normal(0, 0.1, 20), rng.normal(3, 0.1, 20), rng.normal(10, 0.1, 15)]
+    )[:, None]
     labels = np.array([0] * 40 + [1] * 14 + [-1])
     three = bisect_groups(embedding, labels, 3, seed=0)
     assert three.max() + 1 == 3 and three[-1] == -1
     assert len(set(three[:20])) == len(set(three[20:40])) == len(set(three[40:54])) == 1
-    assert len({three[0], three[20], three[40]}) == 3      # the wide group was split
+    assert len({three[0], three[20], three[40]}) == 3  # the wide group was split
     four = bisect_groups(embedding, labels, 4, seed=0)
     assert four.max() + 1 == 4
-    assert all(len(set(three[four == g])) == 1 for g in range(4))   # inside the groups of 3
+    assert all(len(set(three[four == g])) == 1 for g in range(4))  # inside the groups of 3
     # all rows noise: they are one group to split; identical rows cannot be split
     assert bisect_groups(embedding, np.full(55, -1), 2, seed=0).max() + 1 == 2
     assert bisect_groups(np.zeros((10, 2)), np.zeros(10, np.int64), 3, 0).tolist() == [0] * 10
@@ -170,8 +171,14 @@ def test_bisection_splits_the_widest_group_until_k_and_the_splits_nest():
 def test_pca_and_kmeans_replace_umap_and_hdbscan_and_stay_unfitted():
     X, y = blobs(60, SIX)
     reducer, clusterer = PCA(n_components=3), KMeans(n_clusters=6, n_init=4, random_state=0)
-    model = PersonaModel(reducer=reducer, clusterer=clusterer, n_fits=2, random_state=0,
-                         min_personas=4, max_personas=8).fit(X)
+    model = PersonaModel(
+        reducer=reducer,
+        clusterer=clusterer,
+        n_fits=2,
+        random_state=0,
+        min_personas=4,
+        max_personas=8,
+    ).fit(X)
     assert not hasattr(reducer, "components_") and not hasattr(clusterer, "labels_")
     assert model.embedding_.shape == (360, 3) and model.info_["clusters_found"] == 6
     # k-means' six groups are merged to 4 and 5 and split (2-means, no tree) to 7 and 8
@@ -185,8 +192,14 @@ def test_pca_and_kmeans_replace_umap_and_hdbscan_and_stay_unfitted():
 
 def test_kmeans_with_too_few_groups_is_split_up_to_the_persona_count():
     X, y = blobs(60, SIX)
-    model = PersonaModel(reducer=PCA(n_components=3), clusterer=KMeans(n_clusters=2, n_init=4),
-                         n_fits=2, random_state=0, min_personas=4, max_personas=8).fit(X)
+    model = PersonaModel(
+        reducer=PCA(n_components=3),
+        clusterer=KMeans(n_clusters=2, n_init=4),
+        n_fits=2,
+        random_state=0,
+        min_personas=4,
+        max_personas=8,
+    ).fit(X)
     assert model.info_["clusters_found"] == 2
     assert set(model.info_["count_scores"]) == {"4", "5", "6", "7", "8"}
     assert model.info_["personas"] == 6
@@ -231,18 +244,25 @@ def test_persona_bounds_fit_count_and_preprocessor_are_checked_before_fitting():
         PersonaModel(min_personas=5, max_personas=4).fit(X)
     with pytest.raises(ParameterError, match="n_fits=0 must be at least 1"):
         PersonaModel(n_fits=0).fit(X)
-    with pytest.raises(ParameterError, match=r"preprocessor=StandardScaler\(\) is not "
-                                             r"supported: a saved model holds JSON"):
+    with pytest.raises(
+        ParameterError,
+        match=r"preprocessor=StandardScaler\(\) is not "
+        r"supported: a saved model holds JSON",
+    ):
         PersonaModel(preprocessor=StandardScaler()).fit(X)
 
 
 def test_missing_values_take_the_fitted_medians_whatever_else_is_assigned():
     X, _ = blobs(60, SIX)
     X.iloc[::7, 0] = np.nan
-    model = PersonaModel(reducer=PCA(n_components=3), clusterer=KMeans(n_clusters=6, n_init=4),
-                         n_fits=1, random_state=0).fit(X)
+    model = PersonaModel(
+        reducer=PCA(n_components=3),
+        clusterer=KMeans(n_clusters=6, n_init=4),
+        n_fits=1,
+        random_state=0,
+    ).fit(X)
     assert model.medians_ == pytest.approx(X.median().to_numpy())
-    alone = X.iloc[[0]]                                  # f0 missing
+    alone = X.iloc[[0]]  # f0 missing
     assert model.predict(alone)[0] == model.predict(X)[0]
     assert model.predict(alone)[0] == model.predict(alone.fillna({"f0": model.medians_[0]}))[0]
     # the rows with f0 missing, assigned among themselves, get what they got among everyone
@@ -253,15 +273,18 @@ def feature_table(n: int, seed: int) -> pd.DataFrame:
     """A small table of catalogue features: order value only for buyers, some recency missing."""
     rng = np.random.default_rng(seed)
     orders = rng.poisson(1.0, n).astype("float64")
-    table = pd.DataFrame({
-        "orders": orders,
-        "avg_order_value": np.where(orders > 0, rng.lognormal(3, 0.5, n), np.nan),
-        "purchase_rate": rng.beta(2, 8, n),
-        "days_since_seen": rng.exponential(30, n),
-        "active_days": rng.integers(1, 20, n).astype("float64"),
-        "weekend_share": rng.uniform(0, 1, n),
-        "role_view": rng.poisson(10, n).astype("float64"),
-    }, index=pd.Index([f"u{i}" for i in range(n)], name="user_id"))
+    table = pd.DataFrame(
+        {
+            "orders": orders,
+            "avg_order_value": np.where(orders > 0, rng.lognormal(3, 0.5, n), np.nan),
+            "purchase_rate": rng.beta(2, 8, n),
+            "days_since_seen": rng.exponential(30, n),
+            "active_days": rng.integers(1, 20, n).astype("float64"),
+            "weekend_share": rng.uniform(0, 1, n),
+            "role_view": rng.poisson(10, n).astype("float64"),
+        },
+        index=pd.Index([f"u{i}" for i in range(n)], name="user_id"),
+    )
     table.iloc[:5, table.columns.get_loc("days_since_seen")] = np.nan
     return table
 
@@ -269,13 +292,18 @@ def feature_table(n: int, seed: int) -> pd.DataFrame:
 def test_feature_matrix_learns_the_centres_and_prepares_new_users_with_them():
     table = feature_table(200, 0)
     prep = FeatureMatrix().fit(table)
-    assert list(prep.centres_) == ["avg_order_value", "purchase_rate", "days_since_seen",
-                                   "weekend_share"]
+    assert list(prep.centres_) == [
+        "avg_order_value",
+        "purchase_rate",
+        "days_since_seen",
+        "weekend_share",
+    ]
     assert prep.centres_["avg_order_value"] == pytest.approx(
-        np.median(np.log1p(table["avg_order_value"].dropna())))
+        np.median(np.log1p(table["avg_order_value"].dropna()))
+    )
     assert prep.needs_ == [*prep.centres_, "active_days", "orders"]
     everyone = prep.transform(table)
-    assert np.array_equal(everyone.to_numpy(), model_matrix(table)[0])   # as before, on the fit
+    assert np.array_equal(everyone.to_numpy(), model_matrix(table)[0])  # as before, on the fit
     non_buyers = table[table["orders"] == 0]
     alone = prep.transform(non_buyers)
     assert np.array_equal(alone.to_numpy(), everyone.loc[non_buyers.index].to_numpy())
@@ -292,9 +320,15 @@ def test_feature_matrix_learns_the_centres_and_prepares_new_users_with_them():
 def test_a_saved_model_prepares_a_few_users_as_it_prepared_everyone(tmp_path):
     table = feature_table(300, 1)
     given = FeatureMatrix()
-    model = PersonaModel(preprocessor=given, reducer=PCA(n_components=2),
-                         clusterer=KMeans(n_clusters=3, n_init=4), n_fits=1, min_personas=2,
-                         max_personas=4, random_state=0).fit(table)
+    model = PersonaModel(
+        preprocessor=given,
+        reducer=PCA(n_components=2),
+        clusterer=KMeans(n_clusters=3, n_init=4),
+        n_fits=1,
+        min_personas=2,
+        max_personas=4,
+        random_state=0,
+    ).fit(table)
     assert not hasattr(given, "centres_")
     assert list(model.feature_names_in_) == list(model.preprocessor_.centres_)
     everyone, confidence = model.predict_with_confidence(table)
@@ -372,14 +406,24 @@ def test_unstructured_data_still_yields_bounded_personas():
 # scikit-learn's estimator checks. Their data sets have fewer than MIN_USERS rows in these
 # checks, so fitting stops with TooFewUsersError there; every other check must pass.
 FEW_ROWS = f"the check fits on fewer than MIN_USERS={MIN_USERS} rows: TooFewUsersError"
-FITS_FEW_ROWS = ("check_fit_score_takes_y", "check_estimators_overwrite_params",
-                 "check_dont_overwrite_parameters", "check_estimators_fit_returns_self",
-                 "check_readonly_memmap_input", "check_n_features_in_after_fitting",
-                 "check_estimators_dtypes", "check_pipeline_consistency",
-                 "check_estimators_pickle", "check_f_contiguous_array_estimator",
-                 "check_methods_sample_order_invariance", "check_methods_subset_invariance",
-                 "check_fit2d_1sample", "check_fit2d_1feature", "check_dict_unchanged",
-                 "check_fit2d_predict1d")
+FITS_FEW_ROWS = (
+    "check_fit_score_takes_y",
+    "check_estimators_overwrite_params",
+    "check_dont_overwrite_parameters",
+    "check_estimators_fit_returns_self",
+    "check_readonly_memmap_input",
+    "check_n_features_in_after_fitting",
+    "check_estimators_dtypes",
+    "check_pipeline_consistency",
+    "check_estimators_pickle",
+    "check_f_contiguous_array_estimator",
+    "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance",
+    "check_fit2d_1sample",
+    "check_fit2d_1feature",
+    "check_dict_unchanged",
+    "check_fit2d_predict1d",
+)
 
 
 def few_rows_fail(estimator) -> dict[str, str]:
@@ -389,16 +433,21 @@ def few_rows_fail(estimator) -> dict[str, str]:
 SMALL = dict(n_fits=2, sample_size=200, min_personas=2, max_personas=3, random_state=0)
 
 
-@parametrize_with_checks([PersonaModel(reducer=PCA(n_components=2),
-                                       clusterer=KMeans(n_clusters=3, n_init=2), **SMALL)],
-                         expected_failed_checks=few_rows_fail, xfail_strict=True)
+@parametrize_with_checks(
+    [PersonaModel(reducer=PCA(n_components=2), clusterer=KMeans(n_clusters=3, n_init=2), **SMALL)],
+    expected_failed_checks=few_rows_fail,
+    xfail_strict=True,
+)
 def test_scikit_learn_checks_with_pca_and_kmeans(estimator, check):
     check(estimator)
 
 
 @pytest.mark.slow
-@parametrize_with_checks([PersonaModel(n_epochs=20, n_neighbors=10, **SMALL)],
-                         expected_failed_checks=few_rows_fail, xfail_strict=True)
+@parametrize_with_checks(
+    [PersonaModel(n_epochs=20, n_neighbors=10, **SMALL)],
+    expected_failed_checks=few_rows_fail,
+    xfail_strict=True,
+)
 def test_scikit_learn_checks_with_umap_and_hdbscan(estimator, check):
     check(estimator)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-CONDA_NAMES = {"duckdb": "python-duckdb"}   # PyPI name -> conda-forge name where they differ
+CONDA_NAMES = {"duckdb": "python-duckdb"}  # PyPI name -> conda-forge name where they differ
 
 
 def _split(requirement: str) -> tuple[str, str]:
@@ -33,12 +33,14 @@ def test_environment_yml_mirrors_pyproject_dependencies():
 
 def test_importing_personas_has_no_side_effects():
     # dependencies may add warning filters when imported; personas itself must add none
-    code = ("import logging, sys, warnings, duckdb, numpy, pandas, scipy, sklearn.base, "
-            "sklearn.neighbors, sklearn.preprocessing, yaml; "
-            "before = len(warnings.filters); import personas; "
-            "assert 'umap' not in sys.modules and 'matplotlib.pyplot' not in sys.modules; "
-            "assert len(warnings.filters) == before; assert not logging.getLogger().handlers; "
-            "print(personas.__version__)")
+    code = (
+        "import logging, sys, warnings, duckdb, numpy, pandas, scipy, sklearn.base, "
+        "sklearn.neighbors, sklearn.preprocessing, yaml; "
+        "before = len(warnings.filters); import personas; "
+        "assert 'umap' not in sys.modules and 'matplotlib.pyplot' not in sys.modules; "
+        "assert len(warnings.filters) == before; assert not logging.getLogger().handlers; "
+        "print(personas.__version__)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0.1.0"
 

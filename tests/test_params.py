@@ -42,9 +42,15 @@ def test_every_field_has_a_help_text_without_semicolon_or_equals():
 
 # -- conversion by field type -----------------------------------------------------------------
 def test_from_mapping_converts_strings_by_field_type():
-    params = PersonaParams.from_mapping({"max_personas": "6", "min_personas": " 3 ",
-                                         "publish": "false", "session_gap_minutes": "1_440",
-                                         "title": 12})
+    params = PersonaParams.from_mapping(
+        {
+            "max_personas": "6",
+            "min_personas": " 3 ",
+            "publish": "false",
+            "session_gap_minutes": "1_440",
+            "title": 12,
+        }
+    )
     assert params.max_personas == 6 and isinstance(params.max_personas, int)
     assert params.min_personas == 3
     assert params.publish is False
@@ -52,9 +58,20 @@ def test_from_mapping_converts_strings_by_field_type():
     assert params.title == "12"
 
 
-@pytest.mark.parametrize("text, expected", [("true", True), ("TRUE", True), ("yes", True),
-                                            ("1", True), ("on", True), ("false", False),
-                                            ("No", False), ("0", False), ("off", False)])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("true", True),
+        ("TRUE", True),
+        ("yes", True),
+        ("1", True),
+        ("on", True),
+        ("false", False),
+        ("No", False),
+        ("0", False),
+        ("off", False),
+    ],
+)
 def test_bool_words(text, expected):
     assert PersonaParams.from_mapping({"publish": text}).publish is expected
 
@@ -67,10 +84,15 @@ def test_none_for_a_text_field_becomes_empty():
     assert PersonaParams.from_mapping({"session_col": None}).session_col == ""
 
 
-@pytest.mark.parametrize("name, value, kind", [("max_personas", "abc", "int"),
-                                               ("max_personas", 6.5, "int"),
-                                               ("max_personas", True, "int"),
-                                               ("publish", "maybe", "bool")])
+@pytest.mark.parametrize(
+    "name, value, kind",
+    [
+        ("max_personas", "abc", "int"),
+        ("max_personas", 6.5, "int"),
+        ("max_personas", True, "int"),
+        ("publish", "maybe", "bool"),
+    ],
+)
 def test_wrong_type_names_the_parameter(name, value, kind):
     with pytest.raises(ParameterError, match=rf"parameter {name}=.* is not a valid {kind}") as info:
         PersonaParams.from_mapping({name: value})
@@ -79,15 +101,21 @@ def test_wrong_type_names_the_parameter(name, value, kind):
 
 # -- ranges -----------------------------------------------------------------------------------
 def test_min_personas_below_range():
-    with pytest.raises(ParameterError, match=r"min_personas=1 is out of range; use a value in "
-                                             r"2\.\.30") as info:
+    with pytest.raises(
+        ParameterError,
+        match=r"min_personas=1 is out of range; use a value in "
+        r"2\.\.30",
+    ) as info:
         PersonaParams.from_mapping({"min_personas": "1"})
     assert info.value.name == "min_personas"
 
 
 def test_out_of_range_without_upper_bound():
-    with pytest.raises(ParameterError, match=r"sample_size=10 is out of range; use a value in "
-                                             r"200\.\.inf"):
+    with pytest.raises(
+        ParameterError,
+        match=r"sample_size=10 is out of range; use a value in "
+        r"200\.\.inf",
+    ):
         PersonaParams(sample_size=10).validate()
 
 
@@ -115,12 +143,16 @@ def test_no_dates_means_no_window_and_the_last_event():
 
 
 def test_dates_and_times_become_naive_utc_instants():
-    params = PersonaParams(start="2024-05-01", end="2024-05-31",
-                           reference_date="2024-06-01").validate()
+    params = PersonaParams(
+        start="2024-05-01", end="2024-05-31", reference_date="2024-06-01"
+    ).validate()
     assert params.time_window() == (datetime(2024, 5, 1), datetime(2024, 5, 31, 23, 59, 59, 999999))
-    assert params.reference_time() == datetime(2024, 6, 1)     # a date alone: its midnight
-    params = PersonaParams(start=" 2024-05-01T08:30 ", end="2024-05-31 18:00:00+02:00",
-                           reference_date="2024-06-01T00:00:00Z").validate()
+    assert params.reference_time() == datetime(2024, 6, 1)  # a date alone: its midnight
+    params = PersonaParams(
+        start=" 2024-05-01T08:30 ",
+        end="2024-05-31 18:00:00+02:00",
+        reference_date="2024-06-01T00:00:00Z",
+    ).validate()
     assert params.time_window() == (datetime(2024, 5, 1, 8, 30), datetime(2024, 5, 31, 16))
     assert params.reference_time() == datetime(2024, 6, 1)
 
@@ -130,49 +162,77 @@ def test_start_equal_to_end_day_is_one_whole_day():
     assert last - first == timedelta(days=1, microseconds=-1)
 
 
-@pytest.mark.parametrize("name, value", [("start", "2024-13-01"), ("end", "31/05/2024"),
-                                         ("reference_date", "yesterday"), ("start", "2024-5-1")])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("start", "2024-13-01"),
+        ("end", "31/05/2024"),
+        ("reference_date", "yesterday"),
+        ("start", "2024-5-1"),
+    ],
+)
 def test_unparsable_date_names_the_parameter(name, value):
-    with pytest.raises(ParameterError, match=rf"^parameter {name}='{value}' is not an ISO date "
-                                             r"or time; write it like 2024-05-31 or "
-                                             r"2024-05-31T18:00:00, or leave it empty$") as info:
+    with pytest.raises(
+        ParameterError,
+        match=rf"^parameter {name}='{value}' is not an ISO date "
+        r"or time; write it like 2024-05-31 or "
+        r"2024-05-31T18:00:00, or leave it empty$",
+    ) as info:
         PersonaParams.from_mapping({name: value})
     assert info.value.name == name
 
 
 def test_start_after_end():
-    with pytest.raises(ParameterError, match=r"^parameter start='2024-06-01' is after "
-                                             r"end='2024-05-31'; swap them or leave one empty$"
-                       ) as info:
+    with pytest.raises(
+        ParameterError,
+        match=r"^parameter start='2024-06-01' is after "
+        r"end='2024-05-31'; swap them or leave one empty$",
+    ) as info:
         PersonaParams(start="2024-06-01", end="2024-05-31").validate()
     assert info.value.name == "start"
 
 
 def test_reference_before_start():
-    with pytest.raises(ParameterError, match=r"^parameter reference_date='2024-04-30' is before "
-                                             r"start='2024-05-01'; recency is counted") as info:
+    with pytest.raises(
+        ParameterError,
+        match=r"^parameter reference_date='2024-04-30' is before "
+        r"start='2024-05-01'; recency is counted",
+    ) as info:
         PersonaParams(start="2024-05-01", reference_date="2024-04-30").validate()
     assert info.value.name == "reference_date"
 
 
 # -- unknown names ----------------------------------------------------------------------------
 def test_strict_rejects_unknown_name_with_suggestion():
-    with pytest.raises(ParameterError, match=r"unknown parameter 'max_persona'; "
-                                             r"did you mean 'max_personas'\?") as info:
+    with pytest.raises(
+        ParameterError,
+        match=r"unknown parameter 'max_persona'; "
+        r"did you mean 'max_personas'\?",
+    ) as info:
         PersonaParams.from_mapping({"max_persona": 6}, strict=True)
     assert info.value.name == "max_persona"
 
 
 def test_strict_unknown_without_close_name_lists_valid_names():
-    with pytest.raises(ParameterError, match=r"unknown parameter 'zzz'; valid names: "
-                                             r"events_path, user_col") as info:
+    with pytest.raises(
+        ParameterError,
+        match=r"unknown parameter 'zzz'; valid names: "
+        r"events_path, user_col",
+    ) as info:
         PersonaParams.from_mapping({"zzz": 1}, strict=True)
     assert "did you mean" not in str(info.value)
 
 
 def test_non_strict_ignores_unrelated_keys_like_notebook_globals():
-    namespace = {"__name__": "__main__", "In": ["x = 1"], "Out": {}, "pd": object(),
-                 "get_ipython": print, "max_personas": "6", "events_path": "data/shop.csv"}
+    namespace = {
+        "__name__": "__main__",
+        "In": ["x = 1"],
+        "Out": {},
+        "pd": object(),
+        "get_ipython": print,
+        "max_personas": "6",
+        "events_path": "data/shop.csv",
+    }
     params = PersonaParams.from_mapping(namespace)
     assert params.max_personas == 6
     assert params.events_path == "data/shop.csv"
@@ -181,28 +241,40 @@ def test_non_strict_ignores_unrelated_keys_like_notebook_globals():
 
 def _notebook_globals(*cells: str, **values) -> dict:
     """A kernel's namespace after the given cells: IPython keeps their sources in ``In``."""
-    return {"__name__": "__main__", "In": ["", *cells], "Out": {}, "get_ipython": print,
-            **values}
+    return {"__name__": "__main__", "In": ["", *cells], "Out": {}, "get_ipython": print, **values}
 
 
 def test_a_parameter_papermill_injected_must_be_a_field():
-    namespace = _notebook_globals("max_personas: int = 8  # most personas",
-                                  "# Parameters\nmax_persona = 6\nevents_path = 'shop.csv'\n",
-                                  max_personas=8, max_persona=6, events_path="shop.csv")
-    with pytest.raises(ParameterError, match=r"^unknown parameter 'max_persona'; did you mean "
-                                             r"'max_personas'\? valid names: events_path") as info:
+    namespace = _notebook_globals(
+        "max_personas: int = 8  # most personas",
+        "# Parameters\nmax_persona = 6\nevents_path = 'shop.csv'\n",
+        max_personas=8,
+        max_persona=6,
+        events_path="shop.csv",
+    )
+    with pytest.raises(
+        ParameterError,
+        match=r"^unknown parameter 'max_persona'; did you mean "
+        r"'max_personas'\? valid names: events_path",
+    ) as info:
         PersonaParams.from_mapping(namespace)
     assert info.value.name == "max_persona"
 
 
 def test_known_injected_parameters_and_the_notebooks_own_variables_pass():
-    namespace = _notebook_globals("# Parameters\nmax_personas = 6\n", "x = 1",
-                                  "# Parameters\nmax_personas = 5\nevents_path = 'shop.csv'\n",
-                                  max_personas=5, events_path="shop.csv", x=1, features=object())
-    assert injected_names(namespace) == ["max_personas", "events_path"]   # the last cell counts
+    namespace = _notebook_globals(
+        "# Parameters\nmax_personas = 6\n",
+        "x = 1",
+        "# Parameters\nmax_personas = 5\nevents_path = 'shop.csv'\n",
+        max_personas=5,
+        events_path="shop.csv",
+        x=1,
+        features=object(),
+    )
+    assert injected_names(namespace) == ["max_personas", "events_path"]  # the last cell counts
     params = PersonaParams.from_mapping(namespace)
     assert (params.max_personas, params.events_path) == (5, "shop.csv")
-    assert injected_names(_notebook_globals("max_personas = 6")) == []    # nothing injected
+    assert injected_names(_notebook_globals("max_personas = 6")) == []  # nothing injected
     assert injected_names({"In": "not IPython's"}) == []
 
 
@@ -221,17 +293,20 @@ def test_to_dict_round_trips():
 
 
 # -- run name and folder ----------------------------------------------------------------------
-@pytest.mark.parametrize("events_path, name", [
-    ("", "sample"),
-    ("data/shop.csv.gz", "shop"),
-    ("data/shop.csv", "shop"),
-    ("shop.parquet", "shop"),
-    ("exports/clicks.pq", "clicks"),
-    ("data/events/", "events"),
-    ("data/parts/*.parquet", "parts"),
-    ("data/shop_*.parquet", "shop"),
-    ("*.parquet", "run"),
-])
+@pytest.mark.parametrize(
+    "events_path, name",
+    [
+        ("", "sample"),
+        ("data/shop.csv.gz", "shop"),
+        ("data/shop.csv", "shop"),
+        ("shop.parquet", "shop"),
+        ("exports/clicks.pq", "clicks"),
+        ("data/events/", "events"),
+        ("data/parts/*.parquet", "parts"),
+        ("data/shop_*.parquet", "shop"),
+        ("*.parquet", "run"),
+    ],
+)
 def test_name_from_events_path(events_path, name):
     assert PersonaParams(events_path=events_path).name == name
 
@@ -267,8 +342,9 @@ def test_run_dir_defaults_to_reports_in_cwd(tmp_path, monkeypatch, no_notebook):
     assert PersonaParams(output_dir="runs/q2").run_dir() == tmp_path / "runs" / "q2"
 
 
-def test_run_dir_from_the_notebooks_link_is_in_the_project_not_the_package(tmp_path, monkeypatch,
-                                                                          no_notebook):
+def test_run_dir_from_the_notebooks_link_is_in_the_project_not_the_package(
+    tmp_path, monkeypatch, no_notebook
+):
     # a kernel started in notebooks/ (JupyterLab, papermill) sees the link resolved:
     # personas/notebooks, whose parent is the package
     project = _project(tmp_path / "project")
@@ -277,9 +353,9 @@ def test_run_dir_from_the_notebooks_link_is_in_the_project_not_the_package(tmp_p
     assert Path.cwd() == project / "personas" / "notebooks"
     assert PersonaParams(events_path="shop.parquet").run_dir() == project / "reports" / "shop"
     assert PersonaParams(output_dir="runs/q2").run_dir() == project / "runs" / "q2"
-    monkeypatch.setenv("PWD", "/somewhere/stale")            # a PWD that is not the cwd
+    monkeypatch.setenv("PWD", "/somewhere/stale")  # a PWD that is not the cwd
     assert PersonaParams().run_dir() == project / "reports" / "sample"
-    assert not (project / "reports").exists()   # computing the path writes nothing
+    assert not (project / "reports").exists()  # computing the path writes nothing
 
 
 def test_run_dir_follows_the_notebook_jupyterlab_runs(tmp_path, monkeypatch):

@@ -15,18 +15,28 @@ from personas.sample import FAMILIES
 
 pytestmark = pytest.mark.slow
 
-RUN_FILES = {"index.html", "personas.json", "personas.csv", "assignments.parquet",
-             "assignments.csv", "features.parquet", "features.json", "model", "run.json",
-             "planted.parquet", "purchases.parquet"}
-
+RUN_FILES = {
+    "index.html",
+    "personas.json",
+    "personas.csv",
+    "assignments.parquet",
+    "assignments.csv",
+    "features.parquet",
+    "features.json",
+    "model",
+    "run.json",
+    "planted.parquet",
+    "purchases.parquet",
+}
 
 
 def test_run_folder_holds_every_output_and_nothing_half_written(demo_run):
     folder = demo_run.run_dir
     assert {p.name for p in folder.iterdir()} == RUN_FILES
     assert not list(folder.parent.glob(".*partial"))
-    assert {"model.json", "reference.parquet", "map.parquet"} <= {p.name for p in
-                                                               (folder / "model").iterdir()}
+    assert {"model.json", "reference.parquet", "map.parquet"} <= {
+        p.name for p in (folder / "model").iterdir()
+    }
 
 
 def test_run_json_records_counts_timings_versions_and_input(demo_run):
@@ -35,7 +45,8 @@ def test_run_json_records_counts_timings_versions_and_input(demo_run):
     assert info["counts"]["personas"] == len(demo_run.profiles)
     assert info["counts"]["events"] > 100_000
     assert {"load", "per_user", "features", "model", "profile", "report", "total"} <= set(
-        info["timings_s"])
+        info["timings_s"]
+    )
     assert info["timings_s"]["per_user"] > 0
     assert info["timings_s"]["total"] >= info["timings_s"]["model"] > 0
     assert info["input"]["fingerprint"] == "sample:users=3000:seed=0"
@@ -97,7 +108,7 @@ def test_report_shows_every_persona_name_and_share_from_personas_json(demo_run):
     for p in json.loads((demo_run.run_dir / "personas.json").read_text()):
         assert f'data-persona-id="{p["id"]}"' in html
         assert p["name"] in html
-        assert f'{p["share"] * 100:.1f} %' in html
+        assert f"{p['share'] * 100:.1f} %" in html
 
 
 def test_personas_csv_has_one_row_per_persona(demo_run):
@@ -114,8 +125,12 @@ def test_how_solid_the_personas_are_reaches_run_json_personas_json_and_the_repor
     info = json.loads((folder / "run.json").read_text())
     model = info["model"]
     verdict = stability_verdict(model.get("stability"))
-    assert info["segmentation"] == {"stability": model.get("stability"), "verdict": verdict,
-                                    "firm_at_least": 0.9, "fair_at_least": 0.75}
+    assert info["segmentation"] == {
+        "stability": model.get("stability"),
+        "verdict": verdict,
+        "firm_at_least": 0.9,
+        "fair_at_least": 0.75,
+    }
     refits = model.get("persona_stability") or {}
     html = (folder / "index.html").read_text()
     for p in json.loads((folder / "personas.json").read_text()):
@@ -123,9 +138,9 @@ def test_how_solid_the_personas_are_reaches_run_json_personas_json_and_the_repor
         assert p["reproducibility"] == refits.get(str(p["id"]))
         assert 0 <= p["clear_share"] <= 1
         card = html.split(f'data-persona-id="{p["id"]}"', 1)[1].split("</header>", 1)[0]
-        assert f'{p["clear_share"] * 100:.0f} %</span> of members clearly belong' in card
+        assert f"{p['clear_share'] * 100:.0f} %</span> of members clearly belong" in card
         if p["reproducibility"] is not None:
-            assert f'{p["reproducibility"] * 100:.0f} %</span> the same in refits' in card
+            assert f"{p['reproducibility'] * 100:.0f} %</span> the same in refits" in card
     if verdict:
         assert f"{verdict.capitalize()}</strong> segmentation" in html
     assert ('class="solidity"' in html) == bool(verdict or model.get("count_scores"))
@@ -148,11 +163,15 @@ def test_renames_follow_the_persona_and_unused_ones_are_reported(tmp_path):
     old = first.profiles[0].name
     renames = tmp_path / "renames.yaml"
     renames.write_text(f"'{old}': Our Researchers\nNo Such Persona: Nobody\n")
-    second = pipeline.run(PersonaParams(**small, output_dir=str(tmp_path / "b"),
-                                        renames_path=str(renames)))
+    second = pipeline.run(
+        PersonaParams(**small, output_dir=str(tmp_path / "b"), renames_path=str(renames))
+    )
     top = second.profiles[0]
-    assert (top.name, top.default_name, top.size) == ("Our Researchers", old,
-                                                       first.profiles[0].size)
+    assert (top.name, top.default_name, top.size) == (
+        "Our Researchers",
+        old,
+        first.profiles[0].size,
+    )
     assert [p.name for p in second.profiles[1:]] == [p.name for p in first.profiles[1:]]
     info = json.loads((second.run_dir / "run.json").read_text())
     assert info["renames_unused"] == ["No Such Persona"]
@@ -163,10 +182,15 @@ def test_renames_follow_the_persona_and_unused_ones_are_reported(tmp_path):
 
 def test_a_rules_file_replaces_the_packaged_names(tmp_path):
     rules = tmp_path / "rules.yaml"
-    rules.write_text("rules:\n  - name: Big Buyer\n    family: buyer\n"
-                     "    when: {orders: high}\n")
-    result = pipeline.run(PersonaParams(sample_users=400, sample_size=400,
-                                        output_dir=str(tmp_path / "run"), rules_path=str(rules)))
+    rules.write_text("rules:\n  - name: Big Buyer\n    family: buyer\n    when: {orders: high}\n")
+    result = pipeline.run(
+        PersonaParams(
+            sample_users=400,
+            sample_size=400,
+            output_dir=str(tmp_path / "run"),
+            rules_path=str(rules),
+        )
+    )
     names = [p.name for p in result.profiles]
     assert "Big Buyer" in names and len(set(names)) == len(names)
     # the others are average, or named by the packaged words (the file has no tags of its own)
@@ -177,48 +201,63 @@ def test_a_rules_file_replaces_the_packaged_names(tmp_path):
 def test_each_step_takes_the_values_the_earlier_steps_used_and_02_names_like_03(tmp_path):
     """The notebooks' parameters cells are separate: a step given other values than an earlier
     one used stops and names both, and the names 02 shows are the report's."""
-    params = PersonaParams(sample_users=400, sample_size=400, n_fits=2,
-                           output_dir=str(tmp_path / "run"))
+    params = PersonaParams(
+        sample_users=400, sample_size=400, n_fits=2, output_dir=str(tmp_path / "run")
+    )
     pipeline.features_step(params)
-    with pytest.raises(OutputError, match=r"^no personas step found in .*; run 02_personas \(or "
-                                          r"model_step\) first with the same output_dir$"):
+    with pytest.raises(
+        OutputError,
+        match=r"^no personas step found in .*; run 02_personas \(or "
+        r"model_step\) first with the same output_dir$",
+    ):
         pipeline.report_step(params)
-    with pytest.raises(ParameterError, match=(
+    with pytest.raises(
+        ParameterError,
+        match=(
             r"^parameter session_gap_minutes=45 differs from session_gap_minutes=30, which the "
             r"features step \(01_features\) of this run used; give every notebook of the run the "
-            r"same value, or re-run 01_features with session_gap_minutes=45$")) as info:
+            r"same value, or re-run 01_features with session_gap_minutes=45$"
+        ),
+    ) as info:
         pipeline.model_step(params.replace(session_gap_minutes=45))
     assert info.value.name == "session_gap_minutes"
-    pipeline.model_step(params.replace(max_personas=7))      # 02 may try other model settings
+    pipeline.model_step(params.replace(max_personas=7))  # 02 may try other model settings
     pipeline.model_step(params)
     names = pipeline.persona_names(params)
     assert pipeline.model_info(params)["personas"] == len(names)
     assert set(pipeline.map_points(params)["persona_id"]) <= set(names)
-    with pytest.raises(ParameterError, match=(
+    with pytest.raises(
+        ParameterError,
+        match=(
             r"^parameter max_personas=6 differs from max_personas=8, which the personas step "
             r"\(02_personas\) of this run used; give every notebook of the run the same value, "
-            r"or re-run 02_personas with max_personas=6$")):
+            r"or re-run 02_personas with max_personas=6$"
+        ),
+    ):
         pipeline.report_step(params.replace(max_personas=6))
-    result = pipeline.report_step(params.replace(title="Ours"))   # the report's own parameter
+    result = pipeline.report_step(params.replace(title="Ours"))  # the report's own parameter
     assert names == {p.id: p.name for p in result.profiles}
     assert list(result.traits.index) == [p.name for p in result.profiles]
     assert json.loads((result.run_dir / "run.json").read_text())["parameters"]["max_personas"] == 8
 
 
 def test_02_and_03_re_run_on_a_published_run_reuse_its_features_while_the_input_is_the_same(
-        tmp_path):
+    tmp_path,
+):
     """The researcher's loop after 03 has published: other model settings need no 01 again."""
     events = tmp_path / "events.csv"
     from personas.sample import write_sample
+
     write_sample(events, 400, seed=3)
-    params = PersonaParams(events_path=str(events), sample_size=400, n_fits=2,
-                           output_dir=str(tmp_path / "run"))
+    params = PersonaParams(
+        events_path=str(events), sample_size=400, n_fits=2, output_dir=str(tmp_path / "run")
+    )
     pipeline.features_step(params)
     pipeline.model_step(params)
     first = pipeline.report_step(params)
     features = pd.read_parquet(first.run_dir / "features.parquet")
     other = params.replace(max_personas=5, min_personas=3)
-    pipeline.model_step(other)                   # no "no features step found"
+    pipeline.model_step(other)  # no "no features step found"
     second = pipeline.report_step(other)
     assert second.run_dir == first.run_dir
     run = json.loads((second.run_dir / "run.json").read_text())
@@ -226,15 +265,21 @@ def test_02_and_03_re_run_on_a_published_run_reuse_its_features_while_the_input_
     assert 3 <= len(second.profiles) <= 5
     pd.testing.assert_frame_equal(pd.read_parquet(second.run_dir / "features.parquet"), features)
     assert not pipeline.stage_dir(params).exists()
-    with pytest.raises(ParameterError, match=r"^parameter session_gap_minutes=45 differs from "
-                                             r"session_gap_minutes=30, which the features step"):
+    with pytest.raises(
+        ParameterError,
+        match=r"^parameter session_gap_minutes=45 differs from "
+        r"session_gap_minutes=30, which the features step",
+    ):
         pipeline.model_step(params.replace(session_gap_minutes=45))
-    write_sample(events, 500, seed=4)            # new data under the same name
-    with pytest.raises(OutputError, match=r"^the input of '.*run' has changed since its features "
-                                          r"were computed; run 01_features \(or features_step\) "
-                                          r"again$"):
+    write_sample(events, 500, seed=4)  # new data under the same name
+    with pytest.raises(
+        OutputError,
+        match=r"^the input of '.*run' has changed since its features "
+        r"were computed; run 01_features \(or features_step\) "
+        r"again$",
+    ):
         pipeline.model_step(params)
-    assert (second.run_dir / "index.html").exists()     # the published run is untouched
+    assert (second.run_dir / "index.html").exists()  # the published run is untouched
 
 
 def test_the_saved_model_assigns_a_few_users_as_it_assigned_them_among_everyone(demo_run):
@@ -263,14 +308,18 @@ def test_run_takes_a_model_of_your_own_and_records_its_settings(tmp_path):
 
     from personas.model import PersonaModel
 
-    mine = PersonaModel(reducer=PCA(n_components=3), clusterer=KMeans(n_clusters=5, n_init=4),
-                        max_personas=6, n_fits=2)
+    mine = PersonaModel(
+        reducer=PCA(n_components=3),
+        clusterer=KMeans(n_clusters=5, n_init=4),
+        max_personas=6,
+        n_fits=2,
+    )
     params = PersonaParams(sample_users=600, output_dir=str(tmp_path / "run"), random_state=3)
     result = pipeline.run(params, progress=False, model=mine)
-    assert mine.random_state is None and not hasattr(mine.clusterer, "labels_")   # untouched
+    assert mine.random_state is None and not hasattr(mine.clusterer, "labels_")  # untouched
     run = json.loads((result.run_dir / "run.json").read_text())
     assert (run["parameters"]["max_personas"], run["parameters"]["n_fits"]) == (6, 2)
-    assert run["parameters"]["random_state"] == 3          # the model had none: the run's
+    assert run["parameters"]["random_state"] == 3  # the model had none: the run's
     model = run["model"]
     assert model["params"]["reducer"] == "PCA(n_components=3)"
     assert model["params"]["clusterer"] == "KMeans(n_clusters=5, n_init=4)"
@@ -282,9 +331,15 @@ def test_run_takes_a_model_of_your_own_and_records_its_settings(tmp_path):
     assert "KMeans(n_clusters=5, n_init=4)" in (result.run_dir / "index.html").read_text()
     # 02 with a model whose settings differ from the parameters: 03 must be given its values
     pipeline.model_step(params, progress=False, model=mine.set_params(max_personas=5))
-    with pytest.raises(ParameterError, match=r"^parameter max_personas=8 differs from "
-                                             r"max_personas=5, which the personas step"):
+    with pytest.raises(
+        ParameterError,
+        match=r"^parameter max_personas=8 differs from "
+        r"max_personas=5, which the personas step",
+    ):
         pipeline.report_step(params)
-    with pytest.raises(ParameterError, match=r"^model=KMeans\(\) is not a PersonaModel; give "
-                                             r"your clusterer or reducer to one"):
+    with pytest.raises(
+        ParameterError,
+        match=r"^model=KMeans\(\) is not a PersonaModel; give "
+        r"your clusterer or reducer to one",
+    ):
         pipeline.run(params, progress=False, model=KMeans())

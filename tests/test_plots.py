@@ -15,16 +15,25 @@ from personas import PersonaParams, plots
 from personas.pipeline import PersonaResult
 
 NAMES = {0: "Frequent Browser", 1: "Cart Abandoner", 2: "Lapsed"}
-INFO = {"count_scores": {"4": 0.71, "5": 0.93, "6": 0.86}, "personas": 5, "fits": 5,
-        "count_rule": "the best separated count among those the fits reproduce"}
+INFO = {
+    "count_scores": {"4": 0.71, "5": 0.93, "6": 0.86},
+    "personas": 5,
+    "fits": 5,
+    "count_rule": "the best separated count among those the fits reproduce",
+}
 
 
 @pytest.fixture(scope="module")
 def assignments() -> pd.DataFrame:
     rng = np.random.default_rng(0)
     ids = rng.choice([0, 1, 2], size=300, p=[0.2, 0.5, 0.3])
-    return pd.DataFrame({"user_id": np.arange(300).astype(str), "persona_id": ids,
-                         "confidence": rng.uniform(0.3, 1.0, size=300).round(4)})
+    return pd.DataFrame(
+        {
+            "user_id": np.arange(300).astype(str),
+            "persona_id": ids,
+            "confidence": rng.uniform(0.3, 1.0, size=300).round(4),
+        }
+    )
 
 
 def _shown(value) -> dict:
@@ -35,21 +44,32 @@ def _shown(value) -> dict:
 
 
 def _texts(fig) -> list[str]:
-    return [t.get_text() for ax in fig.axes
-            for t in (*ax.get_yticklabels(), *ax.get_xticklabels(), ax.title)] + [
-        fig._suptitle.get_text() if fig._suptitle else ""]
+    return [
+        t.get_text()
+        for ax in fig.axes
+        for t in (*ax.get_yticklabels(), *ax.get_xticklabels(), ax.title)
+    ] + [fig._suptitle.get_text() if fig._suptitle else ""]
 
 
 def test_every_figure_shows_as_a_png_without_pyplot_or_the_inline_backend(assignments):
     features = pd.DataFrame({"orders": [1, 2, 3, 8], "purchase_rate": [0.1, 0.2, 0.0, 0.5]})
-    points = pd.DataFrame({"x": np.arange(300.0), "y": np.arange(300.0) % 7,
-                           "persona_id": assignments["persona_id"]})
-    figures = [plots.feature_distributions(features), plots.count_scores(INFO),
-               plots.persona_sizes(assignments, NAMES),
-               plots.persona_confidence(assignments, NAMES), plots.persona_map(points, NAMES),
-               plots.trait_heatmap(pd.DataFrame([[1.2, -0.4], [0.1, 2.5]],
-                                                index=["Lapsed", "Cart Abandoner"],
-                                                columns=["Orders", "Carts"]))]
+    points = pd.DataFrame(
+        {"x": np.arange(300.0), "y": np.arange(300.0) % 7, "persona_id": assignments["persona_id"]}
+    )
+    figures = [
+        plots.feature_distributions(features),
+        plots.count_scores(INFO),
+        plots.persona_sizes(assignments, NAMES),
+        plots.persona_confidence(assignments, NAMES),
+        plots.persona_map(points, NAMES),
+        plots.trait_heatmap(
+            pd.DataFrame(
+                [[1.2, -0.4], [0.1, 2.5]],
+                index=["Lapsed", "Cart Abandoner"],
+                columns=["Orders", "Carts"],
+            )
+        ),
+    ]
     for fig in figures:
         assert isinstance(fig, plots.PlotFigure)
         assert _shown(fig)["image/png"].startswith(b"\x89PNG\r\n\x1a\n")
@@ -61,14 +81,18 @@ def test_charts_name_the_personas_largest_first_in_the_reports_colours(assignmen
     sizes = plots.persona_sizes(assignments, NAMES)
     bars = sizes.axes[0].patches
     labels = [t.get_text() for t in sizes.axes[0].get_yticklabels()]
-    assert labels == ["Frequent Browser", "Lapsed", "Cart Abandoner"]     # largest on top
+    assert labels == ["Frequent Browser", "Lapsed", "Cart Abandoner"]  # largest on top
     assert [round(b.get_width()) for b in bars] == [
-        (assignments["persona_id"] == p).sum() for p in (0, 2, 1)]
-    top = bars[-1]                     # drawn last, shown on top: the largest persona
+        (assignments["persona_id"] == p).sum() for p in (0, 2, 1)
+    ]
+    top = bars[-1]  # drawn last, shown on top: the largest persona
     assert np.allclose(top.get_facecolor()[:3], to_rgb(PALETTE[0]))
     unnamed = plots.persona_sizes(assignments)
     assert [t.get_text() for t in unnamed.axes[0].get_yticklabels()] == [
-        "persona 0", "persona 2", "persona 1"]
+        "persona 0",
+        "persona 2",
+        "persona 1",
+    ]
     confidence = plots.persona_confidence(assignments, NAMES)
     assert {"Cart Abandoner", "Lapsed", "Frequent Browser"} <= set(_texts(confidence))
 
@@ -80,17 +104,20 @@ def test_the_count_chart_says_why_this_many_personas():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["4", "5", "6"]
     assert [round(b.get_height(), 2) for b in ax.patches] == [0.71, 0.93, 0.86]
     dark = [b for b in ax.patches if b.get_facecolor()[:3] != ax.patches[0].get_facecolor()[:3]]
-    assert [round(b.get_height(), 2) for b in dark] == [0.93]       # the kept count stands out
+    assert [round(b.get_height(), 2) for b in dark] == [0.93]  # the kept count stands out
     assert "reproduce" in ax.get_title(loc="left") and ax.get_ylabel() == (
-        "agreement between the fits")
-    assert len(ax.lines) == 1                                         # the reproduced line
-    one_fit = plots.count_scores({"count_scores": {"4": 0.35, "5": -0.02}, "personas": 4,
-                                  "fits": 1})
+        "agreement between the fits"
+    )
+    assert len(ax.lines) == 1  # the reproduced line
+    one_fit = plots.count_scores(
+        {"count_scores": {"4": 0.35, "5": -0.02}, "personas": 4, "fits": 1}
+    )
     assert one_fit.axes[0].get_ylabel() == "separation (mean silhouette)"
     assert not one_fit.axes[0].lines and one_fit.axes[0].get_ylim()[0] < 0
 
 
 # --- the persona cards ------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def profiles(report_fixtures):
@@ -103,8 +130,13 @@ def _style(html: str) -> str:
 
 
 def test_cards_are_the_reports_with_names_escaped_and_styles_kept_to_themselves(profiles):
-    html = PersonaResult(params=PersonaParams(), run_dir=Path("/tmp/run"), profiles=profiles,
-                         assignments=pd.DataFrame(), info={})._repr_html_()
+    html = PersonaResult(
+        params=PersonaParams(),
+        run_dir=Path("/tmp/run"),
+        profiles=profiles,
+        assignments=pd.DataFrame(),
+        info={},
+    )._repr_html_()
     assert html.count('class="persona-card"') == len(profiles)
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "{{" not in html and "{%" not in html
@@ -128,9 +160,14 @@ def test_a_profile_shows_its_own_card(profiles):
 
 def test_the_report_link_opens_from_the_notebook_in_jupyterlab(profiles, monkeypatch, tmp_path):
     report = tmp_path / "reports" / "sample" / "index.html"
-    result = PersonaResult(params=PersonaParams(), run_dir=report.parent, profiles=profiles,
-                           assignments=pd.DataFrame(), info={})
+    result = PersonaResult(
+        params=PersonaParams(),
+        run_dir=report.parent,
+        profiles=profiles,
+        assignments=pd.DataFrame(),
+        info={},
+    )
     monkeypatch.setenv("JPY_SESSION_NAME", str(tmp_path / "notebooks" / "03_report.ipynb"))
     assert 'href="../reports/sample/index.html"' in result._repr_html_()
-    monkeypatch.delenv("JPY_SESSION_NAME")          # papermill, nbconvert: the file's URI
+    monkeypatch.delenv("JPY_SESSION_NAME")  # papermill, nbconvert: the file's URI
     assert f'href="{report.as_uri()}"' in result._repr_html_()

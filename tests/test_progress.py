@@ -60,7 +60,7 @@ def test_on_a_terminal_the_running_stage_is_redrawn_in_place_then_replaced():
         stage.done("1,000 rows read")
     text = out.getvalue()
     draws = re.findall(re.escape(CLEAR) + r"  load: reading rows \.\.\. 42% \(\d+ s\)", text)
-    assert len(draws) >= 3                 # the ticker redraws it while the stage runs
+    assert len(draws) >= 3  # the ticker redraws it while the stage runs
     assert re.search(re.escape(CLEAR) + rf"  load: 1,000 rows read {SECONDS}\n$", text)
 
 
@@ -70,9 +70,11 @@ def test_lines_printed_while_waiting_go_above_the_live_line():
     with progress.waiting("[1/3] 01_features"):
         progress.line("  load: 1,000 rows read (0.1 s)")
     # drawn, cleared for the line, drawn again below it, cleared at the end
-    assert out.getvalue() == (f"{CLEAR}[1/3] 01_features ... (0 s)"
-                              f"{CLEAR}  load: 1,000 rows read (0.1 s)\n"
-                              f"{CLEAR}[1/3] 01_features ... (0 s){CLEAR}")
+    assert out.getvalue() == (
+        f"{CLEAR}[1/3] 01_features ... (0 s)"
+        f"{CLEAR}  load: 1,000 rows read (0.1 s)\n"
+        f"{CLEAR}[1/3] 01_features ... (0 s){CLEAR}"
+    )
 
 
 def test_a_failed_stage_on_a_terminal_leaves_a_clean_line():
@@ -94,8 +96,12 @@ def test_a_steps_progress_argument():
 def test_the_notebooks_printed_lines_are_passed_on_whole():
     out = io.StringIO()
     lines = _Lines(Progress(out))
-    for chunk in ("  load: 1,0", "00 rows read (0.1 s)\n  load: 10 users", " summed (0.2 s)\n",
-                  "unfinished"):
+    for chunk in (
+        "  load: 1,0",
+        "00 rows read (0.1 s)\n  load: 10 users",
+        " summed (0.2 s)\n",
+        "unfinished",
+    ):
         lines.write(chunk)
         lines.flush()
     assert out.getvalue() == "  load: 1,000 rows read (0.1 s)\n  load: 10 users summed (0.2 s)\n"
@@ -105,28 +111,42 @@ def test_the_notebooks_printed_lines_are_passed_on_whole():
 
 @pytest.mark.slow
 def test_personas_run_prints_each_stage_of_each_step(capsys, tmp_path):
-    code = main(["run", "--no-notebooks", "-p", "sample_users=400", "-p", "sample_size=400",
-                 "-p", "n_fits=1", "--out", str(tmp_path / "run")])
+    code = main(
+        [
+            "run",
+            "--no-notebooks",
+            "-p",
+            "sample_users=400",
+            "-p",
+            "sample_size=400",
+            "-p",
+            "n_fits=1",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert captured.out.strip() == str(tmp_path / "run" / "index.html")
-    expected = [r"personas .*",
-                r"\[1/3\] features \.\.\.",
-                rf"  load: [\d,]+ rows read {SECONDS}",
-                rf"  load: 400 users summed from [\d,]+ events {SECONDS}",
-                rf"  features: \d+ columns for 400 users {SECONDS}",
-                r"\[1/3\] features done in \d+\.\d s",
-                r"\[2/3\] personas \.\.\.",
-                rf"  personas: 1 fit on 400 users each: \d personas {SECONDS}",
-                rf"  personas: 400 users assigned {SECONDS}",
-                rf"  personas: 2-D map of 400 users {SECONDS}",
-                r"\[2/3\] personas done in \d+\.\d s",
-                r"\[3/3\] report \.\.\.",
-                rf"  report: \d personas profiled and named {SECONDS}",
-                rf"  report: forecast over 90 days {SECONDS}",
-                rf"  report: index\.html, personas\.json/csv and assignments written {SECONDS}",
-                r"\[3/3\] report done in \d+\.\d s",
-                r"done in \d+\.\d s"]
+    expected = [
+        r"personas .*",
+        r"\[1/3\] features \.\.\.",
+        rf"  load: [\d,]+ rows read {SECONDS}",
+        rf"  load: 400 users summed from [\d,]+ events {SECONDS}",
+        rf"  features: \d+ columns for 400 users {SECONDS}",
+        r"\[1/3\] features done in \d+\.\d s",
+        r"\[2/3\] personas \.\.\.",
+        rf"  personas: 1 fit on 400 users each: \d personas {SECONDS}",
+        rf"  personas: 400 users assigned {SECONDS}",
+        rf"  personas: 2-D map of 400 users {SECONDS}",
+        r"\[2/3\] personas done in \d+\.\d s",
+        r"\[3/3\] report \.\.\.",
+        rf"  report: \d personas profiled and named {SECONDS}",
+        rf"  report: forecast over 90 days {SECONDS}",
+        rf"  report: index\.html, personas\.json/csv and assignments written {SECONDS}",
+        r"\[3/3\] report done in \d+\.\d s",
+        r"done in \d+\.\d s",
+    ]
     lines = captured.err.splitlines()
     assert len(lines) == len(expected), captured.err
     for pattern, line in zip(expected, lines):

@@ -18,12 +18,17 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def report(report_fixtures, tmp_path_factory) -> tuple[Path, object]:
     from personas.report import render_report
+
     fixtures = report_fixtures
     summary = fixtures.make_summary()
     folder = tmp_path_factory.mktemp("browser")
-    out = render_report(summary, folder / "index.html", map_points=fixtures.make_map_points(),
-                        heatmap=fixtures.make_heatmap(summary),
-                        comparison=fixtures.make_summary_comparison(summary, folder))
+    out = render_report(
+        summary,
+        folder / "index.html",
+        map_points=fixtures.make_map_points(),
+        heatmap=fixtures.make_heatmap(summary),
+        comparison=fixtures.make_summary_comparison(summary, folder),
+    )
     return out, summary
 
 
@@ -31,8 +36,10 @@ def _open(browser, url: str, width: int):
     page = browser.new_page(viewport={"width": width, "height": 900})
     errors: list[str] = []
     requests: list[str] = []
-    page.on("console",
-            lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None)
+    page.on(
+        "console",
+        lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None,
+    )
     page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
     page.on("request", lambda request: requests.append(request.url))
     page.goto(url, wait_until="load")
@@ -99,7 +106,8 @@ def test_print_puts_each_card_on_its_own_page(browser, report):
         page.emulate_media(media="print")
         breaks = page.evaluate(
             "[...document.querySelectorAll('section.persona-card')]"
-            ".map(el => getComputedStyle(el).breakBefore)")
+            ".map(el => getComputedStyle(el).breakBefore)"
+        )
         assert breaks == ["page"] * len(summary.personas)
         pdf = page.pdf(format="A4")
         assert pdf[:4] == b"%PDF" and len(pdf) > 10_000
@@ -172,36 +180,70 @@ def _wide_summary(summary):
     from personas.results import Stat
 
     wide = (
-        Stat("revenue", "Revenue per customer over the whole window", 12345678.9, 1234567.8, 10.0,
-             "currency", "median", basis="median", median=12345678.9, mean=23456789.1,
-             overall_median=1234567.8, overall_mean=2345678.9),
-        Stat("tenure", "Days between the first and the last purchase", 1234.5, 12.0, 102.9,
-             "days", "mean", basis="mean", median=1000.0, mean=1234.5, overall_median=10.0,
-             overall_mean=12.0),
+        Stat(
+            "revenue",
+            "Revenue per customer over the whole window",
+            12345678.9,
+            1234567.8,
+            10.0,
+            "currency",
+            "median",
+            basis="median",
+            median=12345678.9,
+            mean=23456789.1,
+            overall_median=1234567.8,
+            overall_mean=2345678.9,
+        ),
+        Stat(
+            "tenure",
+            "Days between the first and the last purchase",
+            1234.5,
+            12.0,
+            102.9,
+            "days",
+            "mean",
+            basis="mean",
+            median=1000.0,
+            mean=1234.5,
+            overall_median=10.0,
+            overall_mean=12.0,
+        ),
         Stat("orders", "Orders", 123456, 7, 17636.6, "orders", "mean"),
     )
-    personas = tuple(dataclasses.replace(p, stats=wide + p.stats[:3],
-                                         name=f"{p.name} and a long persona name to wrap")
-                     for p in summary.personas)
+    personas = tuple(
+        dataclasses.replace(
+            p, stats=wide + p.stats[:3], name=f"{p.name} and a long persona name to wrap"
+        )
+        for p in summary.personas
+    )
     return dataclasses.replace(summary, personas=personas)
 
 
 @pytest.fixture(scope="module")
 def wide_report(report_fixtures, tmp_path_factory) -> tuple[Path, object]:
     from personas.report import render_report
+
     fixtures = report_fixtures
     summary = _wide_summary(fixtures.make_summary())
     folder = tmp_path_factory.mktemp("browser-wide")
-    out = render_report(summary, folder / "index.html", map_points=fixtures.make_map_points(),
-                        heatmap=fixtures.make_heatmap(summary),
-                        comparison=fixtures.make_summary_comparison(summary, folder))
+    out = render_report(
+        summary,
+        folder / "index.html",
+        map_points=fixtures.make_map_points(),
+        heatmap=fixtures.make_heatmap(summary),
+        comparison=fixtures.make_summary_comparison(summary, folder),
+    )
     return out, summary
 
 
 def _inside(box, width: float, height: float | None = None) -> bool:
-    return (box is not None and box["width"] > 0 and box["x"] >= -0.5
-            and box["x"] + box["width"] <= width + 0.5
-            and (height is None or box["height"] > 0))
+    return (
+        box is not None
+        and box["width"] > 0
+        and box["x"] >= -0.5
+        and box["x"] + box["width"] <= width + 0.5
+        and (height is None or box["height"] > 0)
+    )
 
 
 @pytest.mark.parametrize("which", ["report", "wide_report"])
@@ -230,8 +272,10 @@ def test_every_table_fits_a_phone(browser, request, which):
         for arrow in page.locator("table.stats .lift .arrow").all():
             assert _inside(arrow.bounding_box(), PHONE["width"])
         # stacked rows: one block per row, the header row hidden from sight only
-        display = page.evaluate("[...document.querySelectorAll('table.stats tbody tr')]"
-                                ".map(tr => getComputedStyle(tr).display)")
+        display = page.evaluate(
+            "[...document.querySelectorAll('table.stats tbody tr')]"
+            ".map(tr => getComputedStyle(tr).display)"
+        )
         assert set(display) == {"block"}
         assert page.locator("table.stats thead th").first.get_attribute("role") == "columnheader"
     finally:
@@ -267,10 +311,13 @@ def test_desktop_tables_stay_tables(browser, report):
         page.goto(path.resolve().as_uri(), wait_until="load")
         display = page.evaluate(
             "[...document.querySelectorAll('table, thead, tbody tr, tbody td')]"
-            ".map(el => getComputedStyle(el).display)")
+            ".map(el => getComputedStyle(el).display)"
+        )
         assert set(display) == {"table", "table-header-group", "table-row", "table-cell"}
-        labels = page.evaluate("[...document.querySelectorAll('td')]"
-                               ".map(td => getComputedStyle(td, '::before').content)")
+        labels = page.evaluate(
+            "[...document.querySelectorAll('td')]"
+            ".map(td => getComputedStyle(td, '::before').content)"
+        )
         assert set(labels) == {"none"}
         assert page.evaluate(OVERFLOW_JS)["found"] == []
     finally:
@@ -288,7 +335,8 @@ def test_print_gives_each_card_its_own_page_and_cuts_nothing(browser, request, w
         cards = page.evaluate(
             "[...document.querySelectorAll('section.persona-card')].map(el => {"
             " const s = getComputedStyle(el);"
-            " return [s.breakBefore, s.breakInside, el.getBoundingClientRect().width]; })")
+            " return [s.breakBefore, s.breakInside, el.getBoundingClientRect().width]; })"
+        )
         assert [c[:2] for c in cards] == [["page", "avoid"]] * len(summary.personas)
         assert all(c[2] <= A4_PRINT_WIDTH for c in cards)
         result = page.evaluate(OVERFLOW_JS)

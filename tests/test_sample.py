@@ -13,8 +13,16 @@ SEED = 3
 END = "2024-12-31"
 WINDOW_START = pd.Timestamp("2025-01-01") - pd.Timedelta(days=365)
 WINDOW_END = pd.Timestamp("2025-01-01")
-EVENTS = {"page_view", "view_item", "search", "add_to_cart", "begin_checkout", "purchase",
-          "email_open", "email_click"}
+EVENTS = {
+    "page_view",
+    "view_item",
+    "search",
+    "add_to_cart",
+    "begin_checkout",
+    "purchase",
+    "email_open",
+    "email_click",
+}
 PRODUCT_EVENTS = {"view_item", "add_to_cart", "purchase"}
 
 
@@ -60,8 +68,15 @@ def test_other_seed_gives_other_frames(events, truth):
 
 # -- schema -----------------------------------------------------------------------------------
 def test_columns_and_dtypes(events, truth):
-    assert list(events.columns) == ["user_id", "timestamp", "event", "amount", "discount",
-                                    "category", "platform"]
+    assert list(events.columns) == [
+        "user_id",
+        "timestamp",
+        "event",
+        "amount",
+        "discount",
+        "category",
+        "platform",
+    ]
     dtypes = events.dtypes
     assert dtypes["timestamp"] == np.dtype("datetime64[ns]")
     assert dtypes["amount"] == np.dtype("float64")
@@ -86,8 +101,16 @@ def test_rows_sorted_by_user_then_time(events):
 def test_personas_constant():
     assert PERSONAS[-1] == "noise"
     assert len(PERSONAS) == len(set(PERSONAS)) == 8
-    assert set(PERSONAS) == {"frequent_browser", "loyal_big_spender", "bargain_hunter",
-                             "cart_abandoner", "new_visitor", "lapsed", "email_engaged", "noise"}
+    assert set(PERSONAS) == {
+        "frequent_browser",
+        "loyal_big_spender",
+        "bargain_hunter",
+        "cart_abandoner",
+        "new_visitor",
+        "lapsed",
+        "email_engaged",
+        "noise",
+    }
 
 
 def test_truth_matches_users(events, truth):
@@ -159,7 +182,8 @@ def test_new_visitors_first_seen_in_last_30_days(labelled):
     assert len(first) > 0
     assert (first >= WINDOW_END - pd.Timedelta(days=30)).all()
     sessions = labelled[labelled["persona"] == "new_visitor"].assign(
-        session=_sessions(labelled)[labelled["persona"] == "new_visitor"])
+        session=_sessions(labelled)[labelled["persona"] == "new_visitor"]
+    )
     assert sessions.groupby("user_id")["session"].nunique().max() <= 8  # site 1-4, few emails
 
 
@@ -183,14 +207,17 @@ def test_loyal_spend_more_and_bargain_hunters_use_discounts(labelled):
 
 
 def test_cart_abandoners_rarely_complete(labelled):
-    counts = labelled.pivot_table(index="persona", columns="event", values="user_id",
-                                  aggfunc="size", fill_value=0)
+    counts = labelled.pivot_table(
+        index="persona", columns="event", values="user_id", aggfunc="size", fill_value=0
+    )
     rate = counts["purchase"] / counts["add_to_cart"]
     assert rate["cart_abandoner"] < 0.1
     assert rate["cart_abandoner"] < rate["loyal_big_spender"] / 3
     per_user = counts.div(labelled.groupby("persona")["user_id"].nunique(), axis=0)
-    assert per_user.loc["cart_abandoner", "add_to_cart"] > per_user.loc["frequent_browser",
-                                                                         "add_to_cart"]
+    assert (
+        per_user.loc["cart_abandoner", "add_to_cart"]
+        > per_user.loc["frequent_browser", "add_to_cart"]
+    )
 
 
 def test_browsers_browse_and_rarely_buy(labelled):
@@ -252,8 +279,11 @@ def _read_back(path) -> pd.DataFrame:
     if path.suffix == ".parquet":
         frame = pd.read_parquet(path)
     else:
-        frame = pd.read_csv(path, dtype={"user_id": str, "event": str, "category": str,
-                                         "platform": str}, parse_dates=["timestamp"])
+        frame = pd.read_csv(
+            path,
+            dtype={"user_id": str, "event": str, "category": str, "platform": str},
+            parse_dates=["timestamp"],
+        )
     frame["timestamp"] = frame["timestamp"].astype("datetime64[ns]")
     for column in ("user_id", "event", "category", "platform"):
         frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
@@ -265,8 +295,7 @@ def test_write_sample_round_trip(tmp_path, name):
     events_path, truth_path = write_sample(tmp_path / "out" / name, n_users=120, seed=5)
     assert events_path == tmp_path / "out" / name
     assert truth_path == tmp_path / "out" / "shop.truth.csv"
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
-        [name, "shop.truth.csv"])
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([name, "shop.truth.csv"])
     expected_events, expected_truth = make_events(120, seed=5)
     pd.testing.assert_frame_equal(_read_back(events_path), expected_events)
     truth = pd.read_csv(truth_path, dtype=str).astype(object)
@@ -311,14 +340,28 @@ def test_unknown_mix_is_rejected():
 
 
 def test_holdout_cast_is_other_personas_in_the_same_truth_format(holdout):
-    assert set(HOLDOUT_PERSONAS) == {"app_first", "one_time_buyer", "power_user", "at_risk",
-                                     "deal_seeker", "window_shopper", "noise"}
+    assert set(HOLDOUT_PERSONAS) == {
+        "app_first",
+        "one_time_buyer",
+        "power_user",
+        "at_risk",
+        "deal_seeker",
+        "window_shopper",
+        "noise",
+    }
     assert not (set(HOLDOUT_PERSONAS) - {"noise"}) & set(PERSONAS)
     assert MIXES == {"default": PERSONAS, "holdout": HOLDOUT_PERSONAS}
     events, truth = make_events(300, seed=1, mix="holdout")
     assert list(truth.columns) == ["user_id", "persona"] and truth["user_id"].is_unique
-    assert list(events.columns) == ["user_id", "timestamp", "event", "amount", "discount",
-                                    "category", "platform"]
+    assert list(events.columns) == [
+        "user_id",
+        "timestamp",
+        "event",
+        "amount",
+        "discount",
+        "category",
+        "platform",
+    ]
     shares = holdout.groupby("persona")["user_id"].nunique() / holdout["user_id"].nunique()
     assert shares["window_shopper"] == pytest.approx(0.20, abs=0.01)
     assert shares["power_user"] == pytest.approx(0.10, abs=0.01)
@@ -345,8 +388,10 @@ def test_holdout_personas_behave_as_planted(holdout):
     orders = _per_user(once, "purchase")
     assert orders.max() <= 1 and (orders == 1).mean() > 0.7
     site = once[once["event"] != "email_open"]
-    assert (site.groupby("user_id")["timestamp"].agg(lambda t: t.max() - t.min())
-            < pd.Timedelta(hours=2)).mean() > 0.9                         # one visit
+    assert (
+        site.groupby("user_id")["timestamp"].agg(lambda t: t.max() - t.min())
+        < pd.Timedelta(hours=2)
+    ).mean() > 0.9  # one visit
 
     per_user = by.size() / by["user_id"].nunique()
     assert per_user.idxmax() == "power_user"
@@ -358,7 +403,7 @@ def test_holdout_personas_behave_as_planted(holdout):
     discount = bought.groupby("persona")["discount"].agg(["mean", "size"])
     others = discount.drop(["deal_seeker", "noise"])
     assert discount.loc["deal_seeker", "mean"] > 0.8
-    assert others.loc[others["size"] >= 50, "mean"].max() < 0.45    # enough orders to tell
+    assert others.loc[others["size"] >= 50, "mean"].max() < 0.45  # enough orders to tell
     shopper = holdout[holdout["persona"] == "window_shopper"]
     kinds = shopper["event"].value_counts(normalize=True)
     assert kinds["view_item"] > 0.5 and kinds.get("search", 0) < 0.1
@@ -370,11 +415,13 @@ def test_cli_sample_mix_writes_that_cast(capsys, tmp_path, mix):
     from personas.cli import main
 
     out = tmp_path / "shop.csv"
-    assert main(["sample", "-q", "--users", "300", "--seed", "3", "--mix", mix,
-                 "--out", str(out)]) == 0
+    assert (
+        main(["sample", "-q", "--users", "300", "--seed", "3", "--mix", mix, "--out", str(out)])
+        == 0
+    )
     assert capsys.readouterr().out.strip() == str(out)
     truth = pd.read_csv(tmp_path / "shop.truth.csv")
-    assert set(truth["persona"]) == set(MIXES[mix])        # 300 users: every persona drawn
+    assert set(truth["persona"]) == set(MIXES[mix])  # 300 users: every persona drawn
     expected = make_events(300, seed=3, mix=mix)[1]
     assert list(truth["persona"]) == list(expected["persona"])
 

@@ -31,11 +31,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PERSONAS = ROOT / ".venv" / "bin" / "personas"
 SMALL = ("-p", "sample_users=1000", "-p", "sample_size=1000", "-p", "n_fits=2")
-COMPLETE = ("index.html", "run.json", "personas.json", "personas.csv", "assignments.parquet",
-            "assignments.csv", "features.parquet", "features.json", "model/model.json",
-            "model/reference.parquet", "model/manifest.json", "model/map.parquet",
-            "notebooks/01_features.ipynb", "notebooks/02_personas.ipynb",
-            "notebooks/03_report.ipynb")
+COMPLETE = (
+    "index.html",
+    "run.json",
+    "personas.json",
+    "personas.csv",
+    "assignments.parquet",
+    "assignments.csv",
+    "features.parquet",
+    "features.json",
+    "model/model.json",
+    "model/reference.parquet",
+    "model/manifest.json",
+    "model/map.parquet",
+    "notebooks/01_features.ipynb",
+    "notebooks/02_personas.ipynb",
+    "notebooks/03_report.ipynb",
+)
 
 
 def log(message: str) -> None:
@@ -43,6 +55,7 @@ def log(message: str) -> None:
 
 
 # -- looking at a folder ---------------------------------------------------------------------------
+
 
 def digest(folder: Path) -> str:
     """One SHA-256 over every file's path and bytes under ``folder``."""
@@ -82,38 +95,53 @@ def spill_folders() -> set[str]:
 
 # -- one run, perhaps killed -----------------------------------------------------------------------
 
+
 @dataclass
 class Attempt:
     command: str
     exit_code: int
     stderr: str
     seconds: float
-    killed_at: str = ""                       # the last progress line before the kill
+    killed_at: str = ""  # the last progress line before the kill
 
 
 def start(out: Path, *extra: str, cwd: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "PERSONAS_RUN_LOCK"}
-    return subprocess.Popen([str(PERSONAS), "run", "--out", str(out), *SMALL, *extra], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [str(PERSONAS), "run", "--out", str(out), *SMALL, *extra],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
 
 
-def run_until(out: Path, *extra: str, cwd: Path, kill_on: str | None = None,
-              delay: float = 0.0, kill_after: float | None = None) -> Attempt:
+def run_until(
+    out: Path,
+    *extra: str,
+    cwd: Path,
+    kill_on: str | None = None,
+    delay: float = 0.0,
+    kill_after: float | None = None,
+) -> Attempt:
     """``personas run`` into ``out``; SIGKILL ``delay`` seconds after the progress line holding
     ``kill_on`` (or ``kill_after`` seconds after the start), else let it finish."""
     began = time.perf_counter()
     process = start(out, *extra, cwd=cwd)
     lines: list[str] = []
-    seen: list[float] = []             # when the kill_on line came
-    reader = threading.Thread(target=_read_lines, args=(process.stderr, lines, kill_on, seen),
-                              daemon=True)
+    seen: list[float] = []  # when the kill_on line came
+    reader = threading.Thread(
+        target=_read_lines, args=(process.stderr, lines, kill_on, seen), daemon=True
+    )
     reader.start()
     killed_at = ""
     while process.poll() is None:
         now = time.perf_counter()
         due = (seen and now - seen[0] >= delay) or (
-            kill_after is not None and now - began >= kill_after)
+            kill_after is not None and now - began >= kill_after
+        )
         if due:
             killed_at = lines[-1].strip() if lines else "(before the first line)"
             os.kill(process.pid, signal.SIGKILL)
@@ -123,8 +151,13 @@ def run_until(out: Path, *extra: str, cwd: Path, kill_on: str | None = None,
     reader.join(timeout=5)
     process.stdout.read()
     command = " ".join(["personas", "run", "--out", out.name, *SMALL, *extra])
-    return Attempt(command, process.returncode, "\n".join(lines),
-                   round(time.perf_counter() - began, 1), killed_at)
+    return Attempt(
+        command,
+        process.returncode,
+        "\n".join(lines),
+        round(time.perf_counter() - began, 1),
+        killed_at,
+    )
 
 
 def _read_lines(stream, lines: list[str], kill_on: str | None, seen: list[float]) -> None:
@@ -136,15 +169,16 @@ def _read_lines(stream, lines: list[str], kill_on: str | None, seen: list[float]
 
 # -- the cases -------------------------------------------------------------------------------------
 
+
 @dataclass
 class Outcome:
     title: str
     how: str
     attempt: Attempt
-    previous_kept: bool | None     # the earlier run byte for byte (None: not asked)
-    published: str                 # what the run folder holds after
-    left: list[str]                # what the output folder holds after
-    after_next_run: list[str] = field(default_factory=list)   # after one clean run
+    previous_kept: bool | None  # the earlier run byte for byte (None: not asked)
+    published: str  # what the run folder holds after
+    left: list[str]  # what the output folder holds after
+    after_next_run: list[str] = field(default_factory=list)  # after one clean run
 
 
 def kill_case(tmp: Path, title: str, how: str, **kill) -> Outcome:
@@ -156,8 +190,11 @@ def kill_case(tmp: Path, title: str, how: str, **kill) -> Outcome:
     before = digest(out)
     attempt = run_until(out, "-p", "title=killed", cwd=folder, **kill)
     kept = out.exists() and digest(out) == before
-    published = "the earlier run, byte for byte" if kept else (
-        "a whole new run" if not incomplete(out) else f"INCOMPLETE: lacks {incomplete(out)}")
+    published = (
+        "the earlier run, byte for byte"
+        if kept
+        else ("a whole new run" if not incomplete(out) else f"INCOMPLETE: lacks {incomplete(out)}")
+    )
     outcome = Outcome(title, how, attempt, kept, published, left(folder))
     clean = run_until(out, cwd=folder)
     assert clean.exit_code == 0, clean.stderr
@@ -188,19 +225,38 @@ def publish_case(tmp: Path) -> Outcome:
     before = digest(out)
     began = time.perf_counter()
     args = ["run", "--out", str(out), *SMALL, "-p", "title=killed"]
-    done = subprocess.run([sys.executable, "-c", SELF_KILL, *args], cwd=folder,
-                          capture_output=True, text=True, env={**os.environ,
-                                                               "PYTHONPATH": str(ROOT)})
-    attempt = Attempt("personas " + " ".join(args[:2] + ["run"] + args[3:]), done.returncode,
-                      done.stderr.strip(), round(time.perf_counter() - began, 1),
-                      "the swap of the finished run into place")
+    done = subprocess.run(
+        [sys.executable, "-c", SELF_KILL, *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    attempt = Attempt(
+        "personas " + " ".join(args[:2] + ["run"] + args[3:]),
+        done.returncode,
+        done.stderr.strip(),
+        round(time.perf_counter() - began, 1),
+        "the swap of the finished run into place",
+    )
     attempt.command = " ".join(["personas", "run", "--out", "run", *SMALL, "-p", "title=killed"])
     kept = digest(out) == before
     title = json.loads((out / "run.json").read_text())["parameters"]["title"]
-    published = ("the earlier run, byte for byte" if kept else
-                 f"a whole new run (title {title!r})" if not incomplete(out) else "INCOMPLETE")
-    outcome = Outcome("killed while publishing", "kill -9 right after the swap, before the "
-                      "replaced run is removed", attempt, kept, published, left(folder))
+    published = (
+        "the earlier run, byte for byte"
+        if kept
+        else f"a whole new run (title {title!r})"
+        if not incomplete(out)
+        else "INCOMPLETE"
+    )
+    outcome = Outcome(
+        "killed while publishing",
+        "kill -9 right after the swap, before the replaced run is removed",
+        attempt,
+        kept,
+        published,
+        left(folder),
+    )
     assert run_until(out, cwd=folder).exit_code == 0
     outcome.after_next_run = left(folder)
     return outcome
@@ -215,10 +271,14 @@ def busy_case(tmp: Path) -> Outcome:
         time.sleep(0.05)
     second = run_until(out, "-p", "title=second", cwd=folder)
     first.wait()
-    outcome = Outcome("two runs into one folder", "a second `personas run --out run` while "
-                      "the first is running", second, None,
-                      "the first run, whole" if not incomplete(out) else "INCOMPLETE",
-                      left(folder))
+    outcome = Outcome(
+        "two runs into one folder",
+        "a second `personas run --out run` while the first is running",
+        second,
+        None,
+        "the first run, whole" if not incomplete(out) else "INCOMPLETE",
+        left(folder),
+    )
     outcome.after_next_run = left(folder)
     return outcome
 
@@ -230,28 +290,42 @@ def model_case(tmp: Path) -> Outcome:
     folder = tmp / "model"
     shutil.copytree(tmp / "busy" / "run" / "model", folder / "model")
     saved = folder / "model" / "model.json"
-    saved.write_text(saved.read_text().replace('"scaler_mean": [\n    ',
-                                               '"scaler_mean": [\n    1', 1))
+    saved.write_text(
+        saved.read_text().replace('"scaler_mean": [\n    ', '"scaler_mean": [\n    1', 1)
+    )
     from personas.sample import write_sample
 
     write_sample(folder / "new.csv", 200, seed=9)
     began = time.perf_counter()
     args = ["assign", "--model", "model", "--events", "new.csv", "--out", "scored.csv"]
     done = subprocess.run([str(PERSONAS), *args], cwd=folder, capture_output=True, text=True)
-    attempt = Attempt("personas " + " ".join(args), done.returncode, done.stderr.strip(),
-                      round(time.perf_counter() - began, 1))
-    return Outcome("edited model folder", "`personas assign` with a run's `model/` folder, one "
-                   "number of whose `model.json` was changed after it was saved", attempt, None,
-                   "— (no run folder)", [n for n in left(folder) if n == "scored.csv"] or
-                   ["no scored.csv"])
+    attempt = Attempt(
+        "personas " + " ".join(args),
+        done.returncode,
+        done.stderr.strip(),
+        round(time.perf_counter() - began, 1),
+    )
+    return Outcome(
+        "edited model folder",
+        "`personas assign` with a run's `model/` folder, one "
+        "number of whose `model.json` was changed after it was saved",
+        attempt,
+        None,
+        "— (no run folder)",
+        [n for n in left(folder) if n == "scored.csv"] or ["no scored.csv"],
+    )
 
 
 def full_disk_case(tmp: Path) -> Outcome | None:
     """The output folder on a 1 MB tmpfs (needs root; None elsewhere)."""
     disk = tmp / "disk"
     disk.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs",
-                                            str(disk)], capture_output=True).returncode:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True
+        ).returncode
+    ):
         return None
     try:
         out = disk / "run"
@@ -260,9 +334,14 @@ def full_disk_case(tmp: Path) -> Outcome | None:
         before = digest(out)
         attempt = run_until(out, cwd=tmp)
         kept = digest(out) == before
-        return Outcome("full output disk", "the output folder on a 1 MB file system (tmpfs) "
-                       "that holds an earlier run", attempt, kept,
-                       "the earlier run, byte for byte" if kept else "CHANGED", left(disk))
+        return Outcome(
+            "full output disk",
+            "the output folder on a 1 MB file system (tmpfs) that holds an earlier run",
+            attempt,
+            kept,
+            "the earlier run, byte for byte" if kept else "CHANGED",
+            left(disk),
+        )
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
 
@@ -271,31 +350,50 @@ def full_temp_case(tmp: Path, events: Path) -> Outcome | None:
     """DuckDB's spill folder on a 2 MB tmpfs, with a memory_limit low enough that it spills."""
     disk = tmp / "spill"
     disk.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs",
-                                            str(disk)], capture_output=True).returncode:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True
+        ).returncode
+    ):
         return None
     try:
         folder = tmp / "temp"
         folder.mkdir()
-        attempt = run_until(folder / "run", "-p", f"events_path={events}", "-p",
-                            "memory_limit=200MB", "-p", f"temp_dir={disk}", cwd=folder)
+        attempt = run_until(
+            folder / "run",
+            "-p",
+            f"events_path={events}",
+            "-p",
+            "memory_limit=200MB",
+            "-p",
+            f"temp_dir={disk}",
+            cwd=folder,
+        )
         attempt.command = attempt.command.replace(str(events), events.name).replace(
-            str(disk), "/mnt/small")
+            str(disk), "/mnt/small"
+        )
         attempt.stderr = attempt.stderr.replace(str(disk), "/mnt/small")
-        return Outcome("full temporary folder", f"`-p temp_dir` on a 2 MB file system (tmpfs), "
-                       f"`-p memory_limit=200MB`, a log of 100,000 users ({events.name})",
-                       attempt, None, "nothing (there was no earlier run)",
-                       left(folder) + [f"in temp_dir: {left(disk) or 'nothing'}"])
+        return Outcome(
+            "full temporary folder",
+            f"`-p temp_dir` on a 2 MB file system (tmpfs), "
+            f"`-p memory_limit=200MB`, a log of 100,000 users ({events.name})",
+            attempt,
+            None,
+            "nothing (there was no earlier run)",
+            left(folder) + [f"in temp_dir: {left(disk) or 'nothing'}"],
+        )
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 # -- the soak --------------------------------------------------------------------------------------
 
+
 @dataclass
 class SoakRow:
     number: int
-    killed_after: float | None      # seconds; None = let finish
+    killed_after: float | None  # seconds; None = let finish
     exit_code: int
     killed_at: str
     published: str
@@ -323,69 +421,92 @@ def soak(tmp: Path, runs: int, seed: int = 0) -> tuple[list[SoakRow], list[str],
             finished.add(digest(out))
         whole = not incomplete(out)
         known = whole and digest(out) in finished
-        published = json.loads((out / "run.json").read_text())["parameters"]["title"] \
-            if whole else f"INCOMPLETE ({incomplete(out)})"
-        rows.append(SoakRow(number, after, attempt.exit_code, attempt.killed_at, published,
-                            whole and known))
+        published = (
+            json.loads((out / "run.json").read_text())["parameters"]["title"]
+            if whole
+            else f"INCOMPLETE ({incomplete(out)})"
+        )
+        rows.append(
+            SoakRow(number, after, attempt.exit_code, attempt.killed_at, published, whole and known)
+        )
         how = f"killed after {after:.1f} s" if kill else "finished"
-        log(f"soak {number}/{runs}: {how}, "
-            f"exit {attempt.exit_code}, published {published!r}, ok={rows[-1].ok}")
-    time.sleep(3)    # a dead run's kernel notices its parent is gone within a second or two
+        log(
+            f"soak {number}/{runs}: {how}, "
+            f"exit {attempt.exit_code}, published {published!r}, ok={rows[-1].ok}"
+        )
+    time.sleep(3)  # a dead run's kernel notices its parent is gone within a second or two
     final = run_until(out, "-p", "title=final", cwd=folder)
     stray = sorted(kernels() - kernels_before)
-    checks = {"run length (s)": length, "final run exit code": final.exit_code,
-              "kernels left running": len(stray), "DuckDB spill folders in the temp folder":
-              len(spill_folders() - spills_before)}
+    checks = {
+        "run length (s)": length,
+        "final run exit code": final.exit_code,
+        "kernels left running": len(stray),
+        "DuckDB spill folders in the temp folder": len(spill_folders() - spills_before),
+    }
     return rows, left(folder), checks
 
 
 # -- the document ----------------------------------------------------------------------------------
+
 
 def _fence(text: str, kind: str = "text") -> str:
     return f"```{kind}\n{text.rstrip()}\n```\n"
 
 
 def render(cases: list[Outcome], rows: list[SoakRow], soak_left: list[str], checks: dict) -> str:
-    parts = ["## Faults: killed runs, full disks, two runs at once\n\n"
-             "Generated by `tools/faults.py` (called by `tools/robustness.py`); "
-             "`tests/test_faults.py` tests each case. Every case runs `personas run` with its "
-             "notebooks, as a scheduler does, on the bundled sample of "
-             f"{SMALL[1].split('=')[1]} users, into a folder that already holds a finished "
-             "run; then one clean run follows.\n\n",
-             "| case | exit code | the published run after | left beside it | after the next "
-             "run |\n|---|---:|---|---|---|\n"]
+    parts = [
+        "## Faults: killed runs, full disks, two runs at once\n\n"
+        "Generated by `tools/faults.py` (called by `tools/robustness.py`); "
+        "`tests/test_faults.py` tests each case. Every case runs `personas run` with its "
+        "notebooks, as a scheduler does, on the bundled sample of "
+        f"{SMALL[1].split('=')[1]} users, into a folder that already holds a finished "
+        "run; then one clean run follows.\n\n",
+        "| case | exit code | the published run after | left beside it | after the next "
+        "run |\n|---|---:|---|---|---|\n",
+    ]
     for c in cases:
         code = "killed" if c.attempt.exit_code == -signal.SIGKILL else c.attempt.exit_code
-        parts.append(f"| {c.title} | {code} | {c.published} | "
-                     f"{', '.join(c.left)} | {', '.join(c.after_next_run) or '—'} |\n")
+        parts.append(
+            f"| {c.title} | {code} | {c.published} | "
+            f"{', '.join(c.left)} | {', '.join(c.after_next_run) or '—'} |\n"
+        )
     for c in cases:
-        parts.append(f"\n### {c.title}\n\n{c.how}.\n\n" + _fence(f"$ {c.attempt.command}",
-                                                                   "console"))
+        parts.append(
+            f"\n### {c.title}\n\n{c.how}.\n\n" + _fence(f"$ {c.attempt.command}", "console")
+        )
         if c.attempt.killed_at:
             parts.append(f"\nKilled (SIGKILL) after the line `{c.attempt.killed_at}`.\n")
         errors = [line for line in c.attempt.stderr.splitlines() if "error" in line]
         if c.attempt.exit_code == -signal.SIGKILL:
             continue
-        parts.append(f"\nExit code **{c.attempt.exit_code}**" + (
-            ". Stderr's last line:\n\n" + _fence(errors[-1]) if errors else ".\n"))
+        parts.append(
+            f"\nExit code **{c.attempt.exit_code}**"
+            + (". Stderr's last line:\n\n" + _fence(errors[-1]) if errors else ".\n")
+        )
     ok = sum(r.ok for r in rows)
-    parts.append(f"\n## Soak: {len(rows)} runs in a row, killed at random\n\n"
-                 f"Each run was killed (SIGKILL) at a uniform random moment of a run's length "
-                 f"({checks['run length (s)']} s) or, one time in three, let finish; after "
-                 f"each, the published run was checked: whole ({len(COMPLETE)} files, "
-                 "`run.json` readable, `index.html` ends) and byte for byte one of the runs "
-                 f"that finished. **{ok} of {len(rows)} passed.**\n\n"
-                 "| run | killed after (s) | exit code | last line before the kill | published "
-                 "run (its title) | whole and a finished one |\n|---:|---:|---:|---|---|---|\n")
+    parts.append(
+        f"\n## Soak: {len(rows)} runs in a row, killed at random\n\n"
+        f"Each run was killed (SIGKILL) at a uniform random moment of a run's length "
+        f"({checks['run length (s)']} s) or, one time in three, let finish; after "
+        f"each, the published run was checked: whole ({len(COMPLETE)} files, "
+        "`run.json` readable, `index.html` ends) and byte for byte one of the runs "
+        f"that finished. **{ok} of {len(rows)} passed.**\n\n"
+        "| run | killed after (s) | exit code | last line before the kill | published "
+        "run (its title) | whole and a finished one |\n|---:|---:|---:|---|---|---|\n"
+    )
     for r in rows:
         code = "killed" if r.exit_code == -signal.SIGKILL else r.exit_code
-        parts.append(f"| {r.number} | {r.killed_after if r.killed_after is not None else '—'} "
-                     f"| {code} | {r.killed_at or '—'} | {r.published} | "
-                     f"{'yes' if r.ok else '**NO**'} |\n")
-    parts.append(f"\nThen one clean run: exit code {checks['final run exit code']}; the output "
-                 f"folder holds {', '.join(soak_left)}; notebook kernels left running: "
-                 f"{checks['kernels left running']}; DuckDB spill folders left in the temporary "
-                 f"folder: {checks['DuckDB spill folders in the temp folder']}.\n")
+        parts.append(
+            f"| {r.number} | {r.killed_after if r.killed_after is not None else '—'} "
+            f"| {code} | {r.killed_at or '—'} | {r.published} | "
+            f"{'yes' if r.ok else '**NO**'} |\n"
+        )
+    parts.append(
+        f"\nThen one clean run: exit code {checks['final run exit code']}; the output "
+        f"folder holds {', '.join(soak_left)}; notebook kernels left running: "
+        f"{checks['kernels left running']}; DuckDB spill folders left in the temporary "
+        f"folder: {checks['DuckDB spill folders in the temp folder']}.\n"
+    )
     return "".join(parts)
 
 
@@ -396,14 +517,35 @@ def run_all(soak_runs: int = 20) -> str:
     with tempfile.TemporaryDirectory(prefix="personas-faults-") as name:
         tmp = Path(name)
         log("killed while loading")
-        cases = [kill_case(tmp, "killed while loading", "kill -9 one second after the "
-                           "features notebook starts", kill_on="[1/3]", delay=1.0)]
+        cases = [
+            kill_case(
+                tmp,
+                "killed while loading",
+                "kill -9 one second after the features notebook starts",
+                kill_on="[1/3]",
+                delay=1.0,
+            )
+        ]
         log("killed while fitting")
-        cases.append(kill_case(tmp, "killed while fitting", "kill -9 two seconds after the "
-                               "personas notebook starts", kill_on="[2/3]", delay=2.0))
+        cases.append(
+            kill_case(
+                tmp,
+                "killed while fitting",
+                "kill -9 two seconds after the personas notebook starts",
+                kill_on="[2/3]",
+                delay=2.0,
+            )
+        )
         log("killed while reporting")
-        cases.append(kill_case(tmp, "killed while reporting", "kill -9 half a second after the "
-                               "report notebook starts", kill_on="[3/3]", delay=0.5))
+        cases.append(
+            kill_case(
+                tmp,
+                "killed while reporting",
+                "kill -9 half a second after the report notebook starts",
+                kill_on="[3/3]",
+                delay=0.5,
+            )
+        )
         log("killed while publishing")
         cases.append(publish_case(tmp))
         log("two runs into one folder")
@@ -415,7 +557,7 @@ def run_all(soak_runs: int = 20) -> str:
         cases += [c for c in (full_temp_case(tmp, Path(events)),) if c]
         log(f"soak of {soak_runs} runs")
         rows, soak_left, checks = soak(tmp, soak_runs)
-        for case in cases:                         # the folders as the reader knows them
+        for case in cases:  # the folders as the reader knows them
             case.attempt.stderr = case.attempt.stderr.replace(f"{tmp}/", "")
     return render(cases, rows, soak_left, checks)
 

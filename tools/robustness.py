@@ -31,22 +31,28 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "robustness.md"
 PERSONAS = ROOT / ".venv" / "bin" / "personas"
-COMMAND = ("run", "--no-notebooks")          # every case runs `personas run --no-notebooks ...`
-NOBODY = 65534                               # uid/gid of the unprivileged user for one case
+COMMAND = ("run", "--no-notebooks")  # every case runs `personas run --no-notebooks ...`
+NOBODY = 65534  # uid/gid of the unprivileged user for one case
 
 
 # -- inputs ----------------------------------------------------------------------------------------
 
+
 def shop(n_users: int = 60) -> pd.DataFrame:
     """A clean little log: each user views a page and buys, on a day of May 2024."""
     users = [f"u{i:03d}" for i in range(n_users)]
-    return pd.DataFrame({
-        "user_id": [u for u in users for _ in range(2)],
-        "timestamp": [f"2024-05-{1 + i % 30:02d} {hour}:00:00" for i in range(n_users)
-                      for hour in (10, 11)],
-        "event": ["page_view", "purchase"] * n_users,
-        "amount": [None, 20.0] * n_users,
-    })
+    return pd.DataFrame(
+        {
+            "user_id": [u for u in users for _ in range(2)],
+            "timestamp": [
+                f"2024-05-{1 + i % 30:02d} {hour}:00:00"
+                for i in range(n_users)
+                for hour in (10, 11)
+            ],
+            "event": ["page_view", "purchase"] * n_users,
+            "amount": [None, 20.0] * n_users,
+        }
+    )
 
 
 def _csv(frame: pd.DataFrame, name: str = "events.csv", **to_csv) -> Callable[[Path], None]:
@@ -119,6 +125,7 @@ def _export(n_users: int = 300, seed: int = 5) -> pd.DataFrame:
 def _export_csv(name: str, **to_csv) -> Callable[[Path], None]:
     def write(folder: Path) -> None:
         _export().to_csv(folder / name, index=False, **to_csv)
+
     return write
 
 
@@ -131,6 +138,7 @@ def _mixed_endings(folder: Path) -> None:
 
 def _parquet_parts(bad: str) -> Callable[[Path], None]:
     """A folder of three Parquet files; the last is garbage or lacks the user column."""
+
     def write(folder: Path) -> None:
         parts = folder / "events"
         parts.mkdir()
@@ -141,12 +149,20 @@ def _parquet_parts(bad: str) -> Callable[[Path], None]:
             (parts / "part-2.parquet").write_bytes(b"PAR1" + b"\x13\x37" * 500)
         else:
             frame[120:].drop(columns="user_id").to_parquet(parts / "part-2.parquet", index=False)
+
     return write
 
 
-DIRTY_COUNTS = {"null_user": 3, "null_time": 4, "outside_window": 6, "future": 2,
-                "negative_amount": 2, "negative_quantity": 2, "missing_amount": 5,
-                "duplicate": 5}
+DIRTY_COUNTS = {
+    "null_user": 3,
+    "null_time": 4,
+    "outside_window": 6,
+    "future": 2,
+    "negative_amount": 2,
+    "negative_quantity": 2,
+    "missing_amount": 5,
+    "duplicate": 5,
+}
 
 
 def dirty_log(n_users: int = 400, seed: int = 5) -> pd.DataFrame:
@@ -166,35 +182,36 @@ def dirty_log(n_users: int = 400, seed: int = 5) -> pd.DataFrame:
     assert base["amount"][buys].notna().all() and (base["amount"][buys] > 0).all()
     assert base["timestamp"].min() >= pd.Timestamp("2024-01-01")
     dirty = base.copy()
-    dirty.loc[buys[:2], "amount"] *= -1                                    # refunds
-    dirty.loc[buys[2:5], "amount"] = float("nan")                         # unpriced purchases
+    dirty.loc[buys[:2], "amount"] *= -1  # refunds
+    dirty.loc[buys[2:5], "amount"] = float("nan")  # unpriced purchases
     dirty["quantity"] = dirty["event"].eq("purchase").map({True: 1.0, False: None})
-    dirty.loc[buys[5:7], "quantity"] = -1.0                                # returned items
+    dirty.loc[buys[5:7], "quantity"] = -1.0  # returned items
     some = base.iloc[10:16].reset_index(drop=True)
     extra = [
-        some.iloc[:3].assign(user_id=None),                                # no user id
-        some.iloc[:4].assign(timestamp=pd.NaT),                            # no time
+        some.iloc[:3].assign(user_id=None),  # no user id
+        some.iloc[:4].assign(timestamp=pd.NaT),  # no time
         some.iloc[:6].assign(timestamp=pd.Timestamp("2023-06-15 12:00")),  # before start
         some.iloc[:2].assign(timestamp=pd.Timestamp("2099-01-01 09:00")),  # in the future
-        dirty.loc[dirty.index.difference(buys[:7])[-5:]],                  # exact duplicates
+        dirty.loc[dirty.index.difference(buys[:7])[-5:]],  # exact duplicates
     ]
     return pd.concat([dirty, *extra], ignore_index=True)
 
 
 # -- the cases -------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Case:
     """One input tried on the command line, and the exit code it must give."""
 
-    title: str                        # the input, in the words of issue 5
-    given: str                        # what the case folder holds
-    args: tuple[str, ...]             # after `personas run --no-notebooks`
+    title: str  # the input, in the words of issue 5
+    given: str  # what the case folder holds
+    args: tuple[str, ...]  # after `personas run --no-notebooks`
     write: Callable[[Path], None] = _nothing
     exit_code: int = 2
-    quality: dict = field(default_factory=dict)   # usable input: rows run.json counts per rule
-    unprivileged: bool = False        # root reads any file: run as an ordinary user
-    export: str = ""                  # an export's quirk: the run must read it as pandas does
+    quality: dict = field(default_factory=dict)  # usable input: rows run.json counts per rule
+    unprivileged: bool = False  # root reads any file: run as an ordinary user
+    export: str = ""  # an export's quirk: the run must read it as pandas does
 
     @property
     def usable(self) -> bool:
@@ -212,95 +229,201 @@ class Case:
 EVENTS = ("--events", "events.csv", "--out", "run")
 CASES: tuple[Case, ...] = (
     Case("missing path", "nothing", EVENTS),
-    Case("unreadable file", "`events.csv` without read permission (mode 000)", EVENTS,
-         _unreadable, unprivileged=True),
-    Case("binary file", "`events.csv` holding 4 KiB of binary bytes",
-         EVENTS, _bytes(bytes(range(256)) * 16)),
-    Case("garbage that looks like Parquet", "`events.parquet`: the Parquet magic bytes, then "
-         "garbage", ("--events", "events.parquet", "--out", "run"),
-         _bytes(b"PAR1" + b"\x13\x37" * 500, "events.parquet")),
+    Case(
+        "unreadable file",
+        "`events.csv` without read permission (mode 000)",
+        EVENTS,
+        _unreadable,
+        unprivileged=True,
+    ),
+    Case(
+        "binary file",
+        "`events.csv` holding 4 KiB of binary bytes",
+        EVENTS,
+        _bytes(bytes(range(256)) * 16),
+    ),
+    Case(
+        "garbage that looks like Parquet",
+        "`events.parquet`: the Parquet magic bytes, then garbage",
+        ("--events", "events.parquet", "--out", "run"),
+        _bytes(b"PAR1" + b"\x13\x37" * 500, "events.parquet"),
+    ),
     Case("empty file", "`events.csv` of zero bytes", EVENTS, _bytes(b"")),
-    Case("header only", "`events.csv` with a header row and nothing else", EVENTS,
-         _bytes(b"user_id,timestamp,event,amount\n")),
-    Case("user column missing", "60 users; the user column is called `uid`", EVENTS,
-         _csv(shop().rename(columns={"user_id": "uid"}))),
-    Case("time column missing", "60 users; the time column is called `when`", EVENTS,
-         _csv(shop().rename(columns={"timestamp": "when"}))),
-    Case("mapped column missing, no plausible name", "60 users; columns `user_id`, `timestamp`, "
-         "`amount`, and `event_col` names `action`", (*EVENTS, "-p", "event_col=action"),
-         _csv(shop().drop(columns="event"))),
-    Case("unparsable timestamps", "60 users; two times are `last tuesday` and `31/05/2024`",
-         EVENTS, _csv(_with_bad_times())),
-    Case("timestamps outside the years 1 to 9999", "60 users; one time is `0000-06-01`", EVENTS,
-         _csv(_with_far_time())),
-    Case("non-numeric amounts", "60 users; one amount is `€12,50`", EVENTS,
-         _csv(_with_bad_amount())),
-    Case("non-numeric quantities", "60 users; one quantity is `2 pcs`", EVENTS,
-         _csv(_with_bad_quantity())),
+    Case(
+        "header only",
+        "`events.csv` with a header row and nothing else",
+        EVENTS,
+        _bytes(b"user_id,timestamp,event,amount\n"),
+    ),
+    Case(
+        "user column missing",
+        "60 users; the user column is called `uid`",
+        EVENTS,
+        _csv(shop().rename(columns={"user_id": "uid"})),
+    ),
+    Case(
+        "time column missing",
+        "60 users; the time column is called `when`",
+        EVENTS,
+        _csv(shop().rename(columns={"timestamp": "when"})),
+    ),
+    Case(
+        "mapped column missing, no plausible name",
+        "60 users; columns `user_id`, `timestamp`, `amount`, and `event_col` names `action`",
+        (*EVENTS, "-p", "event_col=action"),
+        _csv(shop().drop(columns="event")),
+    ),
+    Case(
+        "unparsable timestamps",
+        "60 users; two times are `last tuesday` and `31/05/2024`",
+        EVENTS,
+        _csv(_with_bad_times()),
+    ),
+    Case(
+        "timestamps outside the years 1 to 9999",
+        "60 users; one time is `0000-06-01`",
+        EVENTS,
+        _csv(_with_far_time()),
+    ),
+    Case(
+        "non-numeric amounts", "60 users; one amount is `€12,50`", EVENTS, _csv(_with_bad_amount())
+    ),
+    Case(
+        "non-numeric quantities",
+        "60 users; one quantity is `2 pcs`",
+        EVENTS,
+        _csv(_with_bad_quantity()),
+    ),
     Case("too few users", "5 users", EVENTS, _csv(shop(5))),
     Case("unknown -p parameter", "60 users", (*EVENTS, "-p", "max_persona=6"), _csv(shop())),
-    Case("value of the wrong type", "60 users", (*EVENTS, "-p", "max_personas=six"),
-         _csv(shop())),
+    Case("value of the wrong type", "60 users", (*EVENTS, "-p", "max_personas=six"), _csv(shop())),
     Case("value out of range", "60 users", (*EVENTS, "-p", "min_personas=1"), _csv(shop())),
     Case("-p without a value", "60 users", (*EVENTS, "-p", "max_personas"), _csv(shop())),
-    Case("unwritable output path", "60 users",
-         ("--events", "events.csv", "--out", "/proc/personas/run"), _csv(shop())),
+    Case(
+        "unwritable output path",
+        "60 users",
+        ("--events", "events.csv", "--out", "/proc/personas/run"),
+        _csv(shop()),
+    ),
     Case("unparsable start", "60 users", (*EVENTS, "-p", "start=2024-13-01"), _csv(shop())),
-    Case("start after end", "60 users",
-         (*EVENTS, "-p", "start=2024-06-01", "-p", "end=2024-05-01"), _csv(shop())),
-    Case("window that leaves no events", "60 users, events in May 2024",
-         (*EVENTS, "-p", "start=2023-01-01", "-p", "end=2023-12-31"), _csv(shop())),
-    Case("unparsable reference_date", "60 users", (*EVENTS, "-p", "reference_date=yesterday"),
-         _csv(shop())),
-    Case("reference_date before the last event", "60 users, the last event on 2024-05-30",
-         (*EVENTS, "-p", "reference_date=2024-05-01"), _csv(shop())),
-    Case("thousands separators with a decimal comma", "60 users, `;`-separated; one amount is "
-         "`1.234,50`", EVENTS, _csv(_with_thousands(), sep=";")),
-    Case("folder of Parquet with one corrupt file", "`events/` with three Parquet files; "
-         "`part-2.parquet` is the Parquet magic bytes, then garbage",
-         ("--events", "events", "--out", "run"), _parquet_parts("garbage")),
-    Case("folder of Parquet with one file of another schema", "`events/` with three Parquet "
-         "files; `part-2.parquet` has no `user_id` column",
-         ("--events", "events", "--out", "run"), _parquet_parts("schema")),
-    Case("YAML file with a Python tag", "60 users; `rules.yaml` holds "
-         "`!!python/object/apply:os.system ['touch pwned']`",
-         (*EVENTS, "-p", "rules_path=rules.yaml"), _evil_rules),
-    Case("memory_limit that is not a size", "60 users", (*EVENTS, "-p", "memory_limit=lots"),
-         _csv(shop())),
-    Case("dirty but usable rows", "a planted sample of 400 users in 2024 with 3 rows without "
-         "a user id, 4 without a time, 6 in 2023 (before `start`), 2 in 2099, 2 negative and 3 "
-         "missing purchase amounts, 2 negative quantities, and 5 exact duplicate rows",
-         (*EVENTS, "-p", "start=2024-01-01", "-p", "sample_size=400"),
-         lambda folder: dirty_log().to_csv(folder / "events.csv", index=False),
-         exit_code=0, quality=DIRTY_COUNTS),
-    *(Case(title, given, (*EVENTS, "-p", "sample_size=300"), write, exit_code=0, export=title)
-      for title, given, write in (
-        ("UTF-8 with a byte-order mark", "written with `encoding='utf-8-sig'`",
-         _export_csv("events.csv", encoding="utf-8-sig")),
-        ("Excel's European CSV", "`;` as separator, `,` as decimal mark, a byte-order mark and "
-         "Windows line endings", _export_csv("events.csv", sep=";", decimal=",",
-                                              encoding="utf-8-sig", lineterminator="\r\n")),
-        ("mixed line endings", "the header ends in `\\r\\n`, the rows in `\\n`",
-         _mixed_endings),
-        ("Latin-1 text", "encoded as ISO-8859-1 (the euro sign dropped)",
-         lambda folder: _export().assign(category="offres").to_csv(
-             folder / "events.csv", index=False, encoding="latin-1")),
-        ("Windows-1252 text", "encoded as cp1252, euro signs included",
-         _export_csv("events.csv", encoding="cp1252")),
-        ("quoted fields with line breaks", "every row's `note` is `vu, \"à revoir\"` and a "
-         "line break inside quotes", _export_csv("events.csv")),
-    )),
+    Case(
+        "start after end",
+        "60 users",
+        (*EVENTS, "-p", "start=2024-06-01", "-p", "end=2024-05-01"),
+        _csv(shop()),
+    ),
+    Case(
+        "window that leaves no events",
+        "60 users, events in May 2024",
+        (*EVENTS, "-p", "start=2023-01-01", "-p", "end=2023-12-31"),
+        _csv(shop()),
+    ),
+    Case(
+        "unparsable reference_date",
+        "60 users",
+        (*EVENTS, "-p", "reference_date=yesterday"),
+        _csv(shop()),
+    ),
+    Case(
+        "reference_date before the last event",
+        "60 users, the last event on 2024-05-30",
+        (*EVENTS, "-p", "reference_date=2024-05-01"),
+        _csv(shop()),
+    ),
+    Case(
+        "thousands separators with a decimal comma",
+        "60 users, `;`-separated; one amount is `1.234,50`",
+        EVENTS,
+        _csv(_with_thousands(), sep=";"),
+    ),
+    Case(
+        "folder of Parquet with one corrupt file",
+        "`events/` with three Parquet files; "
+        "`part-2.parquet` is the Parquet magic bytes, then garbage",
+        ("--events", "events", "--out", "run"),
+        _parquet_parts("garbage"),
+    ),
+    Case(
+        "folder of Parquet with one file of another schema",
+        "`events/` with three Parquet files; `part-2.parquet` has no `user_id` column",
+        ("--events", "events", "--out", "run"),
+        _parquet_parts("schema"),
+    ),
+    Case(
+        "YAML file with a Python tag",
+        "60 users; `rules.yaml` holds `!!python/object/apply:os.system ['touch pwned']`",
+        (*EVENTS, "-p", "rules_path=rules.yaml"),
+        _evil_rules,
+    ),
+    Case(
+        "memory_limit that is not a size",
+        "60 users",
+        (*EVENTS, "-p", "memory_limit=lots"),
+        _csv(shop()),
+    ),
+    Case(
+        "dirty but usable rows",
+        "a planted sample of 400 users in 2024 with 3 rows without "
+        "a user id, 4 without a time, 6 in 2023 (before `start`), 2 in 2099, 2 negative and 3 "
+        "missing purchase amounts, 2 negative quantities, and 5 exact duplicate rows",
+        (*EVENTS, "-p", "start=2024-01-01", "-p", "sample_size=400"),
+        lambda folder: dirty_log().to_csv(folder / "events.csv", index=False),
+        exit_code=0,
+        quality=DIRTY_COUNTS,
+    ),
+    *(
+        Case(title, given, (*EVENTS, "-p", "sample_size=300"), write, exit_code=0, export=title)
+        for title, given, write in (
+            (
+                "UTF-8 with a byte-order mark",
+                "written with `encoding='utf-8-sig'`",
+                _export_csv("events.csv", encoding="utf-8-sig"),
+            ),
+            (
+                "Excel's European CSV",
+                "`;` as separator, `,` as decimal mark, a byte-order mark and Windows line endings",
+                _export_csv(
+                    "events.csv", sep=";", decimal=",", encoding="utf-8-sig", lineterminator="\r\n"
+                ),
+            ),
+            (
+                "mixed line endings",
+                "the header ends in `\\r\\n`, the rows in `\\n`",
+                _mixed_endings,
+            ),
+            (
+                "Latin-1 text",
+                "encoded as ISO-8859-1 (the euro sign dropped)",
+                lambda folder: (
+                    _export()
+                    .assign(category="offres")
+                    .to_csv(folder / "events.csv", index=False, encoding="latin-1")
+                ),
+            ),
+            (
+                "Windows-1252 text",
+                "encoded as cp1252, euro signs included",
+                _export_csv("events.csv", encoding="cp1252"),
+            ),
+            (
+                "quoted fields with line breaks",
+                'every row\'s `note` is `vu, "à revoir"` and a line break inside quotes',
+                _export_csv("events.csv"),
+            ),
+        )
+    ),
 )
 
 
 # -- running them ----------------------------------------------------------------------------------
 
+
 @dataclass
 class Outcome:
     exit_code: int
     stderr: str
-    written: list[str]        # names that appeared in the case folder, besides the input
-    run_json: dict | None     # usable input: the run's run.json
+    written: list[str]  # names that appeared in the case folder, besides the input
+    run_json: dict | None  # usable input: the run's run.json
 
 
 def try_case(case: Case, folder: Path, run: Callable[[Case, Path], tuple[int, str]]) -> Outcome:
@@ -320,11 +443,16 @@ def run_process(case: Case, folder: Path) -> tuple[int, str]:
     """The real command, as its own process, in the case folder."""
     prefix: list[str] = []
     if case.unprivileged and os.geteuid() == 0:
-        folder.parent.chmod(0o755)   # the ordinary user must reach the folder to be refused
-        folder.chmod(0o777)          # the file, and may write the run there
+        folder.parent.chmod(0o755)  # the ordinary user must reach the folder to be refused
+        folder.chmod(0o777)  # the file, and may write the run there
         prefix = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
-    done = subprocess.run([*prefix, str(PERSONAS), *COMMAND, *case.args], cwd=folder,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [*prefix, str(PERSONAS), *COMMAND, *case.args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return done.returncode, done.stderr
 
 
@@ -362,12 +490,18 @@ def _fence(text: str, kind: str = "text") -> str:
 
 def _bad_section(number: int, case: Case, outcome: Outcome) -> str:
     written = ", ".join(outcome.written) or "nothing"
-    note = (" Run as an ordinary user: root may read any file, so a root run reads it."
-            if case.unprivileged else "")
-    return (f"### {number}. {case.title}\n\nInput: {case.given}.{note}\n\n"
-            + _fence(f"$ {case.command}", "console")
-            + f"\nExit code **{outcome.exit_code}**; written: {written}. Stderr:\n\n"
-            + _fence(outcome.stderr or "(nothing)") + "\n")
+    note = (
+        " Run as an ordinary user: root may read any file, so a root run reads it."
+        if case.unprivileged
+        else ""
+    )
+    return (
+        f"### {number}. {case.title}\n\nInput: {case.given}.{note}\n\n"
+        + _fence(f"$ {case.command}", "console")
+        + f"\nExit code **{outcome.exit_code}**; written: {written}. Stderr:\n\n"
+        + _fence(outcome.stderr or "(nothing)")
+        + "\n"
+    )
 
 
 def _usable_section(case: Case, outcome: Outcome) -> str:
@@ -376,17 +510,28 @@ def _usable_section(case: Case, outcome: Outcome) -> str:
     info = outcome.run_json or {}
     rows = info.get("data_quality", {}).get("rows", {})
     table = ["| rule | rows | what happens |", "|---|---:|---|"]
-    table += [f"| `{rule}` | {rows.get(rule, '—')} | {text} |"
-              for rule, text in CLEANING_RULES.items()]
+    table += [
+        f"| `{rule}` | {rows.get(rule, '—')} | {text} |" for rule, text in CLEANING_RULES.items()
+    ]
     summary = {key: info.get(key) for key in ("counts",)}
-    summary["input"] = {k: v for k, v in info.get("input", {}).items()
-                        if k in ("time_format", "window", "window_applied", "reference_date")}
-    return (USABLE_INTRO + f"Input: {case.given}.\n\n" + _fence(f"$ {case.command}", "console")
-            + f"\nExit code **{outcome.exit_code}**. Stderr (timings vary from run to run):\n\n"
-            + _fence(outcome.stderr) + "\nThe rows each rule touched, from `run.json` "
-            "(`data_quality.rows`); a row breaking two rules counts under both and is dropped "
-            "once:\n\n" + "\n".join(table) + "\n\nand what `run.json` records about the input:\n\n"
-            + _fence(json.dumps(summary, indent=2), "json"))
+    summary["input"] = {
+        k: v
+        for k, v in info.get("input", {}).items()
+        if k in ("time_format", "window", "window_applied", "reference_date")
+    }
+    return (
+        USABLE_INTRO
+        + f"Input: {case.given}.\n\n"
+        + _fence(f"$ {case.command}", "console")
+        + f"\nExit code **{outcome.exit_code}**. Stderr (timings vary from run to run):\n\n"
+        + _fence(outcome.stderr)
+        + "\nThe rows each rule touched, from `run.json` "
+        "(`data_quality.rows`); a row breaking two rules counts under both and is dropped "
+        "once:\n\n"
+        + "\n".join(table)
+        + "\n\nand what `run.json` records about the input:\n\n"
+        + _fence(json.dumps(summary, indent=2), "json")
+    )
 
 
 EXPORTS_INTRO = """## Files as people export them
@@ -407,17 +552,21 @@ def _exports_section(results: list[tuple[Case, Outcome]]) -> str:
         info = outcome.run_json or {}
         counts = info.get("counts", {})
         read_as = info.get("input", {}).get("read_as") or "UTF-8, as sniffed"
-        rows.append(f"| {case.title} | {case.given} | {outcome.exit_code} | "
-                    f"{counts.get('users', '—')} | {counts.get('events', '—'):,} | {read_as} |")
+        rows.append(
+            f"| {case.title} | {case.given} | {outcome.exit_code} | "
+            f"{counts.get('users', '—')} | {counts.get('events', '—'):,} | {read_as} |"
+        )
     command = _fence(f"$ {results[0][0].command}", "console") if results else ""
-    return (EXPORTS_INTRO + "\n".join(rows) + "\n\nEach ran as\n\n" + command + "\n")
+    return EXPORTS_INTRO + "\n".join(rows) + "\n\nEach ran as\n\n" + command + "\n"
 
 
 def render(results: list[tuple[Case, Outcome]], faults: str = "") -> str:
     bad = [(c, o) for c, o in results if not c.usable]
     summary = ["| # | bad input | exit code | written |", "|---:|---|---:|---|"]
-    summary += [f"| {i} | {c.title} | {o.exit_code} | {', '.join(o.written) or 'nothing'} |"
-                for i, (c, o) in enumerate(bad, 1)]
+    summary += [
+        f"| {i} | {c.title} | {o.exit_code} | {', '.join(o.written) or 'nothing'} |"
+        for i, (c, o) in enumerate(bad, 1)
+    ]
     parts = [HEAD, "\n".join(summary), "\n\n## Bad input\n\n"]
     parts += [_bad_section(i, c, o) for i, (c, o) in enumerate(bad, 1)]
     parts += [_usable_section(c, o) for c, o in results if c.dirty]
@@ -435,7 +584,7 @@ def _faults_section(rerun: bool, soak_runs: int) -> str:
 
         return run_all(soak_runs)
     text = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
-    return text[text.index(FAULTS_HEAD):] if FAULTS_HEAD in text else ""
+    return text[text.index(FAULTS_HEAD) :] if FAULTS_HEAD in text else ""
 
 
 FAULTS_HEAD = "## Faults: "
@@ -445,8 +594,12 @@ def main() -> int:
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--no-faults", action="store_true", help="keep the faults section of "
-                        "the current document instead of running tools/faults.py (~15 min)")
+    parser.add_argument(
+        "--no-faults",
+        action="store_true",
+        help="keep the faults section of "
+        "the current document instead of running tools/faults.py (~15 min)",
+    )
     parser.add_argument("--soak", type=int, default=20, help="runs in the soak (default 20)")
     args = parser.parse_args()
     if not PERSONAS.exists():
@@ -473,8 +626,10 @@ def _unexpected(case: Case, outcome: Outcome) -> list[str]:
     if outcome.exit_code != case.exit_code:
         return [f"{case.title}: exit code {outcome.exit_code}, expected {case.exit_code}"]
     if case.quality and outcome.run_json["data_quality"]["rows"] != case.quality:
-        return [f"{case.title}: counted {outcome.run_json['data_quality']['rows']}, expected "
-                f"{case.quality}"]
+        return [
+            f"{case.title}: counted {outcome.run_json['data_quality']['rows']}, expected "
+            f"{case.quality}"
+        ]
     if case.export:
         counts = outcome.run_json["counts"]
         expected = {"users": 300, "events": len(_export())}

@@ -66,6 +66,15 @@ from .roles import load_role_vocabulary, normalise_event_name
 from .source import OPTIONAL_COLUMNS, suggest_column
 from .stage import DUCKDB_MEMORY_LIMIT, EventLog, connect, load_events, track_progress
 
-__all__ = ["CLEANING_RULES", "DUCKDB_MEMORY_LIMIT", "OPTIONAL_COLUMNS", "EventLog", "connect",
-           "load_events", "load_role_vocabulary", "normalise_event_name", "suggest_column",
-           "track_progress"]
+__all__ = [
+    "CLEANING_RULES",
+    "DUCKDB_MEMORY_LIMIT",
+    "OPTIONAL_COLUMNS",
+    "EventLog",
+    "connect",
+    "load_events",
+    "load_role_vocabulary",
+    "normalise_event_name",
+    "suggest_column",
+    "track_progress",
+]

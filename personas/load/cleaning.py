@@ -16,13 +16,21 @@ CLEANING_RULES = {
     "negative_amount": "negative amounts are set to missing (refunds are not revenue)",
     "negative_quantity": "negative quantities are set to missing (returns are not items bought)",
     "missing_amount": "purchases without a usable amount are kept as orders of unknown value "
-                      "(revenue and order value use the priced ones)",
+    "(revenue and order value use the priced ones)",
     "duplicate": "exact duplicate rows are kept once",
 }
 
 # the rules a row can break, as bits (:func:`keep_clean_rows`)
 NULL_USER, NULL_TIME, OUTSIDE, FUTURE, NEGATIVE, BAD_TIME, NEGATIVE_QUANTITY, FAR_TIME = (
-    1, 2, 4, 8, 16, 32, 64, 128)
+    1,
+    2,
+    4,
+    8,
+    16,
+    32,
+    64,
+    128,
+)
 # A blank user id: DuckDB's trim removes the space and Unicode's other space separators, all
 # of them past U+007F, so a blank id is empty, starts below '!' or starts past U+007F. That
 # comparison comes first so that ordinary ids are never trimmed: on Parquet DuckDB settles it
@@ -30,8 +38,9 @@ NULL_USER, NULL_TIME, OUTSIDE, FUTURE, NEGATIVE, BAD_TIME, NEGATIVE_QUANTITY, FA
 BLANK_USER_SQL = "((user_id < '!' OR user_id >= chr(128)) AND trim(user_id) = '')"
 
 
-def keep_clean_rows(con, params: PersonaParams, source: str, time_check: ValueCheck | None,
-                     far_check: ValueCheck) -> tuple[dict[str, int], int, tuple, tuple]:
+def keep_clean_rows(
+    con, params: PersonaParams, source: str, time_check: ValueCheck | None, far_check: ValueCheck
+) -> tuple[dict[str, int], int, tuple, tuple]:
     """Create the view ``kept`` (view ``typed`` less the rows CLEANING_RULES drop, negative
     amounts and quantities repaired; duplicates are still in it, :func:`mark_rows` drops
     them). Returns the rows each rule touched, the rows dropped (a row breaking two rules
@@ -51,12 +60,19 @@ def keep_clean_rows(con, params: PersonaParams, source: str, time_check: ValueCh
     # Each row is tallied under the set of rules it breaks (a bit each), with its times: a
     # handful of groups, which the counts are read off: one pass over the rows for all the
     # rules, not a filtered count per rule.
-    breaks = {NULL_USER: f"user_id IS NULL OR {BLANK_USER_SQL}", NULL_TIME: "ts IS NULL",
-              OUTSIDE: f"ts IS NOT NULL AND NOT ({inside})", FUTURE: f"ts > {now}",
-              NEGATIVE: "amount < 0", BAD_TIME: "bad_time",
-              NEGATIVE_QUANTITY: "quantity < 0", FAR_TIME: "far_time"}
-    broken = " + ".join(f"CASE WHEN {condition} THEN {bit} ELSE 0 END"
-                        for bit, condition in breaks.items())
+    breaks = {
+        NULL_USER: f"user_id IS NULL OR {BLANK_USER_SQL}",
+        NULL_TIME: "ts IS NULL",
+        OUTSIDE: f"ts IS NOT NULL AND NOT ({inside})",
+        FUTURE: f"ts > {now}",
+        NEGATIVE: "amount < 0",
+        BAD_TIME: "bad_time",
+        NEGATIVE_QUANTITY: "quantity < 0",
+        FAR_TIME: "far_time",
+    }
+    broken = " + ".join(
+        f"CASE WHEN {condition} THEN {bit} ELSE 0 END" for bit, condition in breaks.items()
+    )
     groups = con.execute(f"""
         SELECT {broken} AS broken, count(*), min(ts), max(ts), any_value(bad_time_example),
                any_value(far_time_example)
@@ -65,7 +81,7 @@ def keep_clean_rows(con, params: PersonaParams, source: str, time_check: ValueCh
     def rows(bit: int) -> int:
         return sum(n for broken, n, *_ in groups if broken & bit)
 
-    def span(unless: int) -> tuple:   # first and last time of the rows breaking none of these
+    def span(unless: int) -> tuple:  # first and last time of the rows breaking none of these
         times = [(t0, t1) for broken, _, t0, t1, *_ in groups if not broken & unless]
         return (min(t0 for t0, _ in times), max(t1 for _, t1 in times)) if times else (None, None)
 
@@ -74,18 +90,30 @@ def keep_clean_rows(con, params: PersonaParams, source: str, time_check: ValueCh
         if rows(bit):
             example = next(group[column] for group in groups if group[0] & bit)
             raise check.error(rows(bit), example, source)
-    quality = {rule: rows(bit) for rule, bit in (
-        ("null_user", NULL_USER), ("null_time", NULL_TIME), ("outside_window", OUTSIDE),
-        ("future", FUTURE), ("negative_amount", NEGATIVE),
-        ("negative_quantity", NEGATIVE_QUANTITY))}
+    quality = {
+        rule: rows(bit)
+        for rule, bit in (
+            ("null_user", NULL_USER),
+            ("null_time", NULL_TIME),
+            ("outside_window", OUTSIDE),
+            ("future", FUTURE),
+            ("negative_amount", NEGATIVE),
+            ("negative_quantity", NEGATIVE_QUANTITY),
+        )
+    }
     unusable = NULL_USER | NULL_TIME | FUTURE
     # Every row was checked here: ``kept`` drops and repairs only what some row needs, and a
     # clean log is read with no test at all by the passes that follow.
-    where = " AND ".join(f"NOT ({breaks[bit]})" for bit in (NULL_USER, NULL_TIME, FUTURE, OUTSIDE)
-                         if rows(bit)) or "TRUE"
-    repaired = {column: f"CASE WHEN {breaks[bit]} THEN NULL ELSE {column} END" if rows(bit)
-                else column for column, bit in (("amount", NEGATIVE),
-                                                ("quantity", NEGATIVE_QUANTITY))}
+    where = (
+        " AND ".join(
+            f"NOT ({breaks[bit]})" for bit in (NULL_USER, NULL_TIME, FUTURE, OUTSIDE) if rows(bit)
+        )
+        or "TRUE"
+    )
+    repaired = {
+        column: f"CASE WHEN {breaks[bit]} THEN NULL ELSE {column} END" if rows(bit) else column
+        for column, bit in (("amount", NEGATIVE), ("quantity", NEGATIVE_QUANTITY))
+    }
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW kept AS
         SELECT user_id, ts, event, {repaired["amount"]} AS amount,

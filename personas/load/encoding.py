@@ -13,7 +13,7 @@ from ..params import PersonaParams
 from ..sql import quote_literal
 from .roles import load_role_vocabulary, normalise_event_name
 
-APP_PLATFORMS = ("app", "ios", "android", "mobile_app")   # platform values that mean the app
+APP_PLATFORMS = ("app", "ios", "android", "mobile_app")  # platform values that mean the app
 
 
 def code_names(con, roles_path: str, has_event: bool) -> dict[str, str]:
@@ -41,26 +41,37 @@ def code_names(con, roles_path: str, has_event: bool) -> dict[str, str]:
         CREATE OR REPLACE TEMP TABLE users AS
         SELECT CAST(row_number() OVER (ORDER BY user_id) AS UINTEGER) AS uid, user_id
         FROM distinct_names WHERE no_user = 0""")
-    names = [row[0] for row in con.execute(
-        "SELECT event FROM distinct_names WHERE no_event = 0 ORDER BY event").fetchall()]
+    names = [
+        row[0]
+        for row in con.execute(
+            "SELECT event FROM distinct_names WHERE no_event = 0 ORDER BY event"
+        ).fetchall()
+    ]
     vocab = load_role_vocabulary(roles_path)
-    role_map = {name: vocab.get(normalise_event_name(name), "other") if has_event else "purchase"
-                for name in names}
+    role_map = {
+        name: vocab.get(normalise_event_name(name), "other") if has_event else "purchase"
+        for name in names
+    }
     # as three lists in one statement: executemany runs one statement per name (15 s for 10,000)
-    con.execute("CREATE OR REPLACE TEMP TABLE event_names AS SELECT "
-                "CAST(unnest(range(1, len($names) + 1)) AS UINTEGER) AS code, "
-                "CAST(unnest($names) AS VARCHAR) AS event, "
-                "CAST(unnest($roles) AS VARCHAR) AS role",
-                {"names": list(role_map), "roles": list(role_map.values())})
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE event_names AS SELECT "
+        "CAST(unnest(range(1, len($names) + 1)) AS UINTEGER) AS code, "
+        "CAST(unnest($names) AS VARCHAR) AS event, "
+        "CAST(unnest($roles) AS VARCHAR) AS role",
+        {"names": list(role_map), "roles": list(role_map.values())},
+    )
     app = ", ".join(quote_literal(name) for name in APP_PLATFORMS)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE platforms AS
         SELECT CAST(row_number() OVER (ORDER BY platform) AS UINTEGER) AS pcode, platform,
                lower(trim(platform)) IN ({app}) AS is_app
         FROM distinct_names WHERE no_platform = 0 AND platform IS NOT NULL""")
-    for table, code, column in (("categories", "ccode", "category"),
-                                ("products", "prcode", "product"), ("amounts", "acode", "amount"),
-                                ("quantities", "qcode", "quantity")):
+    for table, code, column in (
+        ("categories", "ccode", "category"),
+        ("products", "prcode", "product"),
+        ("amounts", "acode", "amount"),
+        ("quantities", "qcode", "quantity"),
+    ):
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {table} AS
             SELECT CAST(row_number() OVER (ORDER BY {column}) AS UINTEGER) AS {code}, {column}
@@ -110,14 +121,17 @@ def mark_rows(con, params: PersonaParams, first: datetime) -> None:
     words = pack_codes(con, (amount, quantity))
     keys = [f"w{i}" for i in range(len(words))] + (["session_key"] if params.session_col else [])
     # a column with no values (width 0) is NULL throughout: nothing to pack
-    packed = ", ".join(" | ".join(f"(CAST({sql} AS BIGINT) << {shift})"
-                                  for _, sql, width, shift in word if width) + f" AS w{i}"
-                       for i, word in enumerate(words))
+    packed = ", ".join(
+        " | ".join(f"(CAST({sql} AS BIGINT) << {shift})" for _, sql, width, shift in word if width)
+        + f" AS w{i}"
+        for i, word in enumerate(words)
+    )
     unpacked = _unpack_codes(words)
     gap_us = int(params.session_gap_minutes * 60 * 1_000_000)
     origin = activity.week_origin(first)
-    week, prev_week = (f"{activity.since_origin(t, origin)} // {7 * activity.DAY_US}"
-                       for t in ("ts", "prev_ts"))
+    week, prev_week = (
+        f"{activity.since_origin(t, origin)} // {7 * activity.DAY_US}" for t in ("ts", "prev_ts")
+    )
     previous = ", ".join(f"lag({c}) OVER w AS prev_{c}" for c in keys)
     same = " AND ".join(["prev_ts = ts"] + [f"prev_{c} IS NOT DISTINCT FROM {c}" for c in keys])
     con.execute(f"""
@@ -142,9 +156,9 @@ def mark_rows(con, params: PersonaParams, first: datetime) -> None:
     con.execute(f"CREATE OR REPLACE TEMP VIEW events AS {_events_view_sql(params)}")
 
 
-WORD_BITS = 63   # bits of a BIGINT sort key that stay non-negative
-SCALES = (1, 100)    # a numeric column whose values are all whole numbers, or all whole cents
-SCALED_BITS = 40     # ... below 2 ** 40 once scaled, goes through the sort as that number
+WORD_BITS = 63  # bits of a BIGINT sort key that stay non-negative
+SCALES = (1, 100)  # a numeric column whose values are all whole numbers, or all whole cents
+SCALED_BITS = 40  # ... below 2 ** 40 once scaled, goes through the sort as that number
 
 
 @dataclass(frozen=True)
@@ -157,8 +171,8 @@ class ValueCoding:
     joined on the way in and out.
     """
 
-    encode: str          # SQL over ``kept k``: the code
-    decode: str          # SQL over ``kept_rows r``: the value
+    encode: str  # SQL over ``kept k``: the code
+    decode: str  # SQL over ``kept_rows r``: the value
     bits: int
     encode_join: str = ""
     decode_join: str = ""
@@ -170,27 +184,39 @@ def _value_coding(con, table: str, code: str, column: str) -> ValueCoding:
     if not count:
         return ValueCoding("CAST(NULL AS BIGINT)", "CAST(NULL AS DOUBLE)", 0)
     for scale in SCALES:
-        if not math.isfinite(top) or top * scale >= 2 ** SCALED_BITS:   # NaN sorts last
+        if not math.isfinite(top) or top * scale >= 2**SCALED_BITS:  # NaN sorts last
             break
         # every value must come back exactly: then equal codes mean equal values
-        if con.execute(f"SELECT bool_and(CAST(round({column} * {scale}) AS BIGINT) / {scale}.0 "
-                       f"= {column}) FROM {table}").fetchone()[0]:
-            return ValueCoding(f"CAST(round(k.{column} * {scale}) AS BIGINT) + 1",
-                               f"(r.{code} - 1) / {scale}.0", (round(top * scale) + 1).bit_length())
+        if con.execute(
+            f"SELECT bool_and(CAST(round({column} * {scale}) AS BIGINT) / {scale}.0 "
+            f"= {column}) FROM {table}"
+        ).fetchone()[0]:
+            return ValueCoding(
+                f"CAST(round(k.{column} * {scale}) AS BIGINT) + 1",
+                f"(r.{code} - 1) / {scale}.0",
+                (round(top * scale) + 1).bit_length(),
+            )
     alias = f"{code}_t"
-    return ValueCoding(f"{alias}.{code}", f"{alias}.{column}", count.bit_length(),
-                       f" LEFT JOIN {table} {alias} USING ({column})",
-                       f" LEFT JOIN {table} {alias} USING ({code})")
+    return ValueCoding(
+        f"{alias}.{code}",
+        f"{alias}.{column}",
+        count.bit_length(),
+        f" LEFT JOIN {table} {alias} USING ({column})",
+        f" LEFT JOIN {table} {alias} USING ({code})",
+    )
 
 
 def value_codings(con) -> tuple[ValueCoding, ValueCoding]:
     """The codings of the amount and the quantity."""
-    return (_value_coding(con, "amounts", "acode", "amount"),
-            _value_coding(con, "quantities", "qcode", "quantity"))
+    return (
+        _value_coding(con, "amounts", "acode", "amount"),
+        _value_coding(con, "quantities", "qcode", "quantity"),
+    )
 
 
-def pack_codes(con, values: tuple[ValueCoding, ValueCoding] | None = None
-                ) -> list[list[tuple[str, str, int, int]]]:
+def pack_codes(
+    con, values: tuple[ValueCoding, ValueCoding] | None = None
+) -> list[list[tuple[str, str, int, int]]]:
     """How ``coded``'s small columns pack into BIGINT words: per word, (column, SQL giving its
     value as a non-negative integer, bits, shift).
 
@@ -200,17 +226,20 @@ def pack_codes(con, values: tuple[ValueCoding, ValueCoding] | None = None
     stands for a missing value; a column with no values takes no bits. Usually everything fits
     one word; a catalogue with millions of products and prices takes two.
     """
+
     def bits(table: str) -> int:
         return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]).bit_length()
 
     amount, quantity = values if values is not None else value_codings(con)
-    fields = [("code", "code", bits("event_names")),
-              ("acode", "coalesce(acode, 0)", amount.bits),
-              ("qcode", "coalesce(qcode, 0)", quantity.bits),
-              ("discount", "CASE WHEN discount THEN 2 WHEN NOT discount THEN 1 ELSE 0 END", 2),
-              ("pcode", "coalesce(pcode, 0)", bits("platforms")),
-              ("ccode", "coalesce(ccode, 0)", bits("categories")),
-              ("prcode", "coalesce(prcode, 0)", bits("products"))]
+    fields = [
+        ("code", "code", bits("event_names")),
+        ("acode", "coalesce(acode, 0)", amount.bits),
+        ("qcode", "coalesce(qcode, 0)", quantity.bits),
+        ("discount", "CASE WHEN discount THEN 2 WHEN NOT discount THEN 1 ELSE 0 END", 2),
+        ("pcode", "coalesce(pcode, 0)", bits("platforms")),
+        ("ccode", "coalesce(ccode, 0)", bits("categories")),
+        ("prcode", "coalesce(prcode, 0)", bits("products")),
+    ]
     words: list[list[tuple[str, str, int, int]]] = [[]]
     used = 0
     for name, sql, width in fields:
@@ -251,12 +280,16 @@ def _events_view_sql(params: PersonaParams) -> str:
     Session numbers are computed when the view is read.
     """
     if params.session_col:
-        numbered = ("SELECT *, dense_rank() OVER (PARTITION BY uid ORDER BY session_start, "
-                    "session_key) AS session_no FROM (SELECT *, min(ts) OVER (PARTITION BY uid, "
-                    "session_key) AS session_start FROM event_rows)")
+        numbered = (
+            "SELECT *, dense_rank() OVER (PARTITION BY uid ORDER BY session_start, "
+            "session_key) AS session_no FROM (SELECT *, min(ts) OVER (PARTITION BY uid, "
+            "session_key) AS session_start FROM event_rows)"
+        )
     else:
-        numbered = ("SELECT *, sum(CAST(new_session AS BIGINT)) OVER (PARTITION BY uid ORDER BY "
-                    "ts, new_session DESC ROWS UNBOUNDED PRECEDING) AS session_no FROM event_rows")
+        numbered = (
+            "SELECT *, sum(CAST(new_session AS BIGINT)) OVER (PARTITION BY uid ORDER BY "
+            "ts, new_session DESC ROWS UNBOUNDED PRECEDING) AS session_no FROM event_rows"
+        )
     return f"""
         SELECT u.user_id, r.ts, e.event, e.role, r.amount, r.quantity, r.discount, p.platform,
                c.category, pr.product, r.session_no

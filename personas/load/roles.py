@@ -26,15 +26,23 @@ def load_role_vocabulary(roles_path: str = "") -> dict[str, str]:
         try:
             extra = yaml.safe_load(Path(roles_path).read_text(encoding="utf-8"))
         except OSError as exc:
-            raise InputError(f"roles file {roles_path!r} cannot be read ({exc.strerror}); check "
-                             "roles_path", path=roles_path) from None
+            raise InputError(
+                f"roles file {roles_path!r} cannot be read ({exc.strerror}); check roles_path",
+                path=roles_path,
+            ) from None
         except yaml.YAMLError as exc:
-            raise InputError(f"roles file {roles_path!r} is not valid YAML "
-                             f"({yaml_problem(exc)}); it should "
-                             "map role names to lists of event names", path=roles_path) from None
+            raise InputError(
+                f"roles file {roles_path!r} is not valid YAML "
+                f"({yaml_problem(exc)}); it should "
+                "map role names to lists of event names",
+                path=roles_path,
+            ) from None
         if not isinstance(extra, dict) or not all(isinstance(v, list) for v in extra.values()):
-            raise InputError(f"roles file {roles_path!r} should map each role to a list of event "
-                             "names, e.g. 'cart: [basket_add]'", path=roles_path)
+            raise InputError(
+                f"roles file {roles_path!r} should map each role to a list of event "
+                "names, e.g. 'cart: [basket_add]'",
+                path=roles_path,
+            )
         tables.append(extra)
     vocab: dict[str, str] = {}
     for table in tables:

@@ -34,19 +34,30 @@ import duckdb
 
 from ..sql import quote_literal
 
-HEAD_BYTES = 1 << 20      # bytes of the (decompressed) file checked for UTF-8
-SAMPLE_ROWS = 20480       # rows DuckDB reads to guess the column types
-CHUNK_BYTES = 1 << 22     # read size when scanning a whole file for its line endings
-NUMERIC_PREFIXES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE",
-                    "DECIMAL", "U")
+HEAD_BYTES = 1 << 20  # bytes of the (decompressed) file checked for UTF-8
+SAMPLE_ROWS = 20480  # rows DuckDB reads to guess the column types
+CHUNK_BYTES = 1 << 22  # read size when scanning a whole file for its line endings
+NUMERIC_PREFIXES = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "FLOAT",
+    "DOUBLE",
+    "DECIMAL",
+    "U",
+)
+
+
 @dataclass(frozen=True)
 class CsvDialect:
     """The ``read_csv`` options a CSV export needs beyond DuckDB's own sniffing."""
 
-    encoding: str = "utf-8"       # or "latin-1", or "cp1252" (read from a UTF-8 copy)
-    decimal_comma: bool = False   # numbers are written 12,50
-    lenient: bool = False         # strict_mode=false: the file mixes \r\n and \n line endings
-    copy: str = ""                # the UTF-8 copy of a cp1252 file, read in its place
+    encoding: str = "utf-8"  # or "latin-1", or "cp1252" (read from a UTF-8 copy)
+    decimal_comma: bool = False  # numbers are written 12,50
+    lenient: bool = False  # strict_mode=false: the file mixes \r\n and \n line endings
+    copy: str = ""  # the UTF-8 copy of a cp1252 file, read in its place
 
     def options(self) -> str:
         """The options, as SQL for ``read_csv(path, <options>)``."""
@@ -65,10 +76,15 @@ class CsvDialect:
 
     def describe(self) -> str:
         """What was read differently from plain UTF-8 CSV, in words ('' for nothing)."""
-        return ", ".join(text for flag, text in (
-            (self.encoding != "utf-8", f"{self.encoding} text"),
-            (self.decimal_comma, "decimal comma"),
-            (self.lenient, "mixed line endings")) if flag)
+        return ", ".join(
+            text
+            for flag, text in (
+                (self.encoding != "utf-8", f"{self.encoding} text"),
+                (self.decimal_comma, "decimal comma"),
+                (self.lenient, "mixed line endings"),
+            )
+            if flag
+        )
 
 
 def _open(path: str):
@@ -117,14 +133,16 @@ def file_mixes_line_endings(path: str) -> bool:
     return False
 
 
-def _numeric_columns(con: duckdb.DuckDBPyConnection, path: str,
-                     dialect: CsvDialect) -> tuple[str, int] | None:
+def _numeric_columns(
+    con: duckdb.DuckDBPyConnection, path: str, dialect: CsvDialect
+) -> tuple[str, int] | None:
     """The delimiter DuckDB's sniffer finds read this way and how many columns it types as
     numbers; None when it cannot sniff the file."""
     try:
         delimiter, columns = con.execute(
             f"SELECT Delimiter, Columns FROM sniff_csv({quote_literal(dialect.copy or path)}, "
-            f"{dialect.options()})").fetchone()
+            f"{dialect.options()})"
+        ).fetchone()
     except duckdb.Error:
         return None
     return delimiter, sum(column["type"].startswith(NUMERIC_PREFIXES) for column in columns)
@@ -155,8 +173,11 @@ def utf8_copy(path: str) -> str:
 
 def _single_byte(path: str, cp1252: bool) -> CsvDialect:
     """Read as Latin-1 by DuckDB, or as cp1252 from a UTF-8 copy."""
-    return (CsvDialect(encoding="cp1252", copy=utf8_copy(path)) if cp1252
-            else CsvDialect(encoding="latin-1"))
+    return (
+        CsvDialect(encoding="cp1252", copy=utf8_copy(path))
+        if cp1252
+        else CsvDialect(encoding="latin-1")
+    )
 
 
 def sniff(con: duckdb.DuckDBPyConnection, path: str) -> CsvDialect:
@@ -164,13 +185,17 @@ def sniff(con: duckdb.DuckDBPyConnection, path: str) -> CsvDialect:
     Latin-1, or cp1252 when the head holds bytes 0x80-0x9F; and the decimal comma when
     :func:`uses_decimal_comma` finds one."""
     head = read_head(path)
-    dialect = (CsvDialect() if is_utf8(head)
-               else _single_byte(path, re.search(rb"[\x80-\x9f]", head) is not None))
+    dialect = (
+        CsvDialect()
+        if is_utf8(head)
+        else _single_byte(path, re.search(rb"[\x80-\x9f]", head) is not None)
+    )
     return replace(dialect, decimal_comma=uses_decimal_comma(con, path, dialect))
 
 
-def fallback(con: duckdb.DuckDBPyConnection, path: str, dialect: CsvDialect,
-             error: str) -> CsvDialect | None:
+def fallback(
+    con: duckdb.DuckDBPyConnection, path: str, dialect: CsvDialect, error: str
+) -> CsvDialect | None:
     """The dialect to read the file with after reading it with ``dialect`` failed with
     ``error`` (DuckDB's message), or None when another read would fail the same way: Latin-1
     after invalid UTF-8 past the head, cp1252 after bytes Latin-1 refuses; ``strict_mode=false``
@@ -184,5 +209,8 @@ def fallback(con: duckdb.DuckDBPyConnection, path: str, dialect: CsvDialect,
         dialect = replace(dialect, lenient=True)
     else:
         return None
-    return dialect if dialect.decimal_comma else replace(
-        dialect, decimal_comma=uses_decimal_comma(con, path, dialect))
+    return (
+        dialect
+        if dialect.decimal_comma
+        else replace(dialect, decimal_comma=uses_decimal_comma(con, path, dialect))
+    )

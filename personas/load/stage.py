@@ -34,7 +34,7 @@ from .window import empty_window_error, reference_time, timestamp_text
 # DuckDB may use this much memory for the event table and the feature queries; beyond it, it
 # spills to a temporary folder instead (its own default is 80 % of the machine's memory, which a
 # 140M-row log would take). 3 GB keeps a 1M-user run under the 4 GB the features may use.
-DUCKDB_MEMORY_LIMIT = "3GB"     # the default of the memory_limit parameter
+DUCKDB_MEMORY_LIMIT = "3GB"  # the default of the memory_limit parameter
 
 
 @dataclass
@@ -44,19 +44,19 @@ class EventLog:
     con: duckdb.DuckDBPyConnection
     source: str
     has_event_column: bool
-    columns: list[str]                       # columns of the raw file
-    optional: list[str]                      # optional columns found (amount, discount, ...)
-    time_format: str                         # how timestamps were read
-    role_map: dict[str, str]                 # event name -> role, for names seen in the data
-    event_counts: dict[str, int]             # event name -> rows (after cleaning)
-    quality: dict[str, int] = field(default_factory=dict)   # rule -> rows affected
-    counts: dict[str, Any] = field(default_factory=dict)    # events, users, start, end
-    window: dict[str, str | None] = field(default_factory=dict)   # start/end applied, None = open
-    reference: datetime | None = None        # the instant "days since ..." features count to
-    reference_from: str = ""                 # where it came from: the parameter or the data
-    planted: Any = None      # bundled sample only: DataFrame user_id -> planted persona
-    session_col: str = ""    # the sessions are given in this column ("" = split by a gap)
-    read_as: str = ""        # how a CSV was read if not as plain UTF-8 ("latin-1 text", ...)
+    columns: list[str]  # columns of the raw file
+    optional: list[str]  # optional columns found (amount, discount, ...)
+    time_format: str  # how timestamps were read
+    role_map: dict[str, str]  # event name -> role, for names seen in the data
+    event_counts: dict[str, int]  # event name -> rows (after cleaning)
+    quality: dict[str, int] = field(default_factory=dict)  # rule -> rows affected
+    counts: dict[str, Any] = field(default_factory=dict)  # events, users, start, end
+    window: dict[str, str | None] = field(default_factory=dict)  # start/end applied, None = open
+    reference: datetime | None = None  # the instant "days since ..." features count to
+    reference_from: str = ""  # where it came from: the parameter or the data
+    planted: Any = None  # bundled sample only: DataFrame user_id -> planted persona
+    session_col: str = ""  # the sessions are given in this column ("" = split by a gap)
+    read_as: str = ""  # how a CSV was read if not as plain UTF-8 ("latin-1 text", ...)
     # seconds of the two passes: "load" (read, type, clean) and "per_user" (code, sort, sum)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -70,10 +70,11 @@ class EventLog:
         return sorted(e for e, r in self.role_map.items() if r == "other")
 
 
-
-
-def load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None = None,
-                progress: Progress | None = None) -> EventLog:
+def load_events(
+    params: PersonaParams,
+    con: duckdb.DuckDBPyConnection | None = None,
+    progress: Progress | None = None,
+) -> EventLog:
     """Read and validate the log named by ``params``; return it as the DuckDB view ``events``.
 
     ``progress``, when given, reports the two passes: the rows read and checked, then the
@@ -96,25 +97,32 @@ def load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None = N
     300
     """
     con = con if con is not None else connect(params.memory_limit, params.temp_dir)
-    dialects: list[sniff.CsvDialect] = []    # how a CSV was read, the last one last
+    dialects: list[sniff.CsvDialect] = []  # how a CSV was read, the last one last
     while True:
         try:
             return _load_events(params, con, progress or Progress(quiet=True), dialects)
         except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
             # Past the rows the reader sniffed: a byte that is not UTF-8 or a line ending of the
             # other kind (read the file again another way), or a value it cannot convert.
-            retry = (sniff.fallback(con, params.events_path, dialects[-1], str(exc))
-                     if dialects and isinstance(exc, duckdb.InvalidInputException) else None)
+            retry = (
+                sniff.fallback(con, params.events_path, dialects[-1], str(exc))
+                if dialects and isinstance(exc, duckdb.InvalidInputException)
+                else None
+            )
             if retry is not None:
                 dialects.append(retry)
                 continue
             raise_unreadable_part(con, params.events_path, dialects)
             lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-            detail = "; ".join([lines[0]] + [line for line in lines[1:]
-                                             if line.startswith("Error when converting")])
-            raise InputError(f"events file {params.events_path!r} cannot be read to the end "
-                             f"({detail[:300]}); fix that value, or export the log as Parquet",
-                             path=params.events_path) from None
+            detail = "; ".join(
+                [lines[0]]
+                + [line for line in lines[1:] if line.startswith("Error when converting")]
+            )
+            raise InputError(
+                f"events file {params.events_path!r} cannot be read to the end "
+                f"({detail[:300]}); fix that value, or export the log as Parquet",
+                path=params.events_path,
+            ) from None
         except (duckdb.OutOfMemoryException, duckdb.InterruptException):
             raise
         except duckdb.Error:
@@ -123,9 +131,9 @@ def load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None = N
             raise
 
 
-
-def connect(memory_limit: str = DUCKDB_MEMORY_LIMIT, temp_dir: str = ""
-            ) -> duckdb.DuckDBPyConnection:
+def connect(
+    memory_limit: str = DUCKDB_MEMORY_LIMIT, temp_dir: str = ""
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB that spills to a private folder in ``temp_dir`` (empty: the system's
     temporary folder) past ``memory_limit``.
 
@@ -143,12 +151,13 @@ def connect(memory_limit: str = DUCKDB_MEMORY_LIMIT, temp_dir: str = ""
     temp = Path(temp_dir or tempfile.gettempdir())
     clean_spill_folders(temp)
     spill = temp / f"{SPILL_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
-    atexit.register(shutil.rmtree, spill, ignore_errors=True)   # a run that stopped on an error
-    con = duckdb.connect(config={"memory_limit": memory_limit.replace(" ", ""),
-                                 "temp_directory": str(spill)})
+    atexit.register(shutil.rmtree, spill, ignore_errors=True)  # a run that stopped on an error
+    con = duckdb.connect(
+        config={"memory_limit": memory_limit.replace(" ", ""), "temp_directory": str(spill)}
+    )
     try:
         con.execute("SET enable_progress_bar = false")
-    except duckdb.Error:   # in a Jupyter kernel without ipywidgets DuckDB shows no bar anyway
+    except duckdb.Error:  # in a Jupyter kernel without ipywidgets DuckDB shows no bar anyway
         pass
     return con
 
@@ -163,9 +172,12 @@ def track_progress(con: duckdb.DuckDBPyConnection, progress: Progress):
     return con.query_progress
 
 
-def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None,
-                 progress: Progress, dialects: list[sniff.CsvDialect] | None = None
-                 ) -> EventLog:
+def _load_events(
+    params: PersonaParams,
+    con: duckdb.DuckDBPyConnection | None,
+    progress: Progress,
+    dialects: list[sniff.CsvDialect] | None = None,
+) -> EventLog:
     con = con if con is not None else connect(params.memory_limit, params.temp_dir)
     # Times without a zone are UTC, and the view is evaluated lazily: pin the session's zone
     # (DuckDB defaults to the machine's local zone).
@@ -177,10 +189,12 @@ def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None,
         described = con.execute("DESCRIBE raw").fetchall()
         types = {row[0]: row[1] for row in described}
         columns = list(types)
-        if not columns or (len(columns) == 1
-                           and not con.execute("SELECT count(*) FROM raw").fetchone()[0]):
-            raise InputError(f"events file {source!r} holds no columns; export it with a header "
-                             "row", path=source)
+        if not columns or (
+            len(columns) == 1 and not con.execute("SELECT count(*) FROM raw").fetchone()[0]
+        ):
+            raise InputError(
+                f"events file {source!r} holds no columns; export it with a header row", path=source
+            )
         require_column(columns, params.user_col, "user_col", source)
         require_column(columns, params.time_col, "time_col", source)
         has_event = params.event_col in columns
@@ -194,37 +208,60 @@ def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None,
 
         total = con.execute("SELECT count(*) FROM raw").fetchone()[0]
         if total == 0:
-            raise InputError(f"events file {source!r} has a header but no rows; export the log "
-                             "with its events", path=source)
+            raise InputError(
+                f"events file {source!r} has a header but no rows; export the log with its events",
+                path=source,
+            )
 
         ts_sql, time_format, time_check = time_expression(
-            con, params.time_col, types[params.time_col], source, from_text)
+            con, params.time_col, types[params.time_col], source, from_text
+        )
         # Python (and so every "days since" and the report) holds the years 1 to 9999 only
-        far_check = ValueCheck(f"({ts_sql}) NOT BETWEEN TIMESTAMP '0001-01-01' AND "
-                               "TIMESTAMP '9999-12-31 23:59:59.999999'",
-                               f"CAST({quote_name(params.time_col)} AS VARCHAR)",
-                               column=params.time_col, kind="time", what="timestamps",
-                               why=f" read as {time_format}: outside the years 1 to 9999",
-                               fix="remove or correct them")
+        far_check = ValueCheck(
+            f"({ts_sql}) NOT BETWEEN TIMESTAMP '0001-01-01' AND "
+            "TIMESTAMP '9999-12-31 23:59:59.999999'",
+            f"CAST({quote_name(params.time_col)} AS VARCHAR)",
+            column=params.time_col,
+            kind="time",
+            what="timestamps",
+            why=f" read as {time_format}: outside the years 1 to 9999",
+            fix="remove or correct them",
+        )
         amount_sql = number_expression(
-            con, amount_col, types.get(amount_col or "", ""), source, "amount",
-            "remove currency signs and thousands separators, or set amount_col to another "
-            "column")
+            con,
+            amount_col,
+            types.get(amount_col or "", ""),
+            source,
+            "amount",
+            "remove currency signs and thousands separators, or set amount_col to another column",
+        )
         quantity_sql = number_expression(
-            con, "quantity" if "quantity" in columns else None, types.get("quantity", ""), source,
-            "quantity", "give the number of items as a plain number, or rename the column if it "
-            "holds something else")
-        optional = ([c for c in OPTIONAL_COLUMNS if c in columns]
-                    + (["amount"] if amount_col else []))
-        event_sql = (f"CAST({quote_name(params.event_col)} AS VARCHAR)" if has_event
-                     else "'purchase'")
-        discount_sql = ("TRY_CAST(discount AS BOOLEAN)" if "discount" in optional
-                        else "CAST(NULL AS BOOLEAN)")
+            con,
+            "quantity" if "quantity" in columns else None,
+            types.get("quantity", ""),
+            source,
+            "quantity",
+            "give the number of items as a plain number, or rename the column if it "
+            "holds something else",
+        )
+        optional = [c for c in OPTIONAL_COLUMNS if c in columns] + (
+            ["amount"] if amount_col else []
+        )
+        event_sql = (
+            f"CAST({quote_name(params.event_col)} AS VARCHAR)" if has_event else "'purchase'"
+        )
+        discount_sql = (
+            "TRY_CAST(discount AS BOOLEAN)" if "discount" in optional else "CAST(NULL AS BOOLEAN)"
+        )
         platform_sql, category_sql, product_sql = (
             f"CAST({name} AS VARCHAR)" if name in optional else "CAST(NULL AS VARCHAR)"
-            for name in ("platform", "category", "product"))
-        session_sql = (f"CAST({quote_name(params.session_col)} AS VARCHAR)" if params.session_col
-                       else "CAST(NULL AS VARCHAR)")
+            for name in ("platform", "category", "product")
+        )
+        session_sql = (
+            f"CAST({quote_name(params.session_col)} AS VARCHAR)"
+            if params.session_col
+            else "CAST(NULL AS VARCHAR)"
+        )
         con.execute(f"""
             CREATE OR REPLACE TEMP VIEW typed AS
             SELECT CAST({quote_name(params.user_col)} AS VARCHAR) AS user_id,
@@ -238,55 +275,82 @@ def _load_events(params: PersonaParams, con: duckdb.DuckDBPyConnection | None,
                    {product_sql} AS product,
                    {session_sql} AS session_key,
                    {time_check.where if time_check else "FALSE"} AS bad_time,
-                   {f"CASE WHEN {time_check.where} THEN {time_check.example} END"
-                    if time_check else "NULL"} AS bad_time_example,
+                   {
+            f"CASE WHEN {time_check.where} THEN {time_check.example} END" if time_check else "NULL"
+        } AS bad_time_example,
                    {far_check.where} AS far_time,
                    CASE WHEN {far_check.where} THEN {far_check.example} END AS far_time_example
             FROM raw""")
 
-        quality, dropped, usable_span, kept_span = keep_clean_rows(con, params, source,
-                                                                    time_check, far_check)
+        quality, dropped, usable_span, kept_span = keep_clean_rows(
+            con, params, source, time_check, far_check
+        )
         if total - dropped == 0 and usable_span[0] is not None:
             raise empty_window_error(params, source, *usable_span)
         if total - dropped == 0:
-            raise InputError(f"events file {source!r} has no usable rows after cleaning "
-                             f"({', '.join(f'{k}: {v}' for k, v in quality.items() if v)}); check "
-                             "the user and time columns", path=source)
+            raise InputError(
+                f"events file {source!r} has no usable rows after cleaning "
+                f"({', '.join(f'{k}: {v}' for k, v in quality.items() if v)}); check "
+                "the user and time columns",
+                path=source,
+            )
         stage.done(f"{total:,} rows read")
     read = time.perf_counter()
     with progress.stage("load", "summing events per user", poll) as stage:
         role_map = code_names(con, params.roles_path, has_event)
         mark_rows(con, params, kept_span[0])
         start, end = kept_span
-        activity.summarise(con, gap_sessions=not params.session_col, span=kept_span,
-                           year=activity.spans_year(start, end))
+        activity.summarise(
+            con,
+            gap_sessions=not params.session_col,
+            span=kept_span,
+            year=activity.spans_year(start, end),
+        )
 
         # from here on everything reads the per-user tallies, never the file again
         names = dict(con.execute("SELECT code, event FROM event_names").fetchall())
-        totals = sorted(((names[code], n, unpriced)
-                         for code, (n, unpriced) in activity.event_totals(con).items()),
-                        key=lambda row: (-row[1], row[0]))
+        totals = sorted(
+            (
+                (names[code], n, unpriced)
+                for code, (n, unpriced) in activity.event_totals(con).items()
+            ),
+            key=lambda row: (-row[1], row[0]),
+        )
         event_counts = {name: n for name, n, _ in totals}
         role_map = {name: role_map[name] for name in event_counts}
-        users, events = con.execute("SELECT count(*), sum(n_events) FROM user_activity"
-                                    ).fetchone()
+        users, events = con.execute("SELECT count(*), sum(n_events) FROM user_activity").fetchone()
         stage.done(f"{users:,} users summed from {int(events):,} events")
     seconds = {"load": round(read - started, 3), "per_user": round(time.perf_counter() - read, 3)}
     quality["duplicate"] = max(total - int(events) - dropped, 0)
     # unpriced purchases come with the per-event counts, at no extra pass over a large file;
     # without an amount column no purchase has a value: that is the data's shape, not dirt
     quality["missing_amount"] = sum(unpriced for _, _, unpriced in totals) if amount_col else 0
-    quality = {rule: quality[rule] for rule in CLEANING_RULES}   # run.json lists them in this order
-    counts = {"rows_read": total, "events": int(events), "users": users,
-              "start": str(start), "end": str(end)}
+    quality = {rule: quality[rule] for rule in CLEANING_RULES}  # run.json lists them in this order
+    counts = {
+        "rows_read": total,
+        "events": int(events),
+        "users": users,
+        "start": str(start),
+        "end": str(end),
+    }
     reference = reference_time(params, end)
     first, last = params.time_window()
-    return EventLog(con=con, source=source, has_event_column=has_event, columns=columns,
-                    optional=optional, time_format=time_format, role_map=role_map,
-                    event_counts=event_counts, quality=quality, counts=counts, planted=planted,
-                    session_col=params.session_col,
-                    read_as=dialects[-1].describe() if dialects else "", seconds=seconds,
-                    window={"start": timestamp_text(first), "end": timestamp_text(last)},
-                    reference=reference,
-                    reference_from="reference_date" if params.reference_date.strip()
-                    else "last event used")
+    return EventLog(
+        con=con,
+        source=source,
+        has_event_column=has_event,
+        columns=columns,
+        optional=optional,
+        time_format=time_format,
+        role_map=role_map,
+        event_counts=event_counts,
+        quality=quality,
+        counts=counts,
+        planted=planted,
+        session_col=params.session_col,
+        read_as=dialects[-1].describe() if dialects else "",
+        seconds=seconds,
+        window={"start": timestamp_text(first), "end": timestamp_text(last)},
+        reference=reference,
+        reference_from="reference_date" if params.reference_date.strip() else "last event used",
+    )

@@ -10,9 +10,21 @@ from typing import Any
 from ..errors import SchemaError
 from ..sql import quote_name
 
-EPOCH_LIMIT = 2.5e17     # epoch microseconds of the year 9999: larger numbers are no times
-NUMERIC_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-                 "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE"}
+EPOCH_LIMIT = 2.5e17  # epoch microseconds of the year 9999: larger numbers are no times
+NUMERIC_TYPES = {
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+    "FLOAT",
+    "DOUBLE",
+}
 
 
 @dataclass(frozen=True)
@@ -23,8 +35,8 @@ class ValueCheck:
     where: str
     example: str
     column: str
-    kind: str       # "time" or "amount"
-    what: str       # what the values are not: "timestamps", "numbers"
+    kind: str  # "time" or "amount"
+    what: str  # what the values are not: "timestamps", "numbers"
     why: str = ""
     fix: str = ""
 
@@ -32,13 +44,17 @@ class ValueCheck:
         return SchemaError(
             f"events file {source!r}: {count:,} values in {self.kind} column {self.column!r} "
             f"are not {self.what} (e.g. {sample!r}{self.why})"
-            + (f"; {self.fix}" if self.fix else ""), path=source, column=self.column)
+            + (f"; {self.fix}" if self.fix else ""),
+            path=source,
+            column=self.column,
+        )
 
 
 def reject_values(con, check: ValueCheck, source: str) -> None:
     """Raise the check's SchemaError when raw rows fail it (one pass over the file)."""
-    count, sample = con.execute(f"SELECT count(*), any_value({check.example}) FROM raw "
-                                f"WHERE {check.where}").fetchone()
+    count, sample = con.execute(
+        f"SELECT count(*), any_value({check.example}) FROM raw WHERE {check.where}"
+    ).fetchone()
     if count:
         raise check.error(count, sample, source)
 
@@ -47,8 +63,9 @@ def is_numeric(dtype: str) -> bool:
     return dtype in NUMERIC_TYPES or dtype.startswith("DECIMAL")
 
 
-def time_expression(con, column: str, dtype: str, source: str,
-                     from_text: bool = False) -> tuple[str, str, ValueCheck | None]:
+def time_expression(
+    con, column: str, dtype: str, source: str, from_text: bool = False
+) -> tuple[str, str, ValueCheck | None]:
     """SQL turning the raw time column into a naive UTC TIMESTAMP, a name for the form the times
     were given in (run.json records it: a wrong guess, e.g. epoch seconds read as milliseconds,
     shows there first), and the check its raw values must pass. ``from_text``: a CSV whose times
@@ -62,23 +79,32 @@ def time_expression(con, column: str, dtype: str, source: str,
     check = partial(ValueCheck, column=column, kind="time", what="timestamps")
     if upper.startswith(("TIMESTAMP", "DATE")):
         # 'infinity' and '-infinity' are valid values that no later date arithmetic survives
-        infinite = check(f"{col} IS NOT NULL AND NOT isfinite({col})", f"CAST({col} AS VARCHAR)",
-                         fix="remove them or give real times")
+        infinite = check(
+            f"{col} IS NOT NULL AND NOT isfinite({col})",
+            f"CAST({col} AS VARCHAR)",
+            fix="remove them or give real times",
+        )
         if upper.startswith("TIMESTAMP WITH TIME ZONE") or upper == "TIMESTAMPTZ":
-            return (f"timezone('UTC', {col})",
-                    "ISO text with zone" if from_text else "datetime with zone", infinite)
+            return (
+                f"timezone('UTC', {col})",
+                "ISO text with zone" if from_text else "datetime with zone",
+                infinite,
+            )
         if upper.startswith("TIMESTAMP"):
             return f"CAST({col} AS TIMESTAMP)", "ISO text" if from_text else "datetime", infinite
         return f"CAST({col} AS TIMESTAMP)", "ISO date" if from_text else "date", infinite
     if is_numeric(upper):
         # the unit is read off the largest value, so this check runs now, in the same pass
-        too_large = check(f"{col} IS NOT NULL AND NOT (abs(CAST({col} AS DOUBLE)) <= "
-                          f"{EPOCH_LIMIT})", col,
-                          why=": too large for epoch seconds, milliseconds or microseconds")
+        too_large = check(
+            f"{col} IS NOT NULL AND NOT (abs(CAST({col} AS DOUBLE)) <= {EPOCH_LIMIT})",
+            col,
+            why=": too large for epoch seconds, milliseconds or microseconds",
+        )
         count, sample, top = con.execute(
             f"SELECT count(*) FILTER (WHERE {too_large.where}), "
             f"any_value({col}) FILTER (WHERE {too_large.where}), max(abs({col})) "
-            "FROM raw").fetchone()
+            "FROM raw"
+        ).fetchone()
         if count:
             raise too_large.error(count, sample, source)
         top = top or 0
@@ -86,22 +112,29 @@ def time_expression(con, column: str, dtype: str, source: str,
             return f"make_timestamp(CAST({col} AS BIGINT))", "epoch microseconds", None
         if top > 1e11:
             return f"epoch_ms(CAST({col} AS BIGINT))", "epoch milliseconds", None
-        return (f"to_timestamp(CAST({col} AS DOUBLE))::TIMESTAMPTZ AT TIME ZONE 'UTC'",
-                "epoch seconds", None)
+        return (
+            f"to_timestamp(CAST({col} AS DOUBLE))::TIMESTAMPTZ AT TIME ZONE 'UTC'",
+            "epoch seconds",
+            None,
+        )
     # text: ISO with or without zone, or a date; a zone is converted to UTC
     text = f"trim(CAST({col} AS VARCHAR))"
-    parsed = (f"CASE WHEN regexp_matches({text}, '([+-]\\d\\d:?\\d\\d|Z)$') "
-              f"THEN timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ)) "
-              f"ELSE TRY_CAST({text} AS TIMESTAMP) END")
+    parsed = (
+        f"CASE WHEN regexp_matches({text}, '([+-]\\d\\d:?\\d\\d|Z)$') "
+        f"THEN timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ)) "
+        f"ELSE TRY_CAST({text} AS TIMESTAMP) END"
+    )
     # 'infinity' and '-infinity' cast to timestamps that no later date arithmetic survives
     parsed = f"(CASE WHEN isfinite({parsed}) THEN {parsed} END)"
-    unparsed = check(f"{col} IS NOT NULL AND {text} <> '' AND ({parsed}) IS NULL", text,
-                     fix="use ISO dates like 2024-05-01 12:30:00 or epoch seconds")
+    unparsed = check(
+        f"{col} IS NOT NULL AND {text} <> '' AND ({parsed}) IS NULL",
+        text,
+        fix="use ISO dates like 2024-05-01 12:30:00 or epoch seconds",
+    )
     return f"CASE WHEN {text} = '' THEN NULL ELSE {parsed} END", "ISO text", unparsed
 
 
-def number_expression(con, column: str | None, dtype: str, source: str, kind: str,
-                       fix: str) -> str:
+def number_expression(con, column: str | None, dtype: str, source: str, kind: str, fix: str) -> str:
     """SQL reading a numeric column (the amount, the quantity) as DOUBLE; NULL without one.
     Text that is not a number is refused with a SchemaError saying ``fix``."""
     if column is None:
@@ -110,7 +143,16 @@ def number_expression(con, column: str | None, dtype: str, source: str, kind: st
     if is_numeric(dtype.upper()):
         return f"CAST({col} AS DOUBLE)"
     text = f"nullif(trim(CAST({col} AS VARCHAR)), '')"
-    reject_values(con, ValueCheck(
-        f"{text} IS NOT NULL AND TRY_CAST({text} AS DOUBLE) IS NULL", text, column=column,
-        kind=kind, what="numbers", fix=fix), source)
+    reject_values(
+        con,
+        ValueCheck(
+            f"{text} IS NOT NULL AND TRY_CAST({text} AS DOUBLE) IS NULL",
+            text,
+            column=column,
+            kind=kind,
+            what="numbers",
+            fix=fix,
+        ),
+        source,
+    )
     return f"TRY_CAST({text} AS DOUBLE)"

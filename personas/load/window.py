@@ -24,11 +24,17 @@ def inside_window_sql(first: datetime | None, last: datetime | None) -> str:
 def empty_window_error(params: PersonaParams, source: str, data_first, data_last) -> InputError:
     """The window missed every usable row: say which bounds were set and where the data lies,
     so the user can tell a typo in the year from a file that covers another period."""
-    bounds = " and ".join(f"{name}={getattr(params, name)!r}" for name in ("start", "end")
-                          if getattr(params, name).strip())
-    return InputError(f"events file {source!r} has no events inside the window {bounds}; its "
-                      f"usable events run from {data_first} to {data_last}, so move start/end "
-                      "into that range or leave them empty", path=source)
+    bounds = " and ".join(
+        f"{name}={getattr(params, name)!r}"
+        for name in ("start", "end")
+        if getattr(params, name).strip()
+    )
+    return InputError(
+        f"events file {source!r} has no events inside the window {bounds}; its "
+        f"usable events run from {data_first} to {data_last}, so move start/end "
+        "into that range or leave them empty",
+        path=source,
+    )
 
 
 def reference_time(params: PersonaParams, last_event: datetime) -> datetime:
@@ -44,5 +50,7 @@ def reference_time(params: PersonaParams, last_event: datetime) -> datetime:
         raise ParameterError(
             f"parameter reference_date={params.reference_date!r} is before the last event used "
             f"({last_event}); set it to that time or later, set end to stop the data before it, "
-            "or leave it empty", name="reference_date")
+            "or leave it empty",
+            name="reference_date",
+        )
     return reference

@@ -17,11 +17,11 @@ from pathlib import PurePath, PurePosixPath, PureWindowsPath
 from ..formatting import day, money, num, pct, points
 from ..results import PersonaProfile, RunSummary
 
-MOST_REVENUE = 0.5       # the revenue personas: the fewest, largest first, that bring this share
-MOST_NAMED = 3           # ... naming at most this many
-AT_RISK = 0.5            # a persona is at risk when this share of it is inactive for 60+ days ...
-AT_RISK_REVENUE = 0.05   # ... and it brought at least this share of revenue
-GROWTH_GAP = 0.05        # a growth persona's share of users exceeds its revenue share by this
+MOST_REVENUE = 0.5  # the revenue personas: the fewest, largest first, that bring this share
+MOST_NAMED = 3  # ... naming at most this many
+AT_RISK = 0.5  # a persona is at risk when this share of it is inactive for 60+ days ...
+AT_RISK_REVENUE = 0.05  # ... and it brought at least this share of revenue
+GROWTH_GAP = 0.05  # a growth persona's share of users exceeds its revenue share by this
 
 
 @dataclass(frozen=True)
@@ -47,15 +47,16 @@ def _kpi(p: PersonaProfile, key: str) -> float | None:
 
 
 def _names(names: Sequence[str]) -> str:
-    """"A", "A and B", "A, B and C"."""
+    """ "A", "A and B", "A, B and C"."""
     names = list(names)
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def revenue_personas(personas: Sequence[PersonaProfile]) -> list[PersonaProfile]:
     """The fewest personas, by revenue share, that together bring :data:`MOST_REVENUE` of it."""
-    known = sorted((p for p in personas if p.revenue_share is not None),
-                   key=lambda p: -p.revenue_share)
+    known = sorted(
+        (p for p in personas if p.revenue_share is not None), key=lambda p: -p.revenue_share
+    )
     chosen, total = [], 0.0
     for p in known[:MOST_NAMED]:
         chosen.append(p)
@@ -73,14 +74,20 @@ def at_risk_persona(personas: Sequence[PersonaProfile]) -> PersonaProfile | None
     """The persona with the most revenue among those mostly inactive for 60+ days, and at least
     as inactive as all users (in a log where nearly everyone has gone quiet, the persona least
     so is not the one at risk)."""
-    risky = [p for p in personas if p.revenue_share is not None
-             and p.revenue_share >= AT_RISK_REVENUE and (_kpi(p, "at_risk_share") or 0) >= AT_RISK
-             and _at_risk_lift(p) >= 1]
+    risky = [
+        p
+        for p in personas
+        if p.revenue_share is not None
+        and p.revenue_share >= AT_RISK_REVENUE
+        and (_kpi(p, "at_risk_share") or 0) >= AT_RISK
+        and _at_risk_lift(p) >= 1
+    ]
     return max(risky, key=lambda p: p.revenue_share, default=None)
 
 
-def growth_persona(personas: Sequence[PersonaProfile], taken: Sequence[PersonaProfile]
-                   ) -> PersonaProfile | None:
+def growth_persona(
+    personas: Sequence[PersonaProfile], taken: Sequence[PersonaProfile]
+) -> PersonaProfile | None:
     """The active persona (under half inactive for 60+ days) not among ``taken`` whose share
     of users exceeds its share of revenue the most (by :data:`GROWTH_GAP` at least); without
     amounts, the largest active persona whose conversion is below all users'."""
@@ -90,19 +97,25 @@ def growth_persona(personas: Sequence[PersonaProfile], taken: Sequence[PersonaPr
     if known:
         best = max(known, key=lambda p: p.share - p.revenue_share)
         return best if best.share - best.revenue_share >= GROWTH_GAP else None
-    below = [p for p in active for k in p.kpis
-             if k.key == "conversion_rate" and k.lift is not None and k.lift < 1]
+    below = [
+        p
+        for p in active
+        for k in p.kpis
+        if k.key == "conversion_rate" and k.lift is not None and k.lift < 1
+    ]
     return max(below, key=lambda p: p.share, default=None)
 
 
 def _spend(p: PersonaProfile, currency: str) -> str:
-    """", spending €2,760 per user on average against €417 for all users" (the revenue per user
+    """ ", spending €2,760 per user on average against €417 for all users" (the revenue per user
     KPI, a mean: "on average" says so), or "" without it."""
     kpi = next((k for k in p.kpis if k.key == "revenue_per_user"), None)
     if kpi is None or kpi.value != kpi.value:
         return ""
-    return (f", spending {money(kpi.value, currency)} per user on average against "
-            f"{money(kpi.overall, currency)} for all users")
+    return (
+        f", spending {money(kpi.value, currency)} per user on average against "
+        f"{money(kpi.overall, currency)} for all users"
+    )
 
 
 def _window(summary: RunSummary) -> str:
@@ -111,56 +124,89 @@ def _window(summary: RunSummary) -> str:
     return ""
 
 
-def make_brief(summary: RunSummary, verdict: str | None = None, stability: float | None = None,
-               meaning: str = "", comparison=None, migration=None) -> Brief:
+def make_brief(
+    summary: RunSummary,
+    verdict: str | None = None,
+    stability: float | None = None,
+    meaning: str = "",
+    comparison=None,
+    migration=None,
+) -> Brief:
     """The executive summary of ``summary``; ``verdict``, ``stability`` and ``meaning`` come
     from the report's solidity (render.solidity), ``comparison`` (report.compare.Comparison)
     and ``migration`` (personas.migration.Migration: who moved where) from compare_to."""
     personas = summary.personas
     n = len(personas)
     if not n:
-        return Brief((f"No personas were found among the {num(summary.users)} users analysed"
-                      f"{_window(summary)}.",))
-    sentences = [f"The {num(summary.users)} users analysed{_window(summary)} fall into {n} "
-                 f"persona{'' if n == 1 else 's'}."]
+        return Brief(
+            (
+                f"No personas were found among the {num(summary.users)} users analysed"
+                f"{_window(summary)}.",
+            )
+        )
+    sentences = [
+        f"The {num(summary.users)} users analysed{_window(summary)} fall into {n} "
+        f"persona{'' if n == 1 else 's'}."
+    ]
     top = revenue_personas(personas)
     if top:
-        parts = [f"{p.name} ({pct(p.revenue_share)} of revenue from {pct(p.share)} of users"
-                 + _spend(p, summary.currency) + ")" for p in top]
-        lead = "Most of the revenue comes from" if sum(
-            p.revenue_share for p in top) >= MOST_REVENUE else "The most revenue comes from"
+        parts = [
+            f"{p.name} ({pct(p.revenue_share)} of revenue from {pct(p.share)} of users"
+            + _spend(p, summary.currency)
+            + ")"
+            for p in top
+        ]
+        lead = (
+            "Most of the revenue comes from"
+            if sum(p.revenue_share for p in top) >= MOST_REVENUE
+            else "The most revenue comes from"
+        )
         sentences.append(f"{lead} {_names(parts)}.")
     else:
         largest = personas[0]
-        sentences.append(f"The data has no amounts, so revenue by persona is unknown; the "
-                         f"largest persona is {largest.name} ({pct(largest.share)} of users).")
+        sentences.append(
+            f"The data has no amounts, so revenue by persona is unknown; the "
+            f"largest persona is {largest.name} ({pct(largest.share)} of users)."
+        )
     ahead = forecast_sentence(summary)
     if ahead:
         sentences.append(ahead)
     risk = at_risk_persona(personas)
     if risk is not None:
-        sentences.append(f"Revenue at risk: {risk.name} brought {pct(risk.revenue_share)} of it, "
-                         f"but {pct(_kpi(risk, 'at_risk_share'))} of its users have been "
-                         "inactive for over 60 days.")
+        sentences.append(
+            f"Revenue at risk: {risk.name} brought {pct(risk.revenue_share)} of it, "
+            f"but {pct(_kpi(risk, 'at_risk_share'))} of its users have been "
+            "inactive for over 60 days."
+        )
     grow = growth_persona(personas, top + ([risk] if risk else []))
     if grow is not None:
         bought = _kpi(grow, "conversion_rate")
         has = f", and {pct(bought)} of them have bought" if bought is not None else ""
-        money = (f"{pct(grow.share)} of users but {pct(grow.revenue_share)} of revenue"
-                 if grow.revenue_share is not None else f"{pct(grow.share)} of users")
+        money = (
+            f"{pct(grow.share)} of users but {pct(grow.revenue_share)} of revenue"
+            if grow.revenue_share is not None
+            else f"{pct(grow.share)} of users"
+        )
         sentences.append(f"The most room to grow is in {grow.name}: {money}{has}.")
     if comparison is not None:
         sentences.append(_changes(comparison))
     if migration is not None and migration.both:
         sentences.append(_moves(migration))
     if verdict:
-        sentences.append(f"The segmentation is {verdict} ({num(stability)} agreement between "
-                         f"refits): {meaning[:1].lower()}{meaning[1:]}")
+        sentences.append(
+            f"The segmentation is {verdict} ({num(stability)} agreement between "
+            f"refits): {meaning[:1].lower()}{meaning[1:]}"
+        )
     else:
-        sentences.append("How firm the segmentation is was not measured: the model was fitted "
-                         "once.")
-    return Brief(tuple(sentences), tuple(p.name for p in top),
-                 grow.name if grow else "", risk.name if risk else "")
+        sentences.append(
+            "How firm the segmentation is was not measured: the model was fitted once."
+        )
+    return Brief(
+        tuple(sentences),
+        tuple(p.name for p in top),
+        grow.name if grow else "",
+        risk.name if risk else "",
+    )
 
 
 def forecast_sentence(summary: RunSummary) -> str:
@@ -171,19 +217,26 @@ def forecast_sentence(summary: RunSummary) -> str:
     if not known or not summary.forecast:
         return ""
     horizon = summary.forecast["horizon_days"]
-    key = ("expected_revenue_share" if known[0].forecast.expected_revenue_share is not None
-           else "expected_purchases_share")
+    key = (
+        "expected_revenue_share"
+        if known[0].forecast.expected_revenue_share is not None
+        else "expected_purchases_share"
+    )
     top = max(known, key=lambda p: getattr(p.forecast, key) or 0.0)
     share = getattr(top.forecast, key)
     if share is None:
         return ""
     what = "revenue" if key == "expected_revenue_share" else "purchases"
-    text = (f"Looking ahead, {top.name}: {pct(top.share)} of users, {pct(share)} of the next "
-            f"{horizon} days' expected {what}.")
+    text = (
+        f"Looking ahead, {top.name}: {pct(top.share)} of users, {pct(share)} of the next "
+        f"{horizon} days' expected {what}."
+    )
     check = summary.forecast.get("holdout") or {}
     if check.get("verdict"):
-        text += (f" Checked on the last {check['holdout_days']} days of the data: "
-                 f"{check['verdict'][:1].lower()}{check['verdict'][1:]}")
+        text += (
+            f" Checked on the last {check['holdout_days']} days of the data: "
+            f"{check['verdict'][:1].lower()}{check['verdict'][1:]}"
+        )
     return text
 
 
@@ -194,30 +247,37 @@ def _changes(c) -> str:
     kept = c.count("name")
     parts = [f"{kept} persona{' kept its' if kept == 1 else 's kept their'} name"]
     if c.count("profile"):
-        parts.append(f"{c.count('profile')} {'was' if c.count('profile') == 1 else 'were'} "
-                     "renamed but matched by profile")
+        parts.append(
+            f"{c.count('profile')} {'was' if c.count('profile') == 1 else 'were'} "
+            "renamed but matched by profile"
+        )
     if c.appeared:
-        parts.append(f"{len(c.appeared)} {'is' if len(c.appeared) == 1 else 'are'} new ("
-                     + _names([p.name for p in c.appeared]) + ")")
+        parts.append(
+            f"{len(c.appeared)} {'is' if len(c.appeared) == 1 else 'are'} new ("
+            + _names([p.name for p in c.appeared])
+            + ")"
+        )
     if c.disappeared:
-        parts.append(f"{len(c.disappeared)} disappeared ("
-                     + _names([p.name for p in c.disappeared]) + ")")
+        parts.append(
+            f"{len(c.disappeared)} disappeared (" + _names([p.name for p in c.disappeared]) + ")"
+        )
     text = f"{since}, {_names(parts)}"
     moves = [ch for ch in c.changes if ch.change_points is not None]
     if moves:
         big = max(moves, key=lambda ch: abs(ch.change_points))
         if abs(big.change_points) >= 0.05:
-            text += (f"; the largest shift is {big.now.name}, {points(big.change_points)} "
-                     "of users")
+            text += f"; the largest shift is {big.now.name}, {points(big.change_points)} of users"
     return text + "."
 
 
 def _moves(m) -> str:
     """Who moved (a personas.migration.Migration), in one sentence."""
-    text = (f"Of the {num(m.both)} users in both runs, {pct(m.moved / m.both)} changed persona")
+    text = f"Of the {num(m.both)} users in both runs, {pct(m.moved / m.both)} changed persona"
     if m.new or m.gone:
-        text += (f"; {num(m.new)} user{'' if m.new == 1 else 's'} {'is' if m.new == 1 else 'are'}"
-                 f" new and {num(m.gone)} {'has' if m.gone == 1 else 'have'} gone")
+        text += (
+            f"; {num(m.new)} user{'' if m.new == 1 else 's'} {'is' if m.new == 1 else 'are'}"
+            f" new and {num(m.gone)} {'has' if m.gone == 1 else 'have'} gone"
+        )
     return text + "."
 
 
@@ -265,65 +325,99 @@ def glossary(summary: RunSummary) -> tuple[tuple[str, str], ...]:
     from ..results import CLEAR_CONFIDENCE
 
     if summary.window_start and summary.window_end:
-        window = (f"The period whose events were analysed, here {day(summary.window_start)} to "
-                  f"{day(summary.window_end)}. Figures such as \u201cdays since last "
-                  "activity\u201d count to its end.")
+        window = (
+            f"The period whose events were analysed, here {day(summary.window_start)} to "
+            f"{day(summary.window_end)}. Figures such as \u201cdays since last "
+            "activity\u201d count to its end."
+        )
     else:
-        window = ("The period whose events were analysed: here all events in the data. Figures "
-                  "such as \u201cdays since last activity\u201d count to its end.")
-    money = (f"Amounts are in {summary.currency}, as the run was told (parameter currency)."
-             if summary.currency else
-             "The run was not told the currency of the amounts, so money figures carry no "
-             "symbol; run it with -p currency=EUR (or USD, GBP...) to show it.")
+        window = (
+            "The period whose events were analysed: here all events in the data. Figures "
+            "such as \u201cdays since last activity\u201d count to its end."
+        )
+    money = (
+        f"Amounts are in {summary.currency}, as the run was told (parameter currency)."
+        if summary.currency
+        else "The run was not told the currency of the amounts, so money figures carry no "
+        "symbol; run it with -p currency=EUR (or USD, GBP...) to show it."
+    )
     terms = [
-        ("Share", "The part of all users, or of all revenue, that falls in a persona: 15 % of "
-                  "users is 15 of every 100 users analysed."),
-        ("Median and mean", "Two ways to sum up a figure over a persona's users. The median is "
-                            "the typical member: half have less, half more. The mean is the "
-                            "total divided by the users, which a few heavy buyers pull up. "
-                            "Counts and money lead with the median, shares, rates and days with "
-                            "the mean; the KPIs keep the definitions marketers use (revenue per "
-                            "user is a mean). A figure's label says which of the two it is."),
-        ("Lift", "The persona's figure divided by the same figure for all users: 2.0× is twice "
-                 "as high, 0.5× half as high. ▲ and ▼ mark a lift at least 5 % above or below "
-                 "1."),
-        ("Better and worse", "Green and the word \u201cbetter\u201d mark a figure that is good "
-                             "news for the business (more orders, fewer days away), red and "
-                             "\u201cworse\u201d bad news; grey figures describe a habit that is "
-                             "neither (app or weekend use, say)."),
-        ("Confidence", "For each user, from 0 to 1: the share of the 15 most similar users that "
-                       f"are in the same persona. Users at {pct(CLEAR_CONFIDENCE, 0)} or more "
-                       "clearly belong; users below sit between two personas."),
+        (
+            "Share",
+            "The part of all users, or of all revenue, that falls in a persona: 15 % of "
+            "users is 15 of every 100 users analysed.",
+        ),
+        (
+            "Median and mean",
+            "Two ways to sum up a figure over a persona's users. The median is "
+            "the typical member: half have less, half more. The mean is the "
+            "total divided by the users, which a few heavy buyers pull up. "
+            "Counts and money lead with the median, shares, rates and days with "
+            "the mean; the KPIs keep the definitions marketers use (revenue per "
+            "user is a mean). A figure's label says which of the two it is.",
+        ),
+        (
+            "Lift",
+            "The persona's figure divided by the same figure for all users: 2.0× is twice "
+            "as high, 0.5× half as high. ▲ and ▼ mark a lift at least 5 % above or below "
+            "1.",
+        ),
+        (
+            "Better and worse",
+            "Green and the word \u201cbetter\u201d mark a figure that is good "
+            "news for the business (more orders, fewer days away), red and "
+            "\u201cworse\u201d bad news; grey figures describe a habit that is "
+            "neither (app or weekend use, say).",
+        ),
+        (
+            "Confidence",
+            "For each user, from 0 to 1: the share of the 15 most similar users that "
+            f"are in the same persona. Users at {pct(CLEAR_CONFIDENCE, 0)} or more "
+            "clearly belong; users below sit between two personas.",
+        ),
         ("Window", window),
-        (f"Inactive for over {AT_RISK_DAYS} days", "Users whose last activity was more than "
-                                                   f"{AT_RISK_DAYS} days before the end of the "
-                                                   "window: the ones at risk of churning."),
+        (
+            f"Inactive for over {AT_RISK_DAYS} days",
+            "Users whose last activity was more than "
+            f"{AT_RISK_DAYS} days before the end of the "
+            "window: the ones at risk of churning.",
+        ),
         ("Money", money),
-        ("Standard deviations", "The charts of traits measure how far a persona's average is "
-                                "from all users' in units of the usual spread between users: "
-                                "beyond \u00b11 is a clear difference."),
-        ("Plays", "Each persona's recommended actions, each with a KPI to watch and an A/B test "
-                  "to run. Some come with the persona's name; others follow from its figures: "
-                  "protect and grow (VIP programme, referrals, churn early-warning) for a "
-                  f"persona bringing {pct(VALUE_MOST, 0)} of revenue or more, or "
-                  f"{pct(VALUE_SHARE, 0)} or more at {VALUE_WEIGHT:g}× its share of users; a "
-                  f"churn early-warning where the share inactive for over {AT_RISK_DAYS} days is "
-                  f"{pct(WARNING_AT_LEAST, 0)} or more and {WARNING_LIFT:g}× all users'; a "
-                  f"win-back where {pct(PLAY_AT_RISK, 0)} or more are inactive and the persona "
-                  f"brought {pct(AT_RISK_REVENUE_PLAY, 0)} of revenue or more; a first purchase "
-                  "where "
-                  f"{pct(FIRST_PURCHASE, 0)} or fewer have bought, fewer than all users, in a "
-                  f"persona of {pct(SIZEABLE, 0)} of users or more. The line \u201cWhy\u201d "
-                  "under a play gives the figures it follows from."),
+        (
+            "Standard deviations",
+            "The charts of traits measure how far a persona's average is "
+            "from all users' in units of the usual spread between users: "
+            "beyond \u00b11 is a clear difference.",
+        ),
+        (
+            "Plays",
+            "Each persona's recommended actions, each with a KPI to watch and an A/B test "
+            "to run. Some come with the persona's name; others follow from its figures: "
+            "protect and grow (VIP programme, referrals, churn early-warning) for a "
+            f"persona bringing {pct(VALUE_MOST, 0)} of revenue or more, or "
+            f"{pct(VALUE_SHARE, 0)} or more at {VALUE_WEIGHT:g}× its share of users; a "
+            f"churn early-warning where the share inactive for over {AT_RISK_DAYS} days is "
+            f"{pct(WARNING_AT_LEAST, 0)} or more and {WARNING_LIFT:g}× all users'; a "
+            f"win-back where {pct(PLAY_AT_RISK, 0)} or more are inactive and the persona "
+            f"brought {pct(AT_RISK_REVENUE_PLAY, 0)} of revenue or more; a first purchase "
+            "where "
+            f"{pct(FIRST_PURCHASE, 0)} or fewer have bought, fewer than all users, in a "
+            f"persona of {pct(SIZEABLE, 0)} of users or more. The line \u201cWhy\u201d "
+            "under a play gives the figures it follows from.",
+        ),
     ]
     if summary.forecast and not summary.forecast.get("reason"):
         horizon = summary.forecast["horizon_days"]
-        terms.append((f"Forecast (next {horizon} days)",
-                      "What each buyer is expected to do after the end of the window, from their "
-                      "purchase days and amounts: the probability they are still an active "
-                      "buyer, the purchases and revenue expected, and for regular buyers the day "
-                      "their next purchase is due. Predicted churn is the share of a persona's "
-                      "buyers expected to have stopped. Users who never bought have no purchase "
-                      "history and no forecast. \u201cUsers needed\u201d under a play is the "
-                      "size of each arm of its A/B test."))
+        terms.append(
+            (
+                f"Forecast (next {horizon} days)",
+                "What each buyer is expected to do after the end of the window, from their "
+                "purchase days and amounts: the probability they are still an active "
+                "buyer, the purchases and revenue expected, and for regular buyers the day "
+                "their next purchase is due. Predicted churn is the share of a persona's "
+                "buyers expected to have stopped. Users who never bought have no purchase "
+                "history and no forecast. \u201cUsers needed\u201d under a play is the "
+                "size of each arm of its A/B test.",
+            )
+        )
     return tuple(terms)

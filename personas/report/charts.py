@@ -42,15 +42,15 @@ PALETTE: tuple[str, ...] = (
     "#332288",  # indigo
     "#117733",  # dark green
 )
-UNASSIGNED_COLOUR = "#9CA3AF"   # noise / unassigned users (persona id -1 or unknown)
-INK = "#1F2937"                 # text
-MUTED = "#6B7280"               # secondary text, axes
+UNASSIGNED_COLOUR = "#9CA3AF"  # noise / unassigned users (persona id -1 or unknown)
+INK = "#1F2937"  # text
+MUTED = "#6B7280"  # secondary text, axes
 GRID = "#E5E7EB"
 
 RC = {
     "svg.fonttype": "path",
-    "svg.hashsalt": "personas-report",      # stable ids -> reproducible output
-    "font.family": "DejaVu Sans",            # ships with matplotlib
+    "svg.hashsalt": "personas-report",  # stable ids -> reproducible output
+    "font.family": "DejaVu Sans",  # ships with matplotlib
     "font.size": 9,
     "axes.edgecolor": MUTED,
     "axes.labelcolor": INK,
@@ -70,7 +70,7 @@ RC = {
     "hatch.linewidth": 0.7,
 }
 
-_MAX_LABEL = 34   # characters of a persona or feature name shown on an axis before "…"
+_MAX_LABEL = 34  # characters of a persona or feature name shown on an axis before "…"
 
 
 def persona_colours(persona_ids: Sequence[int]) -> dict[int, str]:
@@ -85,6 +85,7 @@ def persona_colours(persona_ids: Sequence[int]) -> dict[int, str]:
         else:
             if extra is None:
                 import colorsys
+
                 extra = []
                 for k in range(len(persona_ids)):
                     r, g, b = colorsys.hls_to_rgb((0.13 + k * 0.618034) % 1.0, 0.42, 0.65)
@@ -133,14 +134,17 @@ def _to_svg(fig: Figure, key: str, **savefig) -> str:
     svg = buf.getvalue()
     svg = _PROLOG.sub("", svg)
     svg = _METADATA.sub("", svg)
-    svg = _COMMENT.sub("", svg)   # path text leaves the original text in comments
+    svg = _COMMENT.sub("", svg)  # path text leaves the original text in comments
     # Unique ids per chart: several SVGs share one HTML document, and matplotlib's ids repeat.
     prefix = f"{key}-"
     ids = set(_ID.findall(svg))
     svg = _ID.sub(lambda m: f'id="{prefix}{m.group(1)}"', svg)
     if ids:
-        refs = re.compile(r"#(" + "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True))
-                          + r")(?=[\")])")
+        refs = re.compile(
+            r"#("
+            + "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True))
+            + r")(?=[\")])"
+        )
         svg = refs.sub(lambda m: f"#{prefix}{m.group(1)}", svg)
     # The root tag: size comes from CSS (viewBox keeps the aspect ratio); an HTML parser puts an
     # inline <svg> in the SVG namespace by itself, so the namespace declarations can go.
@@ -149,7 +153,7 @@ def _to_svg(fig: Figure, key: str, **savefig) -> str:
     head = _SIZE.sub("", head)
     head = _NS.sub("", head)
     view = re.search(r'viewBox="[\d.]+ [\d.]+ ([\d.]+) [\d.]+"', head)
-    if view:   # never scale a chart up beyond its drawn size (1 pt = 4/3 CSS px)
+    if view:  # never scale a chart up beyond its drawn size (1 pt = 4/3 CSS px)
         head += f' style="max-width: {float(view.group(1)) * 4 / 3:.0f}px"'
     svg = head + svg[head_end:]
     return svg.strip()
@@ -162,8 +166,10 @@ def _new_figure(width: float, height: float) -> Figure:
 
 # --- charts --------------------------------------------------------------------------------------
 
-def share_chart(personas: Sequence[PersonaProfile], colours: Mapping[int, str],
-                key: str = "shares") -> str:
+
+def share_chart(
+    personas: Sequence[PersonaProfile], colours: Mapping[int, str], key: str = "shares"
+) -> str:
     """Horizontal bars per persona: share of users (solid) next to share of revenue (hatched).
 
     A persona whose revenue share is unknown (None: the log has no amounts) gets no revenue bar.
@@ -175,16 +181,21 @@ def share_chart(personas: Sequence[PersonaProfile], colours: Mapping[int, str],
         y = np.arange(n)
         h = 0.38
         users = [p.share for p in personas]
-        known = [(yi, p.revenue_share) for yi, p in zip(y, personas)
-                 if p.revenue_share is not None]
+        known = [(yi, p.revenue_share) for yi, p in zip(y, personas) if p.revenue_share is not None]
         revenue = [r for _, r in known]
         cols = [colours.get(p.id, UNASSIGNED_COLOUR) for p in personas]
         ax.barh(y - h / 2, users, height=h, color=cols, edgecolor=cols, linewidth=0.8)
         if known:
             rows = [yi for yi, _ in known]
-            ax.barh(np.array(rows) + h / 2, revenue, height=h,
-                    color=[_tint(cols[yi], 0.25) for yi in rows],
-                    edgecolor=[cols[yi] for yi in rows], linewidth=0.8, hatch="///")
+            ax.barh(
+                np.array(rows) + h / 2,
+                revenue,
+                height=h,
+                color=[_tint(cols[yi], 0.25) for yi in rows],
+                edgecolor=[cols[yi] for yi in rows],
+                linewidth=0.8,
+                hatch="///",
+            )
         top = max(users + revenue + [0.01])
         for yi, u in zip(y, users):
             ax.text(u + top * 0.01, yi - h / 2, _pct(u), va="center", fontsize=8, color=INK)
@@ -200,15 +211,30 @@ def share_chart(personas: Sequence[PersonaProfile], colours: Mapping[int, str],
         ax.spines["left"].set_visible(False)
         handles = [Patch(facecolor="#4B5563", edgecolor="#4B5563", label="Share of users")]
         if known:
-            handles.append(Patch(facecolor=_tint("#4B5563", 0.25), edgecolor="#4B5563",
-                                 hatch="///", label="Share of revenue"))
-        ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0),
-                  ncol=len(handles), fontsize=8.5)
+            handles.append(
+                Patch(
+                    facecolor=_tint("#4B5563", 0.25),
+                    edgecolor="#4B5563",
+                    hatch="///",
+                    label="Share of revenue",
+                )
+            )
+        ax.legend(
+            handles=handles,
+            loc="lower center",
+            bbox_to_anchor=(0.5, 1.0),
+            ncol=len(handles),
+            fontsize=8.5,
+        )
         return _to_svg(fig, key)
 
 
-def map_chart(points: pd.DataFrame, personas: Sequence[PersonaProfile],
-              colours: Mapping[int, str], key: str = "map") -> str:
+def map_chart(
+    points: pd.DataFrame,
+    personas: Sequence[PersonaProfile],
+    colours: Mapping[int, str],
+    key: str = "map",
+) -> str:
     """2-D persona map: a user sample (x, y, persona_id) coloured and labelled by persona."""
     names = {p.id: p.name for p in personas}
     pts = points.dropna(subset=["x", "y"])
@@ -226,9 +252,17 @@ def map_chart(points: pd.DataFrame, personas: Sequence[PersonaProfile],
             mask = ids == pid
             if not mask.any():
                 continue
-            ax.text(float(np.median(x[mask])), float(np.median(y[mask])), _short(names[pid], 24),
-                    ha="center", va="center", fontsize=8.5, fontweight="bold",
-                    color=INK, path_effects=halo)
+            ax.text(
+                float(np.median(x[mask])),
+                float(np.median(y[mask])),
+                _short(names[pid], 24),
+                ha="center",
+                va="center",
+                fontsize=8.5,
+                fontweight="bold",
+                color=INK,
+                path_effects=halo,
+            )
         ax.set_xticks([])
         ax.set_yticks([])
         for side in ("left", "bottom"):
@@ -237,12 +271,21 @@ def map_chart(points: pd.DataFrame, personas: Sequence[PersonaProfile],
         ax.spines["right"].set_visible(True)
         for side in ("top", "right"):
             ax.spines[side].set_color(GRID)
-        handles = [Patch(color=colours.get(p.id, UNASSIGNED_COLOUR), label=_short(p.name, 28))
-                   for p in personas if (ids == p.id).any()]
+        handles = [
+            Patch(color=colours.get(p.id, UNASSIGNED_COLOUR), label=_short(p.name, 28))
+            for p in personas
+            if (ids == p.id).any()
+        ]
         if (~np.isin(ids, list(names))).any():
             handles.append(Patch(color=UNASSIGNED_COLOUR, label="Unassigned"))
-        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.02),
-                  ncol=min(3, max(1, len(handles))), fontsize=8, handlelength=1.0)
+        ax.legend(
+            handles=handles,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.02),
+            ncol=min(3, max(1, len(handles))),
+            fontsize=8,
+            handlelength=1.0,
+        )
         return _to_svg(fig, key, dpi=110)
 
 
@@ -262,8 +305,13 @@ def heatmap_chart(heatmap: pd.DataFrame, colours: Mapping[str, str], key: str = 
         ax = fig.add_subplot()
         cmap = matplotlib.colormaps["RdBu_r"]
         norm = mcolors.Normalize(vmin=-limit, vmax=limit)
-        mesh = ax.pcolormesh(np.clip(np.nan_to_num(z), -limit, limit), cmap=cmap, norm=norm,
-                             edgecolors="white", linewidth=1.0)
+        mesh = ax.pcolormesh(
+            np.clip(np.nan_to_num(z), -limit, limit),
+            cmap=cmap,
+            norm=norm,
+            edgecolors="white",
+            linewidth=1.0,
+        )
         for i in range(n_rows):
             for j in range(n_cols):
                 v = z[i, j]
@@ -271,22 +319,42 @@ def heatmap_chart(heatmap: pd.DataFrame, colours: Mapping[str, str], key: str = 
                     continue
                 shade = cmap(norm(max(-limit, min(limit, v))))
                 luminance = 0.2126 * shade[0] + 0.7152 * shade[1] + 0.0722 * shade[2]
-                ax.text(j + 0.5, i + 0.5, _signed(v), ha="center",
-                        va="center", fontsize=9, color="white" if luminance < 0.5 else INK)
+                ax.text(
+                    j + 0.5,
+                    i + 0.5,
+                    _signed(v),
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                    color="white" if luminance < 0.5 else INK,
+                )
         ax.set_xlim(0, n_cols)
         ax.set_ylim(n_rows, 0)
         ax.set_yticks(np.arange(n_rows) + 0.5, [_short(c, 40) for c in data.index], fontsize=10)
-        ax.set_xticks(np.arange(n_cols) + 0.5, [_short(c, 22) for c in data.columns],
-                      rotation=35, ha="left", rotation_mode="anchor", fontsize=10)
+        ax.set_xticks(
+            np.arange(n_cols) + 0.5,
+            [_short(c, 22) for c in data.columns],
+            rotation=35,
+            ha="left",
+            rotation_mode="anchor",
+            fontsize=10,
+        )
         ax.xaxis.tick_top()
         ax.tick_params(length=0)
         for spine in ax.spines.values():
             spine.set_visible(False)
         # persona colour strip above the columns, so the heatmap speaks the cards' colours
         for j, name in enumerate(data.columns):
-            ax.add_patch(Rectangle(
-                (j + 0.06, -0.22), 0.88, 0.16, color=colours.get(str(name), UNASSIGNED_COLOUR),
-                clip_on=False, linewidth=0))
+            ax.add_patch(
+                Rectangle(
+                    (j + 0.06, -0.22),
+                    0.88,
+                    0.16,
+                    color=colours.get(str(name), UNASSIGNED_COLOUR),
+                    clip_on=False,
+                    linewidth=0,
+                )
+            )
         bar = fig.colorbar(mesh, ax=ax, location="bottom", shrink=0.6, aspect=35, pad=0.02)
         bar.set_label("Standardised difference from all users (z)", fontsize=9)
         bar.ax.tick_params(labelsize=8.5)
@@ -294,8 +362,7 @@ def heatmap_chart(heatmap: pd.DataFrame, colours: Mapping[str, str], key: str = 
         return _to_svg(fig, key)
 
 
-def event_mix_chart(event_mix: Sequence[tuple[str, float]], colour: str,
-                    key: str = "mix") -> str:
+def event_mix_chart(event_mix: Sequence[tuple[str, float]], colour: str, key: str = "mix") -> str:
     """Small horizontal bar chart: share of the persona's events per event role."""
     roles = [r for r, _ in event_mix]
     shares = [float(s) for _, s in event_mix]
@@ -351,15 +418,29 @@ def count_chart(scores: Mapping[int, float], chosen: int, key: str = "counts") -
         fig = _new_figure(min(7.2, max(4.2, 0.55 * len(counts) + 1.4)), 2.7)
         ax = fig.add_subplot()
         picked = [k == chosen for k in counts]
-        ax.bar(x, values, width=0.66, linewidth=1.0, edgecolor=[INK if p else MUTED
-                                                                 for p in picked],
-               color=[PALETTE[0] if p else _tint(MUTED, 0.18) for p in picked])
+        ax.bar(
+            x,
+            values,
+            width=0.66,
+            linewidth=1.0,
+            edgecolor=[INK if p else MUTED for p in picked],
+            color=[PALETTE[0] if p else _tint(MUTED, 0.18) for p in picked],
+        )
         top = max(values + [0.0])
         for xi, v, p in zip(x, values, picked):
             value = f"{v:.2f}".replace("-", "\u2212")
             label = f"{value}\nchosen" if p else value
-            ax.text(xi, max(v, 0) + 0.02, label, ha="center", va="bottom", fontsize=9,
-                    fontweight="bold" if p else "normal", color=INK, linespacing=1.1)
+            ax.text(
+                xi,
+                max(v, 0) + 0.02,
+                label,
+                ha="center",
+                va="bottom",
+                fontsize=9,
+                fontweight="bold" if p else "normal",
+                color=INK,
+                linespacing=1.1,
+            )
         ax.set_xticks(x, [str(k) for k in counts], fontsize=9.5)
         for tick, p in zip(ax.get_xticklabels(), picked):
             tick.set_fontweight("bold" if p else "normal")

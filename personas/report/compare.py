@@ -40,9 +40,9 @@ from typing import Any
 from ..params import compare_to_error
 
 PERSONAS_FILE = "personas.json"
-MAX_DISTANCE = 1.0   # RMS of log2 lift differences: same persona <= 0.77, others >= 1.08
-MIN_SHARED = 3       # stats two personas must both report before their profiles are compared
-LIFT_CLIP = 16.0     # lifts are clipped to 1/16..16 (a zero lift would be minus infinity)
+MAX_DISTANCE = 1.0  # RMS of log2 lift differences: same persona <= 0.77, others >= 1.08
+MIN_SHARED = 3  # stats two personas must both report before their profiles are compared
+LIFT_CLIP = 16.0  # lifts are clipped to 1/16..16 (a zero lift would be minus infinity)
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,8 @@ class PersonaChange:
 
     now: PersonaShare
     then: PersonaShare | None
-    matched_by: str            # "name", "profile", or "" when the persona appeared
-    distance: float | None     # profile distance (see the module docstring), when computable
+    matched_by: str  # "name", "profile", or "" when the persona appeared
+    distance: float | None  # profile distance (see the module docstring), when computable
 
     @property
     def change_points(self) -> float | None:
@@ -77,10 +77,10 @@ class Comparison:
     """This run against one earlier run: one change per current persona, plus the ones gone."""
 
     previous_run: str
-    previous_users: int | None                 # from the earlier run.json, when it has one
+    previous_users: int | None  # from the earlier run.json, when it has one
     previous_window: tuple[str | None, str | None]
-    changes: tuple[PersonaChange, ...]         # in this run's persona order
-    disappeared: tuple[PersonaShare, ...]      # in the earlier run's persona order
+    changes: tuple[PersonaChange, ...]  # in this run's persona order
+    disappeared: tuple[PersonaShare, ...]  # in the earlier run's persona order
 
     @property
     def appeared(self) -> tuple[PersonaShare, ...]:
@@ -96,7 +96,7 @@ class Comparison:
             "previous_users": self.previous_users,
             "previous_window": {"start": self.previous_window[0], "end": self.previous_window[1]},
             "method": "match by name, then by nearest profile of key-stat lifts "
-                      f"(log2 RMS distance at most {MAX_DISTANCE})",
+            f"(log2 RMS distance at most {MAX_DISTANCE})",
             "personas": [_change_dict(c) for c in self.changes],
             "appeared": [_share_dict(p) for p in self.appeared],
             "disappeared": [_share_dict(p) for p in self.disappeared],
@@ -109,16 +109,23 @@ def _share_dict(p: PersonaShare) -> dict[str, Any]:
 
 def _change_dict(c: PersonaChange) -> dict[str, Any]:
     then = c.then
-    return {"id": c.now.id, "name": c.now.name, "size": c.now.size, "share": c.now.share,
-            "previous_id": then.id if then else None,
-            "previous_name": then.name if then else None,
-            "previous_size": then.size if then else None,
-            "previous_share": then.share if then else None,
-            "change_points": c.change_points, "matched_by": c.matched_by or None,
-            "distance": c.distance}
+    return {
+        "id": c.now.id,
+        "name": c.now.name,
+        "size": c.now.size,
+        "share": c.now.share,
+        "previous_id": then.id if then else None,
+        "previous_name": then.name if then else None,
+        "previous_size": then.size if then else None,
+        "previous_share": then.share if then else None,
+        "change_points": c.change_points,
+        "matched_by": c.matched_by or None,
+        "distance": c.distance,
+    }
 
 
 # -- reading a run ---------------------------------------------------------------------------------
+
 
 def read_personas(folder: str | Path) -> list[dict[str, Any]]:
     """The persona records of a run folder's personas.json.
@@ -138,10 +145,14 @@ def read_personas(folder: str | Path) -> list[dict[str, Any]]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise compare_to_error(folder, f"its {PERSONAS_FILE} cannot be read ({exc})") from None
     if not isinstance(records, list) or not all(
-            isinstance(r, Mapping) and isinstance(r.get("name"), str)
-            and isinstance(r.get("share"), (int, float)) for r in records):
-        raise compare_to_error(folder, f"its {PERSONAS_FILE} is not a list of personas with a "
-                               "name and a share")
+        isinstance(r, Mapping)
+        and isinstance(r.get("name"), str)
+        and isinstance(r.get("share"), (int, float))
+        for r in records
+    ):
+        raise compare_to_error(
+            folder, f"its {PERSONAS_FILE} is not a list of personas with a name and a share"
+        )
     return records
 
 
@@ -169,11 +180,16 @@ def read_previous_run(folder: str | Path) -> PreviousRun:
     info = info if isinstance(info, dict) else {}
     users = (info.get("counts") or {}).get("users")
     window = (info.get("input") or {}).get("window") or {}
-    return PreviousRun(str(folder), tuple(personas), users if isinstance(users, int) else None,
-                       (window.get("start"), window.get("end")))
+    return PreviousRun(
+        str(folder),
+        tuple(personas),
+        users if isinstance(users, int) else None,
+        (window.get("start"), window.get("end")),
+    )
 
 
 # -- matching --------------------------------------------------------------------------------------
+
 
 def lift_profile(record: Mapping[str, Any]) -> dict[str, float]:
     """A persona's profile: key stat -> log2 of its lift, clipped to +-log2(LIFT_CLIP)."""
@@ -193,17 +209,23 @@ def profile_distance(a: Mapping[str, float], b: Mapping[str, float]) -> float | 
     return round(math.sqrt(sum((a[k] - b[k]) ** 2 for k in shared) / len(shared)), 4)
 
 
-def match_personas(current: Sequence[Mapping], previous: Sequence[Mapping]
-                   ) -> dict[int, tuple[int, str]]:
+def match_personas(
+    current: Sequence[Mapping], previous: Sequence[Mapping]
+) -> dict[int, tuple[int, str]]:
     """Current index -> (previous index, "name" or "profile"); see the module docstring."""
     by_name = {r["name"]: j for j, r in enumerate(previous)}
-    matches = {i: (by_name[r["name"]], "name") for i, r in enumerate(current)
-               if r["name"] in by_name}
+    matches = {
+        i: (by_name[r["name"]], "name") for i, r in enumerate(current) if r["name"] in by_name
+    }
     taken = {j for j, _ in matches.values()}
     now = {i: lift_profile(current[i]) for i in range(len(current)) if i not in matches}
     then = {j: lift_profile(previous[j]) for j in range(len(previous)) if j not in taken}
-    pairs = sorted((d, i, j) for i, a in now.items() for j, b in then.items()
-                   if (d := profile_distance(a, b)) is not None and d <= MAX_DISTANCE)
+    pairs = sorted(
+        (d, i, j)
+        for i, a in now.items()
+        for j, b in then.items()
+        if (d := profile_distance(a, b)) is not None and d <= MAX_DISTANCE
+    )
     for _, i, j in pairs:
         if i not in matches and j not in taken:
             matches[i] = (j, "profile")
@@ -212,12 +234,19 @@ def match_personas(current: Sequence[Mapping], previous: Sequence[Mapping]
 
 
 def _share(record: Mapping[str, Any]) -> PersonaShare:
-    return PersonaShare(id=int(record.get("id", -1)), name=record["name"],
-                        size=int(record.get("size", 0)), share=float(record["share"]))
+    return PersonaShare(
+        id=int(record.get("id", -1)),
+        name=record["name"],
+        size=int(record.get("size", 0)),
+        share=float(record["share"]),
+    )
 
 
-def compare_runs(current: Sequence[Mapping[str, Any]], previous: PreviousRun,
-                 matches: Mapping[int, tuple[int, str]] | None = None) -> Comparison:
+def compare_runs(
+    current: Sequence[Mapping[str, Any]],
+    previous: PreviousRun,
+    matches: Mapping[int, tuple[int, str]] | None = None,
+) -> Comparison:
     """Compare this run's personas.json records with the earlier run's.
 
     ``matches`` (current index -> (earlier index, how)) are matches made already, by
@@ -230,10 +259,12 @@ def compare_runs(current: Sequence[Mapping[str, Any]], previous: PreviousRun,
     for i, record in enumerate(current):
         j, how = matches.get(i, (None, ""))
         then = None if j is None else before[j]
-        distance = (None if then is None
-                    else profile_distance(lift_profile(record), lift_profile(then)))
-        changes.append(PersonaChange(_share(record), None if then is None else _share(then),
-                                     how, distance))
+        distance = (
+            None if then is None else profile_distance(lift_profile(record), lift_profile(then))
+        )
+        changes.append(
+            PersonaChange(_share(record), None if then is None else _share(then), how, distance)
+        )
     taken = {j for j, _ in matches.values()}
     gone = tuple(_share(r) for j, r in enumerate(before) if j not in taken)
     return Comparison(previous.folder, previous.users, previous.window, tuple(changes), gone)

@@ -54,14 +54,15 @@ from . import charts, flows
 from .brief import glossary, make_brief, parameter_text, source_name
 from .compare import Comparison
 
-SIMILAR = 0.05           # |lift - 1| below this reads as "similar to all users"
-MAP_POINTS = 3000        # most users drawn on the persona map: keeps the HTML small at any scale
+SIMILAR = 0.05  # |lift - 1| below this reads as "similar to all users"
+MAP_POINTS = 3000  # most users drawn on the persona map: keeps the HTML small at any scale
 
 
 # --- filters -------------------------------------------------------------------------------------
 
+
 def direction(stat: Stat) -> str:
-    """"up", "down" or "same": the persona's figure against all users (by lift, else by value)."""
+    """ "up", "down" or "same": the persona's figure against all users (by lift, else by value)."""
     if stat.lift is not None and not _missing(stat.lift):
         if stat.lift >= 1 + SIMILAR:
             return "up"
@@ -74,7 +75,7 @@ def direction(stat: Stat) -> str:
 
 
 def judgement(stat: Stat) -> str:
-    """"good", "bad" or "neutral": the persona's figure against all users', judged by which way
+    """ "good", "bad" or "neutral": the persona's figure against all users', judged by which way
     the figure is better (``Stat.better``). A figure with no better way, or about the same as
     all users', is neutral; so the colour says good or bad, the arrow says up or down."""
     way = direction(stat)
@@ -110,7 +111,7 @@ def revenue_share(x: float | None) -> str:
 
 
 def _bound(test: str, bound: float, unit: str) -> str:
-    """"at least 2", "at most 60 days", "at least 1.25× that of all users" (a bound keeps its
+    """ "at least 2", "at most 60 days", "at least 1.25× that of all users" (a bound keeps its
     digits: 1.25 is not rounded to the 1.2 a lift would show)."""
     words = "at least" if test.endswith("at_least") else "at most"
     if test.startswith("lift_"):
@@ -123,35 +124,57 @@ def claim(c: ClaimCheck, currency: str = "") -> str:
     needs at least 2 and at least 1.5× that of all users", the word it backs first, if any. The
     figure is named and formatted as on the card (:func:`personas.formatting.figure_name`)."""
     needs = " and ".join(_bound(test, bound, c.unit) for test, bound in c.bounds)
-    text = (f"{figure_name(c.label, c.statistic)}: {measure(c.value, c.unit, currency)} vs "
-            f"{measure(c.overall, c.unit, currency)} for all users ({lift(c.lift)}); "
-            f"needs {needs}")
+    text = (
+        f"{figure_name(c.label, c.statistic)}: {measure(c.value, c.unit, currency)} vs "
+        f"{measure(c.overall, c.unit, currency)} for all users ({lift(c.lift)}); "
+        f"needs {needs}"
+    )
     return f"{c.word}: {text[:1].lower()}{text[1:]}" if c.word else text
 
 
 FILTERS = {
-    "pct": pct, "num": num, "lift": lift, "money": money, "days": days, "minutes": minutes,
-    "zscore": zscore, "measure": measure, "direction": direction, "humanize": humanize,
-    "info": info, "points": points, "revenue_share": revenue_share, "claim": claim,
-    "day": day, "figure_name": figure_name, "judgement": judgement, "source_name": source_name,
+    "pct": pct,
+    "num": num,
+    "lift": lift,
+    "money": money,
+    "days": days,
+    "minutes": minutes,
+    "zscore": zscore,
+    "measure": measure,
+    "direction": direction,
+    "humanize": humanize,
+    "info": info,
+    "points": points,
+    "revenue_share": revenue_share,
+    "claim": claim,
+    "day": day,
+    "figure_name": figure_name,
+    "judgement": judgement,
+    "source_name": source_name,
     "parameter_text": parameter_text,
 }
 
 
 def make_environment() -> Environment:
     """The report's one Jinja2 environment (autoescape on explicitly: .j2 is not auto-detected)."""
-    env = Environment(loader=PackageLoader("personas.report", "templates"), autoescape=True,
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=PackageLoader("personas.report", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters.update(FILTERS)
     return env
 
 
 # --- charts --------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Chart:
-    svg: Markup     # trusted SVG markup from personas.report.charts
-    alt: str        # also the SVG's aria-label
+    svg: Markup  # trusted SVG markup from personas.report.charts
+    alt: str  # also the SVG's aria-label
     caption: str
     title: str = ""  # heading shown above a persona card's chart
 
@@ -168,7 +191,8 @@ def trusted_svg(svg: str, alt: str) -> Markup:
     if not svg.startswith("<svg"):
         raise ValueError("not a chart SVG from personas.report.charts")
     return Markup('<svg role="img" aria-label="{}" focusable="false"').format(alt) + Markup(
-        svg[len("<svg"):])
+        svg[len("<svg") :]
+    )
 
 
 def _chart(svg: str, alt: str, caption: str, title: str = "") -> Chart:
@@ -183,11 +207,11 @@ def _list(items: list[str]) -> str:
 
 VERDICT_MEANING = {
     "firm": "Refitting gives essentially the same personas: they are a sound basis for "
-            "segments and campaigns.",
+    "segments and campaigns.",
     "fair": "The personas hold in the large, but users near their borders can move between "
-            "them: use them, and read the less reliable personas (see each card) with care.",
+    "them: use them, and read the less reliable personas (see each card) with care.",
     "shaky": "Refitting can give noticeably different personas: treat the names and sizes as a "
-             "first look, not as lasting segments.",
+    "first look, not as lasting segments.",
 }
 SCORE_MEANING = "1 = the same grouping every time, 0 = no better than chance"
 
@@ -200,13 +224,13 @@ class Solidity:
     fitted once, or saved before these figures existed); the template leaves such parts out.
     """
 
-    stability: float | None      # agreement between independent refits (mean adjusted Rand)
-    verdict: str | None          # "firm", "fair" or "shaky" (results.stability_verdict)
-    meaning: str                 # what the verdict means for someone using the personas
-    scale: str                   # the thresholds, in words
-    scores: dict[int, float]     # candidate persona count -> its score
-    chosen: int | None           # the persona count the model kept
-    count_text: str              # what the score means and why the chosen count won
+    stability: float | None  # agreement between independent refits (mean adjusted Rand)
+    verdict: str | None  # "firm", "fair" or "shaky" (results.stability_verdict)
+    meaning: str  # what the verdict means for someone using the personas
+    scale: str  # the thresholds, in words
+    scores: dict[int, float]  # candidate persona count -> its score
+    chosen: int | None  # the persona count the model kept
+    count_text: str  # what the score means and why the chosen count won
 
     @property
     def shown(self) -> bool:
@@ -234,8 +258,9 @@ def count_scores(model_info: Mapping[str, Any]) -> dict[int, float]:
     return dict(sorted(found.items()))
 
 
-def count_text(scores: Mapping[int, float], chosen: int | None, rule: str = "",
-               fits: int | None = None) -> str:
+def count_text(
+    scores: Mapping[int, float], chosen: int | None, rule: str = "", fits: int | None = None
+) -> str:
     """What a candidate count's score means and why ``chosen`` won, in plain words.
 
     ``rule`` is the model's own sentence for how the count was chosen; without it the text says
@@ -246,17 +271,24 @@ def count_text(scores: Mapping[int, float], chosen: int | None, rule: str = "",
         return ""
     who = f"the model's {fits} independent fits" if fits else "the model's independent fits"
     if len(scores) == 1:
-        (count, score), = scores.items()
-        return (f"The clustering found {count} personas directly, within the allowed range, so no "
-                f"other count was scored; {who} group the users alike at {num(score)} "
-                f"({SCORE_MEANING}).")
+        ((count, score),) = scores.items()
+        return (
+            f"The clustering found {count} personas directly, within the allowed range, so no "
+            f"other count was scored; {who} group the users alike at {num(score)} "
+            f"({SCORE_MEANING})."
+        )
     rule = rule.strip().rstrip(".")
     if not rule:
         best = max(scores.values())
-        rule = ("it scores highest" if scores.get(chosen) == best
-                else "the model's rule for the count picked it (see Methodology)")
-    return (f"Each bar is a possible number of personas; its score is how alike {who} group the "
-            f"users into that many personas ({SCORE_MEANING}). Why {chosen}: {rule}.")
+        rule = (
+            "it scores highest"
+            if scores.get(chosen) == best
+            else "the model's rule for the count picked it (see Methodology)"
+        )
+    return (
+        f"Each bar is a possible number of personas; its score is how alike {who} group the "
+        f"users into that many personas ({SCORE_MEANING}). Why {chosen}: {rule}."
+    )
 
 
 def solidity(model_info: Mapping[str, Any], personas: int) -> Solidity:
@@ -269,18 +301,31 @@ def solidity(model_info: Mapping[str, Any], personas: int) -> Solidity:
     fits = model_info.get("fits")
     rule = model_info.get("count_rule")
     return Solidity(
-        stability=stability, verdict=verdict, meaning=VERDICT_MEANING.get(verdict or "", ""),
-        scale=(f"Firm at {STABILITY_FIRM:.2f} or more, fair from {STABILITY_FAIR:.2f}, shaky "
-               f"below {STABILITY_FAIR:.2f}."),
-        scores=scores, chosen=chosen,
-        count_text=count_text(scores, chosen, rule if isinstance(rule, str) else "",
-                              int(fits) if _number(fits) is not None else None))
+        stability=stability,
+        verdict=verdict,
+        meaning=VERDICT_MEANING.get(verdict or "", ""),
+        scale=(
+            f"Firm at {STABILITY_FIRM:.2f} or more, fair from {STABILITY_FAIR:.2f}, shaky "
+            f"below {STABILITY_FAIR:.2f}."
+        ),
+        scores=scores,
+        chosen=chosen,
+        count_text=count_text(
+            scores,
+            chosen,
+            rule if isinstance(rule, str) else "",
+            int(fits) if _number(fits) is not None else None,
+        ),
+    )
 
 
-def build_charts(summary: RunSummary, colours: Mapping[int, str],
-                 map_points: pd.DataFrame | None, heatmap: pd.DataFrame | None,
-                 solid: Solidity | None = None
-                 ) -> tuple[dict[str, Chart], dict[int, Chart]]:
+def build_charts(
+    summary: RunSummary,
+    colours: Mapping[int, str],
+    map_points: pd.DataFrame | None,
+    heatmap: pd.DataFrame | None,
+    solid: Solidity | None = None,
+) -> tuple[dict[str, Chart], dict[int, Chart]]:
     """Overview charts (by name) and one small chart per persona id.
 
     ``solid`` (:func:`solidity`) adds the "why this many personas" chart when the model scored
@@ -292,21 +337,37 @@ def build_charts(summary: RunSummary, colours: Mapping[int, str],
         overview["counts"] = _chart(
             charts.count_chart(solid.scores, solid.chosen),
             "Bar chart of the agreement between independent fits for each possible number of "
-            "personas: " + _list([f"{k} personas {num(v)}" + (" (chosen)" if k == solid.chosen
-                                                             else "")
-                                  for k, v in solid.scores.items()]) + ".",
-            solid.count_text)
+            "personas: "
+            + _list(
+                [
+                    f"{k} personas {num(v)}" + (" (chosen)" if k == solid.chosen else "")
+                    for k, v in solid.scores.items()
+                ]
+            )
+            + ".",
+            solid.count_text,
+        )
     if personas:
         overview["shares"] = _chart(
             charts.share_chart(personas, colours),
             "Bar chart of each persona's share of users next to its share of revenue: "
-            + _list([f"{p.name}, {pct(p.share)} of users, "
-                     + (f"{pct(p.revenue_share)} of revenue" if p.revenue_share is not None
-                        else "revenue unknown") for p in personas]) + ".",
+            + _list(
+                [
+                    f"{p.name}, {pct(p.share)} of users, "
+                    + (
+                        f"{pct(p.revenue_share)} of revenue"
+                        if p.revenue_share is not None
+                        else "revenue unknown"
+                    )
+                    for p in personas
+                ]
+            )
+            + ".",
             "Share of users (solid bars) and share of revenue (hatched bars) per persona. A "
             "persona whose revenue bar is longer than its user bar spends more than average."
-            if any(p.revenue_share is not None for p in personas) else
-            "Share of users per persona. The data has no amounts, so revenue is unknown.")
+            if any(p.revenue_share is not None for p in personas)
+            else "Share of users per persona. The data has no amounts, so revenue is unknown.",
+        )
     if map_points is not None and len(map_points):
         missing = {"x", "y", "persona_id"} - set(map_points.columns)
         if missing:
@@ -315,10 +376,12 @@ def build_charts(summary: RunSummary, colours: Mapping[int, str],
             charts.map_chart(map_points, personas, colours),
             f"Scatter map of {num(len(map_points))} sampled users in two dimensions, coloured by "
             "persona, with each persona's name at the centre of its users: "
-            + ", ".join(p.name for p in personas) + ".",
+            + ", ".join(p.name for p in personas)
+            + ".",
             f"Persona map: {num(len(map_points))} sampled users, placed so that users who behave "
             "alike lie close together (a 2-D projection of the scaled behaviour features). "
-            "The axes have no units; distances are only roughly comparable.")
+            "The axes have no units; distances are only roughly comparable.",
+        )
     if heatmap is not None and heatmap.size:
         by_name = {p.name: colours.get(p.id, charts.UNASSIGNED_COLOUR) for p in personas}
         strongest = []
@@ -331,10 +394,12 @@ def build_charts(summary: RunSummary, colours: Mapping[int, str],
             charts.heatmap_chart(heatmap, by_name),
             f"Heatmap of standardised differences (z-scores) of {heatmap.shape[0]} personas "
             f"against all users on {heatmap.shape[1]} features. Strongest feature per persona: "
-            + _list(strongest) + ".",
+            + _list(strongest)
+            + ".",
             "How each persona differs from all users, feature by feature: the difference of "
             "means in standard deviations (z). Red: higher than average, blue: lower; colours "
-            "are capped at ±3.")
+            "are capped at ±3.",
+        )
     cards: dict[int, Chart] = {}
     for i, p in enumerate(personas):
         colour = colours.get(p.id, charts.UNASSIGNED_COLOUR)
@@ -342,17 +407,22 @@ def build_charts(summary: RunSummary, colours: Mapping[int, str],
             cards[p.id] = _chart(
                 charts.event_mix_chart(p.event_mix, colour, key=f"p{i}"),
                 f"Bar chart of {p.name}'s events by kind: "
-                + ", ".join(f"{role.replace('_', ' ')} {pct(share)}"
-                            for role, share in p.event_mix) + ".",
-                "Share of this persona's events by kind of event.", "Event mix")
+                + ", ".join(f"{role.replace('_', ' ')} {pct(share)}" for role, share in p.event_mix)
+                + ".",
+                "Share of this persona's events by kind of event.",
+                "Event mix",
+            )
         elif p.traits:
             cards[p.id] = _chart(
                 charts.traits_chart([(t.label, t.z) for t in p.traits[:6]], colour, key=f"p{i}"),
                 f"Bar chart of how far {p.name} stands from all users on its strongest "
                 "traits, in standard deviations: "
-                + ", ".join(f"{t.label} {zscore(t.z)}" for t in p.traits[:6]) + ".",
+                + ", ".join(f"{t.label} {zscore(t.z)}" for t in p.traits[:6])
+                + ".",
                 "How far this persona's average is from all users', in standard deviations (0 = "
-                "the same as all users, beyond ±1 a clear difference).", "Strongest traits")
+                "the same as all users, beyond ±1 a clear difference).",
+                "Strongest traits",
+            )
     return overview, cards
 
 
@@ -377,17 +447,17 @@ PERSONA_COLUMNS = {
     "share": "Share of all users in the persona.",
     "revenue_share": "Share of all revenue that the persona's users brought.",
     "confidence": "How clearly the persona's users belong to it, from 0 to 1: the mean of "
-                  "their confidence in assignments.csv.",
+    "their confidence in assignments.csv.",
     "reproducibility": "From 0 to 1: how much of the persona the model finds again as one "
-                       "persona when it is refitted on other samples (mean best overlap of "
-                       "members); empty when the model was not refitted.",
+    "persona when it is refitted on other samples (mean best overlap of "
+    "members); empty when the model was not refitted.",
     "clear_share": "Share of the persona's users who clearly belong: confidence at least "
-                   f"{CLEAR_CONFIDENCE}.",
+    f"{CLEAR_CONFIDENCE}.",
     "description": "The description shown on the persona's card.",
     "currency": "The ISO 4217 code of the money figures (parameter currency); empty when not "
-                "given.",
+    "given.",
     "traits": "The three traits under \u201cWhy this name\u201d on the persona's card, separated "
-              "by semicolons.",
+    "by semicolons.",
 }
 # personas.csv with the forecast (personas.forecast): its forecast_* columns, written only then.
 FORECAST_COLUMNS = {
@@ -395,21 +465,21 @@ FORECAST_COLUMNS = {
     "forecast_users": "Users in the persona.",
     "forecast_buyers": "Its users with a purchase history, the only ones forecast.",
     "forecast_churn_rate": "Predicted churn: the mean, over its buyers, of the probability that "
-                           "they are no longer active.",
+    "they are no longer active.",
     "forecast_expected_purchases": "Purchase days its buyers are expected to make over the "
-                                   "horizon, in total.",
+    "horizon, in total.",
     "forecast_expected_purchases_per_user": "The same per user of the persona.",
     "forecast_expected_revenue": "Revenue its buyers are expected to bring over the horizon; "
-                                 "empty when the data has no amounts.",
+    "empty when the data has no amounts.",
     "forecast_expected_revenue_per_user": "The same per user of the persona.",
     "forecast_expected_revenue_per_buyer": "The same per buyer of the persona.",
     "forecast_expected_revenue_share": "Its share of all users' expected revenue.",
     "forecast_expected_purchases_share": "Its share of all users' expected purchases.",
     "forecast_buying_share": "Share of its users expected to buy within the horizon (users "
-                             "without a purchase history counted as not buying): the baseline "
-                             "of its A/B tests' sizes.",
+    "without a purchase history counted as not buying): the baseline "
+    "of its A/B tests' sizes.",
     "forecast_regular_buyers": "Regular buyers whose next purchase is due by the end of the "
-                               "horizon (overdue ones included).",
+    "horizon (overdue ones included).",
     "forecast_due_dates": "The first and last of those due dates (first..last).",
 }
 # A figure's columns are its key plus these suffixes ("" is the key itself), in the order the
@@ -424,8 +494,8 @@ class ExportColumns:
     """One row of the report's personas.csv guide: one or more columns and what they hold."""
 
     columns: tuple[str, ...]
-    meaning: str                              # the column, or the figure a group belongs to
-    parts: tuple[tuple[str, str], ...] = ()   # a group's columns, each with what it holds
+    meaning: str  # the column, or the figure a group belongs to
+    parts: tuple[tuple[str, str], ...] = ()  # a group's columns, each with what it holds
 
 
 def _figure_of(column: str, keys: list[str]) -> tuple[str, str] | None:
@@ -435,7 +505,7 @@ def _figure_of(column: str, keys: list[str]) -> tuple[str, str] | None:
         if column == key:
             return key, ""
         if column.startswith(key + "_"):
-            return key, column[len(key) + 1:]
+            return key, column[len(key) + 1 :]
     return None
 
 
@@ -445,17 +515,18 @@ class _Figure:
     a KPI wins over a key stat of the same key), else the key stat of the persona cards."""
 
     key: str
-    stat: Stat                       # the figure written (one persona's; labels agree)
+    stat: Stat  # the figure written (one persona's; labels agree)
     kpi: bool
-    bases: tuple[str, ...]           # the centres its rows use: ("median",), ("mean",) or ()
-    card: Stat | None = None         # a key stat sharing a KPI's key, when a card shows one
-    card_is_centre: bool = False     # that card figure equals the KPI's column key_<card basis>
-    feature: str = ""                # description of a behaviour feature sharing a KPI's key
+    bases: tuple[str, ...]  # the centres its rows use: ("median",), ("mean",) or ()
+    card: Stat | None = None  # a key stat sharing a KPI's key, when a card shows one
+    card_is_centre: bool = False  # that card figure equals the KPI's column key_<card basis>
+    feature: str = ""  # description of a behaviour feature sharing a KPI's key
 
 
 def _same(a: float | None, b: float | None) -> bool:
-    return (_missing(a) and _missing(b)) or (not _missing(a) and not _missing(b)
-                                             and math.isclose(float(a), float(b)))
+    return (_missing(a) and _missing(b)) or (
+        not _missing(a) and not _missing(b) and math.isclose(float(a), float(b))
+    )
 
 
 def _figures(summary: RunSummary) -> dict[str, _Figure]:
@@ -475,9 +546,12 @@ def _figures(summary: RunSummary) -> dict[str, _Figure]:
             kpi = mine.get(stat.key)
             if kpi is None:
                 bases.setdefault(stat.key, set()).add(stat.basis)
-            elif stat.basis:        # is the card's figure one of the KPI's centre columns?
-                card_is_centre[stat.key] = card_is_centre.get(stat.key, True) and bool(
-                    kpi.basis) and _same(stat.value, getattr(kpi, stat.basis))
+            elif stat.basis:  # is the card's figure one of the KPI's centre columns?
+                card_is_centre[stat.key] = (
+                    card_is_centre.get(stat.key, True)
+                    and bool(kpi.basis)
+                    and _same(stat.value, getattr(kpi, stat.basis))
+                )
         for stat in p.kpis:
             kpis[stat.key] = stat
             bases.setdefault(stat.key, set()).add(stat.basis)
@@ -486,14 +560,20 @@ def _figures(summary: RunSummary) -> dict[str, _Figure]:
         kpi = kpis.get(key)
         card = cards.get(key) if kpi is not None else None
         figures[key] = _Figure(
-            key, kpi or cards[key], kpi is not None, tuple(sorted(b for b in bases[key] if b)),
-            card, card_is_centre.get(key, False) if card is not None else False,
-            features.get(key, "") if kpi is not None else "")
+            key,
+            kpi or cards[key],
+            kpi is not None,
+            tuple(sorted(b for b in bases[key] if b)),
+            card,
+            card_is_centre.get(key, False) if card is not None else False,
+            features.get(key, "") if kpi is not None else "",
+        )
     return figures
 
 
-def export_columns(summary: RunSummary, header: list[str] | None = None
-                   ) -> tuple[ExportColumns, ...]:
+def export_columns(
+    summary: RunSummary, header: list[str] | None = None
+) -> tuple[ExportColumns, ...]:
     """The report's guide to personas.csv, one row per fixed column or per key figure.
 
     ``header`` is the file's real header (the pipeline passes it), so the guide lists exactly the
@@ -505,10 +585,12 @@ def export_columns(summary: RunSummary, header: list[str] | None = None
     figures = _figures(summary)
     if header is None:
         header = list(PERSONA_COLUMNS) + [
-            f"{key}_{suffix}".rstrip("_") for key, figure in figures.items()
-            for suffix in HEADLINE_SUFFIXES + (CENTRE_SUFFIXES if figure.bases else ())]
+            f"{key}_{suffix}".rstrip("_")
+            for key, figure in figures.items()
+            for suffix in HEADLINE_SUFFIXES + (CENTRE_SUFFIXES if figure.bases else ())
+        ]
     # Columns in header order; a figure's columns are gathered at its first column.
-    order: list[str | tuple[str]] = []          # a column name, or (figure key,)
+    order: list[str | tuple[str]] = []  # a column name, or (figure key,)
     groups: dict[str, list[tuple[str, str]]] = {}
     for column in header:
         found = None if column in PERSONA_COLUMNS else _figure_of(column, list(figures))
@@ -520,10 +602,16 @@ def export_columns(summary: RunSummary, header: list[str] | None = None
             groups[key] = []
             order.append((key,))
         groups[key].append((column, suffix))
-    return tuple(_figure_row(figures[item[0]], groups[item[0]]) if isinstance(item, tuple)
-                 else ExportColumns((item,), PERSONA_COLUMNS.get(item) or FORECAST_COLUMNS.get(
-                     item, "See the same field in personas.json."))
-                 for item in order)
+    return tuple(
+        _figure_row(figures[item[0]], groups[item[0]])
+        if isinstance(item, tuple)
+        else ExportColumns(
+            (item,),
+            PERSONA_COLUMNS.get(item)
+            or FORECAST_COLUMNS.get(item, "See the same field in personas.json."),
+        )
+        for item in order
+    )
 
 
 def _figure_row(figure: _Figure, columns: list[tuple[str, str]]) -> ExportColumns:
@@ -541,8 +629,11 @@ def _shared_key(figure: _Figure) -> str:
     """For a KPI whose key is also a behaviour feature's (avg_order_value, days_since_seen):
     which of the two figures the columns hold, and where the other one is."""
     card = figure.card
-    name = (figure_name(card.label, card.statistic) if card is not None
-            else figure.feature.split(" (")[0])
+    name = (
+        figure_name(card.label, card.statistic)
+        if card is not None
+        else figure.feature.split(" (")[0]
+    )
     if not name:
         return ""
     text = f" Not the behaviour feature of the same name (\u201c{name}\u201d)"
@@ -557,45 +648,74 @@ def _shared_key(figure: _Figure) -> str:
 def _column_text(suffix: str, figure: _Figure) -> str:
     """What the column ``key_<suffix>`` of ``figure`` holds, in words."""
     bases = figure.bases
-    centre = " or ".join(bases)          # "median", "mean", "mean or median" or ""
+    centre = " or ".join(bases)  # "median", "mean", "mean or median" or ""
     if suffix == "":
-        return (f"the persona's {centre}" if centre
-                else f"the persona's figure ({figure.stat.statistic})")
+        return (
+            f"the persona's {centre}"
+            if centre
+            else f"the persona's figure ({figure.stat.statistic})"
+        )
     if suffix == "overall":
         return f"the {centre} over all users" if centre else "the same figure over all users"
     if suffix == "lift":
-        return ("the persona's figure divided by all users' (1.5 = 50\u00a0% higher); empty when "
-                "all users' figure is 0")
+        return (
+            "the persona's figure divided by all users' (1.5 = 50\u00a0% higher); empty when "
+            "all users' figure is 0"
+        )
     if suffix == "basis":
         words = " or ".join(f"\u201c{b}\u201d" for b in bases or ("median", "mean"))
         return f"{words}: which centre the figure, all users' figure and the lift use"
-    centres = {"median": "the persona's median", "mean": "the persona's mean",
-               "overall_median": "the median over all users",
-               "overall_mean": "the mean over all users"}
+    centres = {
+        "median": "the persona's median",
+        "mean": "the persona's mean",
+        "overall_median": "the median over all users",
+        "overall_mean": "the mean over all users",
+    }
     return centres.get(suffix, "see the same figure in personas.json")
 
 
 # --- rendering -----------------------------------------------------------------------------------
 
-def render_html(summary: RunSummary, *, map_points: pd.DataFrame | None = None,
-                heatmap: pd.DataFrame | None = None,
-                comparison: Comparison | None = None,
-                export_header: list[str] | None = None,
-                migration: Migration | None = None) -> str:
+
+def render_html(
+    summary: RunSummary,
+    *,
+    map_points: pd.DataFrame | None = None,
+    heatmap: pd.DataFrame | None = None,
+    comparison: Comparison | None = None,
+    export_header: list[str] | None = None,
+    migration: Migration | None = None,
+) -> str:
     """The report as an HTML string (see :func:`render_report` for the arguments)."""
     colours = charts.persona_colours([p.id for p in summary.personas])
     solid = solidity(summary.model_info, len(summary.personas))
     overview, cards = build_charts(summary, colours, sample_points(map_points), heatmap, solid)
-    moves = None if migration is None else flows.migration_view(migration, _chart(
-        flows.flow_chart(migration, colours), flows.flow_alt(migration), flows.FLOW_CAPTION))
+    moves = (
+        None
+        if migration is None
+        else flows.migration_view(
+            migration,
+            _chart(
+                flows.flow_chart(migration, colours), flows.flow_alt(migration), flows.FLOW_CAPTION
+            ),
+        )
+    )
     template = make_environment().get_template("report.html.j2")
-    return template.render(summary=summary, colours=colours, overview=overview, cards=cards,
-                           comparison=comparison, migration=moves, solidity=solid,
-                           clear_confidence=CLEAR_CONFIDENCE,
-                           brief=make_brief(summary, solid.verdict, solid.stability,
-                                            solid.meaning, comparison, migration),
-                           glossary=glossary(summary),
-                           export_columns=export_columns(summary, export_header))
+    return template.render(
+        summary=summary,
+        colours=colours,
+        overview=overview,
+        cards=cards,
+        comparison=comparison,
+        migration=moves,
+        solidity=solid,
+        clear_confidence=CLEAR_CONFIDENCE,
+        brief=make_brief(
+            summary, solid.verdict, solid.stability, solid.meaning, comparison, migration
+        ),
+        glossary=glossary(summary),
+        export_columns=export_columns(summary, export_header),
+    )
 
 
 def render_cards(personas: Sequence[PersonaProfile], *, report: str | Path | None = None) -> str:
@@ -607,8 +727,12 @@ def render_cards(personas: Sequence[PersonaProfile], *, report: str | Path | Non
     personas = tuple(personas)
     colours = charts.persona_colours([p.id for p in personas])
     template = make_environment().get_template("cards.html.j2")
-    return template.render(personas=personas, colours=colours, report=report,
-                           href=notebook_href(Path(report)) if report else "")
+    return template.render(
+        personas=personas,
+        colours=colours,
+        report=report,
+        href=notebook_href(Path(report)) if report else "",
+    )
 
 
 def notebook_href(target: Path) -> str:
@@ -625,12 +749,16 @@ def notebook_href(target: Path) -> str:
     return target.as_uri()
 
 
-def render_report(summary: RunSummary, out_path: str | Path, *,
-                  map_points: pd.DataFrame | None = None,
-                  heatmap: pd.DataFrame | None = None,
-                  comparison: Comparison | None = None,
-                  export_header: list[str] | None = None,
-                  migration: Migration | None = None) -> Path:
+def render_report(
+    summary: RunSummary,
+    out_path: str | Path,
+    *,
+    map_points: pd.DataFrame | None = None,
+    heatmap: pd.DataFrame | None = None,
+    comparison: Comparison | None = None,
+    export_header: list[str] | None = None,
+    migration: Migration | None = None,
+) -> Path:
     """Render index.html. map_points: columns x, y, persona_id for the 2-D persona map (a sample
     of users; more than MAP_POINTS rows are sampled down); heatmap: index = persona names (in
     persona order), columns = feature labels, values = standardised differences (z) of each
@@ -646,8 +774,14 @@ def render_report(summary: RunSummary, out_path: str | Path, *,
     out_path = Path(out_path)
     if out_path.is_dir():
         out_path = out_path / "index.html"
-    html = render_html(summary, map_points=map_points, heatmap=heatmap, comparison=comparison,
-                       export_header=export_header, migration=migration)
+    html = render_html(
+        summary,
+        map_points=map_points,
+        heatmap=heatmap,
+        comparison=comparison,
+        export_header=export_header,
+        migration=migration,
+    )
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
     try:
@@ -666,5 +800,14 @@ def render_report(summary: RunSummary, out_path: str | Path, *,
     return out_path
 
 
-__all__ = ["render_report", "render_html", "render_cards", "make_environment", "FILTERS", "Chart",
-           "trusted_svg", "export_columns", "sample_points"]
+__all__ = [
+    "render_report",
+    "render_html",
+    "render_cards",
+    "make_environment",
+    "FILTERS",
+    "Chart",
+    "trusted_svg",
+    "export_columns",
+    "sample_points",
+]
