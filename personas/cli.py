@@ -3,6 +3,9 @@
 Exit codes: 0 done, 2 bad input or usage, a full disk included (one line on stderr, the fix
 included), 75 another run is writing into the same output folder (try again later), 1 a bug
 (traceback kept), 130 interrupted.
+
+Why it is long: four commands, each with its options, help text and the mapping of every
+error to one sentence and an exit code; the work itself is in :mod:`personas.pipeline`.
 """
 
 from __future__ import annotations

@@ -33,6 +33,10 @@ forecast (the buyer's past repeat rate, frequency / T, carried forward) and to p
 pymc-marketing imports PyMC and PyTensor (seconds), and PyTensor compiles the models' C code on
 first use (about 30 s once per machine, cached in ``~/.pytensor``): both happen only when a run
 forecasts, never on ``import personas``.
+
+Why it is long: the purchase summary, the fit, the per-user prediction, the held-out check, the
+per-persona sums and the test sizes are the steps of one forecast, kept in the order a run
+takes them.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ growth (the largest gap between a persona's share of users and its share of reve
 personas still active) and where revenue is at risk; what changed since the earlier run when
 there is one (``compare_to``); and how firm the segmentation is. Every number is one the report
 shows elsewhere, formatted the same way (:mod:`personas.formatting`).
+
+Why it is long: each sentence of the summary has its own rule and its own guard against a
+claim the figures do not carry (no revenue, no comparison, a shaky segmentation), and the
+glossary the methodology shows is written here beside the words it explains.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ comments) and its ids are prefixed, so several charts can live in one HTML page 
 
 The functions return plain strings; only :func:`personas.report.render.trusted_svg` turns them
 into markup for the template, adding ``role="img"`` and the escaped ``aria-label``.
+
+Why it is long: one function per chart of the report (shares, map, heatmap, event mix, traits,
+counts), each short, with the shared figure set-up they all use.
 """
 
 from __future__ import annotations
