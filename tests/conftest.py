@@ -77,3 +77,32 @@ def browser():
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="session")
+def cdnow_csv(tmp_path_factory) -> Path:
+    """CDNOW, a real order table (23,570 customers, 1997-1998), as a CSV with the columns
+    customer_id, date (ISO), quantity and amount; skips where the data is not installed (it
+    ships with the 'lifetimes' package, a test extra)."""
+    from importlib import metadata
+
+    import pandas as pd
+
+    try:
+        source = metadata.distribution("Lifetimes").locate_file(
+            "lifetimes/datasets/CDNOW_master.txt"
+        )
+    except metadata.PackageNotFoundError:
+        pytest.skip("the CDNOW data ships with the 'lifetimes' package: pip install -e '.[test]'")
+    orders = pd.read_csv(
+        source,
+        sep=r"\s+",
+        skiprows=1,
+        header=None,
+        dtype={0: str, 1: str},
+        names=["customer_id", "date", "quantity", "amount"],
+    )
+    orders["date"] = pd.to_datetime(orders["date"], format="%Y%m%d").dt.strftime("%Y-%m-%d")
+    path = tmp_path_factory.mktemp("cdnow") / "cdnow.csv"
+    orders.to_csv(path, index=False)
+    return path

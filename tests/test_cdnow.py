@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from importlib import metadata
 
 import numpy as np
 import pandas as pd
@@ -49,26 +48,10 @@ def holds(test: str, bound: float, value: float, overall: float) -> bool:
 
 
 @pytest.fixture(scope="module")
-def cdnow(tmp_path_factory):
+def cdnow(tmp_path_factory, cdnow_csv):
     """The pipeline run on CDNOW as a CSV (customer_id, date, quantity, amount)."""
-    try:
-        source = metadata.distribution("Lifetimes").locate_file(
-            "lifetimes/datasets/CDNOW_master.txt"
-        )
-    except metadata.PackageNotFoundError:
-        pytest.skip("the CDNOW data ships with the 'lifetimes' package: pip install -e '.[test]'")
-    orders = pd.read_csv(
-        source,
-        sep=r"\s+",
-        skiprows=1,
-        header=None,
-        dtype={0: str, 1: str},
-        names=["customer_id", "date", "quantity", "amount"],
-    )
-    orders["date"] = pd.to_datetime(orders["date"], format="%Y%m%d").dt.strftime("%Y-%m-%d")
     folder = tmp_path_factory.mktemp("cdnow")
-    path = folder / "cdnow.csv"
-    orders.to_csv(path, index=False)
+    path = cdnow_csv
     result = pipeline.run(
         PersonaParams(
             events_path=str(path),

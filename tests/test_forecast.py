@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime
-from importlib import metadata
 
 import duckdb
 import numpy as np
@@ -292,30 +291,12 @@ def test_the_report_shows_the_forecast_where_a_planner_looks(demo_run):
 
 
 @pytest.mark.slow
-def test_cdnow_holdout_within_15_percent_and_better_than_naive_and_zero(tmp_path):
+def test_cdnow_holdout_within_15_percent_and_better_than_naive_and_zero(cdnow_csv):
     """The issue's check: calibrate on CDNOW up to 1997-09-30, predict the 273 days after."""
     from personas.load import load_events
 
-    try:
-        source = metadata.distribution("Lifetimes").locate_file(
-            "lifetimes/datasets/CDNOW_master.txt"
-        )
-    except metadata.PackageNotFoundError:
-        pytest.skip("the CDNOW data ships with the 'lifetimes' package: pip install -e '.[test]'")
-    orders = pd.read_csv(
-        source,
-        sep=r"\s+",
-        skiprows=1,
-        header=None,
-        dtype={0: str, 1: str},
-        names=["customer_id", "date", "quantity", "amount"],
-    )
-    orders["date"] = pd.to_datetime(orders["date"], format="%Y%m%d").dt.strftime("%Y-%m-%d")
-    orders.to_csv(tmp_path / "cdnow.csv", index=False)
     log = load_events(
-        PersonaParams(
-            events_path=str(tmp_path / "cdnow.csv"), user_col="customer_id", time_col="date"
-        )
+        PersonaParams(events_path=str(cdnow_csv), user_col="customer_id", time_col="date")
     )
     cut = forecast.holdout_cutoff(log.reference, 273)
     assert cut == datetime(1997, 9, 30)
