@@ -56,8 +56,14 @@ What the stage hands on (the tables later stages may read)
     session_no  BIGINT    session number within the user, from 1, in the order sessions start
     =========== ========= ====================================================================
 
-The views ``raw``, ``typed``, ``kept``, ``coded`` and ``event_rows`` are the stage's own steps;
-later stages do not read them. ``personas run --explain`` prints the SQL of every step
+``kept`` (view)
+    The rows left after the cleaning rules (user_id, ts, event, amount, quantity, discount,
+    platform, category, product, session_key), exact duplicates still in. The forecast's
+    purchase summary reads it (:func:`personas.forecast.purchase_rows` drops the duplicates by
+    hashing), because reading ``events`` would sort the whole log again.
+
+The views ``raw``, ``typed``, ``coded`` and ``event_rows`` are the stage's own steps; later
+stages do not read them. ``personas run --explain`` prints the SQL of every step
 (:mod:`personas.explain`).
 """
 
