@@ -89,15 +89,16 @@ def check_currency(code: str) -> str:
     return code
 
 
-def money(x: float | None, currency: str = "") -> str:
+def money(x: float | None, currency: str = "", like: float | None = None) -> str:
     """Amount in its currency: 1234.5 -> "1,234", 56.789 -> "56.79" without one;
     money(1234.5, "EUR") -> "€1,234", money(56.789, "USD") -> "$56.79",
     money(56.789, "CHF") -> "CHF 56.79" (symbol and placement from the locale's CLDR data).
-    Amounts of 1,000 and more drop the cents."""
+    Amounts of 1,000 and more drop the cents; ``like``, an amount shown beside this one, makes
+    both drop them when either is that large: money(417.2, like=2760.0) -> "417"."""
     if missing(x):
         return DASH
     v = float(x)
-    big = abs(v) >= 1000
+    big = max(abs(v), abs(float(like)) if not missing(like) else 0.0) >= 1000
     if not currency:
         return f"{v:,.0f}" if big else f"{v:,.2f}"
     from babel.numbers import format_currency, get_currency_symbol

@@ -518,6 +518,9 @@ def test_other_filters():
     assert money(1234.5) == "1,234"
     assert money(56.789) == "56.79"
     assert money(56.789, "€") == "€56.79"
+    # two amounts side by side are shown alike: both without cents when either has four digits
+    assert (money(417.2, like=2760.0), money(2760.0, like=417.2)) == ("417", "2,760")
+    assert money(417.2, like=99.0) == "417.20"
     assert days(1) == "1 day"
     assert days(3.46) == "3.5 days"
     assert days(41.7) == "42 days"

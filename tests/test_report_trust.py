@@ -521,8 +521,8 @@ def test_the_summary_comes_first_and_answers_the_questions(real, demo_run):
     )
     spend = top["stats"]["revenue_per_user"]
     assert (
-        f"spending {money(spend['value'])} per user on average against "
-        f"{money(spend['overall'])} for all users)"
+        f"spending {money(spend['value'], like=spend['overall'])} per user on average "
+        f"against {money(spend['overall'], like=spend['value'])} for all users)"
     ) in text
     verdict = demo_run.info["segmentation"]["verdict"]
     assert f"The segmentation is {verdict} (" in text

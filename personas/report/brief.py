@@ -117,8 +117,8 @@ def _spend(p: PersonaProfile, currency: str) -> str:
     if kpi is None or kpi.value != kpi.value:
         return ""
     return (
-        f", spending {money(kpi.value, currency)} per user on average against "
-        f"{money(kpi.overall, currency)} for all users"
+        f", spending {money(kpi.value, currency, like=kpi.overall)} per user on average "
+        f"against {money(kpi.overall, currency, like=kpi.value)} for all users"
     )
 
 
