@@ -46,6 +46,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import InputError
+from .formatting import day
 from .params import compare_to_error
 
 NEW = "(new)"  # from_persona of a user only the later run has
@@ -227,19 +228,20 @@ class Window:
 
     @property
     def text(self) -> str:
-        """ "2024-01-01 to 2024-12-31 (366 days)", or "unknown".
+        """ "1 Jan 2024 to 31 Dec 2024 (366 days)", dates as the rest of the report writes them,
+        or "unknown".
 
         Examples
         --------
         >>> Window("2024-01-01 08:12:00", "2024-03-31 22:00:00").text
-        '2024-01-01 to 2024-03-31 (91 days)'
+        '1 Jan 2024 to 31 Mar 2024 (91 days)'
         >>> Window(None, "2024-03-31").text
         'unknown'
         """
         b = self.bounds()
         if b is None:
             return "unknown"
-        return f"{b[0]:%Y-%m-%d} to {b[1]:%Y-%m-%d} ({self.days:,} day{'s' * (self.days != 1)})"
+        return f"{day(b[0])} to {day(b[1])} ({self.days:,} day{'s' * (self.days != 1)})"
 
     def to_dict(self) -> dict[str, Any]:
         return {"start": self.start, "end": self.end, "days": self.days}
@@ -644,8 +646,8 @@ def window_warnings(earlier: Window, later: Window) -> tuple[str, ...]:
     ()
     >>> for w in window_warnings(Window("2025-01-01", "2025-03-31"),
     ...                          Window("2025-03-01", "2025-12-31")):
-    ...     print(w[:58])
-    The two runs' data windows overlap by 31 days (2025-03-01
+    ...     print(w[:58].rstrip())
+    The two runs' data windows overlap by 31 days (1 Mar 2025
     The windows differ in length (90 days then, 306 days now):
     """
     a, b = earlier.bounds(), later.bounds()
@@ -660,15 +662,15 @@ def window_warnings(earlier: Window, later: Window) -> tuple[str, ...]:
     out = []
     if b[1] < a[1]:
         out.append(
-            f"This run's data ends ({b[1]:%Y-%m-%d}) before the earlier run's "
-            f"({a[1]:%Y-%m-%d}): the moves run backwards in time."
+            f"This run's data ends ({day(b[1])}) before the earlier run's "
+            f"({day(a[1])}): the moves run backwards in time."
         )
     shared_start, shared_end = max(a[0], b[0]), min(a[1], b[1])
     if shared_start <= shared_end:
         days = (shared_end.normalize() - shared_start.normalize()).days + 1
         out.append(
             f"The two runs' data windows overlap by {days:,} day{'s' * (days != 1)} "
-            f"({shared_start:%Y-%m-%d} to {shared_end:%Y-%m-%d}): a user active then "
+            f"({day(shared_start)} to {day(shared_end)}): a user active then "
             "is judged on the same events in both runs, so stays and retention read "
             "higher than between two separate periods."
         )
@@ -692,7 +694,7 @@ def _notes(earlier: Window, later: Window) -> tuple[str, ...]:
         return ()
     return (
         f"{gap:,} day{'s' * (gap != 1)} between the two windows "
-        f"({a[1]:%Y-%m-%d} to {b[0]:%Y-%m-%d}, exclusive) are in neither run: a user "
+        f"({day(a[1])} to {day(b[0])}, exclusive) are in neither run: a user "
         "active only then counts as gone.",
     )
 

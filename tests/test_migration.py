@@ -273,8 +273,8 @@ def test_window_warnings():
     assert window_warnings(year1, year2) == ()
     overlap = window_warnings(year1, Window("2024-12-01", "2025-11-30"))
     assert overlap == (
-        "The two runs' data windows overlap by 31 days (2024-12-01 to "
-        "2024-12-31): a user active then is judged on the same events in both "
+        "The two runs' data windows overlap by 31 days (1 Dec 2024 to "
+        "31 Dec 2024): a user active then is judged on the same events in both "
         "runs, so stays and retention read higher than between two separate "
         "periods.",
     )
@@ -406,7 +406,7 @@ def test_migration_section_in_the_report(migration_html):
     section = tree.find(".//h:section[@class='migration']", NS)
     assert _text(section.find("h:h2", NS)) == "Who moved where"
     text = _text(section)
-    assert "2024-01-01 to 2024-12-31 (366 days)" in text or "(365 days)" in text
+    assert "1 Jan 2024 to 31 Dec 2024 (366 days)" in text or "(365 days)" in text
     assert f"{m.both:,} users are in both runs: {m.stayed:,}" in text
     for f in m.largest_moves():
         assert f"{f.users:,} of {m.source_size(f):,} users in {f.source} (" in text
