@@ -480,7 +480,7 @@ _MAX_STEP_S = 15 * 60  # most silence between two events of one session
 _STEP_MEDIAN_S = 25.0  # median seconds between two events of one session
 _MAX_BODY = 80  # most browsing events in one session
 
-_EVENTS = (
+EVENT_NAMES = (  # the GA4-style names make_events writes, in the order of their codes
     "page_view",
     "view_item",
     "search",
@@ -490,7 +490,7 @@ _EVENTS = (
     "email_open",
     "email_click",
 )
-_PV, _VI, _SEARCH, _ATC, _CHECKOUT, _PURCHASE, _OPEN, _CLICK = range(len(_EVENTS))
+_PV, _VI, _SEARCH, _ATC, _CHECKOUT, _PURCHASE, _OPEN, _CLICK = range(len(EVENT_NAMES))
 
 # category: (popularity, price factor)
 _CATEGORIES: dict[str, tuple[float, float]] = {
@@ -1021,7 +1021,7 @@ def _build_events(
     columns = {  # copy=False: no second copy of ~100M rows
         "user_id": ids[event_user],
         "timestamp": seconds.view("datetime64[ns]"),
-        "event": np.array(_EVENTS, dtype=object)[kind],
+        "event": np.array(EVENT_NAMES, dtype=object)[kind],
         "amount": amount,
         "discount": discount,
         "category": np.array([*_CATEGORIES, None], dtype=object)[category],

@@ -36,28 +36,18 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .sample import Archetype, Cast, make_events
+from .sample import EVENT_NAMES, Archetype, Cast, make_events
 
 MIN_SHARE = 0.04  # the smallest archetype's share of users
 ARCHETYPES = (4, 8)  # fewest and most archetypes in a world
 CHANGED_ASPECTS = (2, 10)  # aspects in which an archetype differs from its shop
 ORDER_TABLE_SHARE = 0.2  # worlds that are order tables
 
-_GA4 = (
-    "page_view",
-    "view_item",
-    "search",
-    "add_to_cart",
-    "begin_checkout",
-    "purchase",
-    "email_open",
-    "email_click",
-)
 VOCABULARIES: dict[str, dict[str, str]] = {
-    "ga4": {name: name for name in _GA4},
+    "ga4": {name: name for name in EVENT_NAMES},
     "segment": dict(
         zip(
-            _GA4,
+            EVENT_NAMES,
             (
                 "Page",
                 "Product Viewed",
@@ -72,14 +62,14 @@ VOCABULARIES: dict[str, dict[str, str]] = {
     ),
     "plain": dict(
         zip(
-            _GA4,
+            EVENT_NAMES,
             ("view", "view", "search", "cart", "checkout", "order", "email_open", "email_click"),
         )
     ),
     # names no default vocabulary knows: the world ships a roles file for them
     "own": dict(
         zip(
-            _GA4,
+            EVENT_NAMES,
             (
                 "Visited Page",
                 "Looked At Item",
