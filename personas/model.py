@@ -517,20 +517,26 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         ).fit(reference, labels)
 
     def _vote(self, scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        labels = np.empty(len(scaled), dtype=np.int64)
-        confidence = np.empty(len(scaled), dtype="float64")
-        classes = self._knn.classes_
-        for start in range(0, len(scaled), ASSIGN_CHUNK):
-            proba = self._knn.predict_proba(scaled[start : start + ASSIGN_CHUNK])
-            best = proba.argmax(axis=1)
-            labels[start : start + len(best)] = classes[best]
-            confidence[start : start + len(best)] = proba[np.arange(len(best)), best]
-        return labels, confidence
+        proba = self._knn.predict_proba(scaled)
+        best = proba.argmax(axis=1)
+        return self._knn.classes_[best], proba[np.arange(len(best)), best]
 
     def predict_with_confidence(self, X) -> tuple[np.ndarray, np.ndarray]:
-        """Persona label and confidence (share of agreeing neighbours, 0..1) for each row."""
+        """Persona label and confidence (share of agreeing neighbours, 0..1) for each row.
+
+        Rows are prepared, scaled and assigned :data:`ASSIGN_CHUNK` at a time: each user's
+        answer depends on the fitted model only, and the prepared copies of a whole 10M-user
+        table would take several times the table's memory.
+        """
         check_is_fitted(self, "reference_")
-        return self._vote(self.scaler_.transform(self._prepare(X)))
+        rows = X.iloc if isinstance(X, pd.DataFrame) else X
+        labels = np.empty(len(X), dtype=np.int64)
+        confidence = np.empty(len(X), dtype="float64")
+        for start in range(0, len(X), ASSIGN_CHUNK):
+            scaled = self.scaler_.transform(self._prepare(rows[start : start + ASSIGN_CHUNK]))
+            end = start + len(scaled)
+            labels[start:end], confidence[start:end] = self._vote(scaled)
+        return labels, confidence
 
     def predict(self, X) -> np.ndarray:
         """Persona of each row of ``X``, prepared with what :meth:`fit` learned."""

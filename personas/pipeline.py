@@ -1007,6 +1007,9 @@ def _run_steps(params: PersonaParams, say: Progress, model: Any) -> PersonaResul
         for i, (name, step) in enumerate(STEPS, 1):
             start = time.perf_counter()
             say.line(f"[{i}/{len(STEPS)}] {name} ...")
+            # each step reads what the one before wrote: its table (3 GB of features at 10M
+            # users) is not held while the next step runs
+            result = None
             result = step(params, say, model=model) if step is model_step else step(params, say)
             say.line(f"[{i}/{len(STEPS)}] {name} done in {time.perf_counter() - start:.1f} s")
         return result

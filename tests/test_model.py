@@ -14,6 +14,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from personas import model as model_module
 from personas.errors import InputError, ParameterError, TooFewUsersError
 from personas.features import model_matrix
 from personas.grouping import (
@@ -334,6 +335,10 @@ def test_a_saved_model_prepares_a_few_users_as_it_prepared_everyone(tmp_path):
     everyone, confidence = model.predict_with_confidence(table)
     few = table.iloc[:12]
     assert np.array_equal(model.predict(few), everyone[:12])
+    with pytest.MonkeyPatch.context() as patch:  # assigned in chunks (of 7 here), same answer
+        patch.setattr(model_module, "ASSIGN_CHUNK", 7)
+        chunked, chunked_confidence = model.predict_with_confidence(table)
+    assert np.array_equal(chunked, everyone) and np.array_equal(chunked_confidence, confidence)
     model.save(tmp_path / "model")
     state = json.loads((tmp_path / "model" / "model.json").read_text())
     assert state["preprocessor"]["centres"] == model.preprocessor_.centres_
