@@ -547,6 +547,46 @@ def _unknown_event_columns(log: EventLog) -> str:
     )
 
 
+# The population's totals that the smoothed rates pull towards (:func:`_rate`): name -> the
+# per-user count summed. A log that is part of a larger one (a partition of the Spark engine)
+# is given the whole log's totals instead (``EventLog.population``).
+POPULATION_SUMS = {
+    "views": "u.n_views",
+    "carts": "u.n_carts",
+    "orders": "u.n_orders",
+    "clicks": "u.n_clicks",
+    "opens": "u.n_opens",
+    "sends": "u.n_sends",
+    "discounted": "u.n_discounted",
+    "searches": "u.n_searches",
+    "events": "u.n_events",
+    "sessions": "s.sessions",
+    "abandoned": "s.abandoned_carts",
+}
+
+
+def _population_sums(log: EventLog) -> str:
+    """SQL of one row: the :data:`POPULATION_SUMS` of this log's users, or the ones it is given.
+
+    Given totals are HUGEINT, as DuckDB's sums of the counts are, so the rates divide alike.
+    """
+    if log.population is not None:
+        return "SELECT " + ", ".join(
+            f"CAST({int(log.population[name])} AS HUGEINT) AS {name}" for name in POPULATION_SUMS
+        )
+    return (
+        "SELECT "
+        + ", ".join(f"sum({column}) AS {name}" for name, column in POPULATION_SUMS.items())
+        + " FROM user_activity u JOIN sess_u s USING (uid)"
+    )
+
+
+def population_sums(log: EventLog) -> dict[str, int]:
+    """This log's :data:`POPULATION_SUMS` (0 for a log without users)."""
+    row = log.con.execute(f"WITH {_session_sql(log).lstrip()} {_population_sums(log)}").fetchone()
+    return {name: int(value or 0) for name, value in zip(POPULATION_SUMS, row)}
+
+
 def feature_sql(log: EventLog) -> str:
     """The query computing every catalogue feature, the role counts and the counts of the top
     unknown events, one row per user.
@@ -557,19 +597,21 @@ def feature_sql(log: EventLog) -> str:
     """
     return f"""
 WITH {_session_sql(log).lstrip()},
+sums AS ({_population_sums(log)}),
 pop AS (
-    SELECT sum(n_carts) / greatest(sum(n_views), 1) AS p_view_cart,
-           sum(n_orders) / greatest(sum(n_carts), 1) AS p_cart_order,
-           sum(n_clicks) / greatest(sum(n_opens), 1) AS p_click,
-           sum(n_opens) / greatest(sum(n_sends), 1) AS p_open,
-           sum(n_discounted) / greatest(sum(n_orders), 1) AS p_discount,
-           sum(n_searches) / greatest(sum(n_events), 1) AS p_search,
-           coalesce(CAST($reference AS TIMESTAMP), max(last_ts)) AS t_ref
-    FROM user_activity),
+    SELECT carts / greatest(views, 1) AS p_view_cart,
+           orders / greatest(carts, 1) AS p_cart_order,
+           clicks / greatest(opens, 1) AS p_click,
+           opens / greatest(sends, 1) AS p_open,
+           discounted / greatest(orders, 1) AS p_discount,
+           searches / greatest(events, 1) AS p_search,
+           coalesce(CAST($reference AS TIMESTAMP), (SELECT max(last_ts) FROM user_activity))
+               AS t_ref
+    FROM sums),
 pop_s AS (
-    SELECT sum(u.n_orders) / greatest(sum(s.sessions), 1) AS p_order,
-           sum(s.abandoned_carts) / greatest(sum(s.sessions), 1) AS p_abandon
-    FROM user_activity u JOIN sess_u s USING (uid))
+    SELECT orders / greatest(sessions, 1) AS p_order,
+           abandoned / greatest(sessions, 1) AS p_abandon
+    FROM sums)
 SELECT us.user_id,
        u.n_orders AS orders,
        coalesce(u.revenue, 0) AS revenue,

@@ -3,6 +3,8 @@ typed rows (:data:`CLEANING_RULES`)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from ..params import PersonaParams
 from ..sql import quote_literal
 from .values import ValueCheck
@@ -39,7 +41,12 @@ BLANK_USER_SQL = "((user_id < '!' OR user_id >= chr(128)) AND trim(user_id) = ''
 
 
 def keep_clean_rows(
-    con, params: PersonaParams, source: str, time_check: ValueCheck | None, far_check: ValueCheck
+    con,
+    params: PersonaParams,
+    source: str,
+    time_check: ValueCheck | None,
+    far_check: ValueCheck,
+    now: datetime | None = None,
 ) -> tuple[dict[str, int], int, tuple, tuple]:
     """Create the view ``kept`` (view ``typed`` less the rows CLEANING_RULES drop, negative
     amounts and quantities repaired; duplicates are still in it, :func:`mark_rows` drops
@@ -49,13 +56,16 @@ def keep_clean_rows(
     time kept (duplicates change neither).
 
     "Now" (for future rows) is read once and written into the view: ``kept`` is read by several
-    queries, and each would otherwise see its own ``now()``. The same pass counts the time
-    values ``time_check`` refuses (column ``bad_time`` of ``typed``) and those ``far_check``
-    refuses (``far_time``: before the year 1 or after 9999), and raises their error.
+    queries, and each would otherwise see its own ``now()``; ``now`` gives it instead, when
+    several loads make one run (:class:`~personas.load.facts.LogFacts`). The same pass counts
+    the time values ``time_check`` refuses (column ``bad_time`` of ``typed``) and those
+    ``far_check`` refuses (``far_time``: before the year 1 or after 9999), and raises their
+    error.
     """
     first, last = params.time_window()
     inside = inside_window_sql(first, last)
-    now = con.execute("SELECT CAST(now() AS TIMESTAMP)").fetchone()[0]
+    if now is None:
+        now = con.execute("SELECT CAST(now() AS TIMESTAMP)").fetchone()[0]
     now = f"TIMESTAMP {quote_literal(timestamp_text(now))}"
     # Each row is tallied under the set of rules it breaks (a bit each), with its times: a
     # handful of groups, which the counts are read off: one pass over the rows for all the

@@ -16,16 +16,21 @@ from .roles import load_role_vocabulary, normalise_event_name
 APP_PLATFORMS = ("app", "ios", "android", "mobile_app")  # platform values that mean the app
 
 
-def code_names(con, roles_path: str, has_event: bool) -> dict[str, str]:
+def code_names(
+    con, roles_path: str, has_event: bool, events: tuple[str, ...] | None = None
+) -> dict[str, str]:
     """Give every user, event name, platform, category, product, amount and quantity of
     ``kept`` a small integer code, in tables ``users (uid, user_id)``, ``event_names (code,
     event, role)``, ``platforms (pcode, platform, is_app)``, ``categories (ccode, category)``,
     ``products (prcode, product)``, ``amounts (acode, amount)`` and ``quantities (qcode,
     quantity)``; return event name -> role.
 
-    One pass over the log finds all seven. Codes follow the text order, so sorting by ``uid``
-    sorts by ``user_id``. With codes, the sort in :func:`mark_rows` moves narrow fixed-width
-    rows instead of strings, which nearly halves it on a large log (docs/benchmarks.md).
+    One pass over the log finds all seven; ``events``, when given, are the event names of the
+    whole log (:class:`~personas.load.facts.LogFacts`), coded in place of those of these rows, so
+    that every part of a log codes and counts its events alike. Codes follow the text order, so
+    sorting by ``uid`` sorts by ``user_id``. With codes, the sort in :func:`mark_rows` moves
+    narrow fixed-width rows instead of strings, which nearly halves it on a large log
+    (docs/benchmarks.md).
     """
     con.execute("""
         CREATE OR REPLACE TEMP TABLE distinct_names AS
@@ -41,12 +46,16 @@ def code_names(con, roles_path: str, has_event: bool) -> dict[str, str]:
         CREATE OR REPLACE TEMP TABLE users AS
         SELECT CAST(row_number() OVER (ORDER BY user_id) AS UINTEGER) AS uid, user_id
         FROM distinct_names WHERE no_user = 0""")
-    names = [
-        row[0]
-        for row in con.execute(
-            "SELECT event FROM distinct_names WHERE no_event = 0 ORDER BY event"
-        ).fetchall()
-    ]
+    names = (
+        list(events)
+        if events is not None
+        else [
+            row[0]
+            for row in con.execute(
+                "SELECT event FROM distinct_names WHERE no_event = 0 ORDER BY event"
+            ).fetchall()
+        ]
+    )
     vocab = load_role_vocabulary(roles_path)
     role_map = {
         name: vocab.get(normalise_event_name(name), "other") if has_event else "purchase"

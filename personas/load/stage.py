@@ -27,6 +27,7 @@ from ..sql import quote_name
 from . import sniff
 from .cleaning import CLEANING_RULES, keep_clean_rows
 from .encoding import code_names, mark_rows
+from .facts import LogFacts
 from .source import OPTIONAL_COLUMNS, open_raw, raise_unreadable_part, require_column
 from .values import ValueCheck, number_expression, time_expression
 from .window import empty_window_error, reference_time, timestamp_text
@@ -59,6 +60,9 @@ class EventLog:
     read_as: str = ""  # how a CSV was read if not as plain UTF-8 ("latin-1 text", ...)
     # seconds of the two passes: "load" (read, type, clean) and "per_user" (code, sort, sum)
     seconds: dict[str, float] = field(default_factory=dict)
+    # the whole log's sums the smoothed rates pull towards, when this log is part of it
+    # (LogFacts.population); None: this log's own (personas.features.POPULATION_SUMS)
+    population: dict[str, int] | None = None
 
     @property
     def roles(self) -> set[str]:
@@ -74,11 +78,19 @@ def load_events(
     params: PersonaParams,
     con: duckdb.DuckDBPyConnection | None = None,
     progress: Progress | None = None,
+    *,
+    rows: Any = None,
+    facts: LogFacts | None = None,
 ) -> EventLog:
     """Read and validate the log named by ``params``; return it as the DuckDB view ``events``.
 
     ``progress``, when given, reports the two passes: the rows read and checked, then the
     users summed (:mod:`personas.progress`).
+
+    ``rows`` (an Arrow table or record batch reader) replaces the file: it holds part of a log,
+    all the rows of each of its users, and ``facts`` what the whole log gives
+    (:class:`~personas.load.facts.LogFacts`). A part that keeps no row is no error then. This is
+    how each partition of the Spark engine loads its users (:mod:`personas.spark`).
 
     Raises
     ------
@@ -100,7 +112,9 @@ def load_events(
     dialects: list[sniff.CsvDialect] = []  # how a CSV was read, the last one last
     while True:
         try:
-            return _load_events(params, con, progress or Progress(quiet=True), dialects)
+            return _load_events(
+                params, con, progress or Progress(quiet=True), dialects, rows=rows, facts=facts
+            )
         except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
             # Past the rows the reader sniffed: a byte that is not UTF-8 or a line ending of the
             # other kind (read the file again another way), or a value it cannot convert.
@@ -172,20 +186,45 @@ def track_progress(con: duckdb.DuckDBPyConnection, progress: Progress):
     return con.query_progress
 
 
-def _load_events(
+@dataclass
+class CleanRows:
+    """What :func:`read_and_clean` learnt: the view ``kept`` stands in the connection."""
+
+    source: str
+    planted: Any
+    columns: list[str]
+    has_event: bool
+    optional: list[str]
+    amount_col: str | None
+    time_format: str
+    total: int  # rows read
+    quality: dict[str, int]  # rule -> rows touched (duplicates come later)
+    dropped: int
+    kept_span: tuple  # first and last time kept, (None, None) when none is
+
+
+def read_and_clean(
     params: PersonaParams,
-    con: duckdb.DuckDBPyConnection | None,
+    con: duckdb.DuckDBPyConnection,
     progress: Progress,
     dialects: list[sniff.CsvDialect] | None = None,
-) -> EventLog:
-    con = con if con is not None else connect(params.memory_limit, params.temp_dir)
+    *,
+    rows: Any = None,
+    facts: LogFacts | None = None,
+) -> CleanRows:
+    """The load's first pass: open the input, type its columns, count and apply the cleaning
+    rules into the view ``kept`` (:func:`load_events` for ``rows`` and ``facts``)."""
     # Times without a zone are UTC, and the view is evaluated lazily: pin the session's zone
     # (DuckDB defaults to the machine's local zone).
     con.execute("SET TimeZone = 'UTC'")
     poll = track_progress(con, progress)
-    started = time.perf_counter()
     with progress.stage("load", "reading rows", poll) as stage:
-        source, planted, from_text = open_raw(con, params, dialects)
+        if rows is not None:
+            con.register("raw_rows", rows)
+            con.execute("CREATE OR REPLACE TEMP VIEW raw AS SELECT * FROM raw_rows")
+            source, planted, from_text = params.events_path or "the Spark input", None, False
+        else:
+            source, planted, from_text = open_raw(con, params, dialects)
         described = con.execute("DESCRIBE raw").fetchall()
         types = {row[0]: row[1] for row in described}
         columns = list(types)
@@ -207,14 +246,19 @@ def _load_events(
             require_column(columns, params.amount_col, "amount_col", source)
 
         total = con.execute("SELECT count(*) FROM raw").fetchone()[0]
-        if total == 0:
+        if total == 0 and facts is None:
             raise InputError(
                 f"events file {source!r} has a header but no rows; export the log with its events",
                 path=source,
             )
 
         ts_sql, time_format, time_check = time_expression(
-            con, params.time_col, types[params.time_col], source, from_text
+            con,
+            params.time_col,
+            types[params.time_col],
+            source,
+            from_text,
+            facts.time_top if facts else None,
         )
         # Python (and so every "days since" and the report) holds the years 1 to 9999 only
         far_check = ValueCheck(
@@ -283,8 +327,14 @@ def _load_events(
             FROM raw""")
 
         quality, dropped, usable_span, kept_span = keep_clean_rows(
-            con, params, source, time_check, far_check
+            con, params, source, time_check, far_check, facts.now if facts else None
         )
+        if facts is not None:  # a part of the log may keep no row; the whole is checked
+            stage.done(f"{total:,} rows read")
+            return CleanRows(
+                source, planted, columns, has_event, optional, amount_col, time_format, total,
+                quality, dropped, kept_span,
+            )  # fmt: skip
         if total - dropped == 0 and usable_span[0] is not None:
             raise empty_window_error(params, source, *usable_span)
         if total - dropped == 0:
@@ -295,15 +345,36 @@ def _load_events(
                 path=source,
             )
         stage.done(f"{total:,} rows read")
+    return CleanRows(
+        source, planted, columns, has_event, optional, amount_col, time_format, total, quality,
+        dropped, kept_span,
+    )  # fmt: skip
+
+
+def _load_events(
+    params: PersonaParams,
+    con: duckdb.DuckDBPyConnection | None,
+    progress: Progress,
+    dialects: list[sniff.CsvDialect] | None = None,
+    *,
+    rows: Any = None,
+    facts: LogFacts | None = None,
+) -> EventLog:
+    con = con if con is not None else connect(params.memory_limit, params.temp_dir)
+    started = time.perf_counter()
+    clean = read_and_clean(params, con, progress, dialects, rows=rows, facts=facts)
+    source, has_event, total, quality = clean.source, clean.has_event, clean.total, clean.quality
     read = time.perf_counter()
+    poll = track_progress(con, progress)
+    span = facts.span if facts is not None and facts.span is not None else clean.kept_span
     with progress.stage("load", "summing events per user", poll) as stage:
-        role_map = code_names(con, params.roles_path, has_event)
-        mark_rows(con, params, kept_span[0])
-        start, end = kept_span
+        role_map = code_names(con, params.roles_path, has_event, facts.events if facts else None)
+        mark_rows(con, params, span[0])
+        start, end = span
         activity.summarise(
             con,
             gap_sessions=not params.session_col,
-            span=kept_span,
+            span=span,
             year=activity.spans_year(start, end),
         )
 
@@ -317,14 +388,20 @@ def _load_events(
             key=lambda row: (-row[1], row[0]),
         )
         event_counts = {name: n for name, n, _ in totals}
+        if facts is not None and facts.event_counts is not None:
+            event_counts = dict(facts.event_counts)  # the whole log's, for its features
         role_map = {name: role_map[name] for name in event_counts}
-        users, events = con.execute("SELECT count(*), sum(n_events) FROM user_activity").fetchone()
+        users, events = con.execute(
+            "SELECT count(*), coalesce(sum(n_events), 0) FROM user_activity"
+        ).fetchone()
         stage.done(f"{users:,} users summed from {int(events):,} events")
     seconds = {"load": round(read - started, 3), "per_user": round(time.perf_counter() - read, 3)}
-    quality["duplicate"] = max(total - int(events) - dropped, 0)
+    quality["duplicate"] = max(total - int(events) - clean.dropped, 0)
     # unpriced purchases come with the per-event counts, at no extra pass over a large file;
     # without an amount column no purchase has a value: that is the data's shape, not dirt
-    quality["missing_amount"] = sum(unpriced for _, _, unpriced in totals) if amount_col else 0
+    quality["missing_amount"] = (
+        sum(unpriced for _, _, unpriced in totals) if clean.amount_col else 0
+    )
     quality = {rule: quality[rule] for rule in CLEANING_RULES}  # run.json lists them in this order
     counts = {
         "rows_read": total,
@@ -339,18 +416,19 @@ def _load_events(
         con=con,
         source=source,
         has_event_column=has_event,
-        columns=columns,
-        optional=optional,
-        time_format=time_format,
+        columns=clean.columns,
+        optional=clean.optional,
+        time_format=clean.time_format,
         role_map=role_map,
         event_counts=event_counts,
         quality=quality,
         counts=counts,
-        planted=planted,
+        planted=clean.planted,
         session_col=params.session_col,
         read_as=dialects[-1].describe() if dialects else "",
         seconds=seconds,
         window={"start": timestamp_text(first), "end": timestamp_text(last)},
         reference=reference,
         reference_from="reference_date" if params.reference_date.strip() else "last event used",
+        population=facts.population if facts is not None else None,
     )

@@ -64,12 +64,14 @@ def is_numeric(dtype: str) -> bool:
 
 
 def time_expression(
-    con, column: str, dtype: str, source: str, from_text: bool = False
+    con, column: str, dtype: str, source: str, from_text: bool = False, top: float | None = None
 ) -> tuple[str, str, ValueCheck | None]:
     """SQL turning the raw time column into a naive UTC TIMESTAMP, a name for the form the times
     were given in (run.json records it: a wrong guess, e.g. epoch seconds read as milliseconds,
     shows there first), and the check its raw values must pass. ``from_text``: a CSV whose times
-    the reader typed itself.
+    the reader typed itself. ``top``: the largest absolute value of a numeric column in the whole
+    log, when these rows are only part of it (:class:`~personas.load.facts.LogFacts`); the unit
+    is read off it.
 
     The check is not run here: :func:`keep_clean_rows` counts its failures in the pass it makes
     anyway, which saves a whole pass over the file.
@@ -100,14 +102,14 @@ def time_expression(
             col,
             why=": too large for epoch seconds, milliseconds or microseconds",
         )
-        count, sample, top = con.execute(
+        count, sample, largest = con.execute(
             f"SELECT count(*) FILTER (WHERE {too_large.where}), "
             f"any_value({col}) FILTER (WHERE {too_large.where}), max(abs({col})) "
             "FROM raw"
         ).fetchone()
         if count:
             raise too_large.error(count, sample, source)
-        top = top or 0
+        top = (top if top is not None else largest) or 0
         if top > 1e14:
             return f"make_timestamp(CAST({col} AS BIGINT))", "epoch microseconds", None
         if top > 1e11:
