@@ -28,6 +28,13 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 PROJECT = "personas"  # the [project] name of the pyproject.toml that marks the project
 PAPERMILL_CELL = "# Parameters"  # first line of the cell papermill injects (its translators.py)
+ENGINES = ("duckdb", "spark")
+# the master URLs Spark takes (SparkContext's master): local ones, a standalone cluster, YARN,
+# Kubernetes, Mesos
+SPARK_MASTER = r"local(\[(\*|\d+)(,\s*\d+)?\])?|spark://\S+|yarn|k8s://\S+|mesos://\S+"
+# a table of the Spark catalog: table, db.table or catalog.db.table, parts plain or `quoted`
+_PART = r"([A-Za-z_][A-Za-z0-9_]*|`[^`]+`)"
+TABLE_NAME = rf"{_PART}(\.{_PART}){{0,2}}"
 
 
 def _help(text: str, low: float | None = None, high: float | None = None) -> dict:
@@ -210,6 +217,28 @@ class PersonaParams:
             "folder DuckDB spills to past memory_limit, empty means the system's temporary folder"
         ),
     )
+    # -- engine ------------------------------------------------------------------------------
+    engine: str = field(
+        default="duckdb",
+        metadata=_help(
+            "what computes the features and assigns the users: duckdb on this machine, or spark "
+            "on a cluster (pip install personas[spark]), the same features either way"
+        ),
+    )
+    events_table: str = field(
+        default="",
+        metadata=_help(
+            "table of the Spark catalog holding the event log (like db.events), read instead of "
+            "events_path, engine spark only"
+        ),
+    )
+    spark_master: str = field(
+        default="local[*]",
+        metadata=_help(
+            "the Spark master engine spark runs on: local[*], local[2], spark://host:7077, yarn, "
+            "k8s://https://host:443 (an active Spark session, as in Databricks, is used as it is)"
+        ),
+    )
     # -- model -------------------------------------------------------------------------------
     min_personas: int = field(default=4, metadata=_help("fewest personas to report", 2, 30))
     max_personas: int = field(default=8, metadata=_help("most personas to report", 2, 30))
@@ -316,10 +345,45 @@ class PersonaParams:
                 "it or leave temp_dir empty for the system's temporary folder",
                 name="temp_dir",
             )
+        self._check_engine()
         self._check_currency()
         self._check_dates()
         self._check_compare_to()
         return self
+
+    def _check_engine(self) -> None:
+        """engine is duckdb or spark; spark_master a master URL; events_table a table name, read by
+        Spark only and never with events_path."""
+        if self.engine not in ENGINES:
+            raise ParameterError(
+                f"parameter engine={self.engine!r} is not an engine; use {' or '.join(ENGINES)}",
+                name="engine",
+            )
+        if not re.fullmatch(SPARK_MASTER, self.spark_master.strip()):
+            raise ParameterError(
+                f"parameter spark_master={self.spark_master!r} is not a Spark master URL; use "
+                "local[*], local[N], spark://host:port, yarn or k8s://https://host:port",
+                name="spark_master",
+            )
+        table = self.events_table.strip()
+        if table and not re.fullmatch(TABLE_NAME, table):
+            raise ParameterError(
+                f"parameter events_table={self.events_table!r} is not a table name; write it "
+                "like events, db.events or catalog.db.events",
+                name="events_table",
+            )
+        if table and self.engine != "spark":
+            raise ParameterError(
+                f"parameter events_table={self.events_table!r} names a Spark catalog table; set "
+                "engine=spark to read it, or give the file as events_path",
+                name="events_table",
+            )
+        if table and self.events_path:
+            raise ParameterError(
+                f"parameters events_table={self.events_table!r} and events_path="
+                f"{self.events_path!r} both name the input; keep one of them",
+                name="events_table",
+            )
 
     def _check_currency(self) -> None:
         """An ISO 4217 code Babel's CLDR data knows, stored upper-case; empty is none."""

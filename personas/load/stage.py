@@ -116,6 +116,8 @@ def load_events(
                 params, con, progress or Progress(quiet=True), dialects, rows=rows, facts=facts
             )
         except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
+            if rows is not None:  # no file to read again or to name
+                raise
             # Past the rows the reader sniffed: a byte that is not UTF-8 or a line ending of the
             # other kind (read the file again another way), or a value it cannot convert.
             retry = (
@@ -140,6 +142,8 @@ def load_events(
         except (duckdb.OutOfMemoryException, duckdb.InterruptException):
             raise
         except duckdb.Error:
+            if rows is not None:
+                raise
             # e.g. a Parquet file whose footer reads but whose pages do not ("Out of buffer")
             raise_unreadable_part(con, params.events_path, dialects)
             raise
@@ -201,6 +205,7 @@ class CleanRows:
     quality: dict[str, int]  # rule -> rows touched (duplicates come later)
     dropped: int
     kept_span: tuple  # first and last time kept, (None, None) when none is
+    usable_span: tuple  # the same ignoring the start/end window
 
 
 def read_and_clean(
@@ -222,7 +227,8 @@ def read_and_clean(
         if rows is not None:
             con.register("raw_rows", rows)
             con.execute("CREATE OR REPLACE TEMP VIEW raw AS SELECT * FROM raw_rows")
-            source, planted, from_text = params.events_path or "the Spark input", None, False
+            source = params.events_path or params.events_table or "the bundled sample"
+            planted, from_text = None, False
         else:
             source, planted, from_text = open_raw(con, params, dialects)
         described = con.execute("DESCRIBE raw").fetchall()
@@ -333,7 +339,7 @@ def read_and_clean(
             stage.done(f"{total:,} rows read")
             return CleanRows(
                 source, planted, columns, has_event, optional, amount_col, time_format, total,
-                quality, dropped, kept_span,
+                quality, dropped, kept_span, usable_span,
             )  # fmt: skip
         if total - dropped == 0 and usable_span[0] is not None:
             raise empty_window_error(params, source, *usable_span)
@@ -347,7 +353,7 @@ def read_and_clean(
         stage.done(f"{total:,} rows read")
     return CleanRows(
         source, planted, columns, has_event, optional, amount_col, time_format, total, quality,
-        dropped, kept_span,
+        dropped, kept_span, usable_span,
     )  # fmt: skip
 
 

@@ -1,0 +1,415 @@
+"""The features on Spark: three passes over the log, each partition running the DuckDB load.
+
+1. **clean** (the input's own partitions): each reads, types and cleans its rows as the load
+   does (:func:`personas.load.stage.read_and_clean`) and reports the rows each cleaning rule
+   touched, the first and last time kept and the event names kept. Together they give the span
+   of the data and the event vocabulary: what every user's features are relative to.
+2. **sum** (the rows moved so that each user's are in one partition, by a hash of the user id):
+   each loads its users with those facts fixed (:func:`personas.load.load_events`) and reports
+   its users, events, events per name and the population's totals the smoothed rates pull
+   towards (:data:`personas.features.POPULATION_SUMS`).
+3. **features** (the same partitions): each loads its users again, with every fact fixed, and
+   computes their features with the package's feature SQL
+   (:func:`personas.features.compute_features`).
+
+The load runs twice on each user's rows (passes 2 and 3): the population's totals must be known
+before any user's rates are. The moved rows are kept on the executors' disks between the two.
+Errors a partition meets (bad times, a missing column) come back to the driver as the same one
+sentence.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from .. import errors
+from ..errors import InputError, PersonaError
+from ..load import CLEANING_RULES, EventLog
+from ..load.facts import LogFacts
+from ..params import PersonaParams
+from ..progress import Progress
+
+ROWS_PER_PARTITION = 2_000_000  # events a partition loads at once (about 0.3 GB in DuckDB)
+RULES = [rule for rule in CLEANING_RULES if rule not in ("duplicate", "missing_amount")]
+
+
+def _connect(params: PersonaParams):
+    """The partition's DuckDB: one thread, as a Spark task has one core."""
+    from ..load import connect
+
+    con = connect(params.memory_limit, params.temp_dir)
+    con.execute("SET threads = 1")
+    return con
+
+
+def _table(batches):
+    """The partition's record batches as one Arrow table; None when there are none."""
+    import pyarrow as pa
+
+    batches = list(batches)
+    return pa.Table.from_batches(batches) if batches else None
+
+
+def _error_row(exc: PersonaError) -> dict[str, Any]:
+    return {"error_kind": type(exc).__name__, "error": str(exc)}
+
+
+def _raise_first(rows: list[dict[str, Any]]) -> None:
+    """Raise, as its own kind, the first error a partition met."""
+    for row in rows:
+        if row.get("error"):
+            kind = getattr(errors, row["error_kind"], PersonaError)
+            try:
+                raise kind(row["error"])
+            except TypeError:  # a kind needing more than its message
+                raise PersonaError(row["error"]) from None
+
+
+def _stamp(value) -> str | None:
+    return None if value is None else value.isoformat(" ")
+
+
+# -- pass 1: clean -------------------------------------------------------------------------------
+
+
+def _fields(*names_and_kinds: tuple[str, str]) -> list[tuple[str, str]]:
+    """A partition's report row: (name, Spark type) of each field, the error's last."""
+    return [*names_and_kinds, ("error_kind", "string"), ("error", "string")]
+
+
+def _ddl(fields: list[tuple[str, str]]) -> str:
+    return ", ".join(f"`{name}` {kind}" for name, kind in fields)
+
+
+def _report(fields: list[tuple[str, str]], row: dict[str, Any]):
+    """One report row as an Arrow batch of ``fields`` (those not in ``row`` empty)."""
+    import pyarrow as pa
+
+    kinds = {
+        "long": pa.int64(),
+        "string": pa.string(),
+        "array<string>": pa.list_(pa.string()),
+        "array<long>": pa.list_(pa.int64()),
+    }
+    schema = pa.schema([(name, kinds[kind]) for name, kind in fields])
+    return pa.RecordBatch.from_pylist([{name: row.get(name) for name, _ in fields}], schema)
+
+
+CLEAN_FIELDS = _fields(
+    ("rows", "long"),
+    ("dropped", "long"),
+    *((rule, "long") for rule in RULES),
+    ("usable_first", "string"),
+    ("usable_last", "string"),
+    ("kept_first", "string"),
+    ("kept_last", "string"),
+    ("events", "array<string>"),
+)
+
+
+def clean_part(params: PersonaParams, facts: LogFacts):
+    """The partition function of pass 1 (``mapInArrow``)."""
+
+    def run(batches):
+        from ..load.stage import read_and_clean
+
+        table = _table(batches)
+        if table is None:
+            return
+        con = _connect(params)
+        try:
+            clean = read_and_clean(params, con, Progress(quiet=True), rows=table, facts=facts)
+            names = [n for (n,) in con.execute("SELECT DISTINCT event FROM kept").fetchall()]
+            row = {
+                "rows": clean.total,
+                "dropped": clean.dropped,
+                **{rule: clean.quality[rule] for rule in RULES},
+                "usable_first": _stamp(clean.usable_span[0]),
+                "usable_last": _stamp(clean.usable_span[1]),
+                "kept_first": _stamp(clean.kept_span[0]),
+                "kept_last": _stamp(clean.kept_span[1]),
+                "events": names,
+            }
+        except PersonaError as exc:
+            row = _error_row(exc)
+        finally:
+            con.close()
+        yield _report(CLEAN_FIELDS, row)
+
+    return run
+
+
+# -- pass 2: sum ---------------------------------------------------------------------------------
+
+
+def sum_fields() -> list[tuple[str, str]]:
+    from ..features import POPULATION_SUMS
+
+    return _fields(
+        ("users", "long"),
+        ("events", "long"),
+        ("names", "array<string>"),
+        ("roles", "array<string>"),
+        ("counts", "array<long>"),
+        ("unpriced", "array<long>"),
+        *((f"pop_{name}", "long") for name in POPULATION_SUMS),
+    )
+
+
+def sum_part(params: PersonaParams, facts: LogFacts):
+    """The partition function of pass 2."""
+
+    def run(batches):
+        from .. import activity
+        from ..features import population_sums
+        from ..load import load_events
+
+        table = _table(batches)
+        if table is None:
+            return
+        con = _connect(params)
+        try:
+            log = load_events(params, con, rows=table, facts=facts)
+            names = dict(con.execute("SELECT code, event FROM event_names").fetchall())
+            roles = dict(con.execute("SELECT event, role FROM event_names").fetchall())
+            totals = activity.event_totals(con)
+            counted = [names[code] for code in totals]
+            row = {
+                "users": log.counts["users"],
+                "events": log.counts["events"],
+                "names": counted,
+                "roles": [roles[name] for name in counted],
+                "counts": [n for n, _ in totals.values()],
+                "unpriced": [u for _, u in totals.values()],
+                **{f"pop_{k}": v for k, v in population_sums(log).items()},
+            }
+        except PersonaError as exc:
+            row = _error_row(exc)
+        finally:
+            con.close()
+        yield _report(sum_fields(), row)
+
+    return run
+
+
+# -- pass 3: features ----------------------------------------------------------------------------
+
+
+def feature_part(params: PersonaParams, facts: LogFacts, columns: list[str]):
+    """The partition function of pass 3: the partition's users' features, ``columns`` of them."""
+
+    def run(batches):
+        import pyarrow as pa
+
+        table = _table(batches)
+        if table is None:
+            return
+        con = _connect(params)
+        try:
+            features = _features(params, con, table, facts)
+        finally:
+            con.close()
+        frame = features.reset_index()[["user_id", *columns]]
+        yield pa.RecordBatch.from_pandas(frame, preserve_index=False)
+
+    return run
+
+
+def _features(params: PersonaParams, con, table, facts: LogFacts) -> pd.DataFrame:
+    from ..features import compute_features
+    from ..load import load_events
+
+    return compute_features(load_events(params, con, rows=table, facts=facts))[0]
+
+
+# -- the driver ----------------------------------------------------------------------------------
+
+
+def spark_features(
+    params: PersonaParams, say: Progress
+) -> tuple[EventLog, pd.DataFrame, dict[str, str]]:
+    """The log's features computed on Spark: the loaded log's record (an :class:`EventLog`
+    without a connection), the feature table (index ``user_id``, in the DuckDB engine's order)
+    and the notes on skipped features, as :func:`personas.features.compute_features` gives them.
+
+    Raises the errors the DuckDB engine raises for the same input, and ParameterError for
+    ``features_path``, which the Spark engine does not compute yet.
+    """
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import NumericType
+
+    from ..features import POPULATION_SUMS, compute_features
+    from ..load.window import empty_window_error, reference_time, timestamp_text
+    from .session import read_events, spark_session
+
+    if params.features_path:
+        raise errors.ParameterError(
+            f"parameter features_path={params.features_path!r}: your own features are computed "
+            "by the DuckDB engine only so far; leave features_path empty or use engine=duckdb",
+            name="features_path",
+        )
+    spark = spark_session(params)
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    frame, source, planted = read_events(spark, params)
+    empty = frame.limit(0).toArrow()
+    time_top = None
+    if params.time_col in frame.columns and isinstance(
+        frame.schema[params.time_col].dataType, NumericType
+    ):
+        time_top = frame.agg(F.max(F.abs(F.col(params.time_col)))).first()[0]
+        time_top = float(time_top) if time_top is not None else None
+    facts = LogFacts(now=_now_of_driver(), time_top=time_top)
+    _check_columns(params, empty, facts)
+
+    with say.stage("load", "reading rows on Spark") as stage:
+        parts = frame.mapInArrow(clean_part(params, facts), _ddl(CLEAN_FIELDS)).collect()
+        cleaned = [row.asDict() for row in parts]
+        _raise_first(cleaned)
+        total = sum(row["rows"] for row in cleaned)
+        if total == 0:
+            raise InputError(
+                f"events file {source!r} has a header but no rows; export the log with its events",
+                path=source,
+            )
+        quality = {rule: sum(row[rule] for row in cleaned) for rule in RULES}
+        dropped = sum(row["dropped"] for row in cleaned)
+        kept = _span(cleaned, "kept")
+        if kept is None:
+            usable = _span(cleaned, "usable")
+            if usable is not None:
+                raise empty_window_error(params, source, *usable)
+            raise InputError(
+                f"events file {source!r} has no usable rows after cleaning "
+                f"({', '.join(f'{k}: {v}' for k, v in quality.items() if v)}); check "
+                "the user and time columns",
+                path=source,
+            )
+        names = tuple(sorted({name for row in cleaned for name in row["events"]}))
+        stage.done(f"{total:,} rows read")
+    seconds["load"] = round(time.perf_counter() - started, 3)
+    facts = replace(facts, span=kept, events=names)
+
+    started = time.perf_counter()
+    partitions = max(spark.sparkContext.defaultParallelism, math.ceil(total / ROWS_PER_PARTITION))
+    users_rows = frame.repartition(partitions, F.col(params.user_col)).persist(
+        StorageLevel.DISK_ONLY
+    )
+    try:
+        with say.stage("load", "summing events per user on Spark") as stage:
+            summed = [
+                row.asDict()
+                for row in users_rows.mapInArrow(
+                    sum_part(params, facts), _ddl(sum_fields())
+                ).collect()
+            ]
+            _raise_first(summed)
+            users = sum(row["users"] for row in summed)
+            events = sum(row["events"] for row in summed)
+            per_name: dict[str, list[int]] = {}
+            role_map: dict[str, str] = {}
+            for row in summed:
+                for name, role, n, unpriced in zip(
+                    row["names"], row["roles"], row["counts"], row["unpriced"]
+                ):
+                    tally = per_name.setdefault(name, [0, 0])
+                    tally[0] += n
+                    tally[1] += unpriced
+                    role_map[name] = role
+            event_counts = {
+                name: n for name, (n, _) in sorted(per_name.items(), key=lambda i: (-i[1][0], i[0]))
+            }
+            population = {
+                name: sum(row[f"pop_{name}"] for row in summed) for name in POPULATION_SUMS
+            }
+            stage.done(f"{users:,} users summed from {events:,} events")
+        seconds["per_user"] = round(time.perf_counter() - started, 3)
+        facts = replace(facts, event_counts=event_counts, population=population)
+
+        started = time.perf_counter()
+        with say.stage("features", "computing features per user on Spark") as computing:
+            con = _connect(params)
+            try:  # the columns and the skipped features, from no rows with every fact fixed
+                from ..load import load_events
+
+                shape = load_events(params, con, rows=empty, facts=facts)
+                table, skipped = compute_features(shape)
+            finally:
+                con.close()
+            columns = list(table.columns)
+            schema = "user_id string, " + ", ".join(f"`{c}` double" for c in columns)
+            computed = users_rows.mapInArrow(feature_part(params, facts, columns), schema)
+            features = computed.toArrow().to_pandas()
+            computing.done(f"{len(columns)} columns for {len(features):,} users")
+        seconds["features"] = round(time.perf_counter() - started, 3)
+    finally:
+        users_rows.unpersist()
+    features = features.set_index("user_id").sort_index()
+    features.index = pd.Index(features.index, dtype="str", name="user_id")
+    quality["duplicate"] = max(total - events - dropped, 0)
+    quality["missing_amount"] = (
+        sum(unpriced for _, unpriced in per_name.values()) if "amount" in shape.optional else 0
+    )
+    first, last = params.time_window()
+    log = EventLog(
+        con=None,
+        source=source,
+        has_event_column=shape.has_event_column,
+        columns=shape.columns,
+        optional=shape.optional,
+        time_format=shape.time_format,
+        role_map={name: role_map[name] for name in event_counts},
+        event_counts=event_counts,
+        quality={rule: quality[rule] for rule in CLEANING_RULES},
+        counts={
+            "rows_read": total,
+            "events": events,
+            "users": users,
+            "start": str(kept[0]),
+            "end": str(kept[1]),
+        },
+        window={"start": timestamp_text(first), "end": timestamp_text(last)},
+        reference=reference_time(params, kept[1]),
+        reference_from="reference_date" if params.reference_date.strip() else "last event used",
+        planted=planted,
+        session_col=params.session_col,
+        seconds=seconds,
+    )
+    return log, features, skipped
+
+
+def _now_of_driver() -> datetime:
+    """The run's "now", read once: the future rule drops the same rows in every partition."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        return con.execute("SELECT CAST(now() AS TIMESTAMP)").fetchone()[0]
+
+
+def _check_columns(params: PersonaParams, empty, facts: LogFacts) -> None:
+    """The load's checks of the columns, on the input's schema: a missing user or time column
+    stops the run before Spark reads a row."""
+    from ..load.stage import read_and_clean
+
+    con = _connect(params)
+    try:
+        read_and_clean(params, con, Progress(quiet=True), rows=empty, facts=facts)
+    finally:
+        con.close()
+
+
+def _span(rows: list[dict[str, Any]], which: str) -> tuple[datetime, datetime] | None:
+    firsts = [row[f"{which}_first"] for row in rows if row[f"{which}_first"]]
+    lasts = [row[f"{which}_last"] for row in rows if row[f"{which}_last"]]
+    if not firsts:
+        return None
+    return datetime.fromisoformat(min(firsts, key=datetime.fromisoformat)), datetime.fromisoformat(
+        max(lasts, key=datetime.fromisoformat)
+    )

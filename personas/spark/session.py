@@ -1,0 +1,160 @@
+"""The SparkSession the Spark engine runs in, and the event log as a Spark DataFrame.
+
+An active session (a Databricks notebook, ``spark-submit``, a test's) is used as it is; else one
+is started on ``spark_master``. A cluster's executors get this package as a zip added to the
+session (``addPyFile``), so the code they run is the driver's; its dependencies (DuckDB, pandas,
+pyarrow) must be installed on them. The session's time zone is set to UTC: the load reads times
+without a zone as UTC, and Spark parses and converts them in its session zone.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError, ParameterError
+from ..params import PersonaParams
+
+PYSPARK_MISSING = (
+    "parameter engine=spark needs pyspark, which is not installed; install it with "
+    "pip install -e '.[spark]' (or pip install 'personas[spark]'), or use engine=duckdb"
+)
+CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv")
+
+
+def require_pyspark() -> None:
+    """Raise the one-sentence ParameterError when pyspark is not installed."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise ParameterError(PYSPARK_MISSING, name="engine") from None
+
+
+def spark_session(params: PersonaParams):
+    """The active SparkSession, or a new one on ``params.spark_master``; its zone set to UTC."""
+    require_pyspark()
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    if spark is None:
+        master = params.spark_master.strip()
+        builder = (
+            SparkSession.builder.master(master)
+            .appName("personas")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.ui.showConsoleProgress", "false")  # the run prints its own progress
+        )
+        if master.startswith("local"):  # the workers run this Python, with its packages
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        try:
+            spark = builder.getOrCreate()
+        except Exception as exc:  # pyspark raises its own kinds; Java missing is the usual one
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise ParameterError(
+                f"parameter spark_master={master!r}: Spark did not start ({first}); it needs "
+                "Java 17 or later (Debian: apt-get install default-jre-headless) and a "
+                "reachable master",
+                name="spark_master",
+            ) from None
+        if not master.startswith("local"):
+            ship_package(spark)
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    return spark
+
+
+def ship_package(spark) -> None:
+    """Add this package, zipped, to the session: the executors import the driver's code."""
+    package = Path(__file__).resolve().parents[1]
+    folder = Path(tempfile.mkdtemp(prefix="personas-spark-"))
+    target = folder / "personas.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(package.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                zf.write(path, Path("personas") / path.relative_to(package))
+    spark.sparkContext.addPyFile(str(target))
+
+
+def read_events(spark, params: PersonaParams) -> tuple[Any, str, Any]:
+    """The log as a Spark DataFrame, a description of it, and the bundled sample's planted
+    personas (None otherwise).
+
+    ``events_table`` is read from the catalog; ``events_path`` as CSV (header row, types
+    inferred) when its name ends like one, else as Parquet (a file, a folder or a glob), so
+    paths of object stores (s3a://, abfss://, dbfs:/) need no local look.
+    """
+    from pyspark.errors import AnalysisException
+
+    if params.events_table.strip():
+        name = params.events_table.strip()
+        try:
+            return spark.table(name), name, None
+        except AnalysisException as exc:
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise InputError(
+                f"events table {name!r} cannot be read from the Spark catalog ({first}); "
+                "check events_table",
+                path=name,
+            ) from None
+    if not params.events_path:
+        from ..sample import make_events
+
+        frame, planted = make_events(
+            params.sample_users, params.sample_seed, period=params.sample_period
+        )
+        year = f", year {params.sample_period}" if params.sample_period > 1 else ""
+        described = (
+            f"bundled synthetic sample ({params.sample_users} users, seed "
+            f"{params.sample_seed}{year})"
+        )
+        return spark.createDataFrame(frame), described, planted
+    path = params.events_path
+    local = "://" not in path and not path.startswith("dbfs:")
+    if local and not any(c in path for c in "*?[") and not Path(path).exists():
+        raise InputError(f"events file {path!r} does not exist; check events_path", path=path)
+    try:
+        if path.lower().endswith(CSV_SUFFIXES):
+            frame = spark.read.csv(path, header=True, inferSchema=True)
+        else:
+            frame = _read_parquet(spark, path, params.time_col)
+    except AnalysisException as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise InputError(
+            f"events file {path!r} cannot be read by Spark ({first}); give a CSV with a "
+            "header row, or Parquet",
+            path=path,
+        ) from None
+    return frame, path, None
+
+
+def _read_parquet(spark, path: str, time_col: str):
+    """Parquet read by Spark; times in nanoseconds (pandas writes them so) read as well.
+
+    Spark has no nanosecond timestamps: it refuses such a file unless told to read them as
+    integers, which it is then (the session's ``spark.sql.legacy.parquet.nanosAsLong``), and the
+    time column is turned back into a time, to the microsecond, as DuckDB reads it.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import LongType
+
+    try:
+        frame = spark.read.parquet(path)
+        frame.limit(1).collect()
+        return frame
+    except Exception as exc:  # pyspark raises its own kinds, at the read or the first rows
+        if "TIMESTAMP(NANOS" not in str(exc):
+            raise
+    spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
+    frame = spark.read.parquet(path)
+    if time_col in frame.columns and isinstance(frame.schema[time_col].dataType, LongType):
+        micros = F.expr(f"timestamp_micros(div({quote_spark(time_col)}, 1000))")
+        frame = frame.withColumn(time_col, micros)
+    return frame
+
+
+def quote_spark(name: str) -> str:
+    """A column name quoted for Spark SQL."""
+    return "`" + name.replace("`", "``") + "`"
