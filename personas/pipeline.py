@@ -76,6 +76,8 @@ FEATURE_PARAMETERS = (
     "features_path",
     "forecast",
     "holdout_days",
+    "engine",
+    "events_table",
 )
 MODEL_PARAMETERS = (
     "min_personas",
@@ -206,6 +208,10 @@ def versions() -> dict[str, str]:
 
 def fingerprint(params: PersonaParams) -> str:
     """A quick fingerprint of the input: size, name and the first and last MiB of each file."""
+    if params.events_table.strip():  # a catalog table: its name (the catalog keeps versions)
+        return f"table:{params.events_table.strip()}"
+    if params.engine == "spark" and "://" in params.events_path:
+        return f"path:{params.events_path}"  # an object store's files are not read here
     if not params.events_path:
         period = f":period={params.sample_period}" if params.sample_period > 1 else ""
         return f"sample:users={params.sample_users}:seed={params.sample_seed}{period}"
@@ -315,25 +321,32 @@ def features_step(params: PersonaParams, progress: Progress | bool | None = None
     started = time.time()
     timings: dict[str, float] = {}
     clock = _Clock(timings)
-    log = load_events(params, progress=say)
-    timings.update(log.seconds)  # the load's two passes: read and clean, then per user
-    require_users(log.counts["users"], log.source)
-    with (
-        clock("features"),
-        say.stage(
-            "features", "computing features per user", track_progress(log.con, say)
-        ) as computing,
-    ):
-        features, skipped = compute_features(log)
-        features = add_custom_features(log, features, custom, params.features_path)
-        computing.done(f"{features.shape[1]} columns for {len(features):,} users")
     purchases, purchase_record = {}, None
-    if params.forecast:
-        from .forecast import purchase_history
+    if params.engine == "spark":  # the same features, computed on Spark (personas.spark)
+        from .spark.features import spark_features
 
-        with clock("purchases"):
-            purchases, purchase_record = purchase_history(log, params)
-    log.con.close()  # DuckDB's memory goes back before the table is copied out to Parquet
+        log, features, skipped = spark_features(params, say)
+        timings.update(log.seconds)  # load, per_user and features, as below
+        require_users(log.counts["users"], log.source)
+    else:
+        log = load_events(params, progress=say)
+        timings.update(log.seconds)  # the load's two passes: read and clean, then per user
+        require_users(log.counts["users"], log.source)
+        with (
+            clock("features"),
+            say.stage(
+                "features", "computing features per user", track_progress(log.con, say)
+            ) as computing,
+        ):
+            features, skipped = compute_features(log)
+            features = add_custom_features(log, features, custom, params.features_path)
+            computing.done(f"{features.shape[1]} columns for {len(features):,} users")
+        if params.forecast:
+            from .forecast import purchase_history
+
+            with clock("purchases"):
+                purchases, purchase_record = purchase_history(log, params)
+        log.con.close()  # DuckDB's memory goes back before the table is copied out to Parquet
     stage = _fresh_stage(params)
     features.to_parquet(stage / "features.parquet")
     for name, frame in purchases.items():
@@ -366,12 +379,25 @@ def features_step(params: PersonaParams, progress: Progress | bool | None = None
         "custom_features": [c.to_dict() for c in custom],
         "timings_s": timings,
         "purchases": purchase_record,  # the forecast's input (personas.forecast)
+        "engine": _engine_record(params),
     }
     (stage / FEATURES_RECORD).write_text(
         json.dumps(record, indent=2, default=str), encoding="utf-8"
     )
     _write_state(stage, record)
     return features
+
+
+def _engine_record(params: PersonaParams) -> dict[str, Any]:
+    """What computed the features, for run.json; on Spark, what it does not compute yet."""
+    if params.engine != "spark":
+        return {"name": "duckdb"}
+    return {
+        "name": "spark",
+        "master": params.spark_master,
+        "not_on_spark": "the forecast (forecast) and your own features (features_path) are "
+        "computed by the DuckDB engine only so far",
+    }
 
 
 # -- step 2: model ---------------------------------------------------------------------------------
@@ -472,7 +498,9 @@ def model_step(
     replaces the PersonaModel the parameters describe (:func:`persona_model`); its settings are
     the ones the run records, and the report step must be given the same values.
     """
+    from . import sampling
     from .model import map_2d
+    from .sampling import fit_users
 
     say = as_progress(progress)
     stage = _model_stage(params)
@@ -482,17 +510,33 @@ def model_step(
     features = pd.read_parquet(stage / "features.parquet")
     X = features  # the model's FeatureMatrix picks and prepares its columns
     model = persona_model(params, model)
+    spark = params.engine == "spark"
     with _Clock(state["timings_s"])("model"):
+        # the users whose ids hash lowest, the same on both engines (personas.sampling)
+        if spark:
+            from .spark.assign import assign_all, fit_table
+
+            fitted = fit_table(params, stage / "features.parquet")
+        else:
+            few = len(X) <= sampling.FIT_USERS  # then all of them, without a copy
+            fitted = X if few else X[fit_users(X.index, sampling.FIT_USERS)]
         fits = f"{model.n_fits} fit{'s' * (model.n_fits > 1)}"
-        sample = min(model.sample_size, len(X))
+        sample = min(model.sample_size, len(fitted))
         with say.stage("personas", f"fitting {fits} on {sample:,} users each") as fitting:
-            model.fit(X)
+            model.fit(fitted)
             fitting.done(
                 f"{fits} on {len(model.sample_index_):,} users each: "
                 f"{model.info_['personas']} personas"
             )
         with say.stage("personas", f"assigning {len(X):,} users") as assigning:
-            labels, confidence = model.predict_with_confidence(X)
+            if spark:  # on the executors, into the Parquet dataset assignments/
+                assign_all(params, stage / "features.parquet", model, stage / "assignments")
+                spread = pd.read_parquet(stage / "assignments").set_index("user_id")
+                spread = spread.reindex(features.index.astype(str))
+                labels = spread["persona_id"].to_numpy()
+                confidence = spread["confidence"].to_numpy()
+            else:
+                labels, confidence = model.predict_with_confidence(X)
             assigning.done(f"{len(X):,} users assigned")
         with say.stage("personas", "drawing the 2-D map") as drawing:
             rows, coords = map_2d(model.reference_, model.embedding_, params.random_state)
@@ -511,6 +555,7 @@ def model_step(
     assignments.to_parquet(stage / "assignments.parquet", index=False)
     state["model"] = {
         **model.info_,
+        "fit_users": len(fitted),  # the users whose ids hash lowest (personas.sampling)
         "features": list(model.feature_names_in_),
         "params": _model_record(model),
     }

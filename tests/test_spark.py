@@ -1,0 +1,368 @@
+"""The Spark engine gives the DuckDB engine's features and personas (personas.spark).
+
+Every feature of every user equal to 1e-9, on the bundled sample and on dirty logs; the same
+persona assignments; the same errors; and a run on a standalone Spark cluster (a master and two
+workers started on 127.0.0.1). One local[2] SparkSession serves the whole test session. The
+tests skip, saying why, when pyspark or Java is missing (``make test`` installs both).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from personas import pipeline
+from personas.errors import ParameterError, SchemaError
+from personas.features import compute_features
+from personas.load import load_events
+from personas.params import PersonaParams
+from personas.progress import Progress
+
+pytest.importorskip(
+    "pyspark", reason="pyspark is not installed (pip install -e '.[spark]'; make test does)"
+)
+if shutil.which("java") is None:
+    pytest.skip(
+        "Java is missing: Spark needs it (apt-get install default-jre-headless; make test does "
+        "as root)",
+        allow_module_level=True,
+    )
+
+from personas.spark.features import spark_features  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local[2] session for every test; its Python workers import this checkout."""
+    from pyspark.sql import SparkSession
+
+    path = os.environ.get("PYTHONPATH", "")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), path) if p)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("personas-tests")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.default.parallelism", "2")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+    os.environ["PYTHONPATH"] = path
+
+
+def both_engines(params: PersonaParams):
+    """(DuckDB log, DuckDB features, Spark log, Spark features) for ``params``."""
+    log = load_events(params)
+    ours, _ = compute_features(log)
+    spark_log, theirs, _ = spark_features(params.replace(engine="spark"), Progress(quiet=True))
+    return log, ours, spark_log, theirs
+
+
+def assert_same_features(ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
+    """Every feature of every user equal to 1e-9 (missing where missing)."""
+    assert list(theirs.columns) == list(ours.columns)
+    assert list(theirs.index) == list(ours.index)
+    a, b = ours.to_numpy(dtype="float64"), theirs.to_numpy(dtype="float64")
+    assert (np.isnan(a) == np.isnan(b)).all()
+    both = ~np.isnan(a)
+    worst = np.abs(a[both] - b[both]).max() if both.any() else 0.0
+    assert worst <= 1e-9, worst
+
+
+def assert_same_record(log, spark_log) -> None:
+    assert spark_log.counts == log.counts
+    assert spark_log.quality == log.quality
+    assert spark_log.event_counts == log.event_counts
+    assert spark_log.role_map == log.role_map
+    assert spark_log.reference == log.reference
+
+
+def test_features_equal_on_the_bundled_sample(spark):
+    log, ours, spark_log, theirs = both_engines(PersonaParams(sample_users=600, sample_seed=3))
+    assert len(ours) == 600 and ours.shape[1] > 30
+    assert_same_features(ours, theirs)
+    assert_same_record(log, spark_log)
+
+
+def test_features_equal_on_a_parquet_file_of_the_sample(spark, tmp_path):
+    from personas.sample import write_sample
+
+    events, _ = write_sample(str(tmp_path / "events.parquet"), n_users=400, seed=5)
+    log, ours, spark_log, theirs = both_engines(PersonaParams(events_path=str(events)))
+    assert_same_features(ours, theirs)
+    assert_same_record(log, spark_log)
+
+
+def dirty_log(seed: int, users: int = 300, rows: int = 12_000) -> pd.DataFrame:
+    """A log with every kind of dirt the load cleans: duplicates, rows without a user (missing,
+    blank) or a time, rows outside the window and in the future, negative amounts and
+    quantities, event names in mixed case and unknown ones, odd user ids, amounts in cents and
+    not, categories, products, platforms and discounts."""
+    rng = np.random.default_rng(seed)
+    ids = np.array(
+        [f"user-{i:04d}" for i in range(users - 6)]
+        + ["007", "7", " padded ", "ünïcödé", "user,comma", 'quote"d']
+    )
+    names = np.array(
+        [
+            "Product Viewed",
+            "page_view",
+            "VIEW_ITEM",
+            "add_to_cart",
+            "Product Added",
+            "purchase",
+            "Order Completed",
+            "search",
+            "email_open",
+            "Email Clicked",
+            "wishlist_add",
+            "Mystery Event",
+            "app_open",
+        ]
+    )
+    start = pd.Timestamp("2024-01-01").value // 1000  # microseconds
+    span = 400 * 86_400_000_000
+    times = pd.to_datetime(start + rng.integers(0, span, rows), unit="us")
+    frame = pd.DataFrame(
+        {
+            "user_id": rng.choice(ids, rows, p=None),
+            "timestamp": times.strftime("%Y-%m-%d %H:%M:%S"),
+            "event": rng.choice(names, rows, p=np.linspace(3, 1, len(names)) / 26),
+            "amount": np.where(
+                rng.random(rows) < 0.5,
+                np.round(rng.gamma(2, 30, rows), 2),
+                rng.gamma(2, 30, rows),
+            ),
+            "quantity": rng.integers(-1, 5, rows).astype("float64"),
+            "discount": rng.random(rows) < 0.2,
+            "platform": rng.choice(["web", "iOS", "android", "App", None], rows),
+            "category": rng.choice(["shoes", "bags", "hats", None], rows),
+            "product": rng.choice([f"p{i}" for i in range(90)], rows),
+        }
+    )
+    frame.loc[rng.random(rows) < 0.02, "user_id"] = None
+    frame.loc[rng.random(rows) < 0.01, "user_id"] = "   "
+    frame.loc[rng.random(rows) < 0.02, "timestamp"] = None
+    frame.loc[rng.random(rows) < 0.01, "timestamp"] = "2999-01-01 00:00:00"  # the future
+    frame.loc[rng.random(rows) < 0.03, "amount"] = -5.0
+    frame.loc[rng.random(rows) < 0.05, "amount"] = None
+    frame.loc[frame["event"].isin(["page_view", "search"]), "amount"] = None
+    duplicates = frame.sample(frac=0.05, random_state=seed)
+    return pd.concat([frame, duplicates], ignore_index=True).sample(frac=1, random_state=seed)
+
+
+@pytest.mark.parametrize(
+    "variant", ["window", "epoch seconds", "sessions given"], ids=lambda v: v.replace(" ", "-")
+)
+def test_features_equal_on_a_dirty_log(spark, tmp_path, variant):
+    frame = dirty_log(seed=len(variant))
+    extra = {}
+    if variant == "window":
+        extra = dict(start="2024-02-01", end="2025-01-31", reference_date="2025-02-15")
+    elif variant == "epoch seconds":
+        times = pd.to_datetime(frame["timestamp"])
+        frame["timestamp"] = (times - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1)
+    else:
+        frame["session_id"] = (
+            frame["user_id"].fillna("-") + "/" + frame["timestamp"].fillna("x").str[:10]
+        )
+        extra = dict(session_col="session_id")
+    path = tmp_path / "dirty.parquet"
+    frame.to_parquet(path, index=False)
+    log, ours, spark_log, theirs = both_engines(PersonaParams(events_path=str(path), **extra))
+    assert len(ours) > 250
+    assert log.quality["duplicate"] > 0 and log.quality["null_user"] > 0
+    assert "event:Mystery Event" in ours.columns or "event:wishlist_add" in ours.columns
+    assert_same_features(ours, theirs)
+    assert_same_record(log, spark_log)
+
+
+def test_bad_input_gives_the_same_sentence_on_both_engines(spark, tmp_path):
+    frame = dirty_log(seed=1, users=60, rows=2000)
+    missing = tmp_path / "no-user.parquet"
+    frame.rename(columns={"user_id": "uid"}).to_parquet(missing, index=False)
+    params = PersonaParams(events_path=str(missing))
+    with pytest.raises(SchemaError, match="has no 'user_id' column") as duck:
+        load_events(params)
+    with pytest.raises(SchemaError, match="has no 'user_id' column") as sparks:
+        spark_features(params.replace(engine="spark"), Progress(quiet=True))
+    assert str(sparks.value) == str(duck.value)
+
+    bad = tmp_path / "bad-times.parquet"
+    frame.assign(timestamp=frame["timestamp"].where(frame.index % 7 != 0, "not a time")).to_parquet(
+        bad, index=False
+    )
+    with pytest.raises(SchemaError, match="are not timestamps"):
+        spark_features(PersonaParams(events_path=str(bad), engine="spark"), Progress(quiet=True))
+
+
+def test_features_path_is_refused_on_spark(spark, tmp_path):
+    with pytest.raises(ParameterError, match="features_path"):
+        spark_features(
+            PersonaParams(engine="spark", features_path=str(tmp_path / "f.yaml")),
+            Progress(quiet=True),
+        )
+
+
+def test_missing_pyspark_is_one_sentence(monkeypatch):
+    import builtins
+
+    from personas.spark.session import require_pyspark
+
+    real = builtins.__import__
+
+    def without_pyspark(name, *args, **kwargs):
+        if name == "pyspark" or name.startswith("pyspark."):
+            raise ImportError(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_pyspark)
+    with pytest.raises(ParameterError, match=r"pip install -e '\.\[spark\]'"):
+        require_pyspark()
+
+
+def test_fit_users_are_the_lowest_hashes_on_both_engines(spark, tmp_path):
+    from personas import sampling
+    from personas.spark.assign import fit_table
+
+    ids = pd.Index([f"u{i}" for i in range(1000)] + ["ünï", "007", " x "], name="user_id")
+    features = pd.DataFrame({"orders": np.arange(len(ids), dtype="float64")}, index=ids)
+    features.to_parquet(tmp_path / "features.parquet")
+    mask = sampling.fit_users(ids, 100)
+    assert mask.sum() == 100
+    chosen = ids[mask]
+    assert (sampling.user_hash(chosen).max() < np.sort(sampling.user_hash(ids))[100:]).all()
+    old = sampling.FIT_USERS
+    sampling.FIT_USERS = 100
+    try:
+        picked = fit_table(PersonaParams(engine="spark"), tmp_path / "features.parquet")
+    finally:
+        sampling.FIT_USERS = old
+    assert list(picked.index) == sorted(chosen)
+    assert (picked["orders"] == features.loc[picked.index, "orders"]).all()
+
+
+# -- whole runs: the model fits UMAP (slow) ----------------------------------------------------
+
+
+def _run(tmp_path, name: str, **values) -> Path:
+    params = PersonaParams(
+        sample_users=700, n_fits=1, output_dir=str(tmp_path / name), forecast=False, **values
+    )
+    return pipeline.run(params, progress=False).run_dir
+
+
+@pytest.mark.slow
+def test_both_engines_give_the_same_personas(spark, tmp_path, monkeypatch):
+    from personas import sampling
+
+    monkeypatch.setattr(sampling, "FIT_USERS", 500)  # the fit users: a hash-chosen part
+    duck = _run(tmp_path, "duckdb")
+    spark_run = _run(tmp_path, "spark", engine="spark")
+    a = pd.read_parquet(duck / "assignments.parquet")
+    b = pd.read_parquet(spark_run / "assignments.parquet")
+    pd.testing.assert_frame_equal(a, b)
+    assert a["persona_id"].nunique() >= 3
+    parts = pd.read_parquet(spark_run / "assignments").sort_values("user_id", ignore_index=True)
+    assert len(parts) == 700 and list(parts["user_id"]) == list(a["user_id"])
+    assert (parts["persona_id"].to_numpy() == a["persona_id"].to_numpy()).all()
+    assert (duck / "personas.json").read_text() == (spark_run / "personas.json").read_text()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def standalone_cluster(tmp_path):
+    """A Spark standalone master and two workers on 127.0.0.1 (the scripts pyspark ships);
+    stopped, whatever happens, when the test ends."""
+    import pyspark
+
+    spark_class = Path(pyspark.__file__).parent / "bin" / "spark-class"
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PYSPARK_PYTHON": sys.executable,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_WORKER_DIR": str(tmp_path / "work"),
+        "SPARK_LOG_DIR": str(tmp_path / "logs"),
+    }
+    env.pop("PYTHONPATH", None)  # the executors get the package from the driver (addPyFile)
+    started = []
+    logs = []
+
+    def start(*args: str) -> None:
+        log = open(tmp_path / f"daemon-{len(started)}.log", "w")  # noqa: SIM115
+        logs.append(log)
+        started.append(subprocess.Popen([str(spark_class), *args], env=env, stdout=log, stderr=log))
+
+    try:
+        master = f"spark://127.0.0.1:{port}"
+        start(
+            "org.apache.spark.deploy.master.Master",
+            "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(_free_port()),
+        )  # fmt: skip
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the Spark master did not start in 60 s")
+        for _ in range(2):
+            start(
+                "org.apache.spark.deploy.worker.Worker", master,
+                "--host", "127.0.0.1", "--cores", "1", "--memory", "1g",
+                "--webui-port", str(_free_port()),
+            )  # fmt: skip
+        time.sleep(5)  # the workers register with the master
+        yield master
+    finally:
+        for process in reversed(started):
+            process.terminate()
+        for process in reversed(started):
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for log in logs:
+            log.close()
+
+
+@pytest.mark.slow
+def test_a_run_on_a_standalone_cluster_of_two_workers(standalone_cluster, tmp_path):
+    """The CLI in a fresh process (one Spark context per process: the tests' is local)."""
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYSPARK_PYTHON": sys.executable}
+    command = [
+        sys.executable, "-m", "personas", "run", "--no-notebooks", "-q", "--out", str(out),
+        "-p", "engine=spark", "-p", f"spark_master={standalone_cluster}",
+        "-p", "sample_users=500", "-p", "n_fits=1", "-p", "forecast=false",
+    ]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=420)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ours, _ = compute_features(load_events(PersonaParams(sample_users=500)))
+    assert_same_features(ours, pd.read_parquet(out / "features.parquet"))
+    assert standalone_cluster in (out / "features.json").read_text()
+    parts = pd.read_parquet(out / "assignments")
+    assert len(parts) == 500
