@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help setup demo test test-fast lab bench lint browser-deps compiler-deps clean
+.PHONY: help setup demo test test-fast lab bench lint browser-deps compiler-deps java-deps clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -12,10 +12,10 @@ help:  ## list the targets
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,spark]'
 	@touch $@
 
-setup: $(STAMP)  ## create .venv and install the package with its test tools
+setup: $(STAMP)  ## create .venv and install the package with its test tools and pyspark
 
 # Two years of the bundled sample's shop: the second run is compared with the first (who moved
 # where), then both on one history page.
@@ -42,11 +42,20 @@ compiler-deps:  ## install Debian's g++ for the forecast's models (needs root; w
 	      || echo "warning: could not install g++; the forecast will run slowly"; \
 	  else echo "note: g++ missing (apt-get install g++); the forecast will run slowly"; fi; }
 
+# The Spark engine's tests (tests/test_spark.py) start Spark, which runs on Java: Debian's
+# default-jre-headless (Java 17). pyspark itself comes with the spark extra into .venv.
+java-deps:  ## install Debian's Java for the Spark engine's tests (needs root; skipped otherwise)
+	@command -v java >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null) \
+	      || echo "warning: could not install Java; the Spark tests will be skipped"; \
+	  else echo "note: java missing (apt-get install default-jre-headless); the Spark tests will be skipped"; fi; }
+
 lint: $(STAMP)  ## ruff's checks and its formatter (settings in pyproject.toml); make test runs it first
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: $(STAMP) browser-deps compiler-deps lint  ## lint, then the whole test suite
+test: $(STAMP) browser-deps compiler-deps java-deps lint  ## lint, then the whole test suite
 	$(PY) -m pytest
 
 test-fast: $(STAMP)  ## tests without papermill, UMAP fits or the browser

@@ -40,6 +40,7 @@ if shutil.which("java") is None:
 from personas.spark.features import spark_features  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.spark
 
 
 @pytest.fixture(scope="session")
