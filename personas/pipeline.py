@@ -379,7 +379,7 @@ def features_step(params: PersonaParams, progress: Progress | bool | None = None
         "custom_features": [c.to_dict() for c in custom],
         "timings_s": timings,
         "purchases": purchase_record,  # the forecast's input (personas.forecast)
-        "engine": _engine_record(params),
+        "engine": {**_engine_record(params), **log.engine},
     }
     (stage / FEATURES_RECORD).write_text(
         json.dumps(record, indent=2, default=str), encoding="utf-8"

@@ -63,6 +63,8 @@ class EventLog:
     # the whole log's sums the smoothed rates pull towards, when this log is part of it
     # (LogFacts.population); None: this log's own (personas.features.POPULATION_SUMS)
     population: dict[str, int] | None = None
+    engine: dict[str, Any] = field(default_factory=dict)  # what another engine reports (Spark:
+    # partitions and the seconds its tasks took, personas.spark.features)
 
     @property
     def roles(self) -> set[str]:

@@ -96,6 +96,7 @@ def _report(fields: list[tuple[str, str]], row: dict[str, Any]):
         "string": pa.string(),
         "array<string>": pa.list_(pa.string()),
         "array<long>": pa.list_(pa.int64()),
+        "double": pa.float64(),
     }
     schema = pa.schema([(name, kinds[kind]) for name, kind in fields])
     return pa.RecordBatch.from_pylist([{name: row.get(name) for name, _ in fields}], schema)
@@ -159,6 +160,8 @@ def sum_fields() -> list[tuple[str, str]]:
         ("counts", "array<long>"),
         ("unpriced", "array<long>"),
         *((f"pop_{name}", "long") for name in POPULATION_SUMS),
+        ("rows", "long"),
+        ("seconds", "double"),
     )
 
 
@@ -174,6 +177,7 @@ def sum_part(params: PersonaParams, facts: LogFacts):
         if table is None:
             return
         con = _connect(params)
+        started = time.perf_counter()
         try:
             log = load_events(params, con, rows=table, facts=facts)
             names = dict(con.execute("SELECT code, event FROM event_names").fetchall())
@@ -188,6 +192,8 @@ def sum_part(params: PersonaParams, facts: LogFacts):
                 "counts": [n for n, _ in totals.values()],
                 "unpriced": [u for _, u in totals.values()],
                 **{f"pop_{k}": v for k, v in population_sums(log).items()},
+                "rows": table.num_rows,
+                "seconds": time.perf_counter() - started,
             }
         except PersonaError as exc:
             row = _error_row(exc)
@@ -330,6 +336,7 @@ def spark_features(
                 name: sum(row[f"pop_{name}"] for row in summed) for name in POPULATION_SUMS
             }
             stage.done(f"{users:,} users summed from {events:,} events")
+            tasks = [(row["rows"], row["seconds"]) for row in summed]
         seconds["per_user"] = round(time.perf_counter() - started, 3)
         facts = replace(facts, event_counts=event_counts, population=population)
 
@@ -381,6 +388,14 @@ def spark_features(
         planted=planted,
         session_col=params.session_col,
         seconds=seconds,
+        engine={
+            "partitions": partitions,
+            # the load of one partition's users (pass 2) on one core: rows and seconds, for
+            # sizing a cluster (docs/scale.md)
+            "partition_rows": sum(rows for rows, _ in tasks),
+            "partition_seconds": round(sum(sec for _, sec in tasks), 3),
+            "slowest_partition_seconds": round(max((sec for _, sec in tasks), default=0.0), 3),
+        },
     )
     return log, features, skipped
 

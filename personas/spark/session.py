@@ -60,6 +60,7 @@ def spark_session(params: PersonaParams):
                 "reachable master",
                 name="spark_master",
             ) from None
+        spark.sparkContext.setLogLevel("ERROR")  # the run reports its own progress
         if not master.startswith("local"):
             ship_package(spark)
     spark.conf.set("spark.sql.session.timeZone", "UTC")
