@@ -114,36 +114,55 @@ CLEAN_FIELDS = _fields(
 )
 
 
+def _reporting(params: PersonaParams, fields: list[tuple[str, str]], report):
+    """A partition function giving one report row of ``fields``: ``report(con, table)`` on the
+    partition's rows in its own DuckDB, or the error it met (a partition without rows gives
+    none)."""
+
+    def run(batches):
+        try:
+            row = _on_partition(params, batches, report)
+        except PersonaError as exc:
+            row = _error_row(exc)
+        if row is not None:
+            yield _report(fields, row)
+
+    return run
+
+
+def _on_partition(params: PersonaParams, batches, compute):
+    """``compute(con, table)`` on the partition's rows in a DuckDB of its own; None without
+    rows."""
+    table = _table(batches)
+    if table is None:
+        return None
+    con = _connect(params)
+    try:
+        return compute(con, table)
+    finally:
+        con.close()
+
+
 def clean_part(params: PersonaParams, facts: LogFacts):
     """The partition function of pass 1 (``mapInArrow``)."""
 
-    def run(batches):
+    def report(con, table) -> dict[str, Any]:
         from ..load.stage import read_and_clean
 
-        table = _table(batches)
-        if table is None:
-            return
-        con = _connect(params)
-        try:
-            clean = read_and_clean(params, con, Progress(quiet=True), rows=table, facts=facts)
-            names = [n for (n,) in con.execute("SELECT DISTINCT event FROM kept").fetchall()]
-            row = {
-                "rows": clean.total,
-                "dropped": clean.dropped,
-                **{rule: clean.quality[rule] for rule in RULES},
-                "usable_first": _stamp(clean.usable_span[0]),
-                "usable_last": _stamp(clean.usable_span[1]),
-                "kept_first": _stamp(clean.kept_span[0]),
-                "kept_last": _stamp(clean.kept_span[1]),
-                "events": names,
-            }
-        except PersonaError as exc:
-            row = _error_row(exc)
-        finally:
-            con.close()
-        yield _report(CLEAN_FIELDS, row)
+        clean = read_and_clean(params, con, Progress(quiet=True), rows=table, facts=facts)
+        names = [n for (n,) in con.execute("SELECT DISTINCT event FROM kept").fetchall()]
+        return {
+            "rows": clean.total,
+            "dropped": clean.dropped,
+            **{rule: clean.quality[rule] for rule in RULES},
+            "usable_first": _stamp(clean.usable_span[0]),
+            "usable_last": _stamp(clean.usable_span[1]),
+            "kept_first": _stamp(clean.kept_span[0]),
+            "kept_last": _stamp(clean.kept_span[1]),
+            "events": names,
+        }
 
-    return run
+    return _reporting(params, CLEAN_FIELDS, report)
 
 
 # -- pass 2: sum ---------------------------------------------------------------------------------
@@ -168,40 +187,30 @@ def sum_fields() -> list[tuple[str, str]]:
 def sum_part(params: PersonaParams, facts: LogFacts):
     """The partition function of pass 2."""
 
-    def run(batches):
+    def report(con, table) -> dict[str, Any]:
         from .. import activity
         from ..features import population_sums
         from ..load import load_events
 
-        table = _table(batches)
-        if table is None:
-            return
-        con = _connect(params)
         started = time.perf_counter()
-        try:
-            log = load_events(params, con, rows=table, facts=facts)
-            names = dict(con.execute("SELECT code, event FROM event_names").fetchall())
-            roles = dict(con.execute("SELECT event, role FROM event_names").fetchall())
-            totals = activity.event_totals(con)
-            counted = [names[code] for code in totals]
-            row = {
-                "users": log.counts["users"],
-                "events": log.counts["events"],
-                "names": counted,
-                "roles": [roles[name] for name in counted],
-                "counts": [n for n, _ in totals.values()],
-                "unpriced": [u for _, u in totals.values()],
-                **{f"pop_{k}": v for k, v in population_sums(log).items()},
-                "rows": table.num_rows,
-                "seconds": time.perf_counter() - started,
-            }
-        except PersonaError as exc:
-            row = _error_row(exc)
-        finally:
-            con.close()
-        yield _report(sum_fields(), row)
+        log = load_events(params, con, rows=table, facts=facts)
+        names = dict(con.execute("SELECT code, event FROM event_names").fetchall())
+        roles = dict(con.execute("SELECT event, role FROM event_names").fetchall())
+        totals = activity.event_totals(con)
+        counted = [names[code] for code in totals]
+        return {
+            "users": log.counts["users"],
+            "events": log.counts["events"],
+            "names": counted,
+            "roles": [roles[name] for name in counted],
+            "counts": [n for n, _ in totals.values()],
+            "unpriced": [u for _, u in totals.values()],
+            **{f"pop_{k}": v for k, v in population_sums(log).items()},
+            "rows": table.num_rows,
+            "seconds": time.perf_counter() - started,
+        }
 
-    return run
+    return _reporting(params, sum_fields(), report)
 
 
 # -- pass 3: features ----------------------------------------------------------------------------
@@ -210,28 +219,21 @@ def sum_part(params: PersonaParams, facts: LogFacts):
 def feature_part(params: PersonaParams, facts: LogFacts, columns: list[str]):
     """The partition function of pass 3: the partition's users' features, ``columns`` of them."""
 
+    def features(con, table) -> pd.DataFrame:
+        from ..features import compute_features
+        from ..load import load_events
+
+        return compute_features(load_events(params, con, rows=table, facts=facts))[0]
+
     def run(batches):
         import pyarrow as pa
 
-        table = _table(batches)
-        if table is None:
-            return
-        con = _connect(params)
-        try:
-            features = _features(params, con, table, facts)
-        finally:
-            con.close()
-        frame = features.reset_index()[["user_id", *columns]]
-        yield pa.RecordBatch.from_pandas(frame, preserve_index=False)
+        computed = _on_partition(params, batches, features)
+        if computed is not None:
+            frame = computed.reset_index()[["user_id", *columns]]
+            yield pa.RecordBatch.from_pandas(frame, preserve_index=False)
 
     return run
-
-
-def _features(params: PersonaParams, con, table, facts: LogFacts) -> pd.DataFrame:
-    from ..features import compute_features
-    from ..load import load_events
-
-    return compute_features(load_events(params, con, rows=table, facts=facts))[0]
 
 
 # -- the driver ----------------------------------------------------------------------------------

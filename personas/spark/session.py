@@ -26,6 +26,11 @@ PYSPARK_MISSING = (
 CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv")
 
 
+def _first_line(exc: BaseException) -> str:
+    """The first line of Spark's error (its Java stack follows)."""
+    return (str(exc).strip().splitlines() or [""])[0][:200]
+
+
 def require_pyspark() -> None:
     """Raise the one-sentence ParameterError when pyspark is not installed."""
     try:
@@ -53,9 +58,9 @@ def spark_session(params: PersonaParams):
         try:
             spark = builder.getOrCreate()
         except Exception as exc:  # pyspark raises its own kinds; Java missing is the usual one
-            first = (str(exc).strip().splitlines() or [""])[0][:200]
             raise ParameterError(
-                f"parameter spark_master={master!r}: Spark did not start ({first}); it needs "
+                f"parameter spark_master={master!r}: Spark did not start "
+                f"({_first_line(exc)}); it needs "
                 "Java 17 or later (Debian: apt-get install default-jre-headless) and a "
                 "reachable master",
                 name="spark_master",
@@ -94,9 +99,9 @@ def read_events(spark, params: PersonaParams) -> tuple[Any, str, Any]:
         try:
             return spark.table(name), name, None
         except AnalysisException as exc:
-            first = (str(exc).strip().splitlines() or [""])[0][:200]
             raise InputError(
-                f"events table {name!r} cannot be read from the Spark catalog ({first}); "
+                f"events table {name!r} cannot be read from the Spark catalog "
+                f"({_first_line(exc)}); "
                 "check events_table",
                 path=name,
             ) from None
@@ -122,9 +127,9 @@ def read_events(spark, params: PersonaParams) -> tuple[Any, str, Any]:
         else:
             frame = _read_parquet(spark, path, params.time_col)
     except AnalysisException as exc:
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise InputError(
-            f"events file {path!r} cannot be read by Spark ({first}); give a CSV with a "
+            f"events file {path!r} cannot be read by Spark ({_first_line(exc)}); give a CSV "
+            "with a "
             "header row, or Parquet",
             path=path,
         ) from None
