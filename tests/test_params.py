@@ -373,3 +373,32 @@ def test_a_pyproject_of_another_project_is_not_the_root(tmp_path, monkeypatch, n
     monkeypatch.chdir(other / "notebooks")
     monkeypatch.setenv("PWD", str(other / "notebooks"))
     assert PersonaParams().run_dir() == other / "personas" / "notebooks" / "reports" / "sample"
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"engine": "sparky"}, r"parameter engine='sparky' is not an engine; use duckdb or spark"),
+        ({"engine": "spark", "spark_master": "foo"}, r"spark_master='foo' is not a Spark master"),
+        ({"engine": "spark", "events_table": "a b"}, r"events_table='a b' is not a table name"),
+        ({"events_table": "db.events"}, r"set engine=spark to read it"),
+        (
+            {"engine": "spark", "events_table": "db.events", "events_path": "x.parquet"},
+            r"both name the input; keep one of them",
+        ),
+    ],
+)
+def test_engine_parameters_are_checked(values, message):
+    with pytest.raises(ParameterError, match=message):
+        PersonaParams.from_mapping(values, strict=True)
+
+
+@pytest.mark.parametrize(
+    "master",
+    ["local", "local[*]", "local[2]", "spark://10.0.0.1:7077", "yarn", "k8s://https://k:443"],
+)
+def test_spark_masters_spark_takes_are_accepted(master):
+    params = PersonaParams.from_mapping({"engine": "spark", "spark_master": master}, strict=True)
+    assert params.spark_master == master
+    table = PersonaParams(engine="spark", events_table="main.shop.`events 2024`").validate()
+    assert table.events_table == "main.shop.`events 2024`"

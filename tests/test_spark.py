@@ -169,7 +169,9 @@ def dirty_log(seed: int, users: int = 300, rows: int = 12_000) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize(
-    "variant", ["window", "epoch seconds", "sessions given"], ids=lambda v: v.replace(" ", "-")
+    "variant",
+    ["window", "epoch seconds", "sessions given", "csv"],
+    ids=lambda v: v.replace(" ", "-"),
 )
 def test_features_equal_on_a_dirty_log(spark, tmp_path, variant):
     frame = dirty_log(seed=len(variant))
@@ -179,13 +181,16 @@ def test_features_equal_on_a_dirty_log(spark, tmp_path, variant):
     elif variant == "epoch seconds":
         times = pd.to_datetime(frame["timestamp"])
         frame["timestamp"] = (times - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1)
-    else:
+    elif variant == "sessions given":
         frame["session_id"] = (
             frame["user_id"].fillna("-") + "/" + frame["timestamp"].fillna("x").str[:10]
         )
         extra = dict(session_col="session_id")
-    path = tmp_path / "dirty.parquet"
-    frame.to_parquet(path, index=False)
+    path = tmp_path / ("dirty.csv" if variant == "csv" else "dirty.parquet")
+    if variant == "csv":  # read by DuckDB's CSV sniffer and by Spark's CSV reader
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
     log, ours, spark_log, theirs = both_engines(PersonaParams(events_path=str(path), **extra))
     assert len(ours) > 250
     assert log.quality["duplicate"] > 0 and log.quality["null_user"] > 0
@@ -367,3 +372,24 @@ def test_a_run_on_a_standalone_cluster_of_two_workers(standalone_cluster, tmp_pa
     assert standalone_cluster in (out / "features.json").read_text()
     parts = pd.read_parquet(out / "assignments")
     assert len(parts) == 500
+
+
+def test_features_equal_from_a_catalog_table(spark, tmp_path):
+    path = tmp_path / "dirty.parquet"
+    dirty_log(seed=11).to_parquet(path, index=False)
+    spark.read.parquet(str(path)).createOrReplaceTempView("dirty_events")
+    ours, _ = compute_features(load_events(PersonaParams(events_path=str(path))))
+    spark_log, theirs, _ = spark_features(
+        PersonaParams(engine="spark", events_table="dirty_events"), Progress(quiet=True)
+    )
+    assert spark_log.source == "dirty_events"
+    assert_same_features(ours, theirs)
+
+
+def test_a_missing_catalog_table_is_one_sentence(spark):
+    from personas.errors import InputError
+
+    with pytest.raises(InputError, match=r"events table 'no_such_table' cannot be read"):
+        spark_features(
+            PersonaParams(engine="spark", events_table="no_such_table"), Progress(quiet=True)
+        )

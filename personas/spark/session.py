@@ -123,7 +123,8 @@ def read_events(spark, params: PersonaParams) -> tuple[Any, str, Any]:
         raise InputError(f"events file {path!r} does not exist; check events_path", path=path)
     try:
         if path.lower().endswith(CSV_SUFFIXES):
-            frame = spark.read.csv(path, header=True, inferSchema=True)
+            # quotes inside a quoted value doubled (RFC 4180), as DuckDB reads them
+            frame = spark.read.csv(path, header=True, inferSchema=True, escape='"')
         else:
             frame = _read_parquet(spark, path, params.time_col)
     except AnalysisException as exc:
