@@ -23,6 +23,7 @@ PYSPARK_MISSING = (
     "parameter engine=spark needs pyspark, which is not installed; install it with "
     "pip install -e '.[spark]' (or pip install 'personas[spark]'), or use engine=duckdb"
 )
+LOCAL_DRIVER_MEMORY = "4g"  # the JVM's heap in local mode (tasks and driver together)
 CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv")
 
 
@@ -55,6 +56,9 @@ def spark_session(params: PersonaParams):
         )
         if master.startswith("local"):  # the workers run this Python, with its packages
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            # in local mode the driver's JVM holds the tasks too: its 1 GB default is too small
+            # for the shuffle and the feature table of a million users
+            builder = builder.config("spark.driver.memory", LOCAL_DRIVER_MEMORY)
         try:
             spark = builder.getOrCreate()
         except Exception as exc:  # pyspark raises its own kinds; Java missing is the usual one
@@ -147,19 +151,38 @@ def _read_parquet(spark, path: str, time_col: str):
     from pyspark.sql import functions as F
     from pyspark.sql.types import LongType
 
-    try:
-        frame = spark.read.parquet(path)
-        frame.limit(1).collect()
-        return frame
-    except Exception as exc:  # pyspark raises its own kinds, at the read or the first rows
-        if "TIMESTAMP(NANOS" not in str(exc):
-            raise
+    nanos = _local_nanos(path, time_col)
+    if nanos is None:  # not a local file or folder: Spark's read says
+        try:
+            frame = spark.read.parquet(path)
+            frame.limit(1).collect()
+            return frame
+        except Exception as exc:  # pyspark raises its own kinds, at the read or the first rows
+            if "TIMESTAMP(NANOS" not in str(exc):
+                raise
+    elif not nanos:
+        return spark.read.parquet(path)
     spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
     frame = spark.read.parquet(path)
     if time_col in frame.columns and isinstance(frame.schema[time_col].dataType, LongType):
         micros = F.expr(f"timestamp_micros(div({quote_spark(time_col)}, 1000))")
         frame = frame.withColumn(time_col, micros)
     return frame
+
+
+def _local_nanos(path: str, time_col: str) -> bool | None:
+    """Whether the local Parquet file or folder ``path`` holds times in nanoseconds (read off
+    its footers, without Spark); None when it is no local file or folder or cannot be read."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    if "://" in path or path.startswith("dbfs:") or not Path(path).exists():
+        return None
+    try:
+        schema = ds.dataset(path, format="parquet").schema
+    except (OSError, pa.ArrowException):
+        return None
+    return any(pa.types.is_timestamp(f.type) and f.type.unit == "ns" for f in schema)
 
 
 def quote_spark(name: str) -> str:
