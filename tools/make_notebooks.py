@@ -34,7 +34,7 @@ setup = code(
 nbs = {
     "01_features": [
         md(
-            "# 1 · Behaviour features\n\nLoads the event log (`events_path`; empty = the bundled synthetic sample), checks it, and computes one row of behaviour features per user in DuckDB. Change a parameter in the next cell and re-run; then run `02_personas` and `03_report` with the same parameters.\n\nScheduled runs: `papermill notebooks/01_features.ipynb out.ipynb -p events_path data.parquet -p output_dir reports/x`."
+            "# 1 · Behaviour features\n\nLoads the event log (`events_path`; empty = the bundled synthetic sample), checks it, and computes one row of behaviour features per user in DuckDB (or on Spark with `engine=spark`: the same features, see docs/scale.md). Change a parameter in the next cell and re-run; then run `02_personas` and `03_report` with the same parameters.\n\nScheduled runs: `papermill notebooks/01_features.ipynb out.ipynb -p events_path data.parquet -p output_dir reports/x`."
         ),
         params_cell(),
         setup,
