@@ -721,6 +721,10 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None) 
     assignments = _forecast_columns(assignments, forecast, bool(state.get("purchases")))
     with clock("report"), say.stage("report", "writing the report and the exports") as writing:
         _write_exports(stage, profiles, assignments, state["model"].get("stability"))
+        if (stage / "assignments").is_dir():  # the Spark engine's dataset: final ids and names
+            from .spark.assign import write_parts
+
+            write_parts(assignments, stage / "assignments")
         records = json.loads((stage / "personas.json").read_text("utf-8"))
         comparison = compare_runs(records, previous, matches) if previous else None
         migration = None

@@ -5,7 +5,9 @@ same users the DuckDB engine fits on, so both find the same personas. Spark find
 same hash, gathers only their features on the driver, and the fitted model (the scaled sample
 and its labels are all :meth:`~personas.model.PersonaModel.predict_with_confidence` needs) is
 broadcast to the executors, which assign their users batch by batch and write the assignments
-as a Parquet dataset, a folder of parts, not one file.
+as a Parquet dataset, a folder of parts, not one file. The report step rewrites that folder
+with the final persona ids (kept from ``compare_to``) and names, as ``assignments.parquet``
+holds them (:func:`write_parts`).
 """
 
 from __future__ import annotations
@@ -71,3 +73,26 @@ def assign_all(params: PersonaParams, features_path: Path, model, target: Path) 
     table.mapInPandas(assign, ASSIGNED).write.mode("overwrite").parquet(str(target))
     shared.destroy()
     return int(spark.read.parquet(str(target)).count())
+
+
+PART_ROWS = 1_000_000  # users per file of the assignments/ dataset
+
+
+def write_parts(assignments: pd.DataFrame, target: Path) -> None:
+    """Replace the dataset ``target`` with ``assignments`` as the report step leaves them (the
+    ids kept from ``compare_to``, the persona names): files of at most :data:`PART_ROWS` rows,
+    so that no one file grows with the log."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    shutil.rmtree(target)
+    ds.write_dataset(
+        pa.Table.from_pandas(assignments, preserve_index=False),
+        target,
+        format="parquet",
+        basename_template="part-{i}.parquet",
+        max_rows_per_file=PART_ROWS,
+        max_rows_per_group=min(PART_ROWS, 128 * 1024),
+    )
