@@ -392,3 +392,13 @@ def test_a_missing_catalog_table_is_one_sentence(spark):
         spark_features(
             PersonaParams(engine="spark", events_table="no_such_table"), Progress(quiet=True)
         )
+
+
+def test_features_equal_on_cdnow_a_real_order_table(spark, cdnow_csv):
+    """Data the engine was not written against: CDNOW's 23,570 customers (an order table, no
+    event column), read as CSV by DuckDB's sniffer and by Spark's reader."""
+    params = PersonaParams(events_path=str(cdnow_csv), user_col="customer_id", time_col="date")
+    log, ours, spark_log, theirs = both_engines(params)
+    assert len(ours) == 23_570 and not log.has_event_column
+    assert_same_features(ours, theirs)
+    assert_same_record(log, spark_log)

@@ -24,6 +24,7 @@ PYSPARK_MISSING = (
     "pip install -e '.[spark]' (or pip install 'personas[spark]'), or use engine=duckdb"
 )
 LOCAL_DRIVER_MEMORY = "4g"  # the JVM's heap in local mode (tasks and driver together)
+TEXT_COLUMNS = ("platform", "category", "product")  # optional columns the load reads as text
 CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv")
 
 
@@ -127,8 +128,7 @@ def read_events(spark, params: PersonaParams) -> tuple[Any, str, Any]:
         raise InputError(f"events file {path!r} does not exist; check events_path", path=path)
     try:
         if path.lower().endswith(CSV_SUFFIXES):
-            # quotes inside a quoted value doubled (RFC 4180), as DuckDB reads them
-            frame = spark.read.csv(path, header=True, inferSchema=True, escape='"')
+            frame = _read_csv(spark, path, params)
         else:
             frame = _read_parquet(spark, path, params.time_col)
     except AnalysisException as exc:
@@ -139,6 +139,22 @@ def read_events(spark, params: PersonaParams) -> tuple[Any, str, Any]:
             path=path,
         ) from None
     return frame, path, None
+
+
+def _read_csv(spark, path: str, params: PersonaParams):
+    """CSV read by Spark: a header row, quotes inside a quoted value doubled (RFC 4180), the
+    types inferred, as DuckDB reads it; but the columns the load reads as text (ids, names) read
+    as the text they are, so that an id like 00042 keeps its zeros as DuckDB's sniffer keeps them
+    (Spark's inference would make it the number 42)."""
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    options = {"header": True, "escape": '"'}
+    inferred = spark.read.csv(path, inferSchema=True, **options).schema
+    text = {params.user_col, params.event_col, params.session_col, *TEXT_COLUMNS}
+    schema = StructType(
+        [StructField(f.name, StringType(), True) if f.name in text else f for f in inferred.fields]
+    )
+    return spark.read.csv(path, schema=schema, **options)
 
 
 def _read_parquet(spark, path: str, time_col: str):
