@@ -59,6 +59,8 @@ def spark():
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.host", "127.0.0.1")  # a CI machine's hostname may not resolve
+        .config("spark.driver.bindAddress", "127.0.0.1")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
@@ -358,7 +360,12 @@ def standalone_cluster(tmp_path):
 def test_a_run_on_a_standalone_cluster_of_two_workers(standalone_cluster, tmp_path):
     """The CLI in a fresh process (one Spark context per process: the tests' is local)."""
     out = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYSPARK_PYTHON": sys.executable}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PYSPARK_PYTHON": sys.executable,
+        "SPARK_LOCAL_IP": "127.0.0.1",  # the driver, where the workers reach it
+    }
     command = [
         sys.executable, "-m", "personas", "run", "--no-notebooks", "-q", "--out", str(out),
         "-p", "engine=spark", "-p", f"spark_master={standalone_cluster}",
