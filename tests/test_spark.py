@@ -228,21 +228,20 @@ def test_features_path_is_refused_on_spark(spark, tmp_path):
         )
 
 
-def test_missing_pyspark_is_one_sentence(monkeypatch):
-    import builtins
-
-    from personas.spark.session import require_pyspark
-
-    real = builtins.__import__
-
-    def without_pyspark(name, *args, **kwargs):
-        if name == "pyspark" or name.startswith("pyspark."):
-            raise ImportError(name)
-        return real(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", without_pyspark)
-    with pytest.raises(ParameterError, match=r"pip install -e '\.\[spark\]'"):
-        require_pyspark()
+def test_missing_pyspark_is_one_sentence_and_exit_2(tmp_path):
+    """The CLI in a Python where pyspark cannot be imported."""
+    code = (
+        "import sys; sys.modules['pyspark'] = None\n"
+        "from personas.cli import main\n"
+        f"sys.exit(main(['run', '--no-notebooks', '--out', {str(tmp_path / 'run')!r}, "
+        "'-p', 'engine=spark', '-p', 'sample_users=300']))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert "needs pyspark" in last and "pip install -e '.[spark]'" in last
+    assert not (tmp_path / "run").exists()
 
 
 def test_fit_users_are_the_lowest_hashes_on_both_engines(spark, tmp_path):

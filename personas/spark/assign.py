@@ -28,10 +28,11 @@ def _hash_column(ids: pd.Series) -> pd.Series:
 
 def fit_table(params: PersonaParams, features_path: Path) -> pd.DataFrame:
     """The features (index ``user_id``, sorted) of the fit users, read and chosen on Spark."""
-    from pyspark.sql import functions as F
-
     from .. import sampling
-    from .session import spark_session
+    from .session import require_pyspark, spark_session
+
+    require_pyspark()
+    from pyspark.sql import functions as F
 
     size = sampling.FIT_USERS
     table = spark_session(params).read.parquet(str(features_path))

@@ -249,13 +249,15 @@ def spark_features(
     Raises the errors the DuckDB engine raises for the same input, and ParameterError for
     ``features_path``, which the Spark engine does not compute yet.
     """
+    from .session import read_events, require_pyspark, spark_session
+
+    require_pyspark()  # before pyspark is imported: one sentence saying how to install it
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
     from pyspark.sql.types import NumericType
 
     from ..features import POPULATION_SUMS, compute_features
     from ..load.window import empty_window_error, reference_time, timestamp_text
-    from .session import read_events, spark_session
 
     if params.features_path:
         raise errors.ParameterError(
