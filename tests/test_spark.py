@@ -136,9 +136,11 @@ def dirty_log(seed: int, users: int = 300, rows: int = 12_000) -> pd.DataFrame:
             "Email Clicked",
             "wishlist_add",
             "Mystery Event",
+            "odd `quoted` event",
             "app_open",
         ]
     )
+    weights = np.linspace(3, 1, len(names))  # views most often, unknown events least
     start = pd.Timestamp("2024-01-01").value // 1000  # microseconds
     span = 400 * 86_400_000_000
     times = pd.to_datetime(start + rng.integers(0, span, rows), unit="us")
@@ -146,7 +148,7 @@ def dirty_log(seed: int, users: int = 300, rows: int = 12_000) -> pd.DataFrame:
         {
             "user_id": rng.choice(ids, rows, p=None),
             "timestamp": times.strftime("%Y-%m-%d %H:%M:%S"),
-            "event": rng.choice(names, rows, p=np.linspace(3, 1, len(names)) / 26),
+            "event": rng.choice(names, rows, p=weights / weights.sum()),
             "amount": np.where(
                 rng.random(rows) < 0.5,
                 np.round(rng.gamma(2, 30, rows), 2),

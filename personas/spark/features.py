@@ -84,7 +84,9 @@ def _fields(*names_and_kinds: tuple[str, str]) -> list[tuple[str, str]]:
 
 
 def _ddl(fields: list[tuple[str, str]]) -> str:
-    return ", ".join(f"`{name}` {kind}" for name, kind in fields)
+    from .session import quote_spark
+
+    return ", ".join(f"{quote_spark(name)} {kind}" for name, kind in fields)
 
 
 def _report(fields: list[tuple[str, str]], row: dict[str, Any]):
@@ -249,15 +251,14 @@ def spark_features(
     Raises the errors the DuckDB engine raises for the same input, and ParameterError for
     ``features_path``, which the Spark engine does not compute yet.
     """
-    from .session import quote_spark, read_events, require_pyspark, spark_session
+    from .session import read_events, require_pyspark, spark_session
 
     require_pyspark()  # before pyspark is imported: one sentence saying how to install it
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
     from pyspark.sql.types import NumericType
 
-    from ..features import POPULATION_SUMS, compute_features
-    from ..load.window import empty_window_error, reference_time, timestamp_text
+    from ..load.window import reference_time, timestamp_text
 
     if params.features_path:
         raise errors.ParameterError(
@@ -278,101 +279,38 @@ def spark_features(
         time_top = float(time_top) if time_top is not None else None
     facts = LogFacts(now=_now_of_driver(), time_top=time_top)
     _check_columns(params, empty, facts)
-
     with say.stage("load", "reading rows on Spark") as stage:
-        # the columns no cleaning rule reads stay behind: less to move into Python
-        named = {params.user_col, params.time_col, params.event_col, params.amount_col}
-        unread = {"discount", "platform", "category", "product"} - named - {params.session_col}
-        checked = frame.select(*[quote_spark(c) for c in frame.columns if c not in unread])
-        parts = checked.mapInArrow(clean_part(params, facts), _ddl(CLEAN_FIELDS)).collect()
-        cleaned = [row.asDict() for row in parts]
-        _raise_first(cleaned)
-        total = sum(row["rows"] for row in cleaned)
-        if total == 0:
-            raise InputError(
-                f"events file {source!r} has a header but no rows; export the log with its events",
-                path=source,
-            )
-        quality = {rule: sum(row[rule] for row in cleaned) for rule in RULES}
-        dropped = sum(row["dropped"] for row in cleaned)
-        kept = _span(cleaned, "kept")
-        if kept is None:
-            usable = _span(cleaned, "usable")
-            if usable is not None:
-                raise empty_window_error(params, source, *usable)
-            raise InputError(
-                f"events file {source!r} has no usable rows after cleaning "
-                f"({', '.join(f'{k}: {v}' for k, v in quality.items() if v)}); check "
-                "the user and time columns",
-                path=source,
-            )
-        names = tuple(sorted({name for row in cleaned for name in row["events"]}))
-        stage.done(f"{total:,} rows read")
+        clean = _clean_pass(params, frame, facts, source)
+        stage.done(f"{clean['total']:,} rows read")
     seconds["load"] = round(time.perf_counter() - started, 3)
-    facts = replace(facts, span=kept, events=names)
+    facts = replace(facts, span=clean["kept"], events=clean["names"])
 
     started = time.perf_counter()
-    partitions = max(spark.sparkContext.defaultParallelism, math.ceil(total / ROWS_PER_PARTITION))
+    partitions = max(
+        spark.sparkContext.defaultParallelism, math.ceil(clean["total"] / ROWS_PER_PARTITION)
+    )
     users_rows = frame.repartition(partitions, F.col(params.user_col)).persist(
         StorageLevel.DISK_ONLY
     )
     try:
         with say.stage("load", "summing events per user on Spark") as stage:
-            summed = [
-                row.asDict()
-                for row in users_rows.mapInArrow(
-                    sum_part(params, facts), _ddl(sum_fields())
-                ).collect()
-            ]
-            _raise_first(summed)
-            users = sum(row["users"] for row in summed)
-            events = sum(row["events"] for row in summed)
-            per_name: dict[str, list[int]] = {}
-            role_map: dict[str, str] = {}
-            for row in summed:
-                for name, role, n, unpriced in zip(
-                    row["names"], row["roles"], row["counts"], row["unpriced"]
-                ):
-                    tally = per_name.setdefault(name, [0, 0])
-                    tally[0] += n
-                    tally[1] += unpriced
-                    role_map[name] = role
-            event_counts = {
-                name: n for name, (n, _) in sorted(per_name.items(), key=lambda i: (-i[1][0], i[0]))
-            }
-            population = {
-                name: sum(row[f"pop_{name}"] for row in summed) for name in POPULATION_SUMS
-            }
-            stage.done(f"{users:,} users summed from {events:,} events")
-            tasks = [(row["rows"], row["seconds"]) for row in summed]
+            sums = _sum_pass(params, users_rows, facts)
+            stage.done(f"{sums['users']:,} users summed from {sums['events']:,} events")
         seconds["per_user"] = round(time.perf_counter() - started, 3)
-        facts = replace(facts, event_counts=event_counts, population=population)
-
+        facts = replace(facts, event_counts=sums["event_counts"], population=sums["population"])
         started = time.perf_counter()
         with say.stage("features", "computing features per user on Spark") as computing:
-            con = _connect(params)
-            try:  # the columns and the skipped features, from no rows with every fact fixed
-                from ..load import load_events
-
-                shape = load_events(params, con, rows=empty, facts=facts)
-                table, skipped = compute_features(shape)
-            finally:
-                con.close()
-            columns = list(table.columns)
-            schema = "user_id string, " + ", ".join(f"`{c}` double" for c in columns)
-            computed = users_rows.mapInArrow(feature_part(params, facts, columns), schema)
-            features = computed.toArrow().to_pandas()
-            computing.done(f"{len(columns)} columns for {len(features):,} users")
+            features, skipped, shape = _feature_pass(params, users_rows, facts, empty)
+            computing.done(f"{features.shape[1]} columns for {len(features):,} users")
         seconds["features"] = round(time.perf_counter() - started, 3)
     finally:
         users_rows.unpersist()
-    features = features.set_index("user_id").sort_index()
-    features.index = pd.Index(features.index, dtype="str", name="user_id")
-    quality["duplicate"] = max(total - events - dropped, 0)
-    quality["missing_amount"] = (
-        sum(unpriced for _, unpriced in per_name.values()) if "amount" in shape.optional else 0
-    )
+    quality = dict(clean["quality"])
+    quality["duplicate"] = max(clean["total"] - sums["events"] - clean["dropped"], 0)
+    quality["missing_amount"] = sums["unpriced"] if "amount" in shape.optional else 0
     first, last = params.time_window()
+    tasks = sums["tasks"]
+    kept = clean["kept"]
     log = EventLog(
         con=None,
         source=source,
@@ -380,13 +318,13 @@ def spark_features(
         columns=shape.columns,
         optional=shape.optional,
         time_format=shape.time_format,
-        role_map={name: role_map[name] for name in event_counts},
-        event_counts=event_counts,
+        role_map={name: sums["role_map"][name] for name in sums["event_counts"]},
+        event_counts=sums["event_counts"],
         quality={rule: quality[rule] for rule in CLEANING_RULES},
         counts={
-            "rows_read": total,
-            "events": events,
-            "users": users,
+            "rows_read": clean["total"],
+            "events": sums["events"],
+            "users": sums["users"],
             "start": str(kept[0]),
             "end": str(kept[1]),
         },
@@ -406,6 +344,102 @@ def spark_features(
         },
     )
     return log, features, skipped
+
+
+def _clean_pass(params: PersonaParams, frame, facts: LogFacts, source: str) -> dict[str, Any]:
+    """Pass 1 over the input's partitions: the rows read, the rows each rule touched, the rows
+    dropped, the span kept and the event names kept, of the whole log."""
+    from ..load.window import empty_window_error
+    from .session import quote_spark
+
+    # the columns no cleaning rule reads stay behind: less to move into Python
+    named = {params.user_col, params.time_col, params.event_col, params.amount_col}
+    unread = {"discount", "platform", "category", "product"} - named - {params.session_col}
+    checked = frame.select(*[quote_spark(c) for c in frame.columns if c not in unread])
+    rows = [
+        row.asDict()
+        for row in checked.mapInArrow(clean_part(params, facts), _ddl(CLEAN_FIELDS)).collect()
+    ]
+    _raise_first(rows)
+    total = sum(row["rows"] for row in rows)
+    if total == 0:
+        raise InputError(
+            f"events file {source!r} has a header but no rows; export the log with its events",
+            path=source,
+        )
+    quality = {rule: sum(row[rule] for row in rows) for rule in RULES}
+    kept = _span(rows, "kept")
+    if kept is None:
+        usable = _span(rows, "usable")
+        if usable is not None:
+            raise empty_window_error(params, source, *usable)
+        raise InputError(
+            f"events file {source!r} has no usable rows after cleaning "
+            f"({', '.join(f'{k}: {v}' for k, v in quality.items() if v)}); check "
+            "the user and time columns",
+            path=source,
+        )
+    return {
+        "total": total,
+        "quality": quality,
+        "dropped": sum(row["dropped"] for row in rows),
+        "kept": kept,
+        "names": tuple(sorted({name for row in rows for name in row["events"]})),
+    }
+
+
+def _sum_pass(params: PersonaParams, users_rows, facts: LogFacts) -> dict[str, Any]:
+    """Pass 2 over the partitions of users: users, events, events and unpriced purchases per
+    name (most first), each name's role, the population's totals, and each task's rows and
+    seconds."""
+    from ..features import POPULATION_SUMS
+
+    reports = users_rows.mapInArrow(sum_part(params, facts), _ddl(sum_fields()))
+    rows = [row.asDict() for row in reports.collect()]
+    _raise_first(rows)
+    per_name: dict[str, list[int]] = {}
+    role_map: dict[str, str] = {}
+    for row in rows:
+        for name, role, n, unpriced in zip(
+            row["names"], row["roles"], row["counts"], row["unpriced"]
+        ):
+            tally = per_name.setdefault(name, [0, 0])
+            tally[0] += n
+            tally[1] += unpriced
+            role_map[name] = role
+    return {
+        "users": sum(row["users"] for row in rows),
+        "events": sum(row["events"] for row in rows),
+        "event_counts": {
+            name: n for name, (n, _) in sorted(per_name.items(), key=lambda i: (-i[1][0], i[0]))
+        },
+        "unpriced": sum(unpriced for _, unpriced in per_name.values()),
+        "role_map": role_map,
+        "population": {name: sum(row[f"pop_{name}"] for row in rows) for name in POPULATION_SUMS},
+        "tasks": [(row["rows"], row["seconds"]) for row in rows],
+    }
+
+
+def _feature_pass(params: PersonaParams, users_rows, facts: LogFacts, empty):
+    """Pass 3: the feature table (sorted by user, as the DuckDB engine orders it), the notes on
+    skipped features and the load of no rows that gave the columns (an :class:`EventLog`)."""
+    from ..features import compute_features
+    from ..load import load_events
+    from .session import quote_spark
+
+    con = _connect(params)
+    try:  # the columns and the skipped features, from no rows with every fact fixed
+        shape = load_events(params, con, rows=empty, facts=facts)
+        table, skipped = compute_features(shape)
+    finally:
+        con.close()
+    columns = list(table.columns)
+    # event names come from the data: quoted (``event:<name>`` columns)
+    schema = "user_id string, " + ", ".join(f"{quote_spark(c)} double" for c in columns)
+    computed = users_rows.mapInArrow(feature_part(params, facts, columns), schema)
+    features = computed.toArrow().to_pandas().set_index("user_id").sort_index()
+    features.index = pd.Index(features.index, dtype="str", name="user_id")
+    return features, skipped, shape
 
 
 def _now_of_driver() -> datetime:
