@@ -500,7 +500,6 @@ def model_step(
     """
     from . import sampling
     from .model import map_2d
-    from .sampling import fit_users
 
     say = as_progress(progress)
     stage = _model_stage(params)
@@ -519,7 +518,7 @@ def model_step(
             fitted = fit_table(params, stage / "features.parquet")
         else:
             few = len(X) <= sampling.FIT_USERS  # then all of them, without a copy
-            fitted = X if few else X[fit_users(X.index, sampling.FIT_USERS)]
+            fitted = X if few else X[sampling.fit_users(X.index, sampling.FIT_USERS)]
         fits = f"{model.n_fits} fit{'s' * (model.n_fits > 1)}"
         sample = min(model.sample_size, len(fitted))
         with say.stage("personas", f"fitting {fits} on {sample:,} users each") as fitting:
