@@ -39,6 +39,8 @@ EMB.mkdir(exist_ok=True)
 ORIG_EMBED = m.embed
 ORIG_MAKE = m.make_clusterer
 ORIG_GROUPINGS = m.candidate_groupings
+ORIG_WARD = __import__("personas.grouping", fromlist=["x"]).merge_by_ward
+ORIG_CLUSTER = __import__("personas.grouping", fromlist=["x"]).cluster
 STATE = {"saved": 0.0, "infos": [], "embed_s": 0.0}
 
 
@@ -108,7 +110,106 @@ VARIANTS = {
     # HDBSCAN straight on the scaled features (no UMAP)
     "noumap_eom_mcs2": (hdb("eom", 10, 0.02), {"reducer": FunctionTransformer()}),
     "noumap_leaf": (None, {"reducer": FunctionTransformer()}),
+    "wward": (None, {}),  # Ward merging weighted by group size
+    # refinements of the agreed personas (refine_*): see refine()
+    "kmmerge": (None, {}),  # groups merged by size-weighted k-means of their centres
+    "treeall": (None, {}),  # every count cut from HDBSCAN's condensed tree
+    "refine_km": (None, {}),
+    "refine_gmm": (None, {}),
+    "refine_prop": (None, {}),
 }
+
+
+def weighted_ward(features, labels, k):
+    """Ward merging with each group's size as its weight (Lance-Williams on the group centres)."""
+    import personas.grouping as g
+
+    ids = np.unique(labels[labels >= 0])
+    if len(ids) <= k:
+        return labels.copy()
+    centres = np.array([features[labels == i].mean(axis=0) for i in ids])
+    sizes = np.array([np.sum(labels == i) for i in ids], dtype=float)
+    members = [[i] for i in range(len(ids))]
+    sq = ((centres[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
+    cost = sizes[:, None] * sizes[None, :] / (sizes[:, None] + sizes[None, :]) * sq
+    alive = np.ones(len(ids), bool)
+    np.fill_diagonal(cost, np.inf)
+    while alive.sum() > k:
+        masked = np.where(alive[:, None] & alive[None, :], cost, np.inf)
+        a, b = np.unravel_index(np.argmin(masked), masked.shape)
+        na, nb = sizes[a], sizes[b]
+        new = ((na + sizes) * cost[a] + (nb + sizes) * cost[b] - sizes * cost[a, b]) / (
+            na + nb + sizes
+        )
+        cost[a, :] = cost[:, a] = new
+        cost[a, a] = np.inf
+        sizes[a] = na + nb
+        members[a] += members[b]
+        alive[b] = False
+        cost[b, :] = cost[:, b] = np.inf
+    lookup = np.full(int(ids.max()) + 2, -1, dtype=np.int64)
+    for group, m_ in enumerate(i for i in range(len(ids)) if alive[i]):
+        lookup[ids[members[m_]]] = group
+    return g.relabel_by_size(np.where(labels >= 0, lookup[labels], -1))
+
+
+def kmeans_merge(features, labels, k):
+    """Groups merged into ``k`` by k-means of their centres, each weighted by its size."""
+    from sklearn.cluster import KMeans
+
+    import personas.grouping as g
+
+    ids = np.unique(labels[labels >= 0])
+    if len(ids) <= k:
+        return labels.copy()
+    centres = np.array([features[labels == i].mean(axis=0) for i in ids])
+    sizes = np.array([np.sum(labels == i) for i in ids], dtype=float)
+    groups = KMeans(k, n_init=10, random_state=0).fit_predict(centres, sample_weight=sizes)
+    lookup = np.full(int(ids.max()) + 2, -1, dtype=np.int64)
+    lookup[ids] = groups
+    return g.relabel_by_size(np.where(labels >= 0, lookup[labels], -1))
+
+
+LAST = {}
+
+
+def tree_merge(features, labels, k):
+    """Every count from HDBSCAN's condensed tree (as counts above the groups are reached)."""
+    import personas.grouping as g
+
+    tree = LAST["clusterer"].condensed_tree_.to_pandas()
+    return g.cut_condensed_tree(tree, len(labels), k)
+
+
+def stashing_cluster(clusterer, embedding):
+    LAST["clusterer"] = clusterer
+    return ORIG_CLUSTER(clusterer, embedding)
+
+
+def refine(variant, model, scaled):
+    """Labels of every row of ``scaled`` after refining the model's agreed personas."""
+    from sklearn.cluster import KMeans
+    from sklearn.mixture import GaussianMixture
+
+    ref, lab = model.reference_, model.reference_labels_
+    ks = np.unique(lab)
+    centres = np.array([ref[lab == p].mean(axis=0) for p in ks])
+    if variant == "refine_km":
+        km = KMeans(len(ks), init=centres, n_init=1).fit(ref)
+        return km.predict(scaled)
+    if variant == "refine_gmm":
+        gm = GaussianMixture(len(ks), covariance_type="diag", means_init=centres, random_state=0)
+        return gm.fit(ref).predict(scaled)
+    if variant == "refine_prop":
+        import personas.grouping as g
+
+        for _ in range(10):
+            new = g.vote(ref, lab, ref)
+            if (new == lab).all():
+                break
+            lab = new
+        return g.vote(ref, lab, scaled)
+    raise KeyError(variant)
 
 
 def kmeans_ref(world, users, scaled, d):
@@ -122,8 +223,13 @@ def kmeans_ref(world, users, scaled, d):
 
 
 def run(variant, worlds, users, seeds, out):
+    import personas.grouping as g
+
     make, kwargs = VARIANTS[variant]
     m.make_clusterer = make or ORIG_MAKE
+    merges = {"wward": weighted_ward, "kmmerge": kmeans_merge, "treeall": tree_merge}
+    g.merge_by_ward = merges.get(variant, ORIG_WARD)
+    g.cluster = stashing_cluster
     for w in worlds:
         d = world_data(w, users)
         X = model_matrix(d.features)[0]
@@ -134,6 +240,8 @@ def run(variant, worlds, users, seeds, out):
             t = time.perf_counter()
             model = m.PersonaModel(random_state=s, **kwargs).fit(X)
             lab = model.predict(X)
+            if variant.startswith("refine_"):
+                lab = refine(variant, model, model.scaler_.transform(model._prepare(X)))
             secs.append(time.perf_counter() - t + STATE["saved"])
             umap_s.append(STATE["embed_s"])
             labels.append(lab)

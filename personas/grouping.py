@@ -112,7 +112,9 @@ def relabel_by_size(raw: np.ndarray) -> np.ndarray:
 
 
 def merge_by_ward(features: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Merge clusters into ``k`` by Ward linkage of their centroids (sizes as weights)."""
+    """Merge clusters into ``k`` by Ward linkage of their centroids, each centroid one point
+    whatever its cluster's size (weighting by size was tried and lost on the random worlds:
+    docs/model-variants.md)."""
     from scipy.cluster.hierarchy import fcluster, linkage
 
     ids = np.unique(labels[labels >= 0])
