@@ -114,6 +114,7 @@ VARIANTS = {
     # refinements of the agreed personas (refine_*): see refine()
     "kmmerge": (None, {}),  # groups merged by size-weighted k-means of their centres
     "treeall": (None, {}),  # every count cut from HDBSCAN's condensed tree
+    "reliab": (None, {}),  # shares weighted by their reliability (reliability())
     "refine_km": (None, {}),
     "refine_gmm": (None, {}),
     "refine_prop": (None, {}),
@@ -186,6 +187,38 @@ def stashing_cluster(clusterer, embedding):
     return ORIG_CLUSTER(clusterer, embedding)
 
 
+def reliability(features, columns) -> np.ndarray:
+    """Per model column, sqrt(1 - binomial noise / variance) for shares with an evidence count
+    (weekend_share, app_share: a user's share of n active days), 1 for the rest: how much of a
+    share's spread between users is more than the luck of a few days."""
+    from personas.features import BY_NAME, EVIDENCE_WEIGHT
+
+    weights = np.ones(len(columns))
+    for j, name in enumerate(columns):
+        spec = BY_NAME[name]
+        if not spec.evidence or spec.unit != "share":
+            continue
+        p = features[name].to_numpy(float)
+        n = np.nan_to_num(features[spec.evidence].to_numpy(float))
+        seen = ~np.isnan(p) & (n > 0)
+        mean, centre = p[seen].mean(), np.median(p[seen])
+        shrunk = (n * np.nan_to_num(p) + EVIDENCE_WEIGHT * centre) / (n + EVIDENCE_WEIGHT)
+        noise = np.mean(n * mean * (1 - mean) / (n + EVIDENCE_WEIGHT) ** 2)
+        weights[j] = np.sqrt(max(0.0, 1 - noise / np.var(shrunk)))
+    return weights
+
+
+class WeightedScaler(StandardScaler):
+    """StandardScaler whose output columns are multiplied by ``WEIGHTS``."""
+
+    WEIGHTS = None
+
+    def fit(self, X, y=None):
+        super().fit(X)
+        self.scale_ = self.scale_ / np.maximum(self.WEIGHTS, 1e-6)
+        return self
+
+
 def refine(variant, model, scaled):
     """Labels of every row of ``scaled`` after refining the model's agreed personas."""
     from sklearn.cluster import KMeans
@@ -232,7 +265,9 @@ def run(variant, worlds, users, seeds, out):
     g.cluster = stashing_cluster
     for w in worlds:
         d = world_data(w, users)
-        X = model_matrix(d.features)[0]
+        X, columns = model_matrix(d.features)
+        WeightedScaler.WEIGHTS = reliability(d.features, columns)
+        m.StandardScaler = WeightedScaler if variant == "reliab" else StandardScaler
         km = kmeans_ref(w, users, StandardScaler().fit_transform(X), d) if users == 20000 else None
         labels, aris, secs, found, stab, diag, umap_s = [], [], [], [], [], [], []
         for s in seeds:
