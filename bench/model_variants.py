@@ -115,6 +115,7 @@ VARIANTS = {
     "kmmerge": (None, {}),  # groups merged by size-weighted k-means of their centres
     "treeall": (None, {}),  # every count cut from HDBSCAN's condensed tree
     "reliab": (None, {}),  # shares weighted by their reliability (reliability())
+    "reliab_low": (None, {}),  # the same, only where the reliability is below 0.5
     "refine_km": (None, {}),
     "refine_gmm": (None, {}),
     "refine_prop": (None, {}),
@@ -267,7 +268,11 @@ def run(variant, worlds, users, seeds, out):
         d = world_data(w, users)
         X, columns = model_matrix(d.features)
         WeightedScaler.WEIGHTS = reliability(d.features, columns)
-        m.StandardScaler = WeightedScaler if variant == "reliab" else StandardScaler
+        if variant == "reliab_low":  # only shares that are mostly noise (reliability below 0.5)
+            WeightedScaler.WEIGHTS = np.where(
+                WeightedScaler.WEIGHTS < 0.5, WeightedScaler.WEIGHTS, 1
+            )
+        m.StandardScaler = WeightedScaler if variant.startswith("reliab") else StandardScaler
         km = kmeans_ref(w, users, StandardScaler().fit_transform(X), d) if users == 20000 else None
         labels, aris, secs, found, stab, diag, umap_s = [], [], [], [], [], [], []
         for s in seeds:
