@@ -13,8 +13,10 @@ check them, so the number a name rests on is the number on the card.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -42,6 +44,45 @@ Features counted to the reference date get the words the KPI uses ("Days since .
 catalogue's "reference date" is the run's, not the reader's."""
 
 
+class FeatureColumns:
+    """The feature table of ``features.parquet``, read one column at a time.
+
+    The profiles need each column on its own (a median and a mean per persona, a KPI's two or
+    three columns), so reading a column when it is asked for holds one column of users (80 MB at
+    10M users) where the whole table and its copies held 13 GB. ``table[name]`` is the column as
+    a float Series, ``table[[names]]`` those columns as a DataFrame, rows in the file's order
+    without the user index (the labels align by position); ``columns`` are the features, and
+    :meth:`only` narrows them.
+    """
+
+    def __init__(self, path: str | Path, columns: list[str] | None = None) -> None:
+        import pyarrow.parquet as pq
+
+        self.path = Path(path)
+        schema = pq.read_schema(self.path)
+        pandas_meta = json.loads((schema.metadata or {}).get(b"pandas", b"{}"))
+        index = {c for c in pandas_meta.get("index_columns", []) if isinstance(c, str)}
+        names = [n for n in schema.names if n not in index] if columns is None else columns
+        self.columns = pd.Index(names, dtype=object)
+
+    def only(self, columns: list[str]) -> FeatureColumns:
+        """The same file with ``columns`` only."""
+        return FeatureColumns(self.path, [c for c in columns if c in self.columns])
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.columns
+
+    def __getitem__(self, key: str | list[str]) -> pd.Series | pd.DataFrame:
+        import pyarrow.parquet as pq
+
+        names = [key] if isinstance(key, str) else list(key)
+        missing = [n for n in names if n not in self.columns]
+        if missing:
+            raise KeyError(missing[0])
+        frame = pq.read_table(self.path, columns=names).to_pandas(ignore_metadata=True)
+        return frame[key] if isinstance(key, str) else frame[names]
+
+
 def feature_label(feature: str) -> str:
     """The words for a catalogue feature's figure on cards, in texts and in the exports."""
     return FIGURE_LABELS.get(feature) or BY_NAME[feature].label
@@ -65,18 +106,25 @@ def _mean_and_std(values: np.ndarray) -> tuple[float, float]:
     return float(np.nanmean(values)), std if std else float("nan")
 
 
-def trait_table(features: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
+def trait_table(features: pd.DataFrame | FeatureColumns, labels: np.ndarray) -> pd.DataFrame:
     """Persona id x feature: (persona mean - overall mean) / overall std, on the model's scale.
 
     Only catalogue columns count, each on its own: users without a value are left out, the std
     is the population one (ddof 0) and a feature that does not vary has no z (NaN). So the table
-    of some columns is exactly those columns of the table of all of them.
+    of some columns is exactly those columns of the table of all of them, and it is computed one
+    column at a time: a scaled copy of the whole table would be 3.3 GB at 10M users.
     """
-    scaled = {
-        name: model_scale(name, features[name]) for name in features.columns if name in BY_NAME
-    }
-    centre_spread = np.array([_mean_and_std(v) for v in scaled.values()]).reshape(-1, 2)
-    means = pd.DataFrame(scaled, index=features.index).groupby(np.asarray(labels)).mean()
+    labels = np.asarray(labels)
+    names = [name for name in features.columns if name in BY_NAME]
+    centre_spread = np.empty((len(names), 2))
+    means = {}
+    for i, name in enumerate(names):
+        scaled = model_scale(name, features[name])
+        centre_spread[i] = _mean_and_std(scaled)
+        means[name] = pd.Series(scaled).groupby(labels).mean()
+    means = pd.DataFrame(means, columns=names)
+    if not names:  # no catalogue column: one row per persona all the same
+        means = pd.DataFrame(index=np.unique(labels))
     return (means - centre_spread[:, 0]) / centre_spread[:, 1]
 
 
@@ -219,32 +267,31 @@ class FigureTable:
         }
 
 
-def figure_table(features: pd.DataFrame, labels: np.ndarray) -> FigureTable:
+def figure_table(features: pd.DataFrame | FeatureColumns, labels: np.ndarray) -> FigureTable:
     """Every persona's figures: each catalogue column of ``features`` as a key stat
     (:func:`behaviour_stat`: median and mean, the headline on :func:`stat_basis`'s centre) and
     each KPI the columns allow, by its own definition, all against all users'.
 
-    Medians and means come from one group-by over all columns, figures over all users are
-    computed once.
+    One column at a time (a KPI: the few columns it needs), so that no copy of the whole table
+    is made; the figures are those of a group-by over the whole table, column by column.
     """
     labels = np.asarray(labels)
-    columns = [c for c in features.columns if c in BY_NAME]
-    grouped = features[columns].groupby(labels)
-    medians, means = grouped.median(), grouped.mean()
-    everyone = {c: _centres(features[c]) for c in columns}
-    kpis = [k for k in KPIS if all(c in features.columns for c in k.needs)]
-    kpi_overall = {k.key: _kpi_overall(k, features) for k in kpis}
-    by_feature: dict[int, dict[str, Stat]] = {}
-    by_kpi: dict[int, dict[str, Stat]] = {}
-    for pid, group in features.groupby(labels):
-        pid = int(pid)
-        by_feature[pid] = {
-            c: _stat_from_centres(
-                c, (float(medians.at[pid, c]), float(means.at[pid, c])), everyone[c]
+    personas = [int(pid) for pid in np.unique(labels)]
+    by_feature: dict[int, dict[str, Stat]] = {pid: {} for pid in personas}
+    for c in [c for c in features.columns if c in BY_NAME]:
+        values = features[c]
+        grouped = values.groupby(labels)
+        medians, means, everyone = grouped.median(), grouped.mean(), _centres(values)
+        for pid in personas:
+            by_feature[pid][c] = _stat_from_centres(
+                c, (float(medians.at[pid]), float(means.at[pid])), everyone
             )
-            for c in columns
-        }
-        by_kpi[pid] = {k.key: _kpi_stat(k, group, kpi_overall[k.key]) for k in kpis}
+    by_kpi: dict[int, dict[str, Stat]] = {pid: {} for pid in personas}
+    for k in [k for k in KPIS if all(c in features.columns for c in k.needs)]:
+        needed = features[list(dict.fromkeys((*k.needs, *([k.column] if k.column else []))))]
+        overall = _kpi_overall(k, needed)
+        for pid, group in needed.groupby(labels):
+            by_kpi[int(pid)][k.key] = _kpi_stat(k, group, overall)
     return FigureTable(by_feature, by_kpi)
 
 
@@ -269,7 +316,7 @@ def _trait_text(stat: Stat, currency: str = "") -> str:
 
 
 def build_profiles(
-    features: pd.DataFrame,
+    features: pd.DataFrame | FeatureColumns,
     labels: np.ndarray,
     confidence: np.ndarray,
     *,
@@ -306,7 +353,8 @@ def build_profiles(
         book=rules,
     )
     names = apply_renames({pid: n.name for pid, n in namings.items()}, renames or {})
-    total_revenue = float(features["revenue"].sum()) if "revenue" in features else 0.0
+    revenue = features["revenue"] if "revenue" in features else None
+    total_revenue = float(revenue.sum()) if revenue is not None else 0.0
 
     profiles = []
     for pid in sorted(traits.index, key=lambda p: (-(labels == p).sum(), p)):
@@ -327,9 +375,7 @@ def build_profiles(
             for f in order[:6]
         )
         share = float(mask.mean())
-        revenue_share = (
-            float(features["revenue"][mask].sum()) / total_revenue if total_revenue else None
-        )
+        revenue_share = float(revenue[mask].sum()) / total_revenue if total_revenue else None
         description = (
             f"{names[int(pid)]} ({pct(share)} of users): the typical member "
             f"{naming.description}. " + " ".join(t.text.rstrip(".") + "." for t in trait_list[:2])
