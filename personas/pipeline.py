@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -51,6 +51,9 @@ from . import runfolder
 from .errors import OutputError, ParameterError, PersonaError
 from .params import PersonaParams
 from .progress import Progress, as_progress
+
+if TYPE_CHECKING:
+    from .profile import FeatureColumns
 
 STATE = "state.json"
 FEATURES_RECORD = "features.json"  # the features step's state, kept in the published run
@@ -593,7 +596,9 @@ def persona_names(params: PersonaParams) -> dict[int, str]:
     state = _read_state(stage)
     _require_model(stage, state)
     check_agreement(params, state)
-    features = pd.read_parquet(stage / "features.parquet")
+    from .profile import FeatureColumns
+
+    features = FeatureColumns(stage / "features.parquet")
     assignments = pd.read_parquet(stage / "assignments.parquet")
     profiles, _, _ = _profile(params, state, features, assignments)
     if params.compare_to:
@@ -620,19 +625,21 @@ def check_naming_files(params: PersonaParams) -> None:
 
 
 def _profile(
-    params: PersonaParams, state: dict, features: pd.DataFrame, assignments: pd.DataFrame
+    params: PersonaParams, state: dict, features: FeatureColumns, assignments: pd.DataFrame
 ) -> tuple[tuple, pd.DataFrame, list[str]]:
     """Profile and name the staged personas: (profiles, trait table, unused renames).
 
     The trait table (persona id x catalogue feature, z) feeds the names, the cards and the
-    heatmap; the unused renames are names in ``renames_path`` that no persona had.
+    heatmap; the unused renames are names in ``renames_path`` that no persona had. The features
+    are read from their file a column at a time (:class:`~personas.profile.FeatureColumns`):
+    the whole table and its copies would hold 13 GB at 10M users.
     """
     from .features import BY_NAME, event_mix_counts
     from .naming import load_renames, load_rules
     from .profile import build_profiles, trait_table
 
     labels = assignments["persona_id"].to_numpy()
-    catalogue = features[[c for c in features.columns if c in BY_NAME]]
+    catalogue = features.only([c for c in features.columns if c in BY_NAME])
     renames = load_renames(params.renames_path) if params.renames_path else {}
     traits = trait_table(catalogue, labels)
     profiles = build_profiles(
@@ -669,6 +676,7 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None) 
         series_highest_id,
         window_of,
     )
+    from .profile import FeatureColumns
     from .report import render_report
     from .report.compare import compare_runs, read_previous_run
     from .results import RunSummary
@@ -683,9 +691,9 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None) 
     if previous is not None:
         assignments_file(params.compare_to)  # the migration needs its assignments
     clock = _Clock(state["timings_s"])
-    features = pd.read_parquet(stage / "features.parquet")
+    features = FeatureColumns(stage / "features.parquet")
     assignments = pd.read_parquet(stage / "assignments.parquet")
-    catalogue = features[[c for c in features.columns if c in BY_NAME]]
+    catalogue = features.only([c for c in features.columns if c in BY_NAME])
     with clock("profile"), say.stage("report", "profiling and naming the personas") as naming:
         profiles, traits, unused_renames = _profile(params, state, features, assignments)
         # matched personas keep the earlier run's ids and names (personas.migration)
