@@ -313,7 +313,7 @@ def features_step(params: PersonaParams, progress: Progress | bool | None = None
     ends (:func:`personas.progress.as_progress`: by default on standard output, False for none).
     """
     from .custom import add_custom_features, load_custom_features
-    from .features import BY_NAME, compute_features
+    from .features import BY_NAME, compute_features, write_table
     from .load import load_events, track_progress
     from .model import require_users
 
@@ -349,9 +349,9 @@ def features_step(params: PersonaParams, progress: Progress | bool | None = None
 
             with clock("purchases"):
                 purchases, purchase_record = purchase_history(log, params)
-        log.con.close()  # DuckDB's memory goes back before the table is copied out to Parquet
+        log.con.close()  # DuckDB's memory goes back before the table is written to Parquet
     stage = _fresh_stage(params)
-    features.to_parquet(stage / "features.parquet")
+    write_table(features, stage / "features.parquet")
     for name, frame in purchases.items():
         frame.to_parquet(stage / name)
     if log.planted is not None:
