@@ -796,3 +796,27 @@ def test_custom_roles_from_roles_path_get_count_columns(tmp_path):
         "a": {"role_quiz": 1, "role_view": 0, "role_won't buy": 2},
         "b": {"role_quiz": 0, "role_view": 1, "role_won't buy": 0},
     }
+
+
+@pytest.mark.parametrize("users", [0, 5, 7, 20])
+def test_write_table_writes_what_to_parquet_writes_a_slice_at_a_time(tmp_path, monkeypatch, users):
+    import pyarrow.parquet as pq
+
+    from personas import features as module
+
+    monkeypatch.setattr(module, "PARQUET_ROWS", 7)  # slices of 7 users: 0, 1 or 3 row groups
+    ids = pd.Index([f"u{i}" for i in range(users)], dtype="str", name="user_id")
+    table = pd.DataFrame(
+        np.random.default_rng(0).random((users, 3)), index=ids, columns=["orders", "x", "role_view"]
+    )
+    table.iloc[:2, 1] = np.nan
+    table.to_parquet(tmp_path / "whole.parquet")
+    module.write_table(table, tmp_path / "sliced.parquet")
+    back = pd.read_parquet(tmp_path / "sliced.parquet")
+    pd.testing.assert_frame_equal(back, pd.read_parquet(tmp_path / "whole.parquet"))
+    pd.testing.assert_frame_equal(back, table)
+    schemas = [pq.read_schema(tmp_path / f"{name}.parquet") for name in ("whole", "sliced")]
+    assert schemas[0].equals(schemas[1], check_metadata=True)
+    assert pq.ParquetFile(tmp_path / "sliced.parquet").metadata.num_row_groups == max(
+        -(-users // 7), 1
+    )
