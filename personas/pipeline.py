@@ -130,7 +130,12 @@ class PersonaResult:
         """The persona cards of the report, with a link to it: what a notebook shows."""
         from .report.render import render_cards
 
-        return render_cards(self.profiles, report=self.run_dir / "index.html")
+        csv = (self.run_dir / "assignments.csv").exists()
+        return render_cards(
+            self.profiles,
+            report=self.run_dir / "index.html",
+            assignments_file="assignments.csv" if csv else "assignments.parquet",
+        )
 
 
 # -- folders ---------------------------------------------------------------------------------------
@@ -772,6 +777,7 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None) 
             agreement=agreement,
             currency=params.currency,
             forecast=forecast.info if forecast else None,
+            assignments_file=users_export(len(assignments)),
         )
         render_report(
             summary,
@@ -907,7 +913,17 @@ def _write_exports(
         flat.append(row)
     pd.DataFrame(flat).to_csv(stage / "personas.csv", index=False)
     assignments.to_parquet(stage / "assignments.parquet", index=False)
-    assignments.to_csv(stage / "assignments.csv", index=False)
+    if users_export(len(assignments)) == "assignments.csv":
+        assignments.to_csv(stage / "assignments.csv", index=False)
+
+
+def users_export(users: int) -> str:
+    """The file of users a run writes for import: assignments.csv up to
+    :data:`~personas.results.CSV_MAX_USERS` users, else assignments.parquet alone (which every
+    run writes)."""
+    from .results import CSV_MAX_USERS
+
+    return "assignments.csv" if users <= CSV_MAX_USERS else "assignments.parquet"
 
 
 CENTRES = ("basis", "median", "mean", "overall_median", "overall_mean")

@@ -225,8 +225,8 @@ def forecast_plays(forecast, share: float, currency: str = "") -> list[Play]:
             Play(
                 "VIP protection",
                 "Reach the high-value members whose chance of still being active is falling "
-                "(lowest p_active first in assignments.csv) personally, before they lapse: service "
-                "call, early access, no blanket discount.",
+                "(lowest p_active first in the assignments file) personally, before they lapse: "
+                "service call, early access, no blanket discount.",
                 f"expected revenue kept over the next {horizon} and p_active at the next run",
                 "personal outreach vs a random hold-out without it, random halves",
                 f"Expected to bring {pct(value_share)} of the next {horizon}' revenue "
@@ -240,7 +240,7 @@ def forecast_plays(forecast, share: float, currency: str = "") -> list[Play]:
             Play(
                 "Remind before the due date",
                 "Send each regular buyer a reminder a few days before their next purchase is due "
-                "(next_purchase_due in assignments.csv), with what they usually buy.",
+                "(next_purchase_due in the assignments file), with what they usually buy.",
                 "purchases within 14 days of the due date",
                 "reminder 5 days before the due date vs no reminder, random halves",
                 f"{num(forecast.regular_buyers)} regular buyers "

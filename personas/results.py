@@ -147,6 +147,10 @@ class PersonaProfile:
 
 CLEAR_CONFIDENCE = 0.6  # a user clearly belongs to its persona when at least this share of its
 # nearest fitted users is in it (a clear majority, not a near tie)
+# Up to this many users a run also writes assignments.csv; above it assignments.parquet alone (the
+# same rows): at 10M users the CSV is 475 MB, far past what a spreadsheet opens, and writing it
+# took most of the report step's 23 s (docs/scale.md).
+CSV_MAX_USERS = 1_000_000
 STABILITY_FIRM = 0.9  # agreement between refits at or above this: a firm segmentation
 STABILITY_FAIR = 0.75  # at or above this (and below firm): fair; below it: shaky
 
@@ -203,3 +207,5 @@ class RunSummary:
     agreement: float | None = None  # adjusted Rand vs planted personas
     currency: str = ""  # ISO 4217 code of money figures, or ""
     forecast: dict[str, Any] | None = None  # run.json's "forecast" (personas.forecast)
+    assignments_file: str = "assignments.csv"  # the users' file to import: the CSV up to
+    # personas.results.CSV_MAX_USERS users, assignments.parquet above

@@ -343,3 +343,22 @@ def test_run_takes_a_model_of_your_own_and_records_its_settings(tmp_path):
         r"your clusterer or reducer to one",
     ):
         pipeline.run(params, progress=False, model=KMeans())
+
+
+def test_above_csv_max_users_only_assignments_parquet_is_written(demo_run, tmp_path, monkeypatch):
+    from personas import results
+
+    users = len(demo_run.assignments)
+    for limit, folder in ((users, tmp_path / "csv"), (users - 1, tmp_path / "parquet")):
+        monkeypatch.setattr(results, "CSV_MAX_USERS", limit)
+        folder.mkdir()
+        pipeline._write_exports(folder, demo_run.profiles, demo_run.assignments)
+    written = pd.read_parquet(tmp_path / "csv" / "assignments.parquet")
+    # up to the limit both files, with the same rows; one user more, the Parquet file alone
+    as_csv = pd.read_csv(tmp_path / "csv" / "assignments.csv", dtype={"user_id": str})
+    assert as_csv["user_id"].tolist() == written["user_id"].tolist() and len(written) == users
+    assert not (tmp_path / "parquet" / "assignments.csv").exists()
+    assert pd.read_parquet(tmp_path / "parquet" / "assignments.parquet").equals(written)
+    assert pipeline.users_export(users) == "assignments.parquet"
+    monkeypatch.setattr(results, "CSV_MAX_USERS", users)
+    assert pipeline.users_export(users) == "assignments.csv"

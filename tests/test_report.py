@@ -965,6 +965,25 @@ def _export_columns(tree, file: str) -> list[str]:
     return names
 
 
+def test_above_a_million_users_the_report_names_the_parquet_file(summary, tmp_path):
+    # a run of more users than CSV_MAX_USERS writes assignments.parquet alone
+    big = dataclasses.replace(summary, users=2_000_000, assignments_file="assignments.parquet")
+    out = render_report(big, tmp_path / "index.html", map_points=make_map_points())
+    html = out.read_text(encoding="utf-8")
+    tree = html5lib.HTMLParser(strict=True, namespaceHTMLElements=True).parse(html)
+    assert _export_columns(tree, "assignments.parquet") == [
+        "user_id",
+        "persona_id",
+        "persona",
+        "confidence",
+    ]
+    assert "assignments.csv" not in html.replace("no <code>assignments.csv</code> is written", "")
+    assert "no <code>assignments.csv</code> is written (one is, up to 1,000,000 users)" in html
+    foot = tree.find(".//h:p[@class='card-foot']", NS)
+    assert _text(foot).endswith("in assignments.parquet.")
+    assert "The CSV file is UTF-8" in html and "Both CSV files" not in html
+
+
 def test_exports_are_explained_column_by_column(tree, summary):
     assert _export_columns(tree, "assignments.csv") == [
         "user_id",

@@ -42,6 +42,7 @@ from ..formatting import missing as _missing
 from ..migration import Migration
 from ..results import (
     CLEAR_CONFIDENCE,
+    CSV_MAX_USERS,
     STABILITY_FAIR,
     STABILITY_FIRM,
     ClaimCheck,
@@ -441,13 +442,13 @@ def sample_points(points: pd.DataFrame | None, limit: int = MAP_POINTS) -> pd.Da
 
 # personas.csv: the columns every persona row has, then one group of columns per figure.
 PERSONA_COLUMNS = {
-    "id": "The persona's number, the persona_id of assignments.csv.",
+    "id": "The persona's number, the persona_id of the assignments file.",
     "name": "The persona's name.",
     "size": "Users in the persona.",
     "share": "Share of all users in the persona.",
     "revenue_share": "Share of all revenue that the persona's users brought.",
     "confidence": "How clearly the persona's users belong to it, from 0 to 1: the mean of "
-    "their confidence in assignments.csv.",
+    "their confidence in the assignments file.",
     "reproducibility": "From 0 to 1: how much of the persona the model finds again as one "
     "persona when it is refitted on other samples (mean best overlap of "
     "members); empty when the model was not refitted.",
@@ -715,14 +716,21 @@ def render_html(
         ),
         glossary=glossary(summary),
         export_columns=export_columns(summary, export_header),
+        csv_max_users=CSV_MAX_USERS,
     )
 
 
-def render_cards(personas: Sequence[PersonaProfile], *, report: str | Path | None = None) -> str:
+def render_cards(
+    personas: Sequence[PersonaProfile],
+    *,
+    report: str | Path | None = None,
+    assignments_file: str = "assignments.csv",
+) -> str:
     """The persona cards of the report as an HTML fragment for a notebook (``_repr_html_``).
 
     The same card macro as the report, without the small card charts; ``report``, the path of
-    the run's index.html, adds a line linking to it (:func:`notebook_href`).
+    the run's index.html, adds a line linking to it (:func:`notebook_href`);
+    ``assignments_file`` is the run's file of users the cards name.
     """
     personas = tuple(personas)
     colours = charts.persona_colours([p.id for p in personas])
@@ -732,6 +740,7 @@ def render_cards(personas: Sequence[PersonaProfile], *, report: str | Path | Non
         colours=colours,
         report=report,
         href=notebook_href(Path(report)) if report else "",
+        assignments_file=assignments_file,
     )
 
 
