@@ -507,6 +507,7 @@ def model_step(
     the ones the run records, and the report step must be given the same values.
     """
     from . import sampling
+    from .features import read_features
     from .model import map_2d
 
     say = as_progress(progress)
@@ -514,7 +515,8 @@ def model_step(
     state = _read_state(stage)
     # the features' parameters only: re-running 02 with other model settings replaces the model
     check_agreement(params, {"params": state["params"]})
-    features = pd.read_parquet(stage / "features.parquet")
+    # one copy of the table (pd.read_parquet holds three at its peak: 10 GB at 10M users)
+    features = read_features(stage / "features.parquet")
     X = features  # the model's FeatureMatrix picks and prepares its columns
     model = persona_model(params, model)
     spark = params.engine == "spark"

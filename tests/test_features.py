@@ -820,3 +820,25 @@ def test_write_table_writes_what_to_parquet_writes_a_slice_at_a_time(tmp_path, m
     assert pq.ParquetFile(tmp_path / "sliced.parquet").metadata.num_row_groups == max(
         -(-users // 7), 1
     )
+
+
+def test_read_features_reads_what_pd_read_parquet_reads(tmp_path, monkeypatch):
+    from personas import features as module
+
+    monkeypatch.setattr(module, "PARQUET_ROWS", 4)  # three row groups, filled one at a time
+    ids = pd.Index(
+        ["007", "b", "ä", "c", "d", "e", "f", "g", "h", "i"], dtype="str", name="user_id"
+    )
+    table = pd.DataFrame(
+        np.random.default_rng(1).random((10, 3)), index=ids, columns=["orders", "y", "role_cart"]
+    )
+    table.iloc[3, 1] = np.nan
+    module.write_table(table, tmp_path / "features.parquet")
+    read = module.read_features(tmp_path / "features.parquet")
+    pd.testing.assert_frame_equal(read, pd.read_parquet(tmp_path / "features.parquet"))
+    pd.testing.assert_frame_equal(read, table)
+    # a column that is not a float (a table written by other means): pandas' own reading
+    table.assign(note="x").to_parquet(tmp_path / "mixed.parquet")
+    pd.testing.assert_frame_equal(
+        module.read_features(tmp_path / "mixed.parquet"), table.assign(note="x")
+    )
