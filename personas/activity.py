@@ -238,12 +238,66 @@ def _event_counts(con) -> tuple[Callable[..., str], str]:
     return events_of, columns
 
 
-def summarise(con, *, gap_sessions: bool, span: tuple[Any, Any], year: bool) -> None:
+def summarise(
+    con, *, gap_sessions: bool, span: tuple[Any, Any], year: bool, buckets: int = 1
+) -> None:
     """Create ``user_activity`` (module docstring) from ``event_rows`` in one pass.
 
     ``span``: the first and last event kept, whose last third is "recent"; ``year``: the log
-    spans 52 weeks, so the per-month day counts are worth their cost.
+    spans 52 weeks, so the per-month day counts are worth their cost. ``buckets`` above 1 sums
+    the users in that many groups, one sort each (:func:`summarise_in_buckets`).
     """
+    select = _summary_sql(con, gap_sessions=gap_sessions, span=span, year=year)
+    if buckets > 1:
+        summarise_in_buckets(con, select, buckets)
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE user_activity AS {select}")
+
+
+def summarise_in_buckets(con, select: str, buckets: int) -> None:
+    """``user_activity`` from ``select`` run on one bucket of users at a time.
+
+    A log whose one sort does not fit DuckDB's ``memory_limit`` spills it to disk, and at 1.65B
+    events that write and read back of ~30 GB is a third of the pass. So the coded rows
+    (``packed_rows``: 20 bytes a row) are written once to Parquet files, a bucket of users each
+    (``uid % buckets``: codes follow the ids' text order, so every bucket gets every kind of
+    user), and each bucket is sorted and summed on its own, in memory. A user's tallies depend
+    on that user's rows only, and every code, span and population figure the SQL holds is the
+    whole log's, so the rows are those of one pass over all users (tests/test_buckets.py). The
+    files lie in DuckDB's spill folder (``temp_dir``) and are removed once read.
+    """
+    import shutil
+    from pathlib import Path
+
+    spill = con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+    folder = Path(spill) / "buckets"
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        con.execute(
+            f"COPY (SELECT *, uid % {buckets} AS bucket FROM coded_packed) "
+            f"TO {quote_literal(str(folder))} "
+            "(FORMAT parquet, PARTITION_BY (bucket), OVERWRITE_OR_IGNORE)"
+        )
+        for bucket in range(buckets):
+            files = quote_literal(str(folder / f"bucket={bucket}" / "*.parquet"))
+            con.execute(
+                "CREATE OR REPLACE TEMP VIEW packed_rows AS SELECT * "
+                f"FROM read_parquet({files}, hive_partitioning = false)"
+            )
+            into = (
+                "INSERT INTO user_activity"
+                if bucket
+                else ("CREATE OR REPLACE TEMP TABLE user_activity AS")
+            )
+            con.execute(f"{into} {select}")
+            shutil.rmtree(folder / f"bucket={bucket}")
+    finally:
+        con.execute("CREATE OR REPLACE TEMP VIEW packed_rows AS SELECT * FROM coded_packed")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _summary_sql(con, *, gap_sessions: bool, span: tuple[Any, Any], year: bool) -> str:
+    """The query of :func:`summarise`: one row per user of ``event_rows``."""
     purchase = role_codes(con, "purchase")
     since = since_origin("ts", week_origin(span[0]))
     events_of, per_code = _event_counts(con)
@@ -272,8 +326,7 @@ def summarise(con, *, gap_sessions: bool, span: tuple[Any, Any], year: bool) -> 
         "SELECT CAST($t1 AS TIMESTAMP) - (CAST($t1 AS TIMESTAMP) - CAST($t0 AS TIMESTAMP)) / 3",
         {"t0": span[0], "t1": span[1]},
     ).fetchone()[0]
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE user_activity AS
+    return f"""
         SELECT uid, count(*) AS n_events,
                {events_of("view")} AS n_views,
                {events_of("search")} AS n_searches,
@@ -308,7 +361,7 @@ def summarise(con, *, gap_sessions: bool, span: tuple[Any, Any], year: bool) -> 
                {role_counts}
                {per_code}
         FROM event_rows
-        GROUP BY uid""")
+        GROUP BY uid"""
 
 
 def _columns(con) -> list[str]:

@@ -143,11 +143,16 @@ def mark_rows(con, params: PersonaParams, first: datetime) -> None:
     )
     previous = ", ".join(f"lag({c}) OVER w AS prev_{c}" for c in keys)
     same = " AND ".join(["prev_ts = ts"] + [f"prev_{c} IS NOT DISTINCT FROM {c}" for c in keys])
+    # the rows the sort reads; summarise_in_buckets points packed_rows at one bucket at a time
+    con.execute(f"""
+        CREATE OR REPLACE TEMP VIEW coded_packed AS
+        SELECT uid, ts, {packed}, session_key FROM coded""")
+    con.execute("CREATE OR REPLACE TEMP VIEW packed_rows AS SELECT * FROM coded_packed")
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW event_rows AS
         WITH marked AS (
             SELECT *, lag(ts) OVER w AS prev_ts, {previous}
-            FROM (SELECT uid, ts, {packed}, session_key FROM coded)
+            FROM packed_rows
             WINDOW w AS (PARTITION BY uid ORDER BY ts, {", ".join(keys)})),
         kept_rows AS (
             SELECT uid, ts, {unpacked}, session_key,

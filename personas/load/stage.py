@@ -11,6 +11,7 @@ recency features count to (``reference_date``, else its last event).
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +37,21 @@ from .window import empty_window_error, reference_time, timestamp_text
 # spills to a temporary folder instead (its own default is 80 % of the machine's memory, which a
 # 140M-row log would take). 3 GB keeps a 1M-user run under the 4 GB the features may use.
 DUCKDB_MEMORY_LIMIT = "3GB"  # the default of the memory_limit parameter
+# The one sort per user of this many events per GB of memory_limit stays in memory: the bundled
+# shop's 165M events (1M users) take as long with 3 GB as with 10 GB. A larger log is summed in
+# buckets of users of about that many events each (personas.activity.summarise_in_buckets), as a
+# sort that spills costs more than writing the rows out once in buckets (docs/scale.md).
+EVENTS_PER_GB = 60_000_000
+UNITS = {"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30,
+         "TIB": 2**40}  # fmt: skip
+
+
+def user_buckets(events: int, memory_limit: str) -> int:
+    """How many buckets of users the per-user pass over ``events`` rows sums, one sort each:
+    1 while the sort fits ``memory_limit`` (:data:`EVENTS_PER_GB`)."""
+    number, unit = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B)\s*", memory_limit, re.I).groups()
+    per_bucket = max(int(float(number) * UNITS[unit.upper()] / 1e9 * EVENTS_PER_GB), 1)
+    return max(1, -(-events // per_bucket))
 
 
 @dataclass
@@ -384,6 +400,7 @@ def _load_events(
             gap_sessions=not params.session_col,
             span=span,
             year=activity.spans_year(start, end),
+            buckets=user_buckets(total - clean.dropped, params.memory_limit),
         )
 
         # from here on everything reads the per-user tallies, never the file again
