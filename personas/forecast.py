@@ -55,6 +55,7 @@ import pandas as pd
 
 FIT_SAMPLE = 20_000  # buyers the two models are fitted on; the rest are only predicted
 MIN_BUYERS = 50  # fewer buyers than this: no forecast (the fit would be noise)
+PREDICT_ROWS = 500_000  # buyers predicted per batch (predict)
 MIN_REPEAT_BUYERS = 20  # ... and fewer repeat buyers with amounts: no revenue forecast
 REGULAR_PURCHASES = 3  # a regular buyer has at least this many purchase days ...
 REGULAR_CV = 0.5  # ... gaps whose standard deviation is at most this share of their mean
@@ -254,7 +255,25 @@ def _values(array) -> np.ndarray:
 def predict(fitted: Fitted, summary: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
     """Per buyer of ``summary``: ``p_active``, ``expected_purchases`` (purchase days over the
     next ``horizon_days``), ``p_buys`` (probability of at least one), ``expected_spend`` (mean
-    amount of a future purchase) and ``expected_revenue``. NaN where a model is missing."""
+    amount of a future purchase) and ``expected_revenue``. NaN where a model is missing.
+
+    :data:`PREDICT_ROWS` buyers at a time: the models' predictions go through xarray and
+    PyTensor with several copies of their input, which for the 6.6M buyers of 10M users held
+    7.5 GB at once. Each buyer's figures are a formula of that buyer's row and the fitted
+    parameters, so the batches give the figures of one call (tests/test_forecast.py).
+    """
+    if fitted.purchases is None or not len(summary):
+        return _predict_rows(fitted, summary, horizon_days)
+    return pd.concat(
+        [
+            _predict_rows(fitted, summary.iloc[at : at + PREDICT_ROWS], horizon_days)
+            for at in range(0, len(summary), PREDICT_ROWS)
+        ]
+    )
+
+
+def _predict_rows(fitted: Fitted, summary: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
+    """:func:`predict` for one batch of buyers."""
     out = pd.DataFrame(index=summary.index)
     if fitted.purchases is None or not len(summary):
         for column in (

@@ -176,6 +176,17 @@ def test_every_buyer_is_predicted_and_nobody_else(simulated):
     assert len(recent)
 
 
+def test_buyers_predicted_in_batches_get_the_figures_of_one_call(simulated, monkeypatch):
+    con, reference, _, _, _ = simulated
+    summary = forecast.purchase_summary(con, reference)
+    fitted = forecast.fit(summary)
+    whole = forecast.predict(fitted, summary, 90)
+    monkeypatch.setattr(forecast, "PREDICT_ROWS", 97)  # 1,500 buyers: 16 batches, the last short
+    batched = forecast.predict(fitted, summary, 90)
+    assert len(summary) > 10 * 97
+    pd.testing.assert_frame_equal(batched, whole, check_exact=True)
+
+
 def test_per_persona_figures_sum_over_buyers_and_share_the_expected_revenue():
     frame = pd.DataFrame(
         {
