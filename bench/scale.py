@@ -88,7 +88,12 @@ def run(folder: Path, out: Path, extra: list[str]) -> None:
     steps = info["timings_s"]
     sizes = {p.name: p.stat().st_size / 1e6 for p in out.iterdir() if p.is_file()}
     ari = agreement(folder, out)
-    print(f"wall {wall:.0f} s, peak RSS {usage.ru_maxrss / 1e6:.2f} GB, ARI {ari:.3f}")
+    cpu = usage.ru_utime + usage.ru_stime
+    print(
+        f"wall {wall:.0f} s, CPU {cpu:.0f} s (user + system: on a machine shared with other work "
+        f"the wall time grows, this much less), peak RSS {usage.ru_maxrss / 1e6:.2f} GB, "
+        f"ARI {ari:.3f}, load average at the end {os.getloadavg()[0]:.1f}"
+    )
     print("steps (s):", ", ".join(f"{k} {v:.0f}" for k, v in steps.items()))
     print("exports (MB):", ", ".join(f"{k} {v:.0f}" for k, v in sorted(sizes.items())))
     print(f"users {info['counts']}")
