@@ -29,6 +29,7 @@ _FALSE = {"0", "false", "no", "off"}
 PROJECT = "personas"  # the [project] name of the pyproject.toml that marks the project
 PAPERMILL_CELL = "# Parameters"  # first line of the cell papermill injects (its translators.py)
 ENGINES = ("duckdb", "spark")
+SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B)\s*", re.I)  # memory_limit: 2GB, 500MB, 1.5GiB
 # the master URLs Spark takes (SparkContext's master): local ones, a standalone cluster, YARN,
 # Kubernetes, Mesos
 SPARK_MASTER = r"local(\[(\*|\d+)(,\s*\d+)?\])?|spark://\S+|yarn|k8s://\S+|mesos://\S+"
@@ -333,7 +334,7 @@ class PersonaParams:
                 raise ParameterError(
                     f"parameter {name} is empty; name the column to use", name=name
                 )
-        if not re.fullmatch(r"\s*\d+(\.\d+)?\s*([KMGT]i?B)\s*", self.memory_limit, re.I):
+        if not SIZE.fullmatch(self.memory_limit):
             raise ParameterError(
                 f"parameter memory_limit={self.memory_limit!r} is not a size; "
                 "write it like 2GB or 500MB",

@@ -11,7 +11,6 @@ recency features count to (``reference_date``, else its last event).
 from __future__ import annotations
 
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,7 +21,7 @@ import duckdb
 
 from .. import activity
 from ..errors import InputError
-from ..params import PersonaParams
+from ..params import SIZE, PersonaParams
 from ..progress import Progress
 from ..sql import quote_name
 from . import sniff
@@ -49,7 +48,7 @@ UNITS = {"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 2**10, "MIB": 2**20
 def user_buckets(events: int, memory_limit: str) -> int:
     """How many buckets of users the per-user pass over ``events`` rows sums, one sort each:
     1 while the sort fits ``memory_limit`` (:data:`EVENTS_PER_GB`)."""
-    number, unit = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B)\s*", memory_limit, re.I).groups()
+    number, unit = SIZE.fullmatch(memory_limit).groups()
     per_bucket = max(int(float(number) * UNITS[unit.upper()] / 1e9 * EVENTS_PER_GB), 1)
     return max(1, -(-events // per_bucket))
 
