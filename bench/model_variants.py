@@ -111,26 +111,39 @@ VARIANTS = {
     "noumap_eom_mcs2": (hdb("eom", 10, 0.02), {"reducer": FunctionTransformer()}),
     "noumap_leaf": (None, {"reducer": FunctionTransformer()}),
     "wward": (None, {}),  # Ward merging weighted by group size
-    # refinements of the agreed personas (refine_*): see refine()
     "kmmerge": (None, {}),  # groups merged by size-weighted k-means of their centres
     "treeall": (None, {}),  # every count cut from HDBSCAN's condensed tree
     "reliab": (None, {}),  # shares weighted by their reliability (reliability())
     "reliab_low": (None, {}),  # the same, only where the reliability is below 0.5
+    # refinements of the agreed personas (refine_*): see refine()
     "refine_km": (None, {}),
     "refine_gmm": (None, {}),
     "refine_prop": (None, {}),
 }
 
 
-def weighted_ward(features, labels, k):
-    """Ward merging with each group's size as its weight (Lance-Williams on the group centres)."""
-    import personas.grouping as g
-
+def centres_and_sizes(features, labels):
+    """The groups (-1 = noise left out), their centres in ``features`` and their sizes."""
     ids = np.unique(labels[labels >= 0])
-    if len(ids) <= k:
-        return labels.copy()
     centres = np.array([features[labels == i].mean(axis=0) for i in ids])
     sizes = np.array([np.sum(labels == i) for i in ids], dtype=float)
+    return ids, centres, sizes
+
+
+def merged(labels, ids, groups):
+    """``labels`` with group ``ids[i]`` renamed ``groups[i]``, numbered by size; noise stays."""
+    import personas.grouping as g
+
+    lookup = np.full(int(ids.max()) + 2, -1, dtype=np.int64)
+    lookup[ids] = groups
+    return g.relabel_by_size(np.where(labels >= 0, lookup[labels], -1))
+
+
+def weighted_ward(features, labels, k):
+    """Ward merging with each group's size as its weight (Lance-Williams on the group centres)."""
+    ids, centres, sizes = centres_and_sizes(features, labels)
+    if len(ids) <= k:
+        return labels.copy()
     members = [[i] for i in range(len(ids))]
     sq = ((centres[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
     cost = sizes[:, None] * sizes[None, :] / (sizes[:, None] + sizes[None, :]) * sq
@@ -149,27 +162,21 @@ def weighted_ward(features, labels, k):
         members[a] += members[b]
         alive[b] = False
         cost[b, :] = cost[:, b] = np.inf
-    lookup = np.full(int(ids.max()) + 2, -1, dtype=np.int64)
-    for group, m_ in enumerate(i for i in range(len(ids)) if alive[i]):
-        lookup[ids[members[m_]]] = group
-    return g.relabel_by_size(np.where(labels >= 0, lookup[labels], -1))
+    groups = np.empty(len(ids), dtype=np.int64)
+    for group, kept in enumerate(np.flatnonzero(alive)):
+        groups[members[kept]] = group
+    return merged(labels, ids, groups)
 
 
 def kmeans_merge(features, labels, k):
     """Groups merged into ``k`` by k-means of their centres, each weighted by its size."""
     from sklearn.cluster import KMeans
 
-    import personas.grouping as g
-
-    ids = np.unique(labels[labels >= 0])
+    ids, centres, sizes = centres_and_sizes(features, labels)
     if len(ids) <= k:
         return labels.copy()
-    centres = np.array([features[labels == i].mean(axis=0) for i in ids])
-    sizes = np.array([np.sum(labels == i) for i in ids], dtype=float)
     groups = KMeans(k, n_init=10, random_state=0).fit_predict(centres, sample_weight=sizes)
-    lookup = np.full(int(ids.max()) + 2, -1, dtype=np.int64)
-    lookup[ids] = groups
-    return g.relabel_by_size(np.where(labels >= 0, lookup[labels], -1))
+    return merged(labels, ids, groups)
 
 
 LAST = {}
