@@ -26,6 +26,7 @@ PRIOR_WEIGHT = 5.0  # pseudo-observations pulling a user's rate towards the popu
 RATE_WEEKS = 4  # weekly rates count at least this many weeks: a user seen once is no weekly
 # visitor, and new users' rates are not inflated by their short history
 EVIDENCE_WEIGHT = 2.0  # pseudo-counts pulling a model value towards the median (Feature.evidence)
+NOISY_SHARE = 0.5  # a share whose reliability is below this is mostly luck: weighted by it
 EVENT_PREFIX = "event:"  # per-user counts of the most frequent events no role covers
 TOP_UNKNOWN_EVENTS = 5  # how many such events get a column of their own
 STREAM_ROWS = 100_000  # users per batch when the feature table streams out of DuckDB
@@ -881,3 +882,33 @@ def model_matrix(
             values[missing] = spec.fill if spec.fill is not None else centre
         out[:, j] = values
     return out, columns
+
+
+def share_reliability(features: pd.DataFrame, columns: list[str]) -> dict[str, float]:
+    """How much of each evidenced share's spread between users is more than luck.
+
+    A share with an ``evidence`` count (``weekend_share``: weekend days among a user's active
+    days) seen on a few days is mostly the luck of those days: a user with four orders has a
+    weekend share of 0, 1/4, 1/2... whatever their habits. Per share among ``columns``, its
+    reliability is sqrt(1 - noise / variance): the variance between users of the value the model
+    uses (pulled toward the centre as :func:`model_matrix` does), and the noise a binomial share
+    of each user's count would have if every user had the population's share. 1 means all of the
+    spread is between users; 0 means it could all be luck. Columns without an evidence count, or
+    that are not shares, are left out.
+    """
+    reliability = {}
+    for name in columns:
+        spec = BY_NAME[name]
+        if not spec.evidence or spec.unit != "share" or spec.evidence not in features:
+            continue
+        share = features[name].to_numpy(dtype="float64")
+        n = np.nan_to_num(features[spec.evidence].to_numpy(dtype="float64"))
+        seen = ~np.isnan(share) & (n > 0)
+        if seen.sum() < 2:
+            continue
+        mean, centre = float(share[seen].mean()), float(np.median(share[seen]))
+        used = (n * np.nan_to_num(share) + EVIDENCE_WEIGHT * centre) / (n + EVIDENCE_WEIGHT)
+        noise = float(np.mean(n * mean * (1 - mean) / (n + EVIDENCE_WEIGHT) ** 2))
+        spread = float(np.var(used))
+        reliability[name] = float(np.sqrt(max(0.0, 1 - noise / spread))) if spread else 0.0
+    return reliability

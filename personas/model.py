@@ -80,6 +80,7 @@ from .grouping import (
 MIN_USERS = 50  # below this there is nothing to cluster
 ASSIGN_CHUNK = 100_000  # users assigned per batch, to bound memory
 MIN_SAMPLES = 10  # HDBSCAN density smoothing: small, so clusters come out small and pure
+MIN_WEIGHT = 0.01  # the least weight a noisy share keeps (0 would divide by zero)
 MAP_EPOCHS = 100  # UMAP rounds of the 2-D persona map (a picture, not the model)
 
 
@@ -233,10 +234,14 @@ class FeatureMatrix(TransformerMixin, BaseEstimator):
     ----------
     centres_ : model column -> median of its transformed values over the fitted users
     needs_ : the columns :meth:`transform` reads (the model columns and their evidence counts)
+    weights_ : noisy share -> its weight in the model's distances, its reliability
+        (:func:`personas.features.share_reliability`), for the shares below
+        :data:`~personas.features.NOISY_SHARE`: a weekend share of users seen on a few days is
+        mostly luck, and would otherwise split personas by it (docs/model-variants.md)
     """
 
     def fit(self, X, y=None):
-        from .features import BY_NAME, model_centres
+        from .features import BY_NAME, NOISY_SHARE, model_centres, share_reliability
 
         self.centres_ = model_centres(self._table(X))
         if not self.centres_:
@@ -247,7 +252,14 @@ class FeatureMatrix(TransformerMixin, BaseEstimator):
             )
         evidence = {BY_NAME[c].evidence for c in self.centres_} - {""}
         self.needs_ = [*self.centres_, *sorted(evidence - set(self.centres_))]
+        reliability = share_reliability(X, list(self.centres_))
+        self.weights_ = {c: round(r, 4) for c, r in reliability.items() if r < NOISY_SHARE}
         return self
+
+    def column_weights(self) -> np.ndarray:
+        """The weight of each column :meth:`transform` gives, once standardised: 1, or a noisy
+        share's reliability (never below :data:`MIN_WEIGHT`)."""
+        return np.array([max(self.weights_.get(c, 1.0), MIN_WEIGHT) for c in self.centres_])
 
     def transform(self, X) -> pd.DataFrame:
         """The model columns of the table ``X`` (one row per user, index kept)."""
@@ -284,13 +296,19 @@ class FeatureMatrix(TransformerMixin, BaseEstimator):
 
     def to_dict(self) -> dict:
         """The fitted state, for ``model.json``."""
-        return {"kind": "FeatureMatrix", "centres": self.centres_, "needs": self.needs_}
+        return {
+            "kind": "FeatureMatrix",
+            "centres": self.centres_,
+            "needs": self.needs_,
+            "weights": self.weights_,
+        }
 
     @classmethod
     def from_dict(cls, state: dict) -> FeatureMatrix:
         fitted = cls()
         fitted.centres_ = {str(k): float(v) for k, v in state["centres"].items()}
         fitted.needs_ = list(state["needs"])
+        fitted.weights_ = {str(k): float(v) for k, v in state.get("weights", {}).items()}
         return fitted
 
 
@@ -438,6 +456,8 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         require_users(len(X))
         rng = check_random_state(self.random_state)
         self.scaler_ = StandardScaler().fit(X)
+        if self.preprocessor_ is not None:  # noisy shares weigh less in every distance
+            self.scaler_.scale_ = self.scaler_.scale_ / self.preprocessor_.column_weights()
         scaled = self.scaler_.transform(X)
         fits = [self._fit_sample(scaled, rng) for _ in range(self.n_fits)]
         self.sample_index_, self.embedding_, _, self.cluster_labels_, info = fits[0]
@@ -476,6 +496,7 @@ class PersonaModel(ClusterMixin, BaseEstimator):
             "count_scores": {str(k): round(v, 4) for k, v in scores.items()},
             "silhouette": {str(k): round(v, 4) for k, v in separation.items()},
             "count_rule": rule,
+            "feature_weights": {} if self.preprocessor_ is None else self.preprocessor_.weights_,
             "personas": int(personas.max()) + 1,
             "stability": self.stability_,
             "persona_stability": {str(p): v for p, v in self.persona_stability_.items()},

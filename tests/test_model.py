@@ -467,3 +467,46 @@ def test_umaps_compiled_functions_are_cached_on_disk():
 
     assert cache_numba_compilation() > 100
     assert isinstance(layouts._nb_optimize_layout_euclidean_single_epoch._cache, FunctionCache)
+
+
+def _order_table(habit_spread: float, seed: int = 0) -> pd.DataFrame:
+    """An order table's features: 2,000 users with 2-6 active days, of whom a weekend share of
+    their days; every user's weekend chance is 2/7 give or take ``habit_spread``."""
+    rng = np.random.RandomState(seed)
+    days = rng.randint(2, 7, 2000)
+    chance = np.clip(2 / 7 + rng.uniform(-habit_spread, habit_spread, 2000), 0, 1)
+    weekend = rng.binomial(days, chance)
+    return pd.DataFrame(
+        {
+            "orders": days,
+            "days_since_seen": rng.uniform(0, 300, 2000),
+            "weekend_share": weekend / days,
+            "active_days": days,
+        },
+        index=pd.Index([f"u{i}" for i in range(2000)], name="user_id"),
+    )
+
+
+def test_a_share_that_is_only_luck_is_weighted_down_and_a_habit_is_not(tmp_path):
+    from personas.features import share_reliability
+
+    luck, habit = _order_table(0.0), _order_table(0.7)
+    assert share_reliability(luck, ["weekend_share"])["weekend_share"] < 0.2
+    assert share_reliability(habit, ["weekend_share"])["weekend_share"] > 0.6
+    assert "days_since_seen" not in share_reliability(luck, ["days_since_seen", "weekend_share"])
+
+    noisy = FeatureMatrix().fit(luck)
+    assert set(noisy.weights_) == {"weekend_share"}
+    assert FeatureMatrix().fit(habit).weights_ == {}
+    # the weight is the column's share of every distance, and a saved model keeps it
+    model = PersonaModel(preprocessor=FeatureMatrix(), n_fits=2, sample_size=500,
+                         random_state=0).fit(luck)  # fmt: skip
+    scaled = model.scaler_.transform(model._prepare(luck))
+    j = list(model.preprocessor_.centres_).index("weekend_share")
+    weight = max(noisy.weights_["weekend_share"], model_module.MIN_WEIGHT)
+    assert scaled[:, j].std() == pytest.approx(weight, rel=1e-6)
+    assert scaled[:, list(model.preprocessor_.centres_).index("orders")].std() == pytest.approx(1)
+    assert model.info_["feature_weights"] == noisy.weights_
+    again = PersonaModel.load(model.save(tmp_path / "model"))
+    assert again.preprocessor_.weights_ == noisy.weights_
+    assert (again.predict(luck) == model.predict(luck)).all()
