@@ -196,24 +196,12 @@ def stashing_cluster(clusterer, embedding):
 
 
 def reliability(features, columns) -> np.ndarray:
-    """Per model column, sqrt(1 - binomial noise / variance) for shares with an evidence count
-    (weekend_share, app_share: a user's share of n active days), 1 for the rest: how much of a
-    share's spread between users is more than the luck of a few days."""
-    from personas.features import BY_NAME, EVIDENCE_WEIGHT
+    """Per model column, its reliability (personas.features.share_reliability) where it is a
+    share with an evidence count, else 1."""
+    from personas.features import share_reliability
 
-    weights = np.ones(len(columns))
-    for j, name in enumerate(columns):
-        spec = BY_NAME[name]
-        if not spec.evidence or spec.unit != "share":
-            continue
-        p = features[name].to_numpy(float)
-        n = np.nan_to_num(features[spec.evidence].to_numpy(float))
-        seen = ~np.isnan(p) & (n > 0)
-        mean, centre = p[seen].mean(), np.median(p[seen])
-        shrunk = (n * np.nan_to_num(p) + EVIDENCE_WEIGHT * centre) / (n + EVIDENCE_WEIGHT)
-        noise = np.mean(n * mean * (1 - mean) / (n + EVIDENCE_WEIGHT) ** 2)
-        weights[j] = np.sqrt(max(0.0, 1 - noise / np.var(shrunk)))
-    return weights
+    known = share_reliability(features, list(columns))
+    return np.array([known.get(c, 1.0) for c in columns])
 
 
 class WeightedScaler(StandardScaler):

@@ -877,11 +877,17 @@ def model_matrix(
         if spec.evidence:
             n = np.nan_to_num(features[spec.evidence].to_numpy(dtype="float64"))
             n[missing] = 0.0
-            values = (n * np.nan_to_num(values) + EVIDENCE_WEIGHT * centre) / (n + EVIDENCE_WEIGHT)
+            values = pulled_toward(centre, values, n)
         elif missing.any():
             values[missing] = spec.fill if spec.fill is not None else centre
         out[:, j] = values
     return out, columns
+
+
+def pulled_toward(centre: float, values: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """``values`` resting on ``n`` observations each, pulled toward ``centre`` by
+    :data:`EVIDENCE_WEIGHT` pseudo-counts (a missing value, or none observed: the centre)."""
+    return (n * np.nan_to_num(values) + EVIDENCE_WEIGHT * centre) / (n + EVIDENCE_WEIGHT)
 
 
 def share_reliability(features: pd.DataFrame, columns: list[str]) -> dict[str, float]:
@@ -907,7 +913,7 @@ def share_reliability(features: pd.DataFrame, columns: list[str]) -> dict[str, f
         if seen.sum() < 2:
             continue
         mean, centre = float(share[seen].mean()), float(np.median(share[seen]))
-        used = (n * np.nan_to_num(share) + EVIDENCE_WEIGHT * centre) / (n + EVIDENCE_WEIGHT)
+        used = pulled_toward(centre, share, n)
         noise = float(np.mean(n * mean * (1 - mean) / (n + EVIDENCE_WEIGHT) ** 2))
         spread = float(np.var(used))
         reliability[name] = float(np.sqrt(max(0.0, 1 - noise / spread))) if spread else 0.0
