@@ -30,6 +30,7 @@ from worlds import kmeans_told_k, planted_ari, world_data  # noqa: E402
 
 import personas.model as m  # noqa: E402
 from personas.features import model_matrix  # noqa: E402
+from personas.model import FeatureMatrix  # noqa: E402
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 warnings.filterwarnings("ignore", category=UserWarning)
@@ -119,6 +120,11 @@ VARIANTS = {
     "refine_km": (None, {}),
     "refine_gmm": (None, {}),
     "refine_prop": (None, {}),
+    # steadier fits: larger samples, more fits, longer layouts (the seed problem of docs/model.md)
+    "ss10k": (None, {"sample_size": 10_000}),
+    "ss20k": (None, {"sample_size": 20_000}),
+    "fits9": (None, {"n_fits": 9}),
+    "ep200": (None, {"n_epochs": 200}),
 }
 
 
@@ -270,13 +276,17 @@ def run(variant, worlds, users, seeds, out):
         m.StandardScaler = WeightedScaler if variant.startswith("reliab") else StandardScaler
         km = kmeans_ref(w, users, StandardScaler().fit_transform(X), d) if users == 20000 else None
         labels, aris, secs, found, stab, diag, umap_s = [], [], [], [], [], [], []
+        # as a run fits: through FeatureMatrix (noisy shares weighted), except the reliab variants,
+        # which weigh the bare matrix themselves
+        table = X if variant.startswith("reliab") else d.features
+        prep = {} if variant.startswith("reliab") else {"preprocessor": FeatureMatrix()}
         for s in seeds:
             STATE.update(saved=0.0, infos=[], embed_s=0.0)
             t = time.perf_counter()
-            model = m.PersonaModel(random_state=s, **kwargs).fit(X)
-            lab = model.predict(X)
+            model = m.PersonaModel(random_state=s, **prep, **kwargs).fit(table)
+            lab = model.predict(table)
             if variant.startswith("refine_"):
-                lab = refine(variant, model, model.scaler_.transform(model._prepare(X)))
+                lab = refine(variant, model, model.scaler_.transform(model._prepare(table)))
             secs.append(time.perf_counter() - t + STATE["saved"])
             umap_s.append(STATE["embed_s"])
             labels.append(lab)
@@ -292,6 +302,11 @@ def run(variant, worlds, users, seeds, out):
             "ari": [round(a, 4) for a in aris],
             "found": found,
             "agreement": round(float(adjusted_rand_score(labels[0], labels[1])), 4),
+            "agreements": [  # every pair of seeds, when more than two are given
+                round(float(adjusted_rand_score(labels[i], labels[j])), 4)
+                for i in range(len(labels))
+                for j in range(i + 1, len(labels))
+            ],
             "kmeans": None if km is None else round(km, 4),
             "fit_s": round(float(np.mean(secs)), 1),
             "umap_s": round(float(np.mean(umap_s)), 1),
