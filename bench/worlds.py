@@ -51,9 +51,13 @@ class WorldData:
         return len(np.unique(self.truth[self.planted]))
 
 
-def world_data(seed: int, users: int, folder: Path = FOLDER) -> WorldData:
-    """World ``seed`` with ``users`` users: written and featurised once, then read from disk."""
-    world = draw_world(seed)
+def world_data(
+    seed: int, users: int, folder: Path = FOLDER, order_table: bool | None = None
+) -> WorldData:
+    """World ``seed`` with ``users`` users: written and featurised once, then read from disk.
+    ``order_table`` forces the kind of log (see ``draw_world``); keep such worlds in a
+    ``folder`` of their own, as the cache knows them by seed and size only."""
+    world = draw_world(seed, order_table)
     stem = f"world-{seed}-{users}"
     cached = folder / f"{stem}.features.parquet"
     truth_path = folder / f"{stem}.truth.csv"
