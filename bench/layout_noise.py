@@ -33,6 +33,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--world", type=int, default=19)
     parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument("--epochs", type=int, default=0, help="UMAP rounds (0: the model's)")
+    parser.add_argument("--neighbors", type=int, default=0, help="UMAP neighbours (0: the model's)")
     args = parser.parse_args()
     data = world_data(args.world, args.users)
     k = data.k
@@ -49,7 +51,13 @@ def main() -> None:
     mcs = max(10, int(0.005 * len(sample)))
     layouts = []
     for seed in (1, 2, 3):
-        embedding = embed(sample, model.n_components, model.n_neighbors, seed, model.n_epochs)
+        embedding = embed(
+            sample,
+            model.n_components,
+            args.neighbors or model.n_neighbors,
+            seed,
+            args.epochs or model.n_epochs,
+        )
         candidates, info, _ = candidate_groupings(
             embedding, sample, make_clusterer(mcs), k, k, seed
         )
