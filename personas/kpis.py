@@ -7,7 +7,6 @@ check them) read this catalogue; it depends on nothing but the feature catalogue
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -24,13 +23,91 @@ class Kpi:
     unit: str
     statistic: str
     needs: tuple[str, ...]
-    compute: Callable[[pd.DataFrame], float]
+    compute: Mean | Median | ShareAbove | RatioOfSums  # called on a persona's rows
     column: str = ""  # the feature it summarises, when it is that feature's mean or median
     better: str = ""  # "higher" or "lower" is good news for the business, "" neither
 
 
 def _ratio(num: float, den: float) -> float:
     return float(num / den) if den else float("nan")
+
+
+# A KPI's figure is one of four aggregates of the users' feature table, each defined once and
+# computed by pandas (a call on the persona's rows) or by Spark (:meth:`spark`, an aggregate
+# expression over the persona's rows; personas.spark.profile), with the same missing values:
+# a share counts users without a value as not above, a sum leaves them out.
+
+
+def _spark_column(name: str):
+    from pyspark.sql import functions as F
+
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
+@dataclass(frozen=True)
+class Mean:
+    """The mean of a column, users without a value left out."""
+
+    column: str
+
+    def __call__(self, f: pd.DataFrame) -> float:
+        return float(f[self.column].mean())
+
+    def spark(self):
+        from pyspark.sql import functions as F
+
+        return F.avg(_spark_column(self.column))
+
+
+@dataclass(frozen=True)
+class Median:
+    """The median of a column, users without a value left out (of an even count, the mean of
+    the two middle values, as pandas and Spark's exact ``percentile`` both give it)."""
+
+    column: str
+
+    def __call__(self, f: pd.DataFrame) -> float:
+        return float(f[self.column].median())
+
+    def spark(self):
+        from pyspark.sql import functions as F
+
+        return F.percentile(_spark_column(self.column), F.lit(0.5))
+
+
+@dataclass(frozen=True)
+class ShareAbove:
+    """The share of users whose value of a column is above ``threshold`` (no value: not)."""
+
+    column: str
+    threshold: float
+
+    def __call__(self, f: pd.DataFrame) -> float:
+        return float((f[self.column] > self.threshold).mean())
+
+    def spark(self):
+        from pyspark.sql import functions as F
+
+        above = F.when(_spark_column(self.column) > self.threshold, 1.0).otherwise(0.0)
+        return F.avg(above)
+
+
+@dataclass(frozen=True)
+class RatioOfSums:
+    """The sum of one column over the sum of another (NaN when that is 0)."""
+
+    numerator: str
+    denominator: str
+
+    def __call__(self, f: pd.DataFrame) -> float:
+        return _ratio(f[self.numerator].sum(), f[self.denominator].sum())
+
+    def spark(self):
+        from pyspark.sql import functions as F
+
+        num = F.coalesce(F.sum(_spark_column(self.numerator)), F.lit(0.0))
+        den = F.coalesce(F.sum(_spark_column(self.denominator)), F.lit(0.0))
+        return F.when(den != 0, num / den)
 
 
 KPIS: tuple[Kpi, ...] = (
@@ -40,7 +117,7 @@ KPIS: tuple[Kpi, ...] = (
         "share",
         "share of users",
         ("orders",),
-        lambda f: float((f["orders"] > 0).mean()),
+        ShareAbove("orders", 0),
         better="higher",
     ),
     Kpi(
@@ -49,7 +126,7 @@ KPIS: tuple[Kpi, ...] = (
         "currency",
         "mean",
         ("revenue",),
-        lambda f: float(f["revenue"].mean()),
+        Mean("revenue"),
         "revenue",
         "higher",
     ),
@@ -59,7 +136,7 @@ KPIS: tuple[Kpi, ...] = (
         "currency",
         "total revenue / orders",
         ("revenue", "orders", "avg_order_value"),
-        lambda f: _ratio(f["revenue"].sum(), f["orders"].sum()),
+        RatioOfSums("revenue", "orders"),
         better="higher",
     ),
     Kpi(
@@ -68,7 +145,7 @@ KPIS: tuple[Kpi, ...] = (
         "orders",
         "mean",
         ("orders",),
-        lambda f: float(f["orders"].mean()),
+        Mean("orders"),
         "orders",
         "higher",
     ),
@@ -78,7 +155,7 @@ KPIS: tuple[Kpi, ...] = (
         "days",
         "median",
         ("days_since_seen",),
-        lambda f: float(f["days_since_seen"].median()),
+        Median("days_since_seen"),
         "days_since_seen",
         "lower",
     ),
@@ -88,7 +165,7 @@ KPIS: tuple[Kpi, ...] = (
         "share",
         "share of users",
         ("days_since_seen",),
-        lambda f: float((f["days_since_seen"] > AT_RISK_DAYS).mean()),
+        ShareAbove("days_since_seen", AT_RISK_DAYS),
         better="lower",
     ),
     Kpi(
@@ -97,7 +174,7 @@ KPIS: tuple[Kpi, ...] = (
         "sessions/week",
         "mean",
         ("sessions_per_week",),
-        lambda f: float(f["sessions_per_week"].mean()),
+        Mean("sessions_per_week"),
         "sessions_per_week",
         "higher",
     ),
