@@ -52,16 +52,20 @@ class FeatureColumns:
     10M users) where the whole table and its copies held 13 GB. ``table[name]`` is the column as
     a float Series, ``table[[names]]`` those columns as a DataFrame, rows in the file's order
     without the user index (the labels align by position); ``columns`` are the features, and
-    :meth:`only` narrows them.
+    :meth:`only` narrows them. A folder (the Spark engine's dataset) gives its columns; the
+    Spark engine's profiles aggregate it on Spark (:mod:`personas.spark.profile`).
     """
 
     def __init__(self, path: str | Path, columns: list[str] | None = None) -> None:
         import pyarrow.parquet as pq
 
         self.path = Path(path)
-        schema = pq.read_schema(self.path)
-        pandas_meta = json.loads((schema.metadata or {}).get(b"pandas", b"{}"))
-        index = {c for c in pandas_meta.get("index_columns", []) if isinstance(c, str)}
+        if self.path.is_dir():  # the Spark engine's dataset: its parts have a user_id column
+            schema, index = pq.ParquetDataset(self.path).schema, {"user_id"}
+        else:
+            schema = pq.read_schema(self.path)
+            pandas_meta = json.loads((schema.metadata or {}).get(b"pandas", b"{}"))
+            index = {c for c in pandas_meta.get("index_columns", []) if isinstance(c, str)}
         names = [n for n in schema.names if n not in index] if columns is None else columns
         self.columns = pd.Index(names, dtype=object)
 
@@ -183,10 +187,10 @@ def _stat(
 def behaviour_stat(feature: str, group: pd.Series, everyone: pd.Series, z: float = 0.0) -> Stat:
     """A key stat: the persona's median and mean of ``feature`` against all users', the headline
     and lift on the centre :func:`stat_basis` picks."""
-    return _stat_from_centres(feature, _centres(group), _centres(everyone), z)
+    return stat_from_centres(feature, _centres(group), _centres(everyone), z)
 
 
-def _stat_from_centres(
+def stat_from_centres(
     feature: str, centres: tuple[float, float], everyone: tuple[float, float], z: float = 0.0
 ) -> Stat:
     """A key stat from the persona's and all users' (median, mean) of ``feature``."""
@@ -226,12 +230,24 @@ def _kpi_stat(
     kpi: Kpi, group: pd.DataFrame, everyone: tuple[float, tuple[float, float] | None]
 ) -> Stat:
     """:func:`kpi_stat` with the figures over all users already computed (:func:`_kpi_overall`)."""
+    centres = _centres(group[kpi.column]) if everyone[1] is not None else None
+    return kpi_figure(kpi, kpi.compute(group), centres, everyone)
+
+
+def kpi_figure(
+    kpi: Kpi,
+    value: float,
+    centres: tuple[float, float] | None,
+    everyone: tuple[float, tuple[float, float] | None],
+) -> Stat:
+    """A KPI's Stat from its value for the persona, the (median, mean) of its feature in the
+    persona when it summarises one, and the same two over all users (:func:`_kpi_overall`)."""
     overall, overall_centres = everyone
-    centres = {}
-    if overall_centres is not None:
-        median, mean = _centres(group[kpi.column])
+    extra = {}
+    if overall_centres is not None and centres is not None:
+        median, mean = centres
         overall_median, overall_mean = overall_centres
-        centres = dict(
+        extra = dict(
             basis=kpi.statistic,
             median=median,
             mean=mean,
@@ -243,10 +259,10 @@ def _kpi_stat(
         kpi.label,
         kpi.unit,
         kpi.statistic,
-        kpi.compute(group),
+        value,
         overall,
         better=kpi.better,
-        **centres,
+        **extra,
     )
 
 
@@ -283,7 +299,7 @@ def figure_table(features: pd.DataFrame | FeatureColumns, labels: np.ndarray) ->
         grouped = values.groupby(labels)
         medians, means, everyone = grouped.median(), grouped.mean(), _centres(values)
         for pid in personas:
-            by_feature[pid][c] = _stat_from_centres(
+            by_feature[pid][c] = stat_from_centres(
                 c, (float(medians.at[pid]), float(means.at[pid])), everyone
             )
     by_kpi: dict[int, dict[str, Stat]] = {pid: {} for pid in personas}
@@ -315,6 +331,65 @@ def _trait_text(stat: Stat, currency: str = "") -> str:
     return f"{text} ({rel})"
 
 
+@dataclass(frozen=True)
+class PersonaFigures:
+    """Everything the cards and the names need of the users, aggregated per persona: sizes, the
+    figures (:class:`FigureTable`), the traits (:func:`trait_table`), revenue, the event mix's
+    counts and the confidence. Made from the feature table here (:func:`persona_figures`), or by
+    Spark's aggregates over the feature dataset (:func:`personas.spark.profile.spark_figures`):
+    the profiles and the report are made from this alone (:func:`profiles_from`)."""
+
+    sizes: dict[int, int]  # persona id -> users
+    users: int  # all users
+    figures: FigureTable
+    traits: pd.DataFrame  # persona id x catalogue feature: z
+    revenue: dict[int, float] | None  # persona id -> total revenue; None: no revenue column
+    total_revenue: float
+    roles: pd.DataFrame | None  # persona id x kind of event: events (event_mix_counts, summed)
+    confidence: dict[int, float]  # persona id -> mean confidence
+    clear: dict[int, float]  # persona id -> clear_share
+
+
+def persona_figures(
+    features: pd.DataFrame | FeatureColumns,
+    labels: np.ndarray,
+    confidence: np.ndarray,
+    role_counts: pd.DataFrame | None = None,
+    traits: pd.DataFrame | None = None,
+) -> PersonaFigures:
+    """:class:`PersonaFigures` from the feature table (a row per user, catalogue columns) and
+    its users' ``labels`` and ``confidence``; ``role_counts`` is user x kind of event
+    (:func:`personas.features.event_mix_counts`), ``traits`` the trait table when the caller has
+    it already."""
+    labels = np.asarray(labels)
+    confidence = np.asarray(confidence)
+    if traits is None:
+        traits = trait_table(features, labels)
+    masks = {int(pid): labels == pid for pid in traits.index}
+    revenue = features["revenue"] if "revenue" in features else None
+    roles = None
+    if role_counts is not None and len(role_counts.columns):
+        roles = pd.DataFrame({pid: role_counts[mask].sum() for pid, mask in masks.items()}).T
+    return PersonaFigures(
+        sizes={pid: int(mask.sum()) for pid, mask in masks.items()},
+        users=len(labels),
+        figures=figure_table(features, labels),
+        traits=traits,
+        revenue=(
+            None
+            if revenue is None
+            else {pid: float(revenue[mask].sum()) for pid, mask in masks.items()}
+        ),
+        total_revenue=float(revenue.sum()) if revenue is not None else 0.0,
+        roles=roles,
+        confidence={
+            pid: float(np.mean(confidence[mask])) if mask.any() else 0.0
+            for pid, mask in masks.items()
+        },
+        clear={pid: clear_share(confidence[mask]) for pid, mask in masks.items()},
+    )
+
+
 def build_profiles(
     features: pd.DataFrame | FeatureColumns,
     labels: np.ndarray,
@@ -335,6 +410,29 @@ def build_profiles(
     table has none (every row is a purchase). ``traits`` is ``trait_table(features, labels)`` when
     the caller has it already (the report step also draws its heatmap from it); it is computed
     here otherwise. The figures come from :func:`figure_table`, once for cards and names alike.
+    The other arguments are :func:`profiles_from`'s.
+    """
+    return profiles_from(
+        persona_figures(features, labels, confidence, role_counts, traits),
+        order_table=order_table,
+        rules=rules,
+        renames=renames,
+        persona_stability=persona_stability,
+        currency=currency,
+    )
+
+
+def profiles_from(
+    aggregates: PersonaFigures,
+    *,
+    order_table: bool,
+    rules: RuleBook | None = None,
+    renames: dict[str, str] | None = None,
+    persona_stability: Mapping[str, float] | None = None,
+    currency: str = "",
+) -> tuple[PersonaProfile, ...]:
+    """Profile and name every persona of ``aggregates``; return them by decreasing size.
+
     The revenue share is None (unknown) when the log has no amounts. ``persona_stability`` is the
     model's ``info_["persona_stability"]`` (persona id as text -> how reliably refits find the
     persona again, 0..1); it becomes each profile's ``reproducibility``, None where it is
@@ -342,10 +440,7 @@ def build_profiles(
     code, or "") is the money figures' currency, in texts and on the cards. Plays are the
     rule's and those the persona's figures call for (:func:`personas.plays.persona_plays`).
     """
-    labels = np.asarray(labels)
-    if traits is None:
-        traits = trait_table(features, labels)
-    table = figure_table(features, labels)
+    traits, table = aggregates.traits, aggregates.figures
     namings = name_personas(
         traits,
         {int(p): table.of(int(p)) for p in traits.index},
@@ -353,12 +448,11 @@ def build_profiles(
         book=rules,
     )
     names = apply_renames({pid: n.name for pid, n in namings.items()}, renames or {})
-    revenue = features["revenue"] if "revenue" in features else None
-    total_revenue = float(revenue.sum()) if revenue is not None else 0.0
+    total_revenue = aggregates.total_revenue
 
     profiles = []
-    for pid in sorted(traits.index, key=lambda p: (-(labels == p).sum(), p)):
-        mask = labels == pid
+    for pid in sorted(traits.index, key=lambda p: (-aggregates.sizes[int(p)], p)):
+        size = aggregates.sizes[int(pid)]
         z = traits.loc[pid].dropna()
         naming = namings[int(pid)]
         order = list(naming.evidence) + [
@@ -374,8 +468,12 @@ def build_profiles(
             )
             for f in order[:6]
         )
-        share = float(mask.mean())
-        revenue_share = float(revenue[mask].sum()) / total_revenue if total_revenue else None
+        share = size / aggregates.users
+        revenue_share = (
+            aggregates.revenue[int(pid)] / total_revenue
+            if aggregates.revenue is not None and total_revenue
+            else None
+        )
         description = (
             f"{names[int(pid)]} ({pct(share)} of users): the typical member "
             f"{naming.description}. " + " ".join(t.text.rstrip(".") + "." for t in trait_list[:2])
@@ -385,7 +483,7 @@ def build_profiles(
                 id=int(pid),
                 name=names[int(pid)],
                 family=naming.family,
-                size=int(mask.sum()),
+                size=size,
                 share=share,
                 revenue_share=revenue_share,
                 traits=trait_list,
@@ -399,10 +497,10 @@ def build_profiles(
                     kpis=table.kpis[int(pid)],
                     family=naming.family,
                 ),
-                event_mix=() if order_table else _event_mix(role_counts, mask),
-                confidence=float(np.mean(confidence[mask])) if mask.any() else 0.0,
+                event_mix=() if order_table else _event_mix(aggregates.roles, int(pid)),
+                confidence=aggregates.confidence[int(pid)],
                 reproducibility=_reproducibility(persona_stability, int(pid)),
-                clear_share=clear_share(confidence[mask]),
+                clear_share=aggregates.clear[int(pid)],
                 rule=naming.rule.name if naming.rule else "",
                 default_name=naming.name,
                 claims=naming.claims,
@@ -431,11 +529,12 @@ def _reproducibility(persona_stability: Mapping[str, float] | None, pid: int) ->
     return None if value is None else float(value)
 
 
-def _event_mix(role_counts: pd.DataFrame | None, mask: np.ndarray) -> tuple[tuple[str, float], ...]:
-    """Each kind of event's share of the persona's events, most frequent first."""
-    if role_counts is None or not len(role_counts.columns):
+def _event_mix(roles: pd.DataFrame | None, pid: int) -> tuple[tuple[str, float], ...]:
+    """Each kind of event's share of the persona's events, most frequent first; ``roles`` is
+    persona id x kind of event: events."""
+    if roles is None or not len(roles.columns):
         return ()
-    sums = role_counts[mask].sum()
+    sums = roles.loc[pid]
     total = float(sums.sum())
     if not total:
         return ()
