@@ -14,6 +14,7 @@ use) is data kept beside the one SQL query that computes it, so the two cannot d
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -786,9 +787,17 @@ def read_features(path) -> pd.DataFrame:
     ``pd.read_parquet`` holds the file's Arrow table and the frame's copy of it at once, with
     the pages read: about three times the table at its peak (10 GB at 10M users, the model
     step's peak). Here the table is held once, plus one row group.
+
+    A folder is the Spark engine's dataset (parts with a ``user_id`` column, rows in no order):
+    read whole and ordered by user as the DuckDB engine writes it, for tests and checks of small
+    runs; the Spark engine's own steps never read it on the driver.
     """
     import pyarrow.parquet as pq
 
+    if Path(path).is_dir():
+        frame = pd.read_parquet(path).set_index("user_id").sort_index()
+        frame.index = pd.Index(frame.index, dtype="str", name="user_id")
+        return frame
     file = pq.ParquetFile(path)
     index = pd.read_parquet(path, columns=[]).index  # the ids, as pandas reads them
     columns = [n for n in file.schema_arrow.names if n != index.name]

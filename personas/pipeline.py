@@ -312,8 +312,11 @@ def _users(params: PersonaParams) -> int | None:
 def features_step(params: PersonaParams, progress: Progress | bool | None = None) -> pd.DataFrame:
     """Load and validate the events, compute features; start a fresh staging folder.
 
-    Returns the feature table (one row per user). Raises InputError/SchemaError on bad input
-    (before anything is written) and OutputError when the output folder is not writable.
+    Returns the feature table (one row per user); on Spark, whose executors write the table
+    (a Parquet dataset, ``features.parquet/``), the table of the users the model fits on
+    (:func:`personas.spark.assign.fit_table`: all of them up to 200,000), never the whole of it.
+    Raises InputError/SchemaError on bad input (before anything is written) and OutputError
+    when the output folder is not writable.
     ``progress`` reports the rows read, the users summed and the features computed as each
     ends (:func:`personas.progress.as_progress`: by default on standard output, False for none).
     """
@@ -330,12 +333,19 @@ def features_step(params: PersonaParams, progress: Progress | bool | None = None
     timings: dict[str, float] = {}
     clock = _Clock(timings)
     purchases, purchase_record = {}, None
-    if params.engine == "spark":  # the same features, computed on Spark (personas.spark)
+    if params.engine == "spark":  # the same features, written by the executors (personas.spark)
+        from .spark.assign import fit_table
         from .spark.features import spark_features
 
-        log, features, skipped = spark_features(params, say)
+        stage = _fresh_stage(params)
+        try:
+            log, columns, skipped = spark_features(params, say, stage / "features.parquet")
+            require_users(log.counts["users"], log.source)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)  # nothing written for bad input
+            raise
         timings.update(log.seconds)  # load, per_user and features, as below
-        require_users(log.counts["users"], log.source)
+        features = fit_table(params, stage / "features.parquet")
     else:
         log = load_events(params, progress=say)
         timings.update(log.seconds)  # the load's two passes: read and clean, then per user
@@ -355,8 +365,9 @@ def features_step(params: PersonaParams, progress: Progress | bool | None = None
             with clock("purchases"):
                 purchases, purchase_record = purchase_history(log, params)
         log.con.close()  # DuckDB's memory goes back before the table is written to Parquet
-    stage = _fresh_stage(params)
-    write_table(features, stage / "features.parquet")
+        stage = _fresh_stage(params)
+        write_table(features, stage / "features.parquet")
+        columns = list(features.columns)
     for name, frame in purchases.items():
         frame.to_parquet(stage / name)
     if log.planted is not None:
@@ -383,7 +394,7 @@ def features_step(params: PersonaParams, progress: Progress | bool | None = None
             for name, n in log.event_counts.items()
         },
         "unknown_events": log.unknown_events,
-        "features": {"used": [c for c in features.columns if c in BY_NAME], "skipped": skipped},
+        "features": {"used": [c for c in columns if c in BY_NAME], "skipped": skipped},
         "custom_features": [c.to_dict() for c in custom],
         "timings_s": timings,
         "purchases": purchase_record,  # the forecast's input (personas.forecast)
@@ -432,7 +443,9 @@ def _model_stage(params: PersonaParams) -> Path:
         )
     stage = _fresh_stage(params)
     for name in ("features.parquet", "planted.parquet", FEATURES_RECORD, *FORECAST_FILES):
-        if (published / name).exists():
+        if (published / name).is_dir():  # the Spark engine's features: a dataset
+            shutil.copytree(published / name, stage / name)
+        elif (published / name).exists():
             shutil.copy2(published / name, stage / name)
     _write_state(stage, {**record, "started": time.time()})
     return stage
@@ -515,15 +528,16 @@ def model_step(
     state = _read_state(stage)
     # the features' parameters only: re-running 02 with other model settings replaces the model
     check_agreement(params, {"params": state["params"]})
-    # one copy of the table (pd.read_parquet holds three at its peak: 10 GB at 10M users)
-    features = read_features(stage / "features.parquet")
-    X = features  # the model's FeatureMatrix picks and prepares its columns
     model = persona_model(params, model)
     spark = params.engine == "spark"
+    users = state["counts"]["users"]
+    if not spark:  # on Spark the table stays on the executors (personas.spark.assign)
+        # one copy of the table (pd.read_parquet holds three at its peak: 10 GB at 10M users)
+        X = read_features(stage / "features.parquet")  # FeatureMatrix picks its columns
     with _Clock(state["timings_s"])("model"):
         # the users whose ids hash lowest, the same on both engines (personas.sampling)
         if spark:
-            from .spark.assign import assign_all, fit_table
+            from .spark.assign import assign_all, assigned, fit_table
 
             fitted = fit_table(params, stage / "features.parquet")
         else:
@@ -537,16 +551,20 @@ def model_step(
                 f"{fits} on {len(model.sample_index_):,} users each: "
                 f"{model.info_['personas']} personas"
             )
-        with say.stage("personas", f"assigning {len(X):,} users") as assigning:
+        with say.stage("personas", f"assigning {users:,} users") as assigning:
             if spark:  # on the executors, into the Parquet dataset assignments/
                 assign_all(params, stage / "features.parquet", model, stage / "assignments")
-                spread = pd.read_parquet(stage / "assignments").set_index("user_id")
-                spread = spread.reindex(features.index.astype(str))
-                labels = spread["persona_id"].to_numpy()
-                confidence = spread["confidence"].to_numpy()
+                assignments = assigned(stage / "assignments")
             else:
                 labels, confidence = model.predict_with_confidence(X)
-            assigning.done(f"{len(X):,} users assigned")
+                assignments = pd.DataFrame(
+                    {
+                        "user_id": X.index.astype(str),
+                        "persona_id": labels,
+                        "confidence": confidence.round(4),
+                    }
+                )
+            assigning.done(f"{users:,} users assigned")
         with say.stage("personas", "drawing the 2-D map") as drawing:
             rows, coords = map_2d(model.reference_, model.embedding_, params.random_state)
             drawing.done(f"2-D map of {len(rows):,} users")
@@ -554,13 +572,6 @@ def model_step(
     pd.DataFrame(
         {"x": coords[:, 0], "y": coords[:, 1], "persona_id": model.labels_[rows]}
     ).to_parquet(stage / "model" / "map.parquet", index=False)
-    assignments = pd.DataFrame(
-        {
-            "user_id": features.index.astype(str),
-            "persona_id": labels,
-            "confidence": confidence.round(4),
-        }
-    )
     assignments.to_parquet(stage / "assignments.parquet", index=False)
     state["model"] = {
         **model.info_,
@@ -639,29 +650,38 @@ def _profile(
     The trait table (persona id x catalogue feature, z) feeds the names, the cards and the
     heatmap; the unused renames are names in ``renames_path`` that no persona had. The features
     are read from their file a column at a time (:class:`~personas.profile.FeatureColumns`):
-    the whole table and its copies would hold 13 GB at 10M users.
+    the whole table and its copies would hold 13 GB at 10M users. On Spark the per-persona
+    aggregates come from the executors (:func:`personas.spark.profile.spark_figures`), over
+    the staged feature dataset and ``assignments/``; ``assignments`` is not read.
     """
     from .features import BY_NAME, event_mix_counts
     from .naming import load_renames, load_rules
-    from .profile import build_profiles, trait_table
+    from .profile import persona_figures, profiles_from, trait_table
 
-    labels = assignments["persona_id"].to_numpy()
-    catalogue = features.only([c for c in features.columns if c in BY_NAME])
     renames = load_renames(params.renames_path) if params.renames_path else {}
-    traits = trait_table(catalogue, labels)
-    profiles = build_profiles(
-        catalogue,
-        labels,
-        assignments["confidence"].to_numpy(),
+    if params.engine == "spark":
+        from .spark.profile import spark_figures
+
+        aggregates = spark_figures(params, features.path.parent)
+    else:
+        labels = assignments["persona_id"].to_numpy()
+        catalogue = features.only([c for c in features.columns if c in BY_NAME])
+        aggregates = persona_figures(
+            catalogue,
+            labels,
+            assignments["confidence"].to_numpy(),
+            event_mix_counts(features),
+            trait_table(catalogue, labels),
+        )
+    profiles = profiles_from(
+        aggregates,
         order_table=state["order_table"],
-        role_counts=event_mix_counts(features),
         rules=load_rules(params.rules_path or None),
         renames=renames,
-        traits=traits,
         persona_stability=state["model"].get("persona_stability"),
         currency=params.currency,
     )
-    return profiles, traits, sorted(set(renames) - {p.default_name for p in profiles})
+    return profiles, aggregates.traits, sorted(set(renames) - {p.default_name for p in profiles})
 
 
 # -- step 3: profile, name, report, publish -------------------------------------------------------

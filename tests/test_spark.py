@@ -8,6 +8,7 @@ tests skip, saying why, when pyspark or Java is missing (``make test`` installs 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -23,7 +24,7 @@ from dirty import dirty_log, write_dirty_log
 
 from personas import pipeline
 from personas.errors import ParameterError, SchemaError
-from personas.features import compute_features
+from personas.features import compute_features, read_features
 from personas.load import load_events
 from personas.params import PersonaParams
 from personas.progress import Progress
@@ -70,11 +71,26 @@ def spark():
     os.environ["PYTHONPATH"] = path
 
 
+def on_spark(params: PersonaParams):
+    """(Spark log, Spark features) for ``params``: the dataset the executors write, read back in
+    the DuckDB engine's order (features.read_features)."""
+    from tempfile import TemporaryDirectory
+
+    with TemporaryDirectory() as folder:
+        target = Path(folder) / "features.parquet"
+        spark_log, columns, _ = spark_features(
+            params.replace(engine="spark"), Progress(quiet=True), target
+        )
+        theirs = read_features(target)
+    assert list(theirs.columns) == columns
+    return spark_log, theirs
+
+
 def both_engines(params: PersonaParams):
     """(DuckDB log, DuckDB features, Spark log, Spark features) for ``params``."""
     log = load_events(params)
     ours, _ = compute_features(log)
-    spark_log, theirs, _ = spark_features(params.replace(engine="spark"), Progress(quiet=True))
+    spark_log, theirs = on_spark(params)
     return log, ours, spark_log, theirs
 
 
@@ -136,7 +152,7 @@ def test_bad_input_gives_the_same_sentence_on_both_engines(spark, tmp_path):
     with pytest.raises(SchemaError, match="has no 'user_id' column") as duck:
         load_events(params)
     with pytest.raises(SchemaError, match="has no 'user_id' column") as sparks:
-        spark_features(params.replace(engine="spark"), Progress(quiet=True))
+        on_spark(params)
     assert str(sparks.value) == str(duck.value)
 
     bad = tmp_path / "bad-times.parquet"
@@ -144,15 +160,12 @@ def test_bad_input_gives_the_same_sentence_on_both_engines(spark, tmp_path):
         bad, index=False
     )
     with pytest.raises(SchemaError, match="are not timestamps"):
-        spark_features(PersonaParams(events_path=str(bad), engine="spark"), Progress(quiet=True))
+        on_spark(PersonaParams(events_path=str(bad)))
 
 
 def test_features_path_is_refused_on_spark(spark, tmp_path):
     with pytest.raises(ParameterError, match="features_path"):
-        spark_features(
-            PersonaParams(engine="spark", features_path=str(tmp_path / "f.yaml")),
-            Progress(quiet=True),
-        )
+        on_spark(PersonaParams(features_path=str(tmp_path / "f.yaml")))
 
 
 def test_missing_pyspark_is_one_sentence_and_exit_2(tmp_path):
@@ -215,7 +228,39 @@ def test_both_engines_give_the_same_personas(spark, tmp_path, monkeypatch):
     assert a["persona_id"].nunique() >= 3
     parts = pd.read_parquet(spark_run / "assignments").sort_values("user_id", ignore_index=True)
     pd.testing.assert_frame_equal(parts, a.sort_values("user_id", ignore_index=True))
-    assert (duck / "personas.json").read_text() == (spark_run / "personas.json").read_text()
+    # the executors wrote the features: a dataset of parts, the same table as DuckDB's file
+    assert len(list((spark_run / "features.parquet").glob("part-*.parquet"))) >= 2
+    pd.testing.assert_frame_equal(
+        read_features(spark_run / "features.parquet"), read_features(duck / "features.parquet")
+    )
+    # the profiles come from Spark's aggregates: the same personas, names, texts and figures
+    # (sums in another order: to 1e-12)
+    assert_same_figures(
+        json.loads((duck / "personas.json").read_text()),
+        json.loads((spark_run / "personas.json").read_text()),
+    )
+    ours, theirs = (pd.read_csv(run / "personas.csv") for run in (duck, spark_run))
+    numbers = ours.select_dtypes("number").columns
+    pd.testing.assert_frame_equal(ours.drop(columns=numbers), theirs.drop(columns=numbers))
+    pd.testing.assert_frame_equal(ours[numbers], theirs[numbers], check_exact=False, rtol=1e-12)
+    report = [json.loads((run / "run.json").read_text()) for run in (duck, spark_run)]
+    assert report[0]["counts"] == report[1]["counts"]
+
+
+def assert_same_figures(ours, theirs, where: str = "") -> None:
+    """The same JSON, numbers equal to 1e-12 (relative), everything else exactly."""
+    if isinstance(ours, float) or isinstance(theirs, float):
+        assert ours == pytest.approx(theirs, rel=1e-12, abs=1e-300, nan_ok=True), where
+    elif isinstance(ours, dict):
+        assert list(ours) == list(theirs), where
+        for key in ours:
+            assert_same_figures(ours[key], theirs[key], f"{where}/{key}")
+    elif isinstance(ours, list):
+        assert len(ours) == len(theirs), where
+        for i, (a, b) in enumerate(zip(ours, theirs)):
+            assert_same_figures(a, b, f"{where}/{i}")
+    else:
+        assert ours == theirs, where
 
 
 def _free_port() -> int:
@@ -300,7 +345,7 @@ def test_a_run_on_a_standalone_cluster_of_two_workers(standalone_cluster, tmp_pa
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=420)
     assert done.returncode == 0, done.stderr[-3000:]
     ours, _ = compute_features(load_events(PersonaParams(sample_users=500)))
-    assert_same_features(ours, pd.read_parquet(out / "features.parquet"))
+    assert_same_features(ours, read_features(out / "features.parquet"))
     assert standalone_cluster in (out / "features.json").read_text()
     parts = pd.read_parquet(out / "assignments")
     assert len(parts) == 500
@@ -311,9 +356,7 @@ def test_features_equal_from_a_catalog_table(spark, tmp_path):
     dirty_log(seed=11).to_parquet(path, index=False)
     spark.read.parquet(str(path)).createOrReplaceTempView("dirty_events")
     ours, _ = compute_features(load_events(PersonaParams(events_path=str(path))))
-    spark_log, theirs, _ = spark_features(
-        PersonaParams(engine="spark", events_table="dirty_events"), Progress(quiet=True)
-    )
+    spark_log, theirs = on_spark(PersonaParams(events_table="dirty_events"))
     assert spark_log.source == "dirty_events"
     assert_same_features(ours, theirs)
 
@@ -322,9 +365,7 @@ def test_a_missing_catalog_table_is_one_sentence(spark):
     from personas.errors import InputError
 
     with pytest.raises(InputError, match=r"events table 'no_such_table' cannot be read"):
-        spark_features(
-            PersonaParams(engine="spark", events_table="no_such_table"), Progress(quiet=True)
-        )
+        on_spark(PersonaParams(events_table="no_such_table"))
 
 
 def test_features_equal_on_cdnow_a_real_order_table(spark, cdnow_csv):

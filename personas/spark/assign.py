@@ -76,6 +76,14 @@ def assign_all(params: PersonaParams, features_path: Path, model, target: Path) 
     return int(spark.read.parquet(str(target)).count())
 
 
+def assigned(target: Path) -> pd.DataFrame:
+    """The assignments dataset ``target`` (user_id, persona_id, confidence) ordered by user, as
+    the DuckDB engine's model step gives them: three columns of every user on the driver, for
+    ``assignments.parquet`` and the report step."""
+    frame = pd.read_parquet(target, columns=["user_id", "persona_id", "confidence"])
+    return frame.sort_values("user_id", ignore_index=True)
+
+
 PART_ROWS = 1_000_000  # users per file of the assignments/ dataset
 
 

@@ -8,9 +8,11 @@
    each loads its users with those facts fixed (:func:`personas.load.load_events`) and reports
    its users, events, events per name and the population's totals the smoothed rates pull
    towards (:data:`personas.features.POPULATION_SUMS`).
-3. **features** (the same partitions): each loads its users again, with every fact fixed, and
+3. **features** (the same partitions): each loads its users again, with every fact fixed,
    computes their features with the package's feature SQL
-   (:func:`personas.features.compute_features`).
+   (:func:`personas.features.compute_features`) and the executors write them, a Parquet dataset
+   (a folder of parts, one a partition, with a ``user_id`` column): the table never comes to the
+   driver.
 
 The load runs twice on each user's rows (passes 2 and 3): the population's totals must be known
 before any user's rates are. The moved rows are kept on the executors' disks between the two.
@@ -24,6 +26,7 @@ import math
 import time
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -242,11 +245,14 @@ def feature_part(params: PersonaParams, facts: LogFacts, columns: list[str]):
 
 
 def spark_features(
-    params: PersonaParams, say: Progress
-) -> tuple[EventLog, pd.DataFrame, dict[str, str]]:
-    """The log's features computed on Spark: the loaded log's record (an :class:`EventLog`
-    without a connection), the feature table (index ``user_id``, in the DuckDB engine's order)
-    and the notes on skipped features, as :func:`personas.features.compute_features` gives them.
+    params: PersonaParams, say: Progress, target: Path
+) -> tuple[EventLog, list[str], dict[str, str]]:
+    """The log's features computed on Spark and written by the executors to ``target``, a
+    Parquet dataset (a folder of parts: ``user_id`` and the features, as the DuckDB engine
+    computes them, its rows in no order; :func:`personas.features.read_features` reads a small
+    one as the DuckDB engine's table). Returns the loaded log's record (an :class:`EventLog`
+    without a connection), the feature columns and the notes on skipped features, as
+    :func:`personas.features.compute_features` gives them.
 
     Raises the errors the DuckDB engine raises for the same input, and ParameterError for
     ``features_path``, which the Spark engine does not compute yet.
@@ -300,8 +306,8 @@ def spark_features(
         facts = replace(facts, event_counts=sums["event_counts"], population=sums["population"])
         started = time.perf_counter()
         with say.stage("features", "computing features per user on Spark") as computing:
-            features, skipped, shape = _feature_pass(params, users_rows, facts, empty)
-            computing.done(f"{features.shape[1]} columns for {len(features):,} users")
+            columns, skipped, shape = _feature_pass(params, users_rows, facts, empty, target)
+            computing.done(f"{len(columns)} columns for {sums['users']:,} users written")
         seconds["features"] = round(time.perf_counter() - started, 3)
     finally:
         users_rows.unpersist()
@@ -343,7 +349,7 @@ def spark_features(
             "slowest_partition_seconds": round(max((sec for _, sec in tasks), default=0.0), 3),
         },
     )
-    return log, features, skipped
+    return log, columns, skipped
 
 
 def _clean_pass(params: PersonaParams, frame, facts: LogFacts, source: str) -> dict[str, Any]:
@@ -420,9 +426,10 @@ def _sum_pass(params: PersonaParams, users_rows, facts: LogFacts) -> dict[str, A
     }
 
 
-def _feature_pass(params: PersonaParams, users_rows, facts: LogFacts, empty):
-    """Pass 3: the feature table (sorted by user, as the DuckDB engine orders it), the notes on
-    skipped features and the load of no rows that gave the columns (an :class:`EventLog`)."""
+def _feature_pass(params: PersonaParams, users_rows, facts: LogFacts, empty, target: Path):
+    """Pass 3: the feature table written to ``target`` by the executors; returns its feature
+    columns, the notes on skipped features and the load of no rows that gave the columns (an
+    :class:`EventLog`)."""
     from ..features import compute_features
     from ..load import load_events
     from .session import quote_spark
@@ -437,9 +444,8 @@ def _feature_pass(params: PersonaParams, users_rows, facts: LogFacts, empty):
     # event names come from the data: quoted (``event:<name>`` columns)
     schema = "user_id string, " + ", ".join(f"{quote_spark(c)} double" for c in columns)
     computed = users_rows.mapInArrow(feature_part(params, facts, columns), schema)
-    features = computed.toArrow().to_pandas().set_index("user_id").sort_index()
-    features.index = pd.Index(features.index, dtype="str", name="user_id")
-    return features, skipped, shape
+    computed.write.mode("overwrite").parquet(str(target))
+    return columns, skipped, shape
 
 
 def _now_of_driver() -> datetime:
