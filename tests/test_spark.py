@@ -376,3 +376,52 @@ def test_features_equal_on_cdnow_a_real_order_table(spark, cdnow_csv):
     assert len(ours) == 23_570 and not log.has_event_column
     assert_same_features(ours, theirs)
     assert_same_record(log, spark_log)
+
+
+def test_each_kpi_is_the_same_aggregate_on_spark_as_on_pandas(spark):
+    """Every KPI's one definition (personas.kpis) computed by pandas and by Spark, with users
+    without a value, a persona of none, and one whose orders sum to 0."""
+    from personas.kpis import KPIS
+
+    frame = pd.DataFrame(
+        {
+            "persona_id": [0, 0, 0, 0, 1, 1, 2, 2, 2],
+            "orders": [1.0, 0.0, np.nan, 3.0, 0.0, 0.0, 2.0, 5.0, 1.0],
+            "revenue": [10.0, np.nan, 5.5, 30.25, 0.0, np.nan, 7.0, 1e9, 0.1],
+            "avg_order_value": [10.0, np.nan, np.nan, 10.1, np.nan, np.nan, 3.5, 2e8, 0.1],
+            "days_since_seen": [3.0, 61.0, 60.0, np.nan, 90.0, 120.0, np.nan, np.nan, np.nan],
+            "sessions_per_week": [0.5, 1.25, np.nan, 2.0, 0.0, 0.1, 7.0, 3.0, 1.0],
+        }
+    )
+    table = spark.createDataFrame(frame).replace(float("nan"), None)
+    rows = (
+        table.groupBy("persona_id").agg(*[k.compute.spark().alias(k.key) for k in KPIS]).collect()
+    )
+    for row in rows:
+        group = frame[frame["persona_id"] == row["persona_id"]]
+        for k in KPIS:
+            ours, theirs = k.compute(group), row[k.key]
+            theirs = float("nan") if theirs is None else theirs
+            assert theirs == pytest.approx(ours, rel=1e-15, nan_ok=True), (k.key, row)
+
+
+@pytest.mark.slow
+def test_the_steps_one_by_one_and_02_03_again_on_a_published_spark_run(spark, tmp_path):
+    """The notebooks' way on Spark: 01 returns the fit users' table (here all of them), 02's
+    names are 03's, and 02 and 03 re-run on the published run reuse its feature dataset."""
+    params = PersonaParams(
+        sample_users=400, n_fits=1, forecast=False, engine="spark", output_dir=str(tmp_path / "r")
+    )
+    table = pipeline.features_step(params, progress=False)
+    assert len(table) == 400 and table.index.is_monotonic_increasing
+    pipeline.model_step(params, progress=False)
+    names = pipeline.persona_names(params)
+    first = pipeline.report_step(params, progress=False)
+    assert names == {p.id: p.name for p in first.profiles}
+    assert sum(p.size for p in first.profiles) == 400
+    features = read_features(first.run_dir / "features.parquet")
+    other = params.replace(max_personas=5, min_personas=3)
+    pipeline.model_step(other, progress=False)  # the published dataset, copied to the stage
+    second = pipeline.report_step(other, progress=False)
+    assert 3 <= len(second.profiles) <= 5 and second.run_dir == first.run_dir
+    pd.testing.assert_frame_equal(read_features(second.run_dir / "features.parquet"), features)
