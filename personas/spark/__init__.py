@@ -16,9 +16,12 @@ module     what it does
 ``session``  the SparkSession (an active one, as in Databricks, or one on ``spark_master``)
              and the input as a DataFrame (a path, a catalog table or the bundled sample)
 ``features`` the three passes over the partitions: clean and learn the span and names, sum
-             the population, compute the features
+             the population, compute the features, written by the executors as a Parquet
+             dataset (``features.parquet/``, a folder of parts)
 ``assign``   the fit users' features to the driver, every user assigned on the executors with
              the fitted model broadcast, written as a Parquet dataset
+``profile``  every persona's figures (medians, means, KPIs, traits, event mix) as one Spark
+             aggregation: the driver gets a row per persona, never the feature table
 ========== =================================================================================
 
 pyspark is an optional dependency (``pip install -e '.[spark]'``); without it
