@@ -125,6 +125,7 @@ VARIANTS = {
     "ss20k": (None, {"sample_size": 20_000}),
     "fits9": (None, {"n_fits": 9}),
     "ep200": (None, {"n_epochs": 200}),
+    "median": (None, {}),  # Ward merges of the groups' median centres, not their means
 }
 
 
@@ -143,6 +144,17 @@ def merged(labels, ids, groups):
     lookup = np.full(int(ids.max()) + 2, -1, dtype=np.int64)
     lookup[ids] = groups
     return g.relabel_by_size(np.where(labels >= 0, lookup[labels], -1))
+
+
+def median_ward(features, labels, k):
+    """Ward merging of the groups' median centres (each centre one point, as the default)."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    ids = np.unique(labels[labels >= 0])
+    if len(ids) <= k:
+        return labels.copy()
+    centres = np.array([np.median(features[labels == i], axis=0) for i in ids])
+    return merged(labels, ids, fcluster(linkage(centres, method="ward"), k, "maxclust") - 1)
 
 
 def weighted_ward(features, labels, k):
@@ -262,7 +274,12 @@ def run(variant, worlds, users, seeds, out):
 
     make, kwargs = VARIANTS[variant]
     m.make_clusterer = make or ORIG_MAKE
-    merges = {"wward": weighted_ward, "kmmerge": kmeans_merge, "treeall": tree_merge}
+    merges = {
+        "wward": weighted_ward,
+        "kmmerge": kmeans_merge,
+        "treeall": tree_merge,
+        "median": median_ward,
+    }
     g.merge_by_ward = merges.get(variant, ORIG_WARD)
     g.cluster = stashing_cluster
     for w in worlds:
