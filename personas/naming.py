@@ -551,7 +551,7 @@ def _unnamed(
             if held == fit.rule.name
             else f"a name too close to {held}, which another persona has"
         )
-        description = f"{says}; the group also meets the rule for {fit.rule.name}, {why}"
+        description = f"{says}; the group also matches {fit.rule.name}, {why}"
         return Naming(
             name,
             None,

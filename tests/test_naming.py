@@ -270,7 +270,7 @@ def test_two_personas_fitting_one_rule_get_names_that_tell_them_apart():
         ("Visitors", "conversion_rate", 0.2, 0.4),
     ]
     assert second.description == (
-        "uses the app more than the average user; the group also meets the rule for Cart "
+        "uses the app more than the average user; the group also matches Cart "
         "Abandoner, a name that went to a persona that fits it better"
     )
     assert_apart(names_of(named).values())
@@ -335,7 +335,7 @@ def test_a_rule_is_not_taken_when_its_first_word_is_taken():
     named = name_personas(t, figures, order_table=False)
     assert names_of(named) == {0: "New Visitor", 1: "Late-Joining Buyers"}  # the noun: it buys
     assert named[1].description.endswith(
-        "the group also meets the rule for New Customer, a name too close to New Visitor, which "
+        "the group also matches New Customer, a name too close to New Visitor, which "
         "another persona has"
     )
     figures[0]["app_share"] = stat("app_share", 0.5, 0.5)  # app use sets them apart
