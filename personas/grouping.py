@@ -112,16 +112,20 @@ def relabel_by_size(raw: np.ndarray) -> np.ndarray:
 
 
 def merge_by_ward(features: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Merge clusters into ``k`` by Ward linkage of their centroids, each centroid one point
+    """Merge clusters into ``k`` by Ward linkage of their centres, each centre one point
     whatever its cluster's size (weighting by size was tried and lost on the random worlds:
-    docs/model-variants.md)."""
+    docs/model-variants.md).
+
+    A cluster's centre is the median of its members, feature by feature, not their mean: a few
+    members far out on a heavy-tailed feature pull a mean, and which clusters merge then
+    changes from layout to layout (docs/model-variants.md, "Median centres")."""
     from scipy.cluster.hierarchy import fcluster, linkage
 
     ids = np.unique(labels[labels >= 0])
     if len(ids) <= k:
         return labels.copy()
-    centroids = np.array([features[labels == i].mean(axis=0) for i in ids])
-    groups = fcluster(linkage(centroids, method="ward"), k, criterion="maxclust") - 1
+    centres = np.array([np.median(features[labels == i], axis=0) for i in ids])
+    groups = fcluster(linkage(centres, method="ward"), k, criterion="maxclust") - 1
     lookup = np.full(int(ids.max()) + 2, -1, dtype=np.int64)
     lookup[ids] = groups
     return relabel_by_size(np.where(labels >= 0, lookup[labels], -1))
