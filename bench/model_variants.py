@@ -125,7 +125,7 @@ VARIANTS = {
     "ss20k": (None, {"sample_size": 20_000}),
     "fits9": (None, {"n_fits": 9}),
     "ep200": (None, {"n_epochs": 200}),
-    "median": (None, {}),  # Ward merges of the groups' median centres, not their means
+    "meanward": (None, {}),  # Ward merges of the mean centres (the default until 2026-12-04)
 }
 
 
@@ -146,14 +146,15 @@ def merged(labels, ids, groups):
     return g.relabel_by_size(np.where(labels >= 0, lookup[labels], -1))
 
 
-def median_ward(features, labels, k):
-    """Ward merging of the groups' median centres (each centre one point, as the default)."""
+def mean_ward(features, labels, k):
+    """Ward merging of the groups' mean centres, each one point: the default's merge until
+    2026-12-04, when median centres replaced it (docs/model-variants.md)."""
     from scipy.cluster.hierarchy import fcluster, linkage
 
     ids = np.unique(labels[labels >= 0])
     if len(ids) <= k:
         return labels.copy()
-    centres = np.array([np.median(features[labels == i], axis=0) for i in ids])
+    centres = np.array([features[labels == i].mean(axis=0) for i in ids])
     return merged(labels, ids, fcluster(linkage(centres, method="ward"), k, "maxclust") - 1)
 
 
@@ -278,7 +279,7 @@ def run(variant, worlds, users, seeds, out):
         "wward": weighted_ward,
         "kmmerge": kmeans_merge,
         "treeall": tree_merge,
-        "median": median_ward,
+        "meanward": mean_ward,
     }
     g.merge_by_ward = merges.get(variant, ORIG_WARD)
     g.cluster = stashing_cluster
