@@ -15,10 +15,10 @@ from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.metrics import adjusted_rand_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from worlds import world_data  # noqa: E402
+from worlds import fixed_sample, world_data  # noqa: E402
 
 from personas.grouping import candidate_groupings  # noqa: E402
-from personas.model import FeatureMatrix, PersonaModel, draw_sample, embed, make_clusterer  # noqa: E402
+from personas.model import default_min_cluster_size, embed, make_clusterer  # noqa: E402
 
 
 def pairs(labels: list[np.ndarray]) -> list[float]:
@@ -38,17 +38,12 @@ def main() -> None:
     args = parser.parse_args()
     data = world_data(args.world, args.users)
     k = data.k
-    # the users scaled and weighted as a run's model prepares them
-    model = PersonaModel(random_state=0, preprocessor=FeatureMatrix(), n_fits=1).fit(data.features)
-    scaled = model.scaler_.transform(model._prepare(data.features))
-    rows = draw_sample(len(scaled), model.sample_size, np.random.RandomState(5))
-    sample, truth = scaled[rows], data.truth[rows]
-    planted = truth != "noise"
+    model, sample, truth, planted = fixed_sample(data)
 
     def ari(labels: np.ndarray) -> float:
         return round(adjusted_rand_score(truth[planted], labels[planted]), 3)
 
-    mcs = max(10, int(0.005 * len(sample)))
+    mcs = default_min_cluster_size(len(sample))
     layouts = []
     for seed in (1, 2, 3):
         embedding = embed(

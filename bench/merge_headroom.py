@@ -22,10 +22,10 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.neighbors import NearestNeighbors
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from worlds import world_data  # noqa: E402
+from worlds import fixed_sample, world_data  # noqa: E402
 
 from personas.grouping import vote  # noqa: E402
-from personas.model import FeatureMatrix, PersonaModel, draw_sample, embed, make_clusterer  # noqa: E402
+from personas.model import default_min_cluster_size, embed, make_clusterer  # noqa: E402
 
 
 def connectivity(points: np.ndarray, groups: np.ndarray, neighbours: int) -> np.ndarray:
@@ -79,13 +79,8 @@ def main() -> None:
     scores = collections.defaultdict(list)
     for world in (int(w) for w in args.worlds.split(",")):
         data = world_data(world, args.users)
-        model = PersonaModel(random_state=0, preprocessor=FeatureMatrix(), n_fits=1)
-        model.fit(data.features)
-        scaled = model.scaler_.transform(model._prepare(data.features))
-        rows = draw_sample(len(scaled), model.sample_size, np.random.RandomState(5))
-        sample, truth = scaled[rows], data.truth[rows]
-        planted = truth != "noise"
-        mcs = max(10, int(0.005 * len(sample)))
+        model, sample, truth, planted = fixed_sample(data)
+        mcs = default_min_cluster_size(len(sample))
         labels = collections.defaultdict(list)
         for seed in (1, 2, 3):
             layout = embed(sample, model.n_components, model.n_neighbors, seed, model.n_epochs)

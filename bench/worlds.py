@@ -145,3 +145,17 @@ def supervised_ceiling(data: WorldData, max_users: int = 20_000) -> float:
         cv=StratifiedKFold(3, shuffle=True, random_state=0),
     )
     return float(adjusted_rand_score(y, predicted))
+
+
+def fixed_sample(data: WorldData, seed: int = 5) -> tuple:
+    """One sample of the world's users as a fit sees it (``sample_size`` of them, scaled and
+    weighted as a run's model prepares them), their planted personas, and which are planted (not
+    noise): for comparing layouts and merges on the same users. Returns (model, sample, truth,
+    planted), ``model`` giving the default UMAP settings."""
+    from personas.model import FeatureMatrix, PersonaModel, draw_sample
+
+    model = PersonaModel(random_state=0, preprocessor=FeatureMatrix(), n_fits=1).fit(data.features)
+    scaled = model.scaler_.transform(model._prepare(data.features))
+    rows = draw_sample(len(scaled), model.sample_size, np.random.RandomState(seed))
+    truth = data.truth[rows]
+    return model, scaled[rows], truth, truth != "noise"

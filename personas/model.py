@@ -181,6 +181,12 @@ def embed(
         return np.asarray(reducer.fit_transform(scaled), dtype="float64")
 
 
+def default_min_cluster_size(n_rows: int) -> int:
+    """HDBSCAN's smallest group when ``min_cluster_size`` is 0: 0.5 % of the fitted sample, at
+    least 10 users."""
+    return max(10, int(0.005 * n_rows))
+
+
 def make_clusterer(min_cluster_size: int):
     """The default clusterer: HDBSCAN with ``leaf`` selection (module docstring, step 2)."""
     import hdbscan
@@ -519,7 +525,7 @@ class PersonaModel(ClusterMixin, BaseEstimator):
             embedding = embed(sample, self.n_components, self.n_neighbors, seed, self.n_epochs)
         else:
             embedding = reduce(fresh(self.reducer, seed), sample)
-        mcs = self.min_cluster_size or max(10, int(0.005 * len(sample)))
+        mcs = self.min_cluster_size or default_min_cluster_size(len(sample))
         clusterer = make_clusterer(mcs) if self.clusterer is None else fresh(self.clusterer, seed)
         candidates, info, groups = candidate_groupings(
             embedding, sample, clusterer, self.min_personas, self.max_personas, seed
