@@ -1,7 +1,7 @@
 """How much the merge of HDBSCAN's micro-groups loses: on one fixed sample of each world, three
 UMAP layouts, their micro-groups (noise users joined by vote) merged into the planted count by
-Ward on the group centres (the model's merge), by spectral clustering of how often the groups
-are each other's neighbours (15 or 30 neighbours in the scaled features, or in the layout), by
+Ward on the group mean centres (the model's merge until 2026-12-04), by spectral clustering of
+how often the groups are each other's neighbours (15 or 30 neighbours in the scaled features, or in the layout), by
 average linkage on that connectivity, and by an oracle that gives each group its majority
 planted archetype (the ceiling of any merge of these groups).
 
@@ -58,9 +58,9 @@ def merges(sample, layout, groups, truth, planted, k) -> dict[str, np.ndarray]:
         for c in range(n)
     ]
     return {
-        "Ward on centres (the model)": AgglomerativeClustering(k, linkage="ward").fit_predict(
-            centres
-        ),
+        "Ward on mean centres (the model until 2026-12-04)": AgglomerativeClustering(
+            k, linkage="ward"
+        ).fit_predict(centres),
         "spectral, 15 neighbours": spectral(near),
         "spectral, 30 neighbours": spectral(connectivity(sample, groups, 30)),
         "spectral, layout neighbours": spectral(connectivity(layout, groups, 15)),
