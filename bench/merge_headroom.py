@@ -1,9 +1,9 @@
 """How much the merge of HDBSCAN's micro-groups loses: on one fixed sample of each world, three
 UMAP layouts, their micro-groups (noise users joined by vote) merged into the planted count by
 Ward on the group mean centres (the model's merge until 2026-12-04), by spectral clustering of
-how often the groups are each other's neighbours (15 or 30 neighbours in the scaled features, or in the layout), by
-average linkage on that connectivity, and by an oracle that gives each group its majority
-planted archetype (the ceiling of any merge of these groups).
+how often the groups are each other's neighbours (15 or 30 neighbours in the scaled features,
+or in the layout), by average linkage on that connectivity, and by an oracle that gives each
+group its majority planted archetype (the ceiling of any merge of these groups).
 
     .venv/bin/python bench/merge_headroom.py --worlds 19,0,2,15,28,18,11,22,6,23,1
 
