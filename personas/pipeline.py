@@ -3,7 +3,8 @@
 =================  =========================  ==============================================
 step               notebook                   writes into the staging folder
 =================  =========================  ==============================================
-features_step      01_features                features.parquet, features.json, state.json
+features_step      01_features                features.parquet, features.json, state.json;
+                                              on Spark also fit_users.parquet
 model_step         02_personas                model/, assignments (ids and confidence)
 report_step        03_report                  personas.json/csv, assignments.parquet/csv,
                                               index.html, run.json, with compare_to
@@ -57,6 +58,10 @@ if TYPE_CHECKING:
 
 STATE = "state.json"
 FEATURES_RECORD = "features.json"  # the features step's state, kept in the published run
+# On Spark, the features of the users the model fits on (personas.sampling), gathered once by the
+# features step (personas.spark.assign.fit_table) for 01's look and 02's fit, and kept in the
+# published run so that 02 can be re-run without another Spark job
+FIT_USERS_FILE = "fit_users.parquet"
 # The parameters each step reads. A later step of a run must be given the values the earlier
 # steps used (each notebook has its own parameters cell): otherwise the report would state
 # parameters its features or model did not use. The report step's own parameters (naming, title,
@@ -314,7 +319,8 @@ def features_step(params: PersonaParams, progress: Progress | bool | None = None
 
     Returns the feature table (one row per user); on Spark, whose executors write the table
     (a Parquet dataset, ``features.parquet/``), the table of the users the model fits on
-    (:func:`personas.spark.assign.fit_table`: all of them up to 200,000), never the whole of it.
+    (:func:`personas.spark.assign.fit_table`: all of them up to 200,000), never the whole of it;
+    it is staged as ``fit_users.parquet`` for the model step.
     Raises InputError/SchemaError on bad input (before anything is written) and OutputError
     when the output folder is not writable.
     ``progress`` reports the rows read, the users summed and the features computed as each
@@ -346,6 +352,7 @@ def features_step(params: PersonaParams, progress: Progress | bool | None = None
             raise
         timings.update(log.seconds)  # load, per_user and features, as below
         features = fit_table(params, stage / "features.parquet")
+        features.to_parquet(stage / FIT_USERS_FILE)  # the model step fits on these
     else:
         log = load_events(params, progress=say)
         timings.update(log.seconds)  # the load's two passes: read and clean, then per user
@@ -442,7 +449,8 @@ def _model_stage(params: PersonaParams) -> Path:
             "computed; run 01_features (or features_step) again"
         )
     stage = _fresh_stage(params)
-    for name in ("features.parquet", "planted.parquet", FEATURES_RECORD, *FORECAST_FILES):
+    names = ("features.parquet", FIT_USERS_FILE, "planted.parquet", FEATURES_RECORD)
+    for name in (*names, *FORECAST_FILES):
         if (published / name).is_dir():  # the Spark engine's features: a dataset
             shutil.copytree(published / name, stage / name)
         elif (published / name).exists():
@@ -537,9 +545,9 @@ def model_step(
     with _Clock(state["timings_s"])("model"):
         # the users whose ids hash lowest, the same on both engines (personas.sampling)
         if spark:
-            from .spark.assign import assign_all, assigned, fit_table
+            from .spark.assign import assign_all, assigned
 
-            fitted = fit_table(params, stage / "features.parquet")
+            fitted = _staged_fit_users(params, stage)
         else:
             few = len(X) <= sampling.FIT_USERS  # then all of them, without a copy
             fitted = X if few else X[sampling.fit_users(X.index, sampling.FIT_USERS)]
@@ -582,6 +590,18 @@ def model_step(
     state["model_params"] = model_parameters(model)
     _write_state(stage, state)
     return assignments
+
+
+def _staged_fit_users(params: PersonaParams, stage: Path) -> pd.DataFrame:
+    """On Spark, the fit users' features the features step staged (:data:`FIT_USERS_FILE`);
+    gathered again (:func:`personas.spark.assign.fit_table`) only for a run published before
+    the features step staged them."""
+    path = stage / FIT_USERS_FILE
+    if path.exists():
+        return pd.read_parquet(path)
+    from .spark.assign import fit_table
+
+    return fit_table(params, stage / "features.parquet")
 
 
 def model_info(params: PersonaParams) -> dict:

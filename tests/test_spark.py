@@ -406,22 +406,48 @@ def test_each_kpi_is_the_same_aggregate_on_spark_as_on_pandas(spark):
 
 
 @pytest.mark.slow
-def test_the_steps_one_by_one_and_02_03_again_on_a_published_spark_run(spark, tmp_path):
-    """The notebooks' way on Spark: 01 returns the fit users' table (here all of them), 02's
-    names are 03's, and 02 and 03 re-run on the published run reuse its feature dataset."""
+def test_the_steps_one_by_one_and_02_03_again_on_a_published_spark_run(
+    spark, tmp_path, monkeypatch
+):
+    """The notebooks' way on Spark: 01 returns the fit users' table and stages it as
+    fit_users.parquet (one Spark job gathers them: 02 reads the file, and so does 02 re-run on
+    the published run), 02's names are 03's, and 02 and 03 re-run on the published run reuse
+    its feature dataset."""
+    from personas import sampling
+    from personas.spark import assign
+
+    monkeypatch.setattr(sampling, "FIT_USERS", 300)  # of 400: the hash chooses
+    gathered = []
+
+    def counted(*args, **kwargs):
+        gathered.append(args)
+        return fit_table(*args, **kwargs)
+
+    fit_table = assign.fit_table
+    monkeypatch.setattr(assign, "fit_table", counted)
     params = PersonaParams(
         sample_users=400, n_fits=1, forecast=False, engine="spark", output_dir=str(tmp_path / "r")
     )
     table = pipeline.features_step(params, progress=False)
-    assert len(table) == 400 and table.index.is_monotonic_increasing
+    assert len(table) == 300 and table.index.is_monotonic_increasing
+    stage = pipeline.stage_dir(params)
+    pd.testing.assert_frame_equal(pd.read_parquet(stage / "fit_users.parquet"), table)
+    # the DuckDB engine's fit users: the same users, the same features
+    ours, _ = compute_features(load_events(PersonaParams(sample_users=400)))
+    assert_same_features(ours[sampling.fit_users(ours.index, 300)], table)
     pipeline.model_step(params, progress=False)
+    assert len(gathered) == 1  # the features step's, not the model step's
     names = pipeline.persona_names(params)
     first = pipeline.report_step(params, progress=False)
     assert names == {p.id: p.name for p in first.profiles}
     assert sum(p.size for p in first.profiles) == 400
+    assert first.info["model"]["fit_users"] == 300
     features = read_features(first.run_dir / "features.parquet")
     other = params.replace(max_personas=5, min_personas=3)
     pipeline.model_step(other, progress=False)  # the published dataset, copied to the stage
+    assert len(gathered) == 1  # fit_users.parquet, copied with it
+    pd.testing.assert_frame_equal(pd.read_parquet(stage / "fit_users.parquet"), table)
     second = pipeline.report_step(other, progress=False)
     assert 3 <= len(second.profiles) <= 5 and second.run_dir == first.run_dir
+    assert second.info["model"]["fit_users"] == 300
     pd.testing.assert_frame_equal(read_features(second.run_dir / "features.parquet"), features)

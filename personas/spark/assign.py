@@ -2,12 +2,13 @@
 
 The model fits on the users whose ids hash lowest (:func:`personas.sampling.fit_users`), the
 same users the DuckDB engine fits on, so both find the same personas. Spark finds them with the
-same hash, gathers only their features on the driver, and the fitted model (the scaled sample
-and its labels are all :meth:`~personas.model.PersonaModel.predict_with_confidence` needs) is
-broadcast to the executors, which assign their users batch by batch and write the assignments
-as a Parquet dataset, a folder of parts, not one file. The report step rewrites that folder
-with the final persona ids (kept from ``compare_to``) and names, as ``assignments.parquet``
-holds them (:func:`write_parts`).
+same hash and gathers only their features on the driver, once a run: the features step stages
+them (``fit_users.parquet``) and the model step fits on that file. The fitted model (the scaled
+sample and its labels are all :meth:`~personas.model.PersonaModel.predict_with_confidence`
+needs) is broadcast to the executors, which assign their users batch by batch and write the
+assignments as a Parquet dataset, a folder of parts, not one file. The report step rewrites
+that folder with the final persona ids (kept from ``compare_to``) and names, as
+``assignments.parquet`` holds them (:func:`write_parts`).
 """
 
 from __future__ import annotations
