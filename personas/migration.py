@@ -38,7 +38,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -517,6 +517,24 @@ def _relation(path: Path) -> str:
     )
 
 
+def unreadable_assignments_error(path: Path, why: str) -> InputError:
+    """The sentence for an assignment file that cannot be read as one (``why``: the reader's)."""
+    return InputError(
+        f"assignment file {str(path)!r} cannot be read as assignments "
+        f"({why}); a run writes it with the columns user_id, "
+        "persona_id and persona: use the run's own file"
+    )
+
+
+def repeated_users_error(path: Path, extra: int) -> InputError:
+    """The sentence for an assignment file holding ``extra`` user ids more than once."""
+    return InputError(
+        f"assignment file {str(path)!r} holds {extra:,} user ids "
+        "more than once; an assignment file has one row per user: use "
+        "the run's own file"
+    )
+
+
 def count_flows(earlier: Path, later: Path) -> pd.DataFrame:
     """(from_id, from_name, to_id, to_name, users) of two assignment files joined on user_id;
     ids and names are null on the side a user is missing from.
@@ -540,17 +558,9 @@ def count_flows(earlier: Path, later: Path) -> pd.DataFrame:
                 ).fetchone()
             except duckdb.Error as exc:
                 why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise InputError(
-                    f"assignment file {str(path)!r} cannot be read as assignments "
-                    f"({why}); a run writes it with the columns user_id, "
-                    "persona_id and persona: use the run's own file"
-                ) from None
+                raise unreadable_assignments_error(path, why) from None
             if rows != users:
-                raise InputError(
-                    f"assignment file {str(path)!r} holds {rows - users:,} user ids "
-                    "more than once; an assignment file has one row per user: use "
-                    "the run's own file"
-                )
+                raise repeated_users_error(path, rows - users)
         return con.execute(
             "SELECT a.persona_id AS from_id, any_value(a.persona) AS from_name, "
             "b.persona_id AS to_id, any_value(b.persona) AS to_name, count(*) AS users "
@@ -561,8 +571,15 @@ def count_flows(earlier: Path, later: Path) -> pd.DataFrame:
         con.close()
 
 
-def migrate(earlier: RunSide, later: RunSide) -> Migration:
+def migrate(
+    earlier: RunSide,
+    later: RunSide,
+    count: Callable[[Path, Path], pd.DataFrame] = count_flows,
+) -> Migration:
     """Join the two runs' assignments on user id (see the module docstring).
+
+    ``count`` counts the users of each pair of personas from the two assignment files
+    (:func:`count_flows`, DuckDB; on Spark :func:`personas.spark.report.count_flows`).
 
     Examples
     --------
@@ -593,7 +610,7 @@ def migrate(earlier: RunSide, later: RunSide) -> Migration:
     >>> m.both, m.stayed, m.moved, m.new, m.gone
     (3, 2, 1, 1, 1)
     """
-    counts = count_flows(earlier.assignments, later.assignments)
+    counts = count(earlier.assignments, later.assignments)
     names_then = {p.id: p.name for p in earlier.personas}
     names_now = {p.id: p.name for p in later.personas}
     order_then = {p.id: i for i, p in enumerate(earlier.personas)}

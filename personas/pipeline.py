@@ -125,7 +125,9 @@ class PersonaResult:
     params: PersonaParams
     run_dir: Path
     profiles: tuple
-    assignments: pd.DataFrame  # user_id, persona_id, persona, confidence
+    # user_id, persona_id, persona, confidence; None on Spark above CSV_MAX_USERS users (the
+    # rows stay on the executors: read assignments.parquet or the dataset assignments/)
+    assignments: pd.DataFrame | None
     info: dict  # the content of run.json
     traits: pd.DataFrame | None = None  # persona name x model feature label: the persona's
     # standardised difference from all users (z), as the
@@ -522,7 +524,10 @@ def model_step(
 ) -> pd.DataFrame:
     """Fit the PersonaModel on the staged features and assign every user.
 
-    Returns the assignments so far: user_id, persona_id, confidence. ``progress`` reports the
+    Returns the assignments so far: user_id, persona_id, confidence; on Spark, where the
+    executors write every user's into the dataset ``assignments/``, the fit users' rows only
+    (:func:`personas.spark.assign.fit_assignments`: all users up to 200,000), as
+    :func:`features_step` returns the fit users' features. ``progress`` reports the
     fits, the assignment and the 2-D map as each ends (as in :func:`features_step`). ``model``
     replaces the PersonaModel the parameters describe (:func:`persona_model`); its settings are
     the ones the run records, and the report step must be given the same values.
@@ -545,7 +550,7 @@ def model_step(
     with _Clock(state["timings_s"])("model"):
         # the users whose ids hash lowest, the same on both engines (personas.sampling)
         if spark:
-            from .spark.assign import assign_all, assigned
+            from .spark.assign import assign_all, fit_assignments
 
             fitted = _staged_fit_users(params, stage)
         else:
@@ -562,7 +567,7 @@ def model_step(
         with say.stage("personas", f"assigning {users:,} users") as assigning:
             if spark:  # on the executors, into the Parquet dataset assignments/
                 assign_all(params, stage / "features.parquet", model, stage / "assignments")
-                assignments = assigned(stage / "assignments")
+                assignments = fit_assignments(params, stage / "assignments", stage / FIT_USERS_FILE)
             else:
                 labels, confidence = model.predict_with_confidence(X)
                 assignments = pd.DataFrame(
@@ -580,7 +585,8 @@ def model_step(
     pd.DataFrame(
         {"x": coords[:, 0], "y": coords[:, 1], "persona_id": model.labels_[rows]}
     ).to_parquet(stage / "model" / "map.parquet", index=False)
-    assignments.to_parquet(stage / "assignments.parquet", index=False)
+    if not spark:  # on Spark the dataset assignments/ is the step's output
+        assignments.to_parquet(stage / "assignments.parquet", index=False)
     state["model"] = {
         **model.info_,
         "fit_users": len(fitted),  # the users whose ids hash lowest (personas.sampling)
@@ -601,7 +607,9 @@ def _staged_fit_users(params: PersonaParams, stage: Path) -> pd.DataFrame:
         return pd.read_parquet(path)
     from .spark.assign import fit_table
 
-    return fit_table(params, stage / "features.parquet")
+    fitted = fit_table(params, stage / "features.parquet")
+    fitted.to_parquet(path)  # for the fit users' assignments (model_step)
+    return fitted
 
 
 def model_info(params: PersonaParams) -> dict:
@@ -637,7 +645,8 @@ def persona_names(params: PersonaParams) -> dict[int, str]:
     from .profile import FeatureColumns
 
     features = FeatureColumns(stage / "features.parquet")
-    assignments = pd.read_parquet(stage / "assignments.parquet")
+    spark = params.engine == "spark"  # Spark's profiles come from assignments/ on the executors
+    assignments = None if spark else pd.read_parquet(stage / "assignments.parquet")
     profiles, _, _ = _profile(params, state, features, assignments)
     if params.compare_to:
         from .migration import keep_identities, series_highest_id
@@ -663,7 +672,7 @@ def check_naming_files(params: PersonaParams) -> None:
 
 
 def _profile(
-    params: PersonaParams, state: dict, features: FeatureColumns, assignments: pd.DataFrame
+    params: PersonaParams, state: dict, features: FeatureColumns, assignments: pd.DataFrame | None
 ) -> tuple[tuple, pd.DataFrame, list[str]]:
     """Profile and name the staged personas: (profiles, trait table, unused renames).
 
@@ -672,7 +681,7 @@ def _profile(
     are read from their file a column at a time (:class:`~personas.profile.FeatureColumns`):
     the whole table and its copies would hold 13 GB at 10M users. On Spark the per-persona
     aggregates come from the executors (:func:`personas.spark.profile.spark_figures`), over
-    the staged feature dataset and ``assignments/``; ``assignments`` is not read.
+    the staged feature dataset and ``assignments/``; ``assignments`` is not read (None).
     """
     from .features import BY_NAME, event_mix_counts
     from .naming import load_renames, load_rules
@@ -712,10 +721,15 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None) 
     """Profile and name the personas, write the report and exports, then publish the run.
 
     ``progress`` reports the profiles and the report as each is done (as in
-    :func:`features_step`)."""
+    :func:`features_step`). On Spark the executors give every user the final id and name, write
+    the assignments, and count the agreement with planted personas and the migration
+    (:mod:`personas.spark.report`); the result's ``assignments`` are then read back from
+    ``assignments.parquet`` only up to :data:`~personas.results.CSV_MAX_USERS` users (None
+    above)."""
     from .features import BY_NAME
     from .migration import (
         assignments_file,
+        count_flows,
         keep_identities,
         migrate,
         read_side,
@@ -739,7 +753,9 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None) 
         assignments_file(params.compare_to)  # the migration needs its assignments
     clock = _Clock(state["timings_s"])
     features = FeatureColumns(stage / "features.parquet")
-    assignments = pd.read_parquet(stage / "assignments.parquet")
+    spark = params.engine == "spark"  # then every user's row stays on the executors
+    assignments = None if spark else pd.read_parquet(stage / "assignments.parquet")
+    users = state["counts"]["users"]
     catalogue = features.only([c for c in features.columns if c in BY_NAME])
     with clock("profile"), say.stage("report", "profiling and naming the personas") as naming:
         profiles, traits, unused_renames = _profile(params, state, features, assignments)
@@ -747,15 +763,20 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None) 
         profiles, identities, matches = keep_identities(
             profiles, previous, previous and series_highest_id(previous.folder, previous.personas)
         )
-        assignments["persona_id"] = relabel(assignments["persona_id"], identities.model_labels)
         traits = traits.rename(index=identities.model_labels)
         naming.done(f"{len(profiles)} personas profiled and named")
         names = {p.id: p.name for p in profiles}
-        assignments["persona"] = assignments["persona_id"].map(names)
-        assignments = assignments[["user_id", "persona_id", "persona", "confidence"]]
-        agreement = _agreement(stage, assignments)
+        if spark:  # the index does not depend on the personas' numbers: the model's will do
+            from .spark.report import planted_agreement
+
+            agreement = planted_agreement(params, stage)
+        else:
+            assignments["persona_id"] = relabel(assignments["persona_id"], identities.model_labels)
+            assignments["persona"] = assignments["persona_id"].map(names)
+            assignments = assignments[["user_id", "persona_id", "persona", "confidence"]]
+            agreement = _agreement(stage, assignments)
     forecast = None
-    if state.get("purchases"):
+    if state.get("purchases"):  # the DuckDB engine's only (_engine_record)
         from .forecast import run_forecast
 
         with clock("forecast"), say.stage("report", "forecasting purchases and revenue") as ahead:
@@ -775,10 +796,14 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None) 
     assignments = _forecast_columns(assignments, forecast, bool(state.get("purchases")))
     with clock("report"), say.stage("report", "writing the report and the exports") as writing:
         _write_exports(stage, profiles, assignments, state["model"].get("stability"))
-        if (stage / "assignments").is_dir():  # the Spark engine's dataset: final ids and names
-            from .spark.assign import write_parts
+        count = count_flows
+        if spark:  # the assignments/ dataset and the files, final ids and names, by the executors
+            from .spark import report as on_spark
 
-            write_parts(assignments, stage / "assignments")
+            assignments = on_spark.write_assignments(
+                params, stage, identities.model_labels, names, users
+            )
+            count = functools.partial(on_spark.count_flows, params)
         records = json.loads((stage / "personas.json").read_text("utf-8"))
         comparison = compare_runs(records, previous, matches) if previous else None
         migration = None
@@ -787,6 +812,7 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None) 
                 migration = migrate(
                     read_side(params.compare_to),
                     read_side(stage, records, window_of(state), stage / "assignments.parquet"),
+                    count,
                 )
                 migration.write_csv(stage)
         used = state["model"]["features"]
@@ -819,7 +845,7 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None) 
             agreement=agreement,
             currency=params.currency,
             forecast=forecast.info if forecast else None,
-            assignments_file=users_export(len(assignments)),
+            assignments_file=users_export(users),
         )
         render_report(
             summary,
@@ -917,10 +943,12 @@ def _quality_rows(quality: dict) -> tuple:
 
 
 def _write_exports(
-    stage: Path, profiles: tuple, assignments: pd.DataFrame, stability: float | None = None
+    stage: Path, profiles: tuple, assignments: pd.DataFrame | None, stability: float | None = None
 ) -> None:
-    """personas.json/csv and the assignments; ``stability`` is the model's agreement between
-    refits, written with its verdict into every persona record (personas.json is a list)."""
+    """personas.json/csv and the assignments (None: not here, as on Spark, whose executors
+    write them: :func:`personas.spark.report.write_assignments`); ``stability`` is the model's
+    agreement between refits, written with its verdict into every persona record
+    (personas.json is a list)."""
     from .results import stability_record
 
     segmentation = stability_record(stability)
@@ -954,6 +982,8 @@ def _write_exports(
             row[f"forecast_{key}"] = "..".join(value) if key == "due_dates" and value else value
         flat.append(row)
     pd.DataFrame(flat).to_csv(stage / "personas.csv", index=False)
+    if assignments is None:
+        return
     assignments.to_parquet(stage / "assignments.parquet", index=False)
     if users_export(len(assignments)) == "assignments.csv":
         assignments.to_csv(stage / "assignments.csv", index=False)

@@ -205,6 +205,121 @@ def test_fit_users_are_the_lowest_hashes_on_both_engines(spark, tmp_path):
     assert (picked["orders"] == features.loc[picked.index, "orders"]).all()
 
 
+def test_adjusted_rand_from_counts_is_sklearns():
+    from sklearn.metrics import adjusted_rand_score
+
+    from personas.spark.report import adjusted_rand
+
+    rng = np.random.default_rng(4)
+    for size, classes, clusters in ((500, 4, 6), (50, 2, 2), (300, 5, 1), (7, 1, 3)):
+        truth = rng.integers(0, classes, size)
+        found = np.where(rng.random(size) < 0.7, truth, rng.integers(0, clusters, size))
+        table = pd.crosstab(truth, found).to_numpy()
+        assert adjusted_rand(table) == adjusted_rand_score(truth, found)
+    assert adjusted_rand(np.array([[3, 0], [0, 5]])) == 1.0
+
+
+def _model_assignments(stage: Path, users: int, seed: int = 0) -> pd.DataFrame:
+    """A model step's assignments/ dataset (model numbers 0-3) of ``users`` users, in parts."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "user_id": [f"u{i:05d}" for i in rng.permutation(users)],
+            "persona_id": rng.integers(0, 4, users).astype("int64"),
+            "confidence": rng.random(users).round(4),
+        }
+    )
+    (stage / "assignments").mkdir(parents=True)
+    for i, start in enumerate(range(0, users, users // 3 + 1)):
+        part = frame.iloc[start : start + users // 3 + 1]
+        part.to_parquet(stage / "assignments" / f"part-{i}.parquet", index=False)
+    return frame
+
+
+def test_the_final_ids_and_names_are_given_on_the_executors(spark, tmp_path, monkeypatch):
+    """write_assignments: the dataset and assignments.parquet with the final ids and names, as
+    the DuckDB engine's pandas relabel and map give them; the CSV only up to CSV_MAX_USERS."""
+    from personas import results
+    from personas.migration import relabel
+    from personas.spark.report import write_assignments
+
+    params = PersonaParams(engine="spark")
+    labels, names = {0: 5, 1: 0, 2: 9, 3: 2}, {5: "Five", 0: "Zero", 9: "Nine", 2: "Two"}
+    model = _model_assignments(tmp_path / "small", 900)
+    expected = model.sort_values("user_id", ignore_index=True)
+    expected["persona_id"] = relabel(expected["persona_id"], labels)
+    expected["persona"] = expected["persona_id"].map(names)
+    expected = expected[["user_id", "persona_id", "persona", "confidence"]]
+    frame = write_assignments(params, tmp_path / "small", labels, names, 900)
+    pd.testing.assert_frame_equal(frame, expected)
+    one = pd.read_parquet(tmp_path / "small" / "assignments.parquet")
+    pd.testing.assert_frame_equal(one, expected)
+    parts = pd.read_parquet(tmp_path / "small" / "assignments")
+    pd.testing.assert_frame_equal(parts.sort_values("user_id", ignore_index=True), expected)
+    ours = tmp_path / "pandas.csv"
+    expected.to_csv(ours, index=False)
+    assert (tmp_path / "small" / "assignments.csv").read_bytes() == ours.read_bytes()
+    assert sorted(p.name for p in (tmp_path / "small").iterdir()) == [
+        "assignments",
+        "assignments.csv",
+        "assignments.parquet",
+    ]
+    # above CSV_MAX_USERS: no CSV, and no table of every user on the driver
+    monkeypatch.setattr(results, "CSV_MAX_USERS", 500)
+    _model_assignments(tmp_path / "large", 900)
+    assert write_assignments(params, tmp_path / "large", labels, names, 900) is None
+    assert not (tmp_path / "large" / "assignments.csv").exists()
+    one = pd.read_parquet(tmp_path / "large" / "assignments.parquet")
+    pd.testing.assert_frame_equal(one, expected)
+
+
+def test_planted_agreement_and_migration_counts_are_the_duckdb_engines(spark, tmp_path):
+    from personas import migration
+    from personas.errors import InputError
+    from personas.spark import report
+
+    params = PersonaParams(engine="spark")
+    model = _model_assignments(tmp_path, 600)
+    planted = model[["user_id"]].assign(
+        persona=np.where(model["persona_id"] == 3, "noise", model["persona_id"].astype(str))
+    )
+    planted.loc[planted.index % 5 == 0, "persona"] = "mixed"
+    planted.to_parquet(tmp_path / "planted.parquet", index=False)
+    ours = pipeline._agreement(tmp_path, model)
+    assert 0 < ours < 1
+    assert report.planted_agreement(params, tmp_path) == ours
+    assert report.planted_agreement(params, tmp_path / "assignments") is None  # no planted
+
+    # two runs' files, users in one run only, the earlier one as CSV
+    now = model.iloc[50:].assign(persona=lambda f: "P" + f["persona_id"].astype(str))
+    then = _model_assignments(tmp_path / "then", 620, seed=1).iloc[:580]
+    then = then.assign(persona=lambda f: "Q" + f["persona_id"].astype(str))
+    now.to_parquet(tmp_path / "now.parquet", index=False)
+    then.to_csv(tmp_path / "then.csv", index=False)
+    for earlier in (tmp_path / "then.csv", tmp_path / "now.parquet"):
+        key = ["from_id", "to_id"]
+        duck = migration.count_flows(earlier, tmp_path / "now.parquet")
+        theirs = report.count_flows(params, earlier, tmp_path / "now.parquet")
+        duck, theirs = (
+            f.astype({"from_id": "Int64", "to_id": "Int64", "users": "int64"}).sort_values(
+                key, ignore_index=True
+            )
+            for f in (duck, theirs)
+        )
+        pd.testing.assert_frame_equal(theirs, duck, check_dtype=False)
+    assert duck["users"].sum() == len(now)
+    twice = pd.concat([now, now.iloc[:3]])
+    twice.to_parquet(tmp_path / "twice.parquet", index=False)
+    with pytest.raises(InputError, match="holds 3 user ids more than once") as sparks:
+        report.count_flows(params, tmp_path / "then.csv", tmp_path / "twice.parquet")
+    with pytest.raises(InputError) as duck_error:
+        migration.count_flows(tmp_path / "then.csv", tmp_path / "twice.parquet")
+    assert str(sparks.value) == str(duck_error.value)
+    (tmp_path / "bad.csv").write_text("uid,group\nu1,a\n")
+    with pytest.raises(InputError, match="cannot be read as assignments"):
+        report.count_flows(params, tmp_path / "bad.csv", tmp_path / "now.parquet")
+
+
 # -- whole runs: the model fits UMAP (slow) ----------------------------------------------------
 
 
@@ -245,6 +360,34 @@ def test_both_engines_give_the_same_personas(spark, tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(ours[numbers], theirs[numbers], check_exact=False, rtol=1e-12)
     report = [json.loads((run / "run.json").read_text()) for run in (duck, spark_run)]
     assert report[0]["counts"] == report[1]["counts"]
+    # the executors' files: the same CSV, and the same agreement with the planted personas
+    assert (spark_run / "assignments.csv").read_bytes() == (duck / "assignments.csv").read_bytes()
+    assert report[1]["agreement_with_planted_ari"] == report[0]["agreement_with_planted_ari"]
+    assert report[0]["agreement_with_planted_ari"] > 0.5
+    # a later run of each engine compared with its earlier one: the same migration
+    later = [
+        _run(tmp_path, f"{run.name}-later", compare_to=str(run), random_state=1, **extra)
+        for run, extra in ((duck, {}), (spark_run, {"engine": "spark"}))
+    ]
+    a, b = (pd.read_parquet(run / "assignments.parquet") for run in later)
+    pd.testing.assert_frame_equal(a, b)
+    moves = [(run / "migration.csv").read_bytes() for run in later]
+    assert moves[0] == moves[1] and len(moves[0].splitlines()) > 2
+    infos = [json.loads((run / "run.json").read_text()) for run in later]
+    duck_moves, spark_moves = (
+        {k: v for k, v in info["comparison"]["migration"].items() if k != "earlier_run"}
+        for info in infos
+    )
+    assert duck_moves == spark_moves and duck_moves["users"]["in_both"] == 700
+    assert infos[0]["identities"]["model_labels"] == infos[1]["identities"]["model_labels"]
+    # the dataset holds the final ids and names: the personas.json's
+    parts = pd.read_parquet(later[1] / "assignments").sort_values("user_id", ignore_index=True)
+    pd.testing.assert_frame_equal(parts, b)
+    personas = json.loads((later[1] / "personas.json").read_text())
+    assert dict(parts.groupby("persona_id")["persona"].first()) == {
+        p["id"]: p["name"] for p in personas
+    }
+    assert dict(parts["persona_id"].value_counts()) == {p["id"]: p["size"] for p in personas}
 
 
 def assert_same_figures(ours, theirs, where: str = "") -> None:
@@ -413,7 +556,7 @@ def test_the_steps_one_by_one_and_02_03_again_on_a_published_spark_run(
     fit_users.parquet (one Spark job gathers them: 02 reads the file, and so does 02 re-run on
     the published run), 02's names are 03's, and 02 and 03 re-run on the published run reuse
     its feature dataset."""
-    from personas import sampling
+    from personas import results, sampling
     from personas.spark import assign
 
     monkeypatch.setattr(sampling, "FIT_USERS", 300)  # of 400: the hash chooses
@@ -435,8 +578,16 @@ def test_the_steps_one_by_one_and_02_03_again_on_a_published_spark_run(
     # the DuckDB engine's fit users: the same users, the same features
     ours, _ = compute_features(load_events(PersonaParams(sample_users=400)))
     assert_same_features(ours[sampling.fit_users(ours.index, 300)], table)
-    pipeline.model_step(params, progress=False)
+    fit = pipeline.model_step(params, progress=False)
     assert len(gathered) == 1  # the features step's, not the model step's
+    # the model step returns the fit users' assignments; every user's stay in assignments/
+    assert list(fit["user_id"]) == list(table.index)
+    assert not (stage / "assignments.parquet").exists()
+    everyone = pd.read_parquet(stage / "assignments").set_index("user_id")
+    assert len(everyone) == 400
+    pd.testing.assert_series_equal(
+        fit.set_index("user_id")["persona_id"], everyone.loc[table.index, "persona_id"]
+    )
     names = pipeline.persona_names(params)
     first = pipeline.report_step(params, progress=False)
     assert names == {p.id: p.name for p in first.profiles}
@@ -447,7 +598,11 @@ def test_the_steps_one_by_one_and_02_03_again_on_a_published_spark_run(
     pipeline.model_step(other, progress=False)  # the published dataset, copied to the stage
     assert len(gathered) == 1  # fit_users.parquet, copied with it
     pd.testing.assert_frame_equal(pd.read_parquet(stage / "fit_users.parquet"), table)
+    # above CSV_MAX_USERS no table of every user comes to the driver, nor a CSV is written
+    monkeypatch.setattr(results, "CSV_MAX_USERS", 350)
     second = pipeline.report_step(other, progress=False)
+    assert second.assignments is None and not (second.run_dir / "assignments.csv").exists()
+    assert len(pd.read_parquet(second.run_dir / "assignments.parquet")) == 400
     assert 3 <= len(second.profiles) <= 5 and second.run_dir == first.run_dir
     assert second.info["model"]["fit_users"] == 300
     pd.testing.assert_frame_equal(read_features(second.run_dir / "features.parquet"), features)

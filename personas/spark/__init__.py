@@ -22,6 +22,9 @@ module     what it does
              the fitted model broadcast, written as a Parquet dataset
 ``profile``  every persona's figures (medians, means, KPIs, traits, event mix) as one Spark
              aggregation: the driver gets a row per persona, never the feature table
+``report``   the final ids and names given to every user, ``assignments.parquet`` written by
+             one task, the agreement with planted personas and the migration's counts: a
+             row per persona (or pair) on the driver, never the assignments
 ========== =================================================================================
 
 pyspark is an optional dependency (``pip install -e '.[spark]'``); without it

@@ -6,9 +6,10 @@ same hash and gathers only their features on the driver, once a run: the feature
 them (``fit_users.parquet``) and the model step fits on that file. The fitted model (the scaled
 sample and its labels are all :meth:`~personas.model.PersonaModel.predict_with_confidence`
 needs) is broadcast to the executors, which assign their users batch by batch and write the
-assignments as a Parquet dataset, a folder of parts, not one file. The report step rewrites
-that folder with the final persona ids (kept from ``compare_to``) and names, as
-``assignments.parquet`` holds them (:func:`write_parts`).
+assignments as a Parquet dataset, a folder of parts, not one file; of them only the fit users'
+come to the driver (:func:`fit_assignments`, for 02_personas' charts). The report step gives
+that folder the final persona ids (kept from ``compare_to``) and names on the executors too
+(:func:`personas.spark.report.write_assignments`).
 """
 
 from __future__ import annotations
@@ -77,32 +78,15 @@ def assign_all(params: PersonaParams, features_path: Path, model, target: Path) 
     return int(spark.read.parquet(str(target)).count())
 
 
-def assigned(target: Path) -> pd.DataFrame:
-    """The assignments dataset ``target`` (user_id, persona_id, confidence) ordered by user, as
-    the DuckDB engine's model step gives them: three columns of every user on the driver, for
-    ``assignments.parquet`` and the report step."""
-    frame = pd.read_parquet(target, columns=["user_id", "persona_id", "confidence"])
+def fit_assignments(params: PersonaParams, target: Path, fit_users: Path) -> pd.DataFrame:
+    """The rows of the fit users (``fit_users``, the staged table of their features) in the
+    assignments dataset ``target``: user_id, persona_id, confidence, ordered by user. At most
+    :data:`~personas.sampling.FIT_USERS` rows, whatever the log: the model step's table on
+    Spark, where every user's stays on the executors."""
+    from .session import spark_session
+
+    spark = spark_session(params)
+    ids = spark.read.parquet(str(fit_users)).select("user_id")
+    rows = spark.read.parquet(str(target)).join(ids, "user_id", "left_semi")
+    frame = rows.select("user_id", "persona_id", "confidence").toArrow().to_pandas()
     return frame.sort_values("user_id", ignore_index=True)
-
-
-PART_ROWS = 1_000_000  # users per file of the assignments/ dataset
-
-
-def write_parts(assignments: pd.DataFrame, target: Path) -> None:
-    """Replace the dataset ``target`` with ``assignments`` as the report step leaves them (the
-    ids kept from ``compare_to``, the persona names): files of at most :data:`PART_ROWS` rows,
-    so that no one file grows with the log."""
-    import shutil
-
-    import pyarrow as pa
-    import pyarrow.dataset as ds
-
-    shutil.rmtree(target)
-    ds.write_dataset(
-        pa.Table.from_pandas(assignments, preserve_index=False),
-        target,
-        format="parquet",
-        basename_template="part-{i}.parquet",
-        max_rows_per_file=PART_ROWS,
-        max_rows_per_group=min(PART_ROWS, 128 * 1024),
-    )
