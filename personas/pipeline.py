@@ -1099,6 +1099,8 @@ def _run_info(
             "reference_date": state["reference_date"],
         },
         "counts": {**state["counts"], "personas": len(profiles)},
+        # what computed the features and, on Spark, what it does not compute (_engine_record)
+        "engine": state.get("engine", {"name": "duckdb"}),
         "timings_s": state["timings_s"],
         "data_quality": {"rules": dict(CLEANING_RULES), "rows": state["data_quality"]},
         "event_roles": state["event_roles"],
