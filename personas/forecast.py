@@ -183,10 +183,19 @@ class Fitted:
     parameters: dict[str, float] = field(default_factory=dict)
 
 
+def sample_positions(buyers: int, size: int, seed: int) -> np.ndarray | None:
+    """The positions (in user_id order) of the buyers the models are fitted on, ascending; None
+    when all ``buyers`` are. They are ``pandas.DataFrame.sample(n=size, random_state=seed)``'s
+    (numpy's RandomState(seed).choice without replacement) and depend on the count alone, so the
+    Spark engine gathers the very same buyers' rows by their rank (personas.spark.purchases)."""
+    if buyers <= size:
+        return None
+    return np.sort(np.random.RandomState(seed).choice(buyers, size=size, replace=False))
+
+
 def _sample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
-    if len(frame) <= size:
-        return frame
-    return frame.sample(n=size, random_state=seed).sort_index()
+    positions = sample_positions(len(frame), size, seed)
+    return frame if positions is None else frame.iloc[positions].sort_index()
 
 
 def _model_frame(summary: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -197,20 +206,30 @@ def _model_frame(summary: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFram
 def fit(summary: pd.DataFrame, random_state: int = 0, sample: int = FIT_SAMPLE) -> Fitted:
     """Fit the Pareto/NBD on at most ``sample`` buyers of ``summary`` (:func:`purchase_summary`)
     and the Gamma-Gamma on the repeat buyers among them with an amount; by MAP."""
-    buyers = len(summary)
+    return fit_drawn(
+        _sample(summary, sample, random_state),
+        buyers=len(summary),
+        repeat=bool((summary["frequency"] > 0).any()),
+        priced=int(summary["monetary_value"].notna().sum()),
+    )
+
+
+def fit_drawn(drawn: pd.DataFrame, buyers: int, repeat: bool, priced: int) -> Fitted:
+    """:func:`fit` on the buyers ``drawn`` from a summary of ``buyers`` buyers, ``repeat``
+    whether any of them bought on more than one day, ``priced`` how many have a
+    monetary_value: what the Spark engine knows without the whole summary on the driver."""
     if buyers < MIN_BUYERS:
         return Fitted(
             buyers=buyers,
             reason=f"too few buyers to fit the purchase model ({buyers:,}; it needs {MIN_BUYERS})",
         )
-    if not (summary["frequency"] > 0).any():
+    if not repeat:
         return Fitted(
             buyers=buyers,
             reason="no buyer bought on more than one day, so there is "
             "no repeat purchase to learn from",
         )
     clv = _clv()
-    drawn = _sample(summary, sample, random_state)
     with _quiet():
         purchases = clv.ParetoNBDModel()
         purchases.fit(
@@ -218,19 +237,19 @@ def fit(summary: pd.DataFrame, random_state: int = 0, sample: int = FIT_SAMPLE) 
         )
     fitted = Fitted(purchases=purchases, buyers=buyers, fitted_on=len(drawn))
     fitted.parameters = _parameters(purchases)
-    repeat = drawn[(drawn["frequency"] > 0) & (drawn["monetary_value"] > 0)]
-    if summary["monetary_value"].notna().sum() == 0:
+    repeaters = drawn[(drawn["frequency"] > 0) & (drawn["monetary_value"] > 0)]
+    if priced == 0:
         fitted.spend_reason = "the data has no amounts, so revenue is not forecast"
-    elif len(repeat) < MIN_REPEAT_BUYERS:
+    elif len(repeaters) < MIN_REPEAT_BUYERS:
         fitted.spend_reason = (
             f"too few repeat buyers with an amount to fit the spend model "
-            f"({len(repeat):,}; it needs {MIN_REPEAT_BUYERS})"
+            f"({len(repeaters):,}; it needs {MIN_REPEAT_BUYERS})"
         )
     else:
         with _quiet():
             spend = clv.GammaGammaModel()
             spend.fit(
-                _model_frame(repeat, ("frequency", "monetary_value")),
+                _model_frame(repeaters, ("frequency", "monetary_value")),
                 method="map",
                 progressbar=False,
             )
@@ -544,6 +563,48 @@ CALIBRATION = "purchases_calibration.parquet"  # ... up to the reference date le
 HOLDOUT = "purchases_holdout.parquet"  # purchases in the held-out days, per buyer
 
 
+def purchase_tables(con, reference: datetime, cutoff: datetime | None = None) -> dict:
+    """The purchase summaries of the log loaded in ``con`` (its ``kept`` rows,
+    :func:`purchase_rows`) by the file name they are staged under: up to ``reference`` and, with
+    a ``cutoff`` (:func:`calibration_cutoff`), up to it and the purchases after it. Each buyer's
+    rows depend on that buyer's events only, so the Spark engine runs this on each partition of
+    users (:mod:`personas.spark.purchases`): one definition for both engines."""
+    source = purchase_rows(con)
+    frames = {PURCHASES: purchase_summary(con, reference, source)}
+    if cutoff is not None:
+        frames[CALIBRATION] = purchase_summary(con, cutoff, source)
+        frames[HOLDOUT] = holdout_actuals(con, cutoff, reference, source)
+    return frames
+
+
+def calibration_cutoff(params, reference: datetime, start: str | None) -> datetime | None:
+    """The end of the held-out check's calibration (None without ``holdout_days``), the data's
+    first event kept being ``start``. Raises ParameterError when it leaves no day to fit on."""
+    from .errors import ParameterError
+
+    if not params.holdout_days:
+        return None
+    cutoff = holdout_cutoff(reference, params.holdout_days)
+    first = pd.Timestamp(start) if start else None
+    if first is None or cutoff < first.normalize():
+        span = ((pd.Timestamp(reference) - first).days + 1) if first is not None else 0
+        raise ParameterError(
+            f"parameter holdout_days={params.holdout_days} leaves no days to fit the forecast "
+            f"on: the data spans {span} days; hold out fewer days (at most about half the "
+            "window is sensible) or set holdout_days=0",
+            name="holdout_days",
+        )
+    return cutoff
+
+
+def purchase_record(reference: datetime, buyers: int, cutoff: datetime | None) -> dict[str, Any]:
+    """What the features step computed for the forecast, for the run's state."""
+    record: dict[str, Any] = {"reference": str(reference), "buyers": buyers}
+    if cutoff is not None:
+        record["calibration_end"] = str(cutoff.date())
+    return record
+
+
 def purchase_history(log, params) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """The features step's part: the purchase summaries the forecast needs (the loaded log is
     gone by the report step), by the file name they are staged under, and what was computed,
@@ -551,29 +612,27 @@ def purchase_history(log, params) -> tuple[dict[str, pd.DataFrame], dict[str, An
 
     Raises ParameterError when ``holdout_days`` leaves no day to fit on.
     """
-    from .errors import ParameterError
-
     reference = log.reference
-    record: dict[str, Any] = {"reference": str(reference)}
-    source = purchase_rows(log.con)
-    purchases = purchase_summary(log.con, reference, source)
-    frames = {PURCHASES: purchases}
-    record["buyers"] = len(purchases)
-    if params.holdout_days:
-        cutoff = holdout_cutoff(reference, params.holdout_days)
-        start = pd.Timestamp(log.counts["start"]) if log.counts.get("start") else None
-        if start is None or cutoff < start.normalize():
-            span = ((pd.Timestamp(reference) - start).days + 1) if start is not None else 0
-            raise ParameterError(
-                f"parameter holdout_days={params.holdout_days} leaves no days to fit the forecast "
-                f"on: the data spans {span} days; hold out fewer days (at most about half the "
-                "window is sensible) or set holdout_days=0",
-                name="holdout_days",
-            )
-        frames[CALIBRATION] = purchase_summary(log.con, cutoff, source)
-        frames[HOLDOUT] = holdout_actuals(log.con, cutoff, reference, source)
-        record["calibration_end"] = str(cutoff.date())
-    return frames, record
+    cutoff = calibration_cutoff(params, reference, log.counts.get("start"))
+    frames = purchase_tables(log.con, reference, cutoff)
+    return frames, purchase_record(reference, len(frames[PURCHASES]), cutoff)
+
+
+def read_purchases(path) -> pd.DataFrame:
+    """A staged purchase table (a file, or the Spark engine's dataset of parts) indexed by
+    ``user_id``, sorted by it, as :func:`purchase_summary` or :func:`holdout_actuals` gave it."""
+    return normal_purchases(pd.read_parquet(path))
+
+
+def normal_purchases(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a purchase table (``user_id`` a column or the index; ``last_purchase`` dates or
+    times) as :func:`purchase_summary` or :func:`holdout_actuals` gives them."""
+    if "user_id" in frame.columns:
+        frame = frame.set_index("user_id")
+    frame.index = frame.index.astype(str)
+    if "last_purchase" in frame.columns:
+        frame["last_purchase"] = pd.to_datetime(frame["last_purchase"]).astype("datetime64[ns]")
+    return frame.sort_index()
 
 
 @dataclass
@@ -595,7 +654,7 @@ def run_forecast(stage, params, state: dict, users: pd.Index, labels: np.ndarray
     asked; from the summaries of :func:`purchase_history` staged in ``stage``."""
     record = state.get("purchases", {})
     reference = pd.Timestamp(record["reference"]).to_pydatetime()
-    summary = pd.read_parquet(stage / PURCHASES)
+    summary = read_purchases(stage / PURCHASES)
     fitted = fit(summary, params.random_state)
     per_user = user_forecast(fitted, summary, users, params.horizon_days, reference)
     info: dict[str, Any] = {
@@ -624,8 +683,8 @@ def run_forecast(stage, params, state: dict, users: pd.Index, labels: np.ndarray
     info["holdout"] = None
     if params.holdout_days:
         info["holdout"] = validate(
-            pd.read_parquet(stage / CALIBRATION),
-            pd.read_parquet(stage / HOLDOUT),
+            read_purchases(stage / CALIBRATION),
+            read_purchases(stage / HOLDOUT),
             params.holdout_days,
             pd.Timestamp(record["calibration_end"]).to_pydatetime(),
             params.random_state,

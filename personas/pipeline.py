@@ -347,8 +347,12 @@ def features_step(params: PersonaParams, progress: Progress | bool | None = None
 
         stage = _fresh_stage(params)
         try:
-            log, columns, skipped = spark_features(params, say, stage / "features.parquet")
+            log, columns, skipped = spark_features(
+                params, say, stage / "features.parquet", purchases=stage
+            )
             require_users(log.counts["users"], log.source)
+            # the forecast's purchase tables, written to stage by the executors
+            purchase_record = log.engine.pop("purchases", None)
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)  # nothing written for bad input
             raise
@@ -423,7 +427,8 @@ def _engine_record(params: PersonaParams) -> dict[str, Any]:
     return {
         "name": "spark",
         "master": params.spark_master,
-        "not_on_spark": "the forecast (forecast) and your own features (features_path) are "
+        "not_on_spark": "the forecast (forecast; its purchase tables are staged by the "
+        "executors, its fit and predictions are not) and your own features (features_path) are "
         "computed by the DuckDB engine only so far",
     }
 
@@ -776,7 +781,7 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None) 
             assignments = assignments[["user_id", "persona_id", "persona", "confidence"]]
             agreement = _agreement(stage, assignments)
     forecast = None
-    if state.get("purchases"):  # the DuckDB engine's only (_engine_record)
+    if state.get("purchases") and not spark:  # the DuckDB engine's only (_engine_record)
         from .forecast import run_forecast
 
         with clock("forecast"), say.stage("report", "forecasting purchases and revenue") as ahead:
@@ -793,7 +798,9 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None) 
                 else f"no forecast: {forecast.info['reason']}"
             )
     profiles = _with_forecast(profiles, forecast, params.currency)
-    assignments = _forecast_columns(assignments, forecast, bool(state.get("purchases")))
+    assignments = _forecast_columns(
+        assignments, forecast, bool(state.get("purchases")) and not spark
+    )
     with clock("report"), say.stage("report", "writing the report and the exports") as writing:
         _write_exports(stage, profiles, assignments, state["model"].get("stability"))
         count = count_flows

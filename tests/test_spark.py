@@ -205,6 +205,81 @@ def test_fit_users_are_the_lowest_hashes_on_both_engines(spark, tmp_path):
     assert (picked["orders"] == features.loc[picked.index, "orders"]).all()
 
 
+# -- the forecast's purchase tables and fit buyers (personas.spark.purchases) ------------------
+
+
+def assert_same_purchases(ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
+    """Every column of every buyer equal (numbers to 1e-9, missing where missing)."""
+    assert list(theirs.columns) == list(ours.columns)
+    assert list(theirs.index) == list(ours.index)
+    for column in ours.columns:
+        if column == "last_purchase":
+            assert (ours[column].to_numpy() == theirs[column].to_numpy()).all()
+            continue
+        a, b = ours[column].to_numpy("float64"), theirs[column].to_numpy("float64")
+        assert (np.isnan(a) == np.isnan(b)).all(), column
+        both = ~np.isnan(a)
+        assert np.abs(a[both] - b[both]).max(initial=0.0) <= 1e-9, column
+
+
+@pytest.mark.parametrize("holdout", [0, 30])
+@pytest.mark.parametrize("data", ["sample", "window", "plain"])
+def test_purchase_tables_equal_on_both_engines(spark, tmp_path, data, holdout):
+    from personas import forecast
+
+    if data == "sample":
+        params = PersonaParams(sample_users=600, sample_seed=3, holdout_days=holdout)
+    else:
+        path, extra = write_dirty_log(tmp_path, data)
+        params = PersonaParams(events_path=path, holdout_days=holdout, **extra)
+    frames, record = forecast.purchase_history(load_events(params), params)
+    spark_log, _, _ = spark_features(
+        params.replace(engine="spark"),
+        Progress(quiet=True),
+        tmp_path / "features.parquet",
+        purchases=tmp_path,
+    )
+    assert spark_log.engine["purchases"] == record
+    assert sorted(frames) == sorted(
+        name for name in pipeline.FORECAST_FILES if (tmp_path / name).is_dir()
+    )
+    assert len(frames) == (3 if holdout else 1) and record["buyers"] > 50
+    for name, frame in frames.items():
+        frame.to_parquet(tmp_path / f"duckdb-{name}")  # as the DuckDB engine stages it
+        ours = forecast.read_purchases(tmp_path / f"duckdb-{name}")
+        theirs = forecast.read_purchases(tmp_path / name)
+        assert len(ours) > 20
+        assert_same_purchases(ours, theirs)
+
+
+def test_the_fit_buyers_are_the_duckdb_engines_draw(spark, tmp_path):
+    from personas import forecast
+    from personas.spark.purchases import drawn_buyers
+
+    params = PersonaParams(sample_users=600, sample_seed=3)
+    frames, _ = forecast.purchase_history(load_events(params), params)
+    summary = frames[forecast.PURCHASES]
+    # the positions are pandas' own draw
+    drawn = summary.sample(n=100, random_state=7).sort_index()
+    pd.testing.assert_frame_equal(forecast._sample(summary, 100, 7), drawn)
+    spark_features(
+        params.replace(engine="spark"),
+        Progress(quiet=True),
+        tmp_path / "features.parquet",
+        purchases=tmp_path,
+    )
+    for size in (100, 10_000):
+        theirs, buyers, repeat, priced = drawn_buyers(
+            params, tmp_path / forecast.PURCHASES, size, 7
+        )
+        pd.testing.assert_frame_equal(
+            theirs, forecast.normal_purchases(forecast._sample(summary, size, 7))
+        )
+        assert buyers == len(summary)
+        assert repeat == bool((summary["frequency"] > 0).any())
+        assert priced == summary["monetary_value"].notna().sum()
+
+
 def test_adjusted_rand_from_counts_is_sklearns():
     from sklearn.metrics import adjusted_rand_score
 

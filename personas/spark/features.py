@@ -245,7 +245,7 @@ def feature_part(params: PersonaParams, facts: LogFacts, columns: list[str]):
 
 
 def spark_features(
-    params: PersonaParams, say: Progress, target: Path
+    params: PersonaParams, say: Progress, target: Path, purchases: Path | None = None
 ) -> tuple[EventLog, list[str], dict[str, str]]:
     """The log's features computed on Spark and written by the executors to ``target``, a
     Parquet dataset (a folder of parts: ``user_id`` and the features, as the DuckDB engine
@@ -253,6 +253,10 @@ def spark_features(
     one as the DuckDB engine's table). Returns the loaded log's record (an :class:`EventLog`
     without a connection), the feature columns and the notes on skipped features, as
     :func:`personas.features.compute_features` gives them.
+
+    With ``purchases`` (a folder) and ``forecast``, a fourth pass over the users' partitions
+    writes the forecast's purchase tables there (:func:`personas.spark.purchases.spark_purchases`)
+    and the log's ``engine["purchases"]`` is their record.
 
     Raises the errors the DuckDB engine raises for the same input, and ParameterError for
     ``features_path``, which the Spark engine does not compute yet.
@@ -291,6 +295,7 @@ def spark_features(
     seconds["load"] = round(time.perf_counter() - started, 3)
     facts = replace(facts, span=clean["kept"], events=clean["names"])
 
+    purchase_record = None
     started = time.perf_counter()
     partitions = max(
         spark.sparkContext.defaultParallelism, math.ceil(clean["total"] / ROWS_PER_PARTITION)
@@ -309,6 +314,21 @@ def spark_features(
             columns, skipped, shape = _feature_pass(params, users_rows, facts, empty, target)
             computing.done(f"{len(columns)} columns for {sums['users']:,} users written")
         seconds["features"] = round(time.perf_counter() - started, 3)
+        if purchases is not None and params.forecast:
+            from .purchases import spark_purchases
+
+            started = time.perf_counter()
+            with say.stage("features", "summing purchases per buyer on Spark") as summing:
+                purchase_record = spark_purchases(
+                    params,
+                    users_rows,
+                    facts,
+                    reference_time(params, clean["kept"][1]),
+                    str(clean["kept"][0]),
+                    purchases,
+                )
+                summing.done(f"{purchase_record['buyers']:,} buyers")
+            seconds["purchases"] = round(time.perf_counter() - started, 3)
     finally:
         users_rows.unpersist()
     quality = dict(clean["quality"])
@@ -316,6 +336,7 @@ def spark_features(
     quality["missing_amount"] = sums["unpriced"] if "amount" in shape.optional else 0
     first, last = params.time_window()
     tasks = sums["tasks"]
+    engine_extra = {} if purchase_record is None else {"purchases": purchase_record}
     kept = clean["kept"]
     log = EventLog(
         con=None,
@@ -347,6 +368,7 @@ def spark_features(
             "partition_rows": sum(rows for rows, _ in tasks),
             "partition_seconds": round(sum(sec for _, sec in tasks), 3),
             "slowest_partition_seconds": round(max((sec for _, sec in tasks), default=0.0), 3),
+            **engine_extra,
         },
     )
     return log, columns, skipped
