@@ -353,17 +353,27 @@ def next_purchase_due(summary: pd.DataFrame, p_active: pd.Series, reference: dat
     return due.where(regular)
 
 
-def user_forecast(
-    fitted: Fitted, summary: pd.DataFrame, users: pd.Index, horizon_days: int, reference: datetime
+def buyer_forecast(
+    fitted: Fitted, summary: pd.DataFrame, horizon_days: int, reference: datetime
 ) -> pd.DataFrame:
-    """The forecast columns for every user in ``users`` (:data:`COLUMNS`, plus ``p_buys``),
-    NaN/NaT for users with no purchase history."""
+    """Per buyer of ``summary``: :func:`predict`'s columns and ``next_purchase_due``. A buyer's
+    row is a formula of that buyer's summary row and the fitted parameters, so the Spark engine
+    runs this on each partition of buyers (personas.spark.forecast)."""
     predicted = predict(fitted, summary, horizon_days)
     predicted["next_purchase_due"] = (
         next_purchase_due(summary, predicted["p_active"], reference)
         if fitted.purchases is not None
         else pd.NaT
     )
+    return predicted
+
+
+def user_forecast(
+    fitted: Fitted, summary: pd.DataFrame, users: pd.Index, horizon_days: int, reference: datetime
+) -> pd.DataFrame:
+    """The forecast columns for every user in ``users`` (:data:`COLUMNS`, plus ``p_buys``),
+    NaN/NaT for users with no purchase history."""
+    predicted = buyer_forecast(fitted, summary, horizon_days, reference)
     return predicted.reindex(pd.Index(users, name="user_id"))
 
 
@@ -479,6 +489,19 @@ def verdict(record: dict) -> str:
 # -- per persona -----------------------------------------------------------------------------------
 
 
+PERSONA_SUMS = (
+    "users",
+    "buyers",
+    "p_active",
+    "expected_purchases",
+    "expected_revenue",
+    "p_buys",
+    "regular_buyers",
+    "due_first",
+    "due_last",
+)
+
+
 def persona_forecasts(
     forecast: pd.DataFrame, labels: np.ndarray, horizon_days: int, reference: datetime | None = None
 ) -> dict[int, dict[str, Any]]:
@@ -487,25 +510,53 @@ def persona_forecasts(
     (its buyers' sum, per user of the persona and per buyer), the share of all expected revenue
     (of purchases without amounts), the share of its users predicted to buy in the horizon
     (users without a history counted as not buying) and its regular buyers due by the end of
-    the horizon (overdue ones included), with the first and last of their due dates."""
+    the horizon (overdue ones included), with the first and last of their due dates.
+
+    The figures come from a row of sums per persona (:data:`PERSONA_SUMS`,
+    :func:`persona_figures`), which the Spark engine computes as an aggregate instead."""
     frame = forecast.assign(persona_id=np.asarray(labels))
-    total_revenue = float(frame["expected_revenue"].sum())
-    total_purchases = float(frame["expected_purchases"].sum())
-    has_revenue = frame["expected_revenue"].notna().any()
-    out = {}
+    due = frame["next_purchase_due"]
+    if reference is not None:
+        due = due.where(due <= due_by(reference, horizon_days))
+    frame = frame.assign(due=due)
+    rows = {}
     for pid, group in frame.groupby("persona_id"):
-        buyers = group["p_active"].notna()
-        n, b = len(group), int(buyers.sum())
-        revenue = float(group["expected_revenue"].sum()) if has_revenue else None
-        purchases = float(group["expected_purchases"].sum())
-        due = group["next_purchase_due"].dropna()
-        if reference is not None:
-            due = due[due <= pd.Timestamp(reference).normalize() + pd.Timedelta(days=horizon_days)]
+        rows[int(pid)] = {
+            "users": len(group),
+            "buyers": int(group["p_active"].notna().sum()),
+            **{c: float(group[c].sum()) for c in ("p_active", "expected_purchases", "p_buys")},
+            "expected_revenue": float(group["expected_revenue"].sum()),
+            "regular_buyers": int(group["due"].notna().sum()),
+            "due_first": group["due"].min(),
+            "due_last": group["due"].max(),
+        }
+    sums = pd.DataFrame.from_dict(rows, orient="index", columns=list(PERSONA_SUMS))
+    return persona_figures(sums, horizon_days, bool(frame["expected_revenue"].notna().any()))
+
+
+def due_by(reference: datetime, horizon_days: int) -> pd.Timestamp:
+    """The last day a regular buyer's due date counts in a persona's figures: the horizon's end."""
+    return pd.Timestamp(reference).normalize() + pd.Timedelta(days=horizon_days)
+
+
+def persona_figures(
+    sums: pd.DataFrame, horizon_days: int, has_revenue: bool
+) -> dict[int, dict[str, Any]]:
+    """:func:`persona_forecasts`' figures from ``sums``, a row per persona id of
+    :data:`PERSONA_SUMS` (sums over the persona's buyers; missing values left out)."""
+    total_revenue = float(sums["expected_revenue"].sum())
+    total_purchases = float(sums["expected_purchases"].sum())
+    out = {}
+    for pid, row in sums.iterrows():
+        n, b = int(row["users"]), int(row["buyers"])
+        revenue = float(row["expected_revenue"]) if has_revenue else None
+        purchases = float(row["expected_purchases"])
+        due = int(row["regular_buyers"])
         out[int(pid)] = {
             "horizon_days": horizon_days,
             "users": n,
             "buyers": b,
-            "churn_rate": float(1 - group.loc[buyers, "p_active"].mean()) if b else None,
+            "churn_rate": float(1 - row["p_active"] / b) if b else None,
             "expected_purchases": purchases if b else None,
             "expected_purchases_per_user": purchases / n if b else None,
             "expected_revenue": revenue if b else None,
@@ -517,9 +568,16 @@ def persona_forecasts(
             "expected_purchases_share": (
                 purchases / total_purchases if b and total_purchases else None
             ),
-            "buying_share": float(group["p_buys"].fillna(0.0).mean()) if b else None,
-            "regular_buyers": int(len(due)),
-            "due_dates": ([str(due.min().date()), str(due.max().date())] if len(due) else None),
+            "buying_share": float(row["p_buys"] / n) if b else None,
+            "regular_buyers": due,
+            "due_dates": (
+                [
+                    str(pd.Timestamp(row["due_first"]).date()),
+                    str(pd.Timestamp(row["due_last"]).date()),
+                ]
+                if due
+                else None
+            ),
         }
     return out
 
@@ -652,17 +710,42 @@ class RunForecast:
 def run_forecast(stage, params, state: dict, users: pd.Index, labels: np.ndarray) -> RunForecast:
     """Fit, predict every user of ``users`` (persona ``labels``), check on held-out days when
     asked; from the summaries of :func:`purchase_history` staged in ``stage``."""
-    record = state.get("purchases", {})
-    reference = pd.Timestamp(record["reference"]).to_pydatetime()
+    reference = pd.Timestamp(state["purchases"]["reference"]).to_pydatetime()
     summary = read_purchases(stage / PURCHASES)
     fitted = fit(summary, params.random_state)
     per_user = user_forecast(fitted, summary, users, params.horizon_days, reference)
+    totals = None
+    if fitted.purchases is not None:
+        revenue = per_user["expected_revenue"]
+        totals = {
+            "expected_purchases": float(per_user["expected_purchases"].sum()),
+            "expected_revenue": float(revenue.sum()) if revenue.notna().any() else None,
+            "regular_buyers_due": int(per_user["next_purchase_due"].notna().sum()),
+        }
+    info = forecast_info(stage, params, state, fitted, len(users), totals)
+    personas = (
+        persona_forecasts(per_user, labels, params.horizon_days, reference)
+        if fitted.purchases is not None
+        else {}
+    )
+    return RunForecast(per_user, personas, info)
+
+
+def forecast_info(
+    stage, params, state: dict, fitted: Fitted, users: int, totals: dict | None
+) -> dict[str, Any]:
+    """The forecast's record for run.json: the fit, the ``totals`` over every buyer (expected
+    purchases, expected revenue or None, regular buyers due; None without a fit) and, with
+    ``holdout_days``, the held-out check (:func:`validate`, on the buyers' rows of the staged
+    calibration and holdout tables: its deciles rank every buyer)."""
+    record = state["purchases"]
+    reference = pd.Timestamp(record["reference"]).to_pydatetime()
     info: dict[str, Any] = {
         "model": "Pareto/NBD (purchases and dropout) and Gamma-Gamma (spend), pymc-marketing, MAP",
         "horizon_days": params.horizon_days,
         "reference_date": str(reference.date()),
         "buyers": fitted.buyers,
-        "users_without_purchase_history": int(len(users) - fitted.buyers),
+        "users_without_purchase_history": int(users - fitted.buyers),
         "fitted_on_buyers": fitted.fitted_on,
         "fit_sample": FIT_SAMPLE,
         "parameters": fitted.parameters,
@@ -675,11 +758,11 @@ def run_forecast(stage, params, state: dict, users: pd.Index, labels: np.ndarray
             "last_seen_within_gaps": REGULAR_OVERDUE,
         },
     }
-    if fitted.purchases is not None:
-        info["expected_purchases"] = round(float(per_user["expected_purchases"].sum()), 1)
-        revenue = per_user["expected_revenue"]
-        info["expected_revenue"] = round(float(revenue.sum()), 2) if revenue.notna().any() else None
-        info["regular_buyers_due"] = int(per_user["next_purchase_due"].notna().sum())
+    if totals is not None:
+        info["expected_purchases"] = round(totals["expected_purchases"], 1)
+        revenue = totals["expected_revenue"]
+        info["expected_revenue"] = round(revenue, 2) if revenue is not None else None
+        info["regular_buyers_due"] = totals["regular_buyers_due"]
     info["holdout"] = None
     if params.holdout_days:
         info["holdout"] = validate(
@@ -689,12 +772,7 @@ def run_forecast(stage, params, state: dict, users: pd.Index, labels: np.ndarray
             pd.Timestamp(record["calibration_end"]).to_pydatetime(),
             params.random_state,
         )
-    personas = (
-        persona_forecasts(per_user, labels, params.horizon_days, reference)
-        if fitted.purchases is not None
-        else {}
-    )
-    return RunForecast(per_user, personas, info)
+    return info
 
 
 def assignment_columns(forecast: RunForecast | None, users: pd.Index) -> pd.DataFrame:
@@ -705,14 +783,18 @@ def assignment_columns(forecast: RunForecast | None, users: pd.Index) -> pd.Data
         frame = pd.DataFrame(index=users, columns=list(COLUMNS), dtype="float64")
         frame["next_purchase_due"] = None
         return frame
-    frame = forecast.users.reindex(users)
-    out = pd.DataFrame(
+    return assignment_frame(forecast.users.reindex(users))
+
+
+def assignment_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`assignment_columns` of forecast rows ``frame`` (:func:`buyer_forecast`'s columns),
+    in its order: the Spark engine's executors format each buyer's row with it too."""
+    return pd.DataFrame(
         {
             "p_active": frame["p_active"].round(4),
             "expected_purchases": frame["expected_purchases"].round(4),
             "expected_revenue": frame["expected_revenue"].round(2),
             "next_purchase_due": frame["next_purchase_due"].dt.strftime("%Y-%m-%d"),
         },
-        index=users,
+        index=frame.index,
     )
-    return out

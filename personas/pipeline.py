@@ -427,9 +427,8 @@ def _engine_record(params: PersonaParams) -> dict[str, Any]:
     return {
         "name": "spark",
         "master": params.spark_master,
-        "not_on_spark": "the forecast (forecast; its purchase tables are staged by the "
-        "executors, its fit and predictions are not) and your own features (features_path) are "
-        "computed by the DuckDB engine only so far",
+        "not_on_spark": "your own features (features_path) are computed by the DuckDB engine "
+        "only so far",
     }
 
 
@@ -781,26 +780,29 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None) 
             assignments = assignments[["user_id", "persona_id", "persona", "confidence"]]
             agreement = _agreement(stage, assignments)
     forecast = None
-    if state.get("purchases") and not spark:  # the DuckDB engine's only (_engine_record)
+    if state.get("purchases"):
         from .forecast import run_forecast
 
         with clock("forecast"), say.stage("report", "forecasting purchases and revenue") as ahead:
-            forecast = run_forecast(
-                stage,
-                params,
-                state,
-                pd.Index(assignments["user_id"]),
-                assignments["persona_id"].to_numpy(),
-            )
+            if spark:  # every buyer predicted on the executors (personas.spark.forecast)
+                from .spark.forecast import spark_forecast
+
+                forecast = spark_forecast(params, stage, state, identities.model_labels, users)
+            else:
+                forecast = run_forecast(
+                    stage,
+                    params,
+                    state,
+                    pd.Index(assignments["user_id"]),
+                    assignments["persona_id"].to_numpy(),
+                )
             ahead.done(
                 f"forecast over {params.horizon_days} days"
                 if forecast.available
                 else f"no forecast: {forecast.info['reason']}"
             )
     profiles = _with_forecast(profiles, forecast, params.currency)
-    assignments = _forecast_columns(
-        assignments, forecast, bool(state.get("purchases")) and not spark
-    )
+    assignments = _forecast_columns(assignments, forecast, bool(state.get("purchases")))
     with clock("report"), say.stage("report", "writing the report and the exports") as writing:
         _write_exports(stage, profiles, assignments, state["model"].get("stability"))
         count = count_flows
@@ -808,7 +810,7 @@ def report_step(params: PersonaParams, progress: Progress | bool | None = None) 
             from .spark import report as on_spark
 
             assignments = on_spark.write_assignments(
-                params, stage, identities.model_labels, names, users
+                params, stage, identities.model_labels, names, users, bool(state.get("purchases"))
             )
             count = functools.partial(on_spark.count_flows, params)
         records = json.loads((stage / "personas.json").read_text("utf-8"))
@@ -920,8 +922,9 @@ def _with_forecast(profiles: tuple, forecast, currency: str) -> tuple:
 
 def _forecast_columns(assignments: pd.DataFrame, forecast, asked: bool) -> pd.DataFrame:
     """assignments with p_active, expected_purchases, expected_revenue and next_purchase_due
-    (:func:`personas.forecast.assignment_columns`) when the run forecast (``forecast=true``)."""
-    if not asked:
+    (:func:`personas.forecast.assignment_columns`) when the run forecast (``forecast=true``);
+    None on Spark, whose executors add them (:func:`personas.spark.report.write_assignments`)."""
+    if not asked or assignments is None:
         return assignments
     from .forecast import assignment_columns
 

@@ -399,9 +399,8 @@ def test_planted_agreement_and_migration_counts_are_the_duckdb_engines(spark, tm
 
 
 def _run(tmp_path, name: str, **values) -> Path:
-    params = PersonaParams(
-        sample_users=700, n_fits=1, output_dir=str(tmp_path / name), forecast=False, **values
-    )
+    values = {"sample_users": 700, "forecast": False, **values}
+    params = PersonaParams(n_fits=1, output_dir=str(tmp_path / name), **values)
     return pipeline.run(params, progress=False).run_dir
 
 
@@ -466,6 +465,39 @@ def test_both_engines_give_the_same_personas(spark, tmp_path, monkeypatch):
         p["id"]: p["name"] for p in personas
     }
     assert dict(parts["persona_id"].value_counts()) == {p["id"]: p["size"] for p in personas}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("holdout", [0, 30])
+def test_both_engines_give_the_same_forecast(spark, tmp_path, holdout):
+    from personas import forecast
+
+    values = dict(forecast=True, holdout_days=holdout, sample_users=600)
+    duck = _run(tmp_path, "duckdb", **values)
+    spark_run = _run(tmp_path, "spark", engine="spark", **values)
+    # the forecast's figures per persona (sums in another order: to 1e-12), its record exactly
+    ours, theirs = (json.loads((run / "personas.json").read_text()) for run in (duck, spark_run))
+    assert [p["forecast"] is not None for p in ours] == [True] * len(ours)
+    assert_same_figures(ours, theirs)
+    infos = [json.loads((run / "run.json").read_text()) for run in (duck, spark_run)]
+    assert infos[0]["forecast"] == infos[1]["forecast"]
+    assert infos[0]["forecast"]["fitted_on_buyers"] > 50
+    assert (infos[0]["forecast"]["holdout"] is not None) == bool(holdout)
+    engine = json.loads((spark_run / "features.json").read_text())["engine"]
+    assert "forecast" not in engine["not_on_spark"] and engine["name"] == "spark"
+    # the assignment files: the same columns and bytes
+    a, b = (pd.read_parquet(run / "assignments.parquet") for run in (duck, spark_run))
+    pd.testing.assert_frame_equal(a, b)
+    assert list(a.columns)[4:] == list(forecast.COLUMNS) and a["p_active"].notna().sum() > 50
+    assert (spark_run / "assignments.csv").read_bytes() == (duck / "assignments.csv").read_bytes()
+    parts = pd.read_parquet(spark_run / "assignments").sort_values("user_id", ignore_index=True)
+    pd.testing.assert_frame_equal(parts, a.sort_values("user_id", ignore_index=True))
+    assert not (spark_run / "forecast.users").exists()
+    # personas.csv's forecast columns (to 1e-12, as its other figures)
+    flat = [pd.read_csv(run / "personas.csv") for run in (duck, spark_run)]
+    columns = [c for c in flat[0].columns if c.startswith("forecast_")]
+    assert columns == [c for c in flat[1].columns if c.startswith("forecast_")] and columns
+    pd.testing.assert_frame_equal(flat[0][columns], flat[1][columns], check_exact=False, rtol=1e-12)
 
 
 def assert_same_figures(ours, theirs, where: str = "") -> None:

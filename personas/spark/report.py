@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..forecast import COLUMNS as FORECAST_COLUMNS
 from ..params import PersonaParams
 
 PART_ROWS = 1_000_000  # users per file of the assignments/ dataset, at most
@@ -39,11 +40,15 @@ def write_assignments(
     model_labels: Mapping[int, int],
     names: Mapping[int, str],
     users: int,
+    forecast: bool = False,
 ) -> pd.DataFrame | None:
     """Give ``stage/assignments/`` (the model's numbers) the run's ids (``model_labels``: model
     number -> persona id) and ``names`` (persona id -> name) on the executors, then write
     ``assignments.parquet`` and, up to :data:`~personas.results.CSV_MAX_USERS` ``users``,
-    ``assignments.csv``.
+    ``assignments.csv``. With ``forecast`` (the run forecast) the files have the forecast's
+    columns too (:data:`personas.forecast.COLUMNS`), joined from the per-buyer forecast the
+    executors staged (``forecast.users/``, :mod:`personas.spark.forecast`, removed here), empty
+    for users with no purchase history or when there is no forecast.
 
     Returns the assignments read back for the CSV (user_id, persona_id, persona, confidence, by
     user), or None above CSV_MAX_USERS users, when no table of every user comes to the driver.
@@ -69,6 +74,10 @@ def write_assignments(
         "persona",
         "confidence",
     )
+    columns = list(COLUMNS)
+    if forecast:
+        final = _with_forecast(spark, final, stage)
+        columns += list(FORECAST_COLUMNS)
     fresh = stage / "assignments.final"
     final.write.option("maxRecordsPerFile", PART_ROWS).mode("overwrite").parquet(str(fresh))
     shutil.rmtree(target)
@@ -84,11 +93,33 @@ def write_assignments(
     (part,) = one.glob("part-*.parquet")
     os.replace(part, stage / "assignments.parquet")
     shutil.rmtree(one)
+    shutil.rmtree(stage / "forecast.users", ignore_errors=True)
     if users > CSV_MAX_USERS:
         return None
-    frame = pd.read_parquet(stage / "assignments.parquet", columns=list(COLUMNS))
+    frame = pd.read_parquet(stage / "assignments.parquet", columns=columns)
     frame.to_csv(stage / "assignments.csv", index=False)
     return frame
+
+
+def _with_forecast(spark, final, stage: Path):
+    """``final`` with the forecast's assignment columns, from the staged per-buyer forecast
+    (absent when the run has no forecast: the columns are then empty, as on DuckDB)."""
+    from pyspark.sql import functions as F
+
+    from .forecast import USERS
+
+    path = stage / USERS
+    if not path.exists():
+        kinds = ("double", "double", "double", "string")
+        return final.select(
+            *final.columns,
+            *(F.lit(None).cast(k).alias(c) for c, k in zip(FORECAST_COLUMNS, kinds)),
+        )
+    predicted = spark.read.parquet(str(path)).select(
+        F.col("user_id").alias("buyer_id"), *(F.col(f"a_{c}").alias(c) for c in FORECAST_COLUMNS)
+    )
+    joined = final.join(predicted, final["user_id"] == predicted["buyer_id"], "left")
+    return joined.select(*final.columns, *FORECAST_COLUMNS)
 
 
 def adjusted_rand(counts: np.ndarray) -> float:
