@@ -21,6 +21,7 @@ buyer by predicted value, a global order; a buyer's row is 10 numbers (about 80 
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -107,6 +108,7 @@ def spark_forecast(
     from .purchases import drawn_buyers
     from .session import spark_session
 
+    shutil.rmtree(stage / USERS, ignore_errors=True)  # an earlier, failed report step's
     reference = pd.Timestamp(state["purchases"]["reference"]).to_pydatetime()
     drawn, buyers, repeat, priced = drawn_buyers(
         params, stage / PURCHASES, FIT_SAMPLE, params.random_state

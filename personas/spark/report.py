@@ -50,8 +50,9 @@ def write_assignments(
     executors staged (``forecast.users/``, :mod:`personas.spark.forecast`, removed here), empty
     for users with no purchase history or when there is no forecast.
 
-    Returns the assignments read back for the CSV (user_id, persona_id, persona, confidence, by
-    user), or None above CSV_MAX_USERS users, when no table of every user comes to the driver.
+    Returns the assignments read back for the CSV (user_id, persona_id, persona, confidence and
+    with ``forecast`` its columns, by user), or None above CSV_MAX_USERS users, when no table of
+    every user comes to the driver.
     """
     from pyspark.sql import functions as F
 
