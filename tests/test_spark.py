@@ -436,7 +436,7 @@ def test_both_engines_give_the_same_personas(spark, tmp_path, monkeypatch):
     assert report[0]["counts"] == report[1]["counts"]
     # run.json says which engine computed the run, and on Spark what it left to DuckDB
     assert [r["engine"]["name"] for r in report] == ["duckdb", "spark"]
-    assert "forecast" in report[1]["engine"]["not_on_spark"]
+    assert "features_path" in report[1]["engine"]["not_on_spark"]
     # the executors' files: the same CSV, and the same agreement with the planted personas
     assert (spark_run / "assignments.csv").read_bytes() == (duck / "assignments.csv").read_bytes()
     assert report[1]["agreement_with_planted_ari"] == report[0]["agreement_with_planted_ari"]
