@@ -1,10 +1,11 @@
 """The Spark engine next to the DuckDB engine on one events file, measured in one run.
 
 Runs ``personas run --no-notebooks`` on the file with each engine, one after the other, each in
-its own process (the forecast off, as in the measurements of docs/scale.md made before Spark computed it), then checks
-that the two gave the same features and the same assignments, and prints one Markdown table of
-the steps' seconds, the Spark partitions' rows and task seconds, and the per-core throughput
-that docs/scale.md extrapolates from, and the peak memory of each run's driver: the
+its own process (the forecast off, as in the docs/scale.md measurements made before Spark
+computed it), then checks that the two gave the same features and the same assignments, and
+prints one Markdown table of the steps' seconds, the Spark partitions' rows and task seconds,
+and the per-core throughput that docs/scale.md extrapolates from, and the peak memory of each
+run's driver: the
 ``personas run`` process (VmHWM, read every half second from /proc) and, on Spark, its JVM
 (in local mode the JVM holds the tasks too)::
 
