@@ -64,9 +64,10 @@ def predict_part(fitted, horizon_days: int, reference):
         frame = pd.DataFrame(
             {
                 "user_id": predicted.index,
-                **{c: predicted[c].to_numpy() for c in ("p_active", "expected_purchases")},
-                "p_buys": predicted["p_buys"].to_numpy(),
-                "expected_revenue": predicted["expected_revenue"].to_numpy(),
+                **{
+                    c: predicted[c].to_numpy()
+                    for c in ("p_active", "expected_purchases", "p_buys", "expected_revenue")
+                },
                 "next_purchase_due": predicted["next_purchase_due"].dt.date.to_numpy(),
                 **{f"a_{c}": shown[c].to_numpy() for c in COLUMNS},
             }
