@@ -92,8 +92,8 @@ def _ddl(fields: list[tuple[str, str]]) -> str:
     return ", ".join(f"{quote_spark(name)} {kind}" for name, kind in fields)
 
 
-def _report(fields: list[tuple[str, str]], row: dict[str, Any]):
-    """One report row as an Arrow batch of ``fields`` (those not in ``row`` empty)."""
+def _arrow_schema(fields: list[tuple[str, str]]):
+    """The Arrow schema of ``fields`` (name, Spark type), as :func:`_ddl` declares them."""
     import pyarrow as pa
 
     kinds = {
@@ -102,8 +102,16 @@ def _report(fields: list[tuple[str, str]], row: dict[str, Any]):
         "array<string>": pa.list_(pa.string()),
         "array<long>": pa.list_(pa.int64()),
         "double": pa.float64(),
+        "date": pa.date32(),
     }
-    schema = pa.schema([(name, kinds[kind]) for name, kind in fields])
+    return pa.schema([(name, kinds[kind]) for name, kind in fields])
+
+
+def _report(fields: list[tuple[str, str]], row: dict[str, Any]):
+    """One report row as an Arrow batch of ``fields`` (those not in ``row`` empty)."""
+    import pyarrow as pa
+
+    schema = _arrow_schema(fields)
     return pa.RecordBatch.from_pylist([{name: row.get(name) for name, _ in fields}], schema)
 
 

@@ -53,7 +53,7 @@ def predict_part(fitted, horizon_days: int, reference):
         import pyarrow as pa
 
         from ..forecast import assignment_frame, buyer_forecast, normal_purchases
-        from .features import _table
+        from .features import _arrow_schema, _table
 
         table = _table(batches)
         if table is None or not table.num_rows:
@@ -72,20 +72,13 @@ def predict_part(fitted, horizon_days: int, reference):
                 **{f"a_{c}": shown[c].to_numpy() for c in COLUMNS},
             }
         )
-        schema = _schema()
+        schema = _arrow_schema(FIELDS)
         yield pa.RecordBatch.from_arrays(
             [pa.array(frame[f.name], type=f.type, from_pandas=True) for f in schema],
             schema=schema,
         )
 
     return run
-
-
-def _schema():
-    import pyarrow as pa
-
-    kinds = {"string": pa.string(), "double": pa.float64(), "date": pa.date32()}
-    return pa.schema([(name, kinds[kind]) for name, kind in FIELDS])
 
 
 def spark_forecast(

@@ -39,13 +39,6 @@ HOLDOUT_FIELDS = [("purchases", "double"), ("revenue", "double")]
 FIELDS = [("user_id", "string"), (TABLE, "string"), *SUMMARY_FIELDS, *HOLDOUT_FIELDS]
 
 
-def _schema():
-    import pyarrow as pa
-
-    kinds = {"string": pa.string(), "double": pa.float64(), "date": pa.date32()}
-    return pa.schema([(name, kinds[kind]) for name, kind in FIELDS])
-
-
 def purchase_part(params: PersonaParams, facts, reference: datetime, cutoff: datetime | None):
     """The partition function of the fourth pass: the partition's rows of every purchase table,
     each marked with its table's file name."""
@@ -67,9 +60,9 @@ def purchase_part(params: PersonaParams, facts, reference: datetime, cutoff: dat
     def run(batches):
         import pyarrow as pa
 
-        from .features import _on_partition
+        from .features import _arrow_schema, _on_partition
 
-        schema = _schema()
+        schema = _arrow_schema(FIELDS)
         for frame in _on_partition(params, batches, tables) or ():
             columns = [
                 pa.array(frame[field.name], type=field.type, from_pandas=True)
@@ -93,7 +86,7 @@ def spark_purchases(
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    from ..forecast import HOLDOUT, PURCHASES, calibration_cutoff, purchase_record
+    from ..forecast import CALIBRATION, HOLDOUT, PURCHASES, calibration_cutoff, purchase_record
     from .features import _ddl
 
     cutoff = calibration_cutoff(params, reference, start)
@@ -102,7 +95,7 @@ def spark_purchases(
     ).persist(StorageLevel.DISK_ONLY)
     try:
         buyers = 0
-        for name in _names() if cutoff is not None else (PURCHASES,):
+        for name in (PURCHASES, CALIBRATION, HOLDOUT) if cutoff is not None else (PURCHASES,):
             fields = HOLDOUT_FIELDS if name == HOLDOUT else SUMMARY_FIELDS
             table = rows.where(F.col(TABLE) == name).select(
                 "user_id", *[field for field, _ in fields]
@@ -113,12 +106,6 @@ def spark_purchases(
     finally:
         rows.unpersist()
     return purchase_record(reference, buyers, cutoff)
-
-
-def _names() -> tuple[str, str, str]:
-    from ..forecast import CALIBRATION, HOLDOUT, PURCHASES
-
-    return PURCHASES, CALIBRATION, HOLDOUT
 
 
 def spark_count(params: PersonaParams, path: Path) -> int:
