@@ -124,6 +124,9 @@ VARIANTS = {
     "ss10k": (None, {"sample_size": 10_000}),
     "ss20k": (None, {"sample_size": 20_000}),
     "fits9": (None, {"n_fits": 9}),
+    "fits15": (None, {"n_fits": 15}),
+    "adapt15": (None, {"max_fits": 15}),
+    "fixed5": (None, {"max_fits": 5}),  # the default until 2026-12-04 evening: no extra rounds
     "ep200": (None, {"n_epochs": 200}),
     "meanward": (None, {}),  # Ward merges of the mean centres (the default until 2026-12-04)
 }

@@ -208,6 +208,19 @@ def vote(sample: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> np.ndarray
     return knn.fit(sample, labels).predict(rows)
 
 
+def common_counts(fit_votes: list[dict[int, np.ndarray]]) -> tuple[int, dict[int, list]]:
+    """The fits that decide together and their personas at each count they all reached.
+
+    ``fit_votes`` holds, per fit, {count: personas of the same rows}. Returns the number of fits
+    that decide (all of them, or only the first when they reached no count in common) and
+    {count: [personas of that count in each of those fits]}.
+    """
+    common = set.intersection(*(set(v) for v in fit_votes))
+    deciding = fit_votes if common else fit_votes[:1]
+    counts = sorted(common) if common else sorted(fit_votes[0])
+    return len(deciding), {k: [v[k] for v in deciding] for k in counts}
+
+
 def mean_agreement(labelings: list[np.ndarray]) -> float:
     """Mean adjusted Rand index over every pair of ``labelings`` of the same rows."""
     from itertools import combinations

@@ -25,10 +25,12 @@ Several fits (``n_fits``), each on its own sample with its own UMAP seed, then d
 
 4. The count: among the counts whose groupings the fits reproduce (mean adjusted Rand index
    between the fits' personas of the same users at least ``REPRODUCIBLE``), the one whose
-   personas are best separated (mean silhouette over the fits); when no count is reproduced,
-   the most reproduced one. A count that only one layout of the data supports changes from seed
-   to seed, and two clear groups merged the same way every time are reproducible too: the
-   count has to pass both tests.
+   personas are best separated (mean silhouette over the fits). A count that only one layout
+   of the data supports changes from seed to seed, and two clear groups merged the same way
+   every time are reproducible too: the count has to pass both tests. When the fits reproduce
+   no count, another round of ``n_fits`` fits is added, up to ``max_fits``, and then the most
+   reproduced count is taken: averaged over fifteen layouts instead of five, which count that
+   is and how its users are grouped change far less with the seed (docs/model.md).
 5. The personas: each user of the first fit's sample takes the persona most fits give it, once
    the fits' persona numbers are matched to those of the fit that agrees best with the others.
    The agreement of each fit with this consensus is the model's stability, and how well each
@@ -72,6 +74,7 @@ from .grouping import (
     REPRODUCIBLE,
     candidate_groupings,
     choose_count,
+    common_counts,
     consensus,
     mean_agreement,
     vote,
@@ -351,6 +354,11 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         Independent fits, each on its own sample with its own UMAP seed, that choose the count
         and the personas together (see the module docstring); 1 = a single fit, whose count is
         then the one with the best silhouette.
+    max_fits
+        The most fits: while the fits so far reproduce no persona count, another ``n_fits`` are
+        fitted, up to ``max(n_fits, max_fits)``. Data with a clear count costs ``n_fits`` fits;
+        a count the layouts disagree on gets more of them to average, so that the seed changes
+        the answer less (docs/model.md). ``max_fits=n_fits`` turns the extra fits off.
     reducer
         Replaces UMAP: any object with ``fit_transform``, or ``fit`` and ``transform`` (PCA,
         ...).
@@ -414,6 +422,7 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         sample_size=5_000,
         n_epochs=100,
         n_fits=5,
+        max_fits=15,
         reducer=None,
         clusterer=None,
         preprocessor=None,
@@ -427,6 +436,7 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         self.sample_size = sample_size
         self.n_epochs = n_epochs
         self.n_fits = n_fits
+        self.max_fits = max_fits
         self.reducer = reducer
         self.clusterer = clusterer
         self.preprocessor = preprocessor
@@ -461,6 +471,8 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         X = self._prepare(X, fitting=True)
         require_users(len(X))
         rng = check_random_state(self.random_state)
+        # one fit has nothing to agree with: it is never followed by more
+        self.max_fits_ = max(self.n_fits, self.max_fits) if self.n_fits > 1 else 1
         self.scaler_ = StandardScaler().fit(X)
         if self.preprocessor_ is not None:  # noisy shares weigh less in every distance
             self.scaler_.scale_ = self.scaler_.scale_ / self.preprocessor_.column_weights()
@@ -469,19 +481,20 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         self.sample_index_, self.embedding_, _, self.cluster_labels_, info = fits[0]
         reference = scaled[self.sample_index_]
         # every fit labels the same users: the first fit's sample, by its own vote
-        counts = sorted(set.intersection(*(set(f[2]) for f in fits)))
-        if not counts:  # the fits reached no common count: the first's
-            counts = sorted(fits[0][2])
-            fits = fits[:1]
-        votes = {
-            k: [
-                vote(scaled[index], candidates[k], reference) for index, _, candidates, _, _ in fits
-            ]
-            for k in counts
-        }
-        separation = {k: float(np.mean([f[4]["silhouette"][str(k)] for f in fits])) for k in counts}
-        if len(fits) > 1:
-            scores = {k: mean_agreement(votes[k]) for k in counts}
+        fit_votes = [self._votes(fit, scaled, reference) for fit in fits]
+        while True:
+            agreed, votes = common_counts(fit_votes)
+            scores = {k: mean_agreement(v) for k, v in votes.items()} if agreed > 1 else {}
+            settled = any(v >= REPRODUCIBLE for v in scores.values())
+            if settled or len(fits) >= self.max_fits_:
+                break
+            # no count reproduced yet: another round of fits, as many as the first
+            more = min(self.n_fits, self.max_fits_ - len(fits))
+            fits += [self._fit_sample(scaled, rng) for _ in range(more)]
+            fit_votes += [self._votes(fit, scaled, reference) for fit in fits[-more:]]
+        fitted, fits = len(fits), fits[:agreed]
+        separation = {k: float(np.mean([f[4]["silhouette"][str(k)] for f in fits])) for k in votes}
+        if agreed > 1:
             rule = (
                 f"the best separated count among those the {len(fits)} independent fits "
                 f"reproduce (agreement at least {REPRODUCIBLE}; if none does, the most "
@@ -497,6 +510,7 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         self.info_ = {
             **info,
             "fits": len(fits),
+            "fits_fitted": fitted,
             "reducer": "UMAP" if self.reducer is None else describe(self.reducer),
             "clusterer": ("HDBSCAN" if self.clusterer is None else describe(self.clusterer)),
             "count_scores": {str(k): round(v, 4) for k, v in scores.items()},
@@ -532,6 +546,12 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         )
         info.update(min_cluster_size=int(mcs), sample_size=int(len(sample)))
         return index, embedding, candidates, groups, info
+
+    def _votes(self, fit, scaled: np.ndarray, reference: np.ndarray) -> dict[int, np.ndarray]:
+        """One fit's personas at each of its counts, carried onto the ``reference`` users by
+        :func:`~personas.grouping.vote`: every fit then labels the same users."""
+        index, _, candidates, _, _ = fit
+        return {k: vote(scaled[index], labels, reference) for k, labels in candidates.items()}
 
     def _fit_assigner(self, reference: np.ndarray, labels: np.ndarray) -> None:
         self.reference_ = reference

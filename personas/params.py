@@ -271,6 +271,15 @@ class PersonaParams:
             50,
         ),
     )
+    max_fits: int = field(
+        default=15,
+        metadata=_help(
+            "the most fits: while the fits reproduce no persona count, rounds of n_fits more "
+            "are fitted up to this many (n_fits turns it off)",
+            1,
+            50,
+        ),
+    )
     random_state: int = field(
         default=0,
         metadata=_help("seed of the sample draw and the UMAP layout: same seed, same personas", 0),

@@ -95,6 +95,7 @@ MODEL_PARAMETERS = (
     "min_cluster_size",
     "sample_size",
     "n_fits",
+    "max_fits",
     "random_state",
 )
 # the forecast's input, staged by the features step (personas.forecast)
@@ -488,6 +489,7 @@ def persona_model(params: PersonaParams, model: Any = None):
             min_cluster_size=params.min_cluster_size,
             sample_size=params.sample_size,
             n_fits=params.n_fits,
+            max_fits=params.max_fits,
             preprocessor=FeatureMatrix(),
             random_state=params.random_state,
         )
@@ -564,8 +566,10 @@ def model_step(
         sample = min(model.sample_size, len(fitted))
         with say.stage("personas", f"fitting {fits} on {sample:,} users each") as fitting:
             model.fit(fitted)
+            extra = model.info_["fits_fitted"] - model.n_fits
+            more = f", {extra} more as those reproduced no count" if extra else ""
             fitting.done(
-                f"{fits} on {len(model.sample_index_):,} users each: "
+                f"{fits} on {len(model.sample_index_):,} users each{more}: "
                 f"{model.info_['personas']} personas"
             )
         with say.stage("personas", f"assigning {users:,} users") as assigning:

@@ -21,6 +21,7 @@ from personas.grouping import (
     align,
     bisect_groups,
     choose_count,
+    common_counts,
     consensus,
     cut_condensed_tree,
     join_noise,
@@ -128,7 +129,7 @@ def test_the_fits_agree_on_clear_structure_and_say_so(six_blob_model):
     # the planted count is reproduced as well as any (merging the six blobs into four the same
     # way every time is reproducible too: choose_count then prefers the better separated one)
     assert scores[6] == max(scores.values()) and scores[6] > 0.95
-    assert model.info_["fits"] == 5 and model.stability_ > 0.95
+    assert model.info_["fits"] == model.info_["fits_fitted"] == 5 and model.stability_ > 0.95
     assert set(model.persona_stability_) == set(range(6))
     assert all(0.9 < v <= 1 for v in model.persona_stability_.values())
 
@@ -205,6 +206,45 @@ def test_kmeans_with_too_few_groups_is_split_up_to_the_persona_count():
     assert set(model.info_["count_scores"]) == {"4", "5", "6", "7", "8"}
     assert model.info_["personas"] == 6
     assert adjusted_rand_score(y, model.predict(X)) == 1.0
+
+
+def test_common_counts_keeps_the_counts_every_fit_reached_or_only_the_first_fit():
+    a, b = np.array([0, 1]), np.array([1, 0])
+    fits, votes = common_counts([{4: a, 5: b}, {5: a, 6: b}, {5: b, 4: a}])
+    assert fits == 3 and list(votes) == [5]
+    assert [v.tolist() for v in votes[5]] == [[1, 0], [0, 1], [1, 0]]
+    fits, votes = common_counts([{5: b, 4: a}, {6: a}])  # nothing in common: the first fit
+    assert fits == 1 and list(votes) == [4, 5] and votes[4][0] is a
+
+
+class RandomGroups(KMeans):
+    """A clusterer whose groups are random: fits with other seeds never agree."""
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        return np.random.default_rng(self.random_state).integers(0, 8, len(X))
+
+
+def test_fits_that_reproduce_no_count_get_rounds_of_more_fits_up_to_max_fits():
+    X, _ = blobs(60, SIX)
+    kwargs = dict(reducer=PCA(n_components=3), clusterer=RandomGroups(), random_state=0)
+    model = PersonaModel(n_fits=2, max_fits=5, **kwargs).fit(X)
+    assert max(model.info_["count_scores"].values()) < 0.5
+    assert model.info_["fits_fitted"] == model.info_["fits"] == 5  # rounds of 2, 2 and 1
+    assert "the 5 independent fits" in model.info_["count_rule"]
+    assert PersonaModel(n_fits=2, max_fits=2, **kwargs).fit(X).info_["fits_fitted"] == 2
+    assert PersonaModel(n_fits=1, max_fits=5, **kwargs).fit(X).info_["fits_fitted"] == 1
+    # the first five fits are the same with or without the later rounds
+    first = PersonaModel(n_fits=5, max_fits=5, **kwargs).fit(X)
+    assert (first.sample_index_ == model.sample_index_).all()
+    # a clear count is reproduced by the first round: no more fits
+    clear = PersonaModel(
+        reducer=PCA(n_components=3),
+        clusterer=KMeans(n_clusters=6, n_init=4),
+        n_fits=2,
+        max_fits=10,
+        random_state=0,
+    ).fit(X)
+    assert clear.info_["fits_fitted"] == 2 and clear.info_["personas"] == 6
 
 
 class CentredRows:
