@@ -28,9 +28,10 @@ Several fits (``n_fits``), each on its own sample with its own UMAP seed, then d
    personas are best separated (mean silhouette over the fits). A count that only one layout
    of the data supports changes from seed to seed, and two clear groups merged the same way
    every time are reproducible too: the count has to pass both tests. When the fits reproduce
-   no count, another round of ``n_fits`` fits is added, up to ``max_fits``, and then the most
-   reproduced count is taken: averaged over fifteen layouts instead of five, which count that
-   is and how its users are grouped change far less with the seed (docs/model.md).
+   no count, rounds of ``n_fits`` more fits are added, up to ``max_fits``, and then the most
+   reproduced count is taken: averaged over fifteen layouts instead of five (the defaults),
+   which count that is and how its users are grouped change far less with the seed
+   (docs/model-variants.md, "Fifth sitting").
 5. The personas: each user of the first fit's sample takes the persona most fits give it, once
    the fits' persona numbers are matched to those of the fit that agrees best with the others.
    The agreement of each fit with this consensus is the model's stability, and how well each
@@ -358,7 +359,7 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         The most fits: while the fits so far reproduce no persona count, another ``n_fits`` are
         fitted, up to ``max(n_fits, max_fits)``. Data with a clear count costs ``n_fits`` fits;
         a count the layouts disagree on gets more of them to average, so that the seed changes
-        the answer less (docs/model.md). ``max_fits=n_fits`` turns the extra fits off.
+        the answer less (docs/model-variants.md). ``max_fits=n_fits`` turns the extra fits off.
     reducer
         Replaces UMAP: any object with ``fit_transform``, or ``fit`` and ``transform`` (PCA,
         ...).
@@ -486,7 +487,8 @@ class PersonaModel(ClusterMixin, BaseEstimator):
             agreed, votes = common_counts(fit_votes)
             scores = {k: mean_agreement(v) for k, v in votes.items()} if agreed > 1 else {}
             settled = any(v >= REPRODUCIBLE for v in scores.values())
-            if settled or len(fits) >= self.max_fits_:
+            # fits with no count in common never gain one from more fits
+            if settled or agreed == 1 or len(fits) >= self.max_fits_:
                 break
             # no count reproduced yet: another round of fits, as many as the first
             more = min(self.n_fits, self.max_fits_ - len(fits))
