@@ -37,26 +37,11 @@ from ..load import CLEANING_RULES, EventLog
 from ..load.facts import LogFacts
 from ..params import PersonaParams
 from ..progress import Progress
+from .partitions import arrow_schema, connect_partition, ddl, on_partition
+from .purchases import spark_purchases
 
 ROWS_PER_PARTITION = 2_000_000  # events a partition loads at once (about 0.3 GB in DuckDB)
 RULES = [rule for rule in CLEANING_RULES if rule not in ("duplicate", "missing_amount")]
-
-
-def _connect(params: PersonaParams):
-    """The partition's DuckDB: one thread, as a Spark task has one core."""
-    from ..load import connect
-
-    con = connect(params.memory_limit, params.temp_dir)
-    con.execute("SET threads = 1")
-    return con
-
-
-def _table(batches):
-    """The partition's record batches as one Arrow table; None when there are none."""
-    import pyarrow as pa
-
-    batches = list(batches)
-    return pa.Table.from_batches(batches) if batches else None
 
 
 def _error_row(exc: PersonaError) -> dict[str, Any]:
@@ -86,32 +71,11 @@ def _fields(*names_and_kinds: tuple[str, str]) -> list[tuple[str, str]]:
     return [*names_and_kinds, ("error_kind", "string"), ("error", "string")]
 
 
-def _ddl(fields: list[tuple[str, str]]) -> str:
-    from .session import quote_spark
-
-    return ", ".join(f"{quote_spark(name)} {kind}" for name, kind in fields)
-
-
-def _arrow_schema(fields: list[tuple[str, str]]):
-    """The Arrow schema of ``fields`` (name, Spark type), as :func:`_ddl` declares them."""
-    import pyarrow as pa
-
-    kinds = {
-        "long": pa.int64(),
-        "string": pa.string(),
-        "array<string>": pa.list_(pa.string()),
-        "array<long>": pa.list_(pa.int64()),
-        "double": pa.float64(),
-        "date": pa.date32(),
-    }
-    return pa.schema([(name, kinds[kind]) for name, kind in fields])
-
-
 def _report(fields: list[tuple[str, str]], row: dict[str, Any]):
     """One report row as an Arrow batch of ``fields`` (those not in ``row`` empty)."""
     import pyarrow as pa
 
-    schema = _arrow_schema(fields)
+    schema = arrow_schema(fields)
     return pa.RecordBatch.from_pylist([{name: row.get(name) for name, _ in fields}], schema)
 
 
@@ -134,26 +98,13 @@ def _reporting(params: PersonaParams, fields: list[tuple[str, str]], report):
 
     def run(batches):
         try:
-            row = _on_partition(params, batches, report)
+            row = on_partition(params, batches, report)
         except PersonaError as exc:
             row = _error_row(exc)
         if row is not None:
             yield _report(fields, row)
 
     return run
-
-
-def _on_partition(params: PersonaParams, batches, compute):
-    """``compute(con, table)`` on the partition's rows in a DuckDB of its own; None without
-    rows."""
-    table = _table(batches)
-    if table is None:
-        return None
-    con = _connect(params)
-    try:
-        return compute(con, table)
-    finally:
-        con.close()
 
 
 def clean_part(params: PersonaParams, facts: LogFacts):
@@ -241,7 +192,7 @@ def feature_part(params: PersonaParams, facts: LogFacts, columns: list[str]):
     def run(batches):
         import pyarrow as pa
 
-        computed = _on_partition(params, batches, features)
+        computed = on_partition(params, batches, features)
         if computed is not None:
             frame = computed.reset_index()[["user_id", *columns]]
             yield pa.RecordBatch.from_pandas(frame, preserve_index=False)
@@ -323,8 +274,6 @@ def spark_features(
             computing.done(f"{len(columns)} columns for {sums['users']:,} users written")
         seconds["features"] = round(time.perf_counter() - started, 3)
         if purchases is not None and params.forecast:
-            from .purchases import spark_purchases
-
             started = time.perf_counter()
             with say.stage("features", "summing purchases per buyer on Spark") as summing:
                 purchase_record = spark_purchases(
@@ -394,7 +343,7 @@ def _clean_pass(params: PersonaParams, frame, facts: LogFacts, source: str) -> d
     checked = frame.select(*[quote_spark(c) for c in frame.columns if c not in unread])
     rows = [
         row.asDict()
-        for row in checked.mapInArrow(clean_part(params, facts), _ddl(CLEAN_FIELDS)).collect()
+        for row in checked.mapInArrow(clean_part(params, facts), ddl(CLEAN_FIELDS)).collect()
     ]
     _raise_first(rows)
     total = sum(row["rows"] for row in rows)
@@ -430,7 +379,7 @@ def _sum_pass(params: PersonaParams, users_rows, facts: LogFacts) -> dict[str, A
     seconds."""
     from ..features import POPULATION_SUMS
 
-    reports = users_rows.mapInArrow(sum_part(params, facts), _ddl(sum_fields()))
+    reports = users_rows.mapInArrow(sum_part(params, facts), ddl(sum_fields()))
     rows = [row.asDict() for row in reports.collect()]
     _raise_first(rows)
     per_name: dict[str, list[int]] = {}
@@ -464,7 +413,7 @@ def _feature_pass(params: PersonaParams, users_rows, facts: LogFacts, empty, tar
     from ..load import load_events
     from .session import quote_spark
 
-    con = _connect(params)
+    con = connect_partition(params)
     try:  # the columns and the skipped features, from no rows with every fact fixed
         shape = load_events(params, con, rows=empty, facts=facts)
         table, skipped = compute_features(shape)
@@ -491,7 +440,7 @@ def _check_columns(params: PersonaParams, empty, facts: LogFacts) -> None:
     stops the run before Spark reads a row."""
     from ..load.stage import read_and_clean
 
-    con = _connect(params)
+    con = connect_partition(params)
     try:
         read_and_clean(params, con, Progress(quiet=True), rows=empty, facts=facts)
     finally:

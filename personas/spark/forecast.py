@@ -53,9 +53,9 @@ def predict_part(fitted, horizon_days: int, reference):
         import pyarrow as pa
 
         from ..forecast import assignment_frame, buyer_forecast, normal_purchases
-        from .features import _arrow_schema, _table
+        from .partitions import arrow_schema, arrow_table
 
-        table = _table(batches)
+        table = arrow_table(batches)
         if table is None or not table.num_rows:
             return
         summary = normal_purchases(table.to_pandas())
@@ -72,7 +72,7 @@ def predict_part(fitted, horizon_days: int, reference):
                 **{f"a_{c}": shown[c].to_numpy() for c in COLUMNS},
             }
         )
-        schema = _arrow_schema(FIELDS)
+        schema = arrow_schema(FIELDS)
         yield pa.RecordBatch.from_arrays(
             [pa.array(frame[f.name], type=f.type, from_pandas=True) for f in schema],
             schema=schema,
@@ -98,7 +98,7 @@ def spark_forecast(
         forecast_info,
         persona_figures,
     )
-    from .features import _ddl
+    from .partitions import ddl
     from .purchases import drawn_buyers
     from .session import spark_session
 
@@ -115,7 +115,7 @@ def spark_forecast(
     target = stage / USERS
     (
         spark.read.parquet(str(stage / PURCHASES))
-        .mapInArrow(predict_part(fitted, params.horizon_days, reference), _ddl(FIELDS))
+        .mapInArrow(predict_part(fitted, params.horizon_days, reference), ddl(FIELDS))
         .write.mode("overwrite")
         .parquet(str(target))
     )

@@ -60,10 +60,10 @@ def purchase_part(params: PersonaParams, facts, reference: datetime, cutoff: dat
     def run(batches):
         import pyarrow as pa
 
-        from .features import _arrow_schema, _on_partition
+        from .partitions import arrow_schema, on_partition
 
-        schema = _arrow_schema(FIELDS)
-        for frame in _on_partition(params, batches, tables) or ():
+        schema = arrow_schema(FIELDS)
+        for frame in on_partition(params, batches, tables) or ():
             columns = [
                 pa.array(frame[field.name], type=field.type, from_pandas=True)
                 if field.name in frame.columns
@@ -87,11 +87,11 @@ def spark_purchases(
     from pyspark.sql import functions as F
 
     from ..forecast import CALIBRATION, HOLDOUT, PURCHASES, calibration_cutoff, purchase_record
-    from .features import _ddl
+    from .partitions import ddl
 
     cutoff = calibration_cutoff(params, reference, start)
     rows = users_rows.mapInArrow(
-        purchase_part(params, facts, reference, cutoff), _ddl(FIELDS)
+        purchase_part(params, facts, reference, cutoff), ddl(FIELDS)
     ).persist(StorageLevel.DISK_ONLY)
     try:
         buyers = 0
