@@ -473,7 +473,7 @@ class PersonaModel(ClusterMixin, BaseEstimator):
         require_users(len(X))
         rng = check_random_state(self.random_state)
         # one fit has nothing to agree with: it is never followed by more
-        self.max_fits_ = max(self.n_fits, self.max_fits) if self.n_fits > 1 else 1
+        most = max(self.n_fits, self.max_fits) if self.n_fits > 1 else 1
         self.scaler_ = StandardScaler().fit(X)
         if self.preprocessor_ is not None:  # noisy shares weigh less in every distance
             self.scaler_.scale_ = self.scaler_.scale_ / self.preprocessor_.column_weights()
@@ -488,10 +488,10 @@ class PersonaModel(ClusterMixin, BaseEstimator):
             scores = {k: mean_agreement(v) for k, v in votes.items()} if agreed > 1 else {}
             settled = any(v >= REPRODUCIBLE for v in scores.values())
             # fits with no count in common never gain one from more fits
-            if settled or agreed == 1 or len(fits) >= self.max_fits_:
+            if settled or agreed == 1 or len(fits) >= most:
                 break
             # no count reproduced yet: another round of fits, as many as the first
-            more = min(self.n_fits, self.max_fits_ - len(fits))
+            more = min(self.n_fits, most - len(fits))
             fits += [self._fit_sample(scaled, rng) for _ in range(more)]
             fit_votes += [self._votes(fit, scaled, reference) for fit in fits[-more:]]
         fitted, fits = len(fits), fits[:agreed]
